@@ -1,0 +1,131 @@
+/**
+ * The storage contract. Every runtime and client operation goes through a Provider; a third-party
+ * provider implements this interface (camelCase of the original contract, every method async) and
+ * proves itself with `duroxide/provider-tests`.
+ *
+ * Rules every implementation keeps (see the provider correctness suite):
+ * - a returned fetch result means a lock is held; a thrown error means none is;
+ * - an ack is all-or-nothing, including the lock release, and checks the lock is still live;
+ * - errors are ProviderError: retryable for transient trouble, permanent for bad input / lost locks.
+ */
+import type {
+  DeleteInstanceResult,
+  ExecutionInfo,
+  InstanceFilter,
+  InstanceInfo,
+  InstanceTree,
+  PruneOptions,
+  PruneResult,
+  QueueDepths,
+  SystemMetrics,
+} from "./core/admin-types.ts";
+import type { Event } from "./core/events.ts";
+import type {
+  DispatcherCapabilityFilter,
+  ExecutionMetadata,
+  FetchedOrchestration,
+  FetchedWorkItem,
+  ScheduledActivityIdentifier,
+  SessionFetchConfig,
+  TagFilter,
+} from "./core/queue-types.ts";
+import type { WorkItem } from "./core/work-items.ts";
+
+export { ProviderError } from "./core/errors.ts";
+export type * from "./core/admin-types.ts";
+export type * from "./core/queue-types.ts";
+export { TagFilter, MAX_WORKER_TAGS } from "./core/queue-types.ts";
+
+export interface Provider {
+  /** Diagnostic name, e.g. "sqlite". */
+  name(): string;
+  /** Diagnostic version of the implementation. */
+  version(): string;
+
+  // ---- orchestrator queue ----
+  /** Enqueue one message for the item's routing instance, visible after `delayMs` (default 0). */
+  enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void>;
+  /** Lock the oldest visible instance's batch. `pollTimeoutMs` is an upper bound for long-poll providers. */
+  fetchOrchestrationItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    filter?: DispatcherCapabilityFilter | null,
+  ): Promise<FetchedOrchestration | null>;
+  /** Atomically commit a turn: history delta, new work, cancellations, metadata; releases the lock. */
+  ackOrchestrationItem(
+    lockToken: string,
+    executionId: number,
+    historyDelta: Event[],
+    workerItems: WorkItem[],
+    orchestratorItems: WorkItem[],
+    metadata: ExecutionMetadata,
+    cancelledActivities: ScheduledActivityIdentifier[],
+  ): Promise<void>;
+  abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void>;
+  renewOrchestrationItemLock(lockToken: string, extendForMs: number): Promise<void>;
+
+  // ---- worker queue ----
+  enqueueForWorker(item: WorkItem): Promise<void>;
+  fetchWorkItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    session: SessionFetchConfig | null,
+    tagFilter: TagFilter,
+  ): Promise<FetchedWorkItem | null>;
+  /** Delete the locked row and (atomically) enqueue its completion; fails permanently if the lock is gone. */
+  ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void>;
+  abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void>;
+  /** Fails permanently when the row is gone: that is the worker's cancellation signal. */
+  renewWorkItemLock(lockToken: string, extendForMs: number): Promise<void>;
+
+  // ---- sessions ----
+  renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number>;
+  cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number>;
+
+  // ---- history ----
+  /** Events of the latest execution, by event_id; [] for an unknown instance. */
+  read(instance: string): Promise<Event[]>;
+  readWithExecution(instance: string, executionId: number): Promise<Event[]>;
+  appendWithExecution(instance: string, executionId: number, events: Event[]): Promise<void>;
+
+  // ---- custom status / KV ----
+  getCustomStatus(
+    instance: string,
+    lastSeenVersion: number,
+  ): Promise<{ status: string | null; version: number } | null>;
+  getKvValue(instance: string, key: string): Promise<string | null>;
+  getKvAllValues(instance: string): Promise<Record<string, string>>;
+
+  /** The management capability, or null when the provider has none. */
+  asManagementCapability(): ProviderAdmin | null;
+}
+
+export interface ProviderAdmin {
+  /** All instance ids, newest first. */
+  listInstances(): Promise<string[]>;
+  /** Instances whose current execution has this status. */
+  listInstancesByStatus(status: string): Promise<string[]>;
+  /** Execution ids ascending; [] for an unknown instance. */
+  listExecutions(instance: string): Promise<number[]>;
+  readHistoryWithExecutionId(instance: string, executionId: number): Promise<Event[]>;
+  readHistory(instance: string): Promise<Event[]>;
+  /** Highest execution id, 1 if none. */
+  latestExecutionId(instance: string): Promise<number>;
+  getInstanceInfo(instance: string): Promise<InstanceInfo>;
+  getExecutionInfo(instance: string, executionId: number): Promise<ExecutionInfo>;
+  getSystemMetrics(): Promise<SystemMetrics>;
+  getQueueDepths(): Promise<QueueDepths>;
+  /** Direct children only; [] for unknown. */
+  listChildren(instance: string): Promise<string[]>;
+  /** Parent id or null; permanent "not found" error for an unknown instance. */
+  getParentId(instance: string): Promise<string | null>;
+  /** The root and all its descendants. */
+  getInstanceTree(instance: string): Promise<InstanceTree>;
+  /** One transaction: refuses running instances without `force` and any delete that would orphan a child. */
+  deleteInstancesAtomic(ids: string[], force: boolean): Promise<DeleteInstanceResult>;
+  /** Deletes a root and its whole tree; refuses sub-orchestrations even with `force`. */
+  deleteInstance(instance: string, force: boolean): Promise<DeleteInstanceResult>;
+  deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult>;
+  pruneExecutions(instance: string, options: PruneOptions): Promise<PruneResult>;
+  pruneExecutionsBulk(filter: InstanceFilter, options: PruneOptions): Promise<PruneResult>;
+}
