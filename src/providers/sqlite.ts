@@ -1,0 +1,844 @@
+/**
+ * SqliteProvider: the embedded Provider on bun:sqlite.
+ *
+ * Every mutating method is one `BEGIN IMMEDIATE` transaction, so a select-then-update can never
+ * interleave with another connection or process on the same file; a method either commits all of
+ * its writes or none. Times are integer ms from `Date.now()`. Statements on the hot path are
+ * prepared once in the constructor.
+ */
+import { Database, type Statement } from "bun:sqlite";
+import { DecodeError, ProviderError, ValidationError } from "../core/errors.ts";
+import { decodeEvent, type Event } from "../core/events.ts";
+import { semverInRange, type Semver } from "../core/semver.ts";
+import type {
+  DispatcherCapabilityFilter,
+  ExecutionMetadata,
+  FetchedOrchestration,
+  FetchedWorkItem,
+  KvEntry,
+  ScheduledActivityIdentifier,
+  SessionFetchConfig,
+  TagFilter,
+} from "../core/queue-types.ts";
+import { decodeWorkItem, encodeWorkItem, workItemInstance, type WorkItem } from "../core/work-items.ts";
+import type { Provider, ProviderAdmin } from "../provider.ts";
+import { SCHEMA_SQL, SCHEMA_VERSION } from "./sqlite-schema.ts";
+import { SqliteProviderAdmin } from "./sqlite-admin.ts";
+import {
+  checkCancelled,
+  checkDuration,
+  checkEvents,
+  checkExecutionId,
+  checkInstanceId,
+  checkLockToken,
+  checkMetadata,
+  checkSessionConfig,
+  checkTagFilter,
+  checkWorkItem,
+} from "./validate-args.ts";
+
+export const PROVIDER_VERSION = "0.1.0";
+
+export interface SqliteProviderOptions {
+  /** `NORMAL` (default; durable at checkpoints, safe against corruption in WAL) or `FULL` (fsync every commit). */
+  synchronous?: "NORMAL" | "FULL";
+  /** How long a write waits for another connection's lock before failing with a retryable error. Default 60 000. */
+  busyTimeoutMs?: number;
+}
+
+const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
+const ORCH_ITEM_TYPES_FORBIDDEN = ["ActivityExecute"] as const;
+
+/** Maps a storage failure to the contract's error classes (§1.7). */
+export function sqliteError(op: string, err: unknown): ProviderError {
+  if (err instanceof ProviderError) return err;
+  if (err instanceof DecodeError || err instanceof ValidationError) return ProviderError.permanent(op, err.message, err);
+  const code = (err as { code?: unknown }).code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) {
+    const dup = code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
+    return ProviderError.permanent(op, dup ? `duplicate key: ${message}` : message, err);
+  }
+  return ProviderError.retryable(op, message, err);
+}
+
+/** Accepts `sqlite:./x.db`, `sqlite://x.db`, `sqlite::memory:`, `:memory:` or a plain path; drops `?mode=...`. */
+export function parseSqliteUrl(urlOrPath: string): string {
+  if (typeof urlOrPath !== "string" || urlOrPath.trim().length === 0) {
+    throw new ValidationError("SqliteProvider.open needs a path or a sqlite: URL, got an empty value");
+  }
+  let path = urlOrPath.trim();
+  if (path.startsWith("sqlite://")) path = path.slice("sqlite://".length);
+  else if (path.startsWith("sqlite:")) path = path.slice("sqlite:".length);
+  const q = path.indexOf("?");
+  if (q >= 0) path = path.slice(0, q);
+  if (path.length === 0) throw new ValidationError(`"${urlOrPath}" names no database file`);
+  return path;
+}
+
+interface OrchRow {
+  id: number;
+  kind: string;
+  work_item: string;
+  attempt_count: number;
+}
+
+interface WorkerRow {
+  id: number;
+  work_item: string;
+  attempt_count: number;
+  session_id: string | null;
+}
+
+function newToken(): string {
+  return crypto.randomUUID();
+}
+
+export class SqliteProvider implements Provider {
+  readonly db: Database;
+  private readonly admin: SqliteProviderAdmin;
+  private readonly s: ReturnType<typeof prepareStatements>;
+  private closed = false;
+
+  private constructor(db: Database) {
+    this.db = db;
+    this.s = prepareStatements(db);
+    this.admin = new SqliteProviderAdmin(this);
+  }
+
+  /** Opens (creating if missing) a database file in WAL mode. */
+  static async open(urlOrPath: string, options: SqliteProviderOptions = {}): Promise<SqliteProvider> {
+    const path = parseSqliteUrl(urlOrPath);
+    const sync = options.synchronous ?? "NORMAL";
+    if (sync !== "NORMAL" && sync !== "FULL") throw new ValidationError(`synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(sync)}`);
+    const busy = options.busyTimeoutMs ?? 60_000;
+    if (!Number.isSafeInteger(busy) || busy < 0) throw new ValidationError(`busyTimeoutMs must be a non-negative integer, got ${busy}`);
+    if (path === ":memory:") return SqliteProvider.inMemory();
+    const db = new Database(path, { create: true, readwrite: true });
+    try {
+      db.run(`PRAGMA busy_timeout = ${busy}`);
+      db.run("PRAGMA journal_mode = WAL");
+      db.run(`PRAGMA synchronous = ${sync}`);
+      SqliteProvider.migrate(db);
+    } catch (err) {
+      db.close();
+      throw sqliteError("open", err);
+    }
+    return new SqliteProvider(db);
+  }
+
+  /** A private in-memory database: fast, gone when closed. For tests and ephemeral runs. */
+  static async inMemory(): Promise<SqliteProvider> {
+    const db = new Database(":memory:");
+    SqliteProvider.migrate(db);
+    return new SqliteProvider(db);
+  }
+
+  private static migrate(db: Database): void {
+    db.transaction(() => {
+      const row = db.query<{ user_version: number }, []>("PRAGMA user_version").get();
+      const v = row?.user_version ?? 0;
+      if (v > SCHEMA_VERSION) {
+        throw new ValidationError(`database schema version ${v} is newer than this duroxide (${SCHEMA_VERSION})`);
+      }
+      db.run(SCHEMA_SQL);
+      db.run(`PRAGMA user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+  }
+
+  name(): string {
+    return "sqlite";
+  }
+
+  version(): string {
+    return PROVIDER_VERSION;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+
+  /** Runs `fn` in one BEGIN IMMEDIATE transaction, mapping failures to ProviderError. */
+  private tx<T>(op: string, fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      throw sqliteError(op, err);
+    }
+  }
+
+  private guard<T>(op: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      throw sqliteError(op, err);
+    }
+  }
+
+  // ------------------------------------------------------------------ orchestrator queue
+
+  async enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void> {
+    const op = "enqueueForOrchestrator";
+    checkWorkItem(op, item, null, ORCH_ITEM_TYPES_FORBIDDEN);
+    checkDuration(op, "delayMs", delayMs, true);
+    const now = Date.now();
+    this.guard(op, () => this.s.insertOrch.run(workItemInstance(item), item.type, encodeWorkItem(item), now + (delayMs ?? 0), now));
+  }
+
+  async fetchOrchestrationItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    filter?: DispatcherCapabilityFilter | null,
+  ): Promise<FetchedOrchestration | null> {
+    const op = "fetchOrchestrationItem";
+    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
+    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    const range = filter == null ? null : checkFilter(op, filter);
+    if (range === "none") return null;
+    return this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
+  }
+
+  private fetchOrchestrationTx(lockTimeoutMs: number, range: [Semver, Semver] | null): FetchedOrchestration | null {
+    const now = Date.now();
+    const skipped: string[] = [];
+    const [min, max] = range ?? [ZERO, ZERO];
+    // Normally the first candidate is taken. An instance whose batch cannot be resolved (no instance
+    // row, no history, no Start) is skipped, so an orphan message never blocks the queue head (Q2).
+    for (;;) {
+      const cand = this.s.pickCandidate.get(now, range === null ? 0 : 1, min.major, min.minor, min.patch, max.major, max.minor, max.patch, JSON.stringify(skipped));
+      if (cand === null) return null;
+      const result = this.lockInstance(cand.instance_id, now, lockTimeoutMs);
+      if (result === "skip") skipped.push(cand.instance_id);
+      else if (result !== "retry") return result;
+    }
+  }
+
+  /** Claims one instance's batch; "skip" when it cannot be resolved yet, "retry" when nothing was left to claim. */
+  private lockInstance(instance: string, now: number, lockTimeoutMs: number): FetchedOrchestration | "skip" | "retry" {
+    const s = this.s;
+    let name: string | null = null;
+    let version: string | null = null;
+    let executionId = 1;
+    const inst = s.instanceRow.get(instance);
+    if (inst !== null) {
+      name = inst.orchestration_name;
+      version = inst.orchestration_version;
+      executionId = inst.current_execution_id;
+    } else {
+      // Not created yet: take the identity from history, else from a Start/ContinueAsNew message.
+      const maxExec = s.maxExecution.get(instance)?.m ?? null;
+      if (maxExec !== null) {
+        executionId = maxExec;
+        const started = s.startedEvent.get(instance, maxExec);
+        const e = started === null ? null : tryDecodeEvent(started.event_data);
+        if (e?.type === "OrchestrationStarted") [name, version] = [e.name, e.version];
+      }
+      if (name === null) {
+        const start = s.firstStartMessage.get(instance, now);
+        const item = start === null ? null : tryDecodeWorkItem(start.work_item);
+        if (item?.type === "StartOrchestration" || item?.type === "ContinueAsNew") [name, version] = [item.orchestration, item.version];
+      }
+      if (name === null) {
+        if (s.firstNonQueueMessage.get(instance, now) !== null) return "skip";
+        // Only persistent events for an instance that never started: nothing can ever consume them.
+        s.deleteVisibleOrphans.run(instance, now);
+        return "retry";
+      }
+    }
+
+    const token = newToken();
+    const until = now + lockTimeoutMs;
+    if (s.claimLock.run(instance, token, until, now, token, until, now, now).changes === 0) return "skip";
+    s.tagBatch.run(token, instance, now);
+    const messages: WorkItem[] = [];
+    let attemptCount = 0;
+    for (const r of s.batchRows.all(token)) {
+      const item = tryDecodeWorkItem(r.work_item);
+      if (item === null) {
+        // An undecodable message can never be processed: park it rather than redeliver it forever.
+        s.deadLetter.run("orchestrator", instance, r.work_item, "undecodable work item", now);
+        s.deleteOrchRow.run(r.id);
+        continue;
+      }
+      messages.push(item);
+      if (r.attempt_count > attemptCount) attemptCount = r.attempt_count;
+    }
+    if (messages.length === 0) {
+      s.releaseLock.run(instance, token);
+      return "retry";
+    }
+
+    let history: Event[] = [];
+    let historyError: string | null = null;
+    try {
+      history = s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
+    } catch (err) {
+      // Never throw while holding a lock: hand the runtime the error so it can poison the instance.
+      history = [];
+      historyError = `history deserialization failed: ${(err as Error).message}`;
+    }
+    const kv: Record<string, KvEntry> = {};
+    for (const r of s.kvStoreRows.all(instance)) kv[r.key] = { value: r.value, last_updated_at_ms: r.last_updated_at_ms };
+
+    return {
+      item: {
+        instance,
+        orchestration_name: name,
+        execution_id: executionId,
+        version: version ?? "unknown",
+        history,
+        messages,
+        history_error: historyError,
+        kv_snapshot: kv,
+      },
+      lockToken: token,
+      attemptCount,
+    };
+  }
+
+  async ackOrchestrationItem(
+    lockToken: string,
+    executionId: number,
+    historyDelta: Event[],
+    workerItems: WorkItem[],
+    orchestratorItems: WorkItem[],
+    metadata: ExecutionMetadata,
+    cancelledActivities: ScheduledActivityIdentifier[],
+  ): Promise<void> {
+    const op = "ackOrchestrationItem";
+    checkLockToken(op, lockToken);
+    checkExecutionId(op, executionId);
+    const delta = checkEvents(op, historyDelta);
+    if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw ProviderError.permanent(op, "workerItems and orchestratorItems must be arrays");
+    for (const w of workerItems) checkWorkItem(op, w, ["ActivityExecute"]);
+    for (const o of orchestratorItems) checkWorkItem(op, o, null, ORCH_ITEM_TYPES_FORBIDDEN);
+    const md = checkMetadata(op, metadata ?? {});
+    const cancelled = checkCancelled(op, cancelledActivities ?? []);
+    // Encode before the transaction so the write lock is held as briefly as possible.
+    const encodedEvents = delta.map((e) => JSON.stringify(e));
+    const encodedWorker = workerItems.map(encodeWorkItem);
+    const encodedOrch = orchestratorItems.map(encodeWorkItem);
+
+    this.tx(op, () => {
+      const s = this.s;
+      const now = Date.now();
+      const lock = s.lockByToken.get(lockToken);
+      if (lock === null) throw ProviderError.permanent(op, `Invalid lock token: ${lockToken} (unknown, already acked or abandoned, or the instance was deleted)`);
+      if (lock.locked_until <= now) throw ProviderError.permanent(op, `lock expired for instance ${lock.instance_id}: the turn took longer than the lock timeout`);
+      const instance = lock.instance_id;
+
+      s.deleteBatch.run(lockToken);
+
+      if (md.orchestration_name != null && md.orchestration_version != null) {
+        s.createInstance.run(instance, md.orchestration_name, md.orchestration_version, executionId, md.parent_instance_id ?? null, now, now);
+        s.updateInstanceNameVersion.run(md.orchestration_name, md.orchestration_version, now, instance);
+      }
+      s.createExecution.run(instance, executionId, now);
+      const pin = md.pinned_duroxide_version;
+      if (pin != null) s.pinExecution.run(pin.major, pin.minor, pin.patch, instance, executionId);
+      s.raiseCurrentExecution.run(executionId, now, instance);
+
+      for (let i = 0; i < delta.length; i++) {
+        const e = delta[i]!;
+        s.insertHistory.run(instance, executionId, e.event_id, e.type, encodedEvents[i]!, now);
+      }
+
+      if (md.status != null) {
+        const terminal = TERMINAL.has(md.status);
+        s.setExecutionStatus.run(md.status, md.output ?? null, terminal ? now : null, instance, executionId);
+      }
+
+      let lastStatus: Event | undefined;
+      for (const e of delta) if (e.type === "CustomStatusUpdated") lastStatus = e;
+      if (lastStatus !== undefined && lastStatus.type === "CustomStatusUpdated") {
+        s.setCustomStatus.run(lastStatus.status, now, instance);
+      }
+
+      for (const e of delta) {
+        if (e.type === "KeyValueSet") s.kvDeltaSet.run(instance, e.key, e.value, e.last_updated_at_ms ?? 0);
+        else if (e.type === "KeyValueCleared") s.kvDeltaSet.run(instance, e.key, null, now);
+        else if (e.type === "KeyValuesCleared") {
+          s.kvDeltaTombstoneAll.run(now, instance);
+          s.kvDeltaTombstoneCommitted.run(instance, now, instance);
+        }
+      }
+      if (md.status != null && TERMINAL.has(md.status)) {
+        s.kvMergeUpsert.run(instance);
+        s.kvMergeDelete.run(instance);
+        s.kvDeltaClear.run(instance);
+      }
+
+      for (let i = 0; i < workerItems.length; i++) {
+        const w = workerItems[i]!;
+        if (w.type !== "ActivityExecute") continue;
+        s.insertWorker.run(encodedWorker[i]!, now, now, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null);
+      }
+      // After the inserts, so scheduling and cancelling one activity in the same turn is a no-op (R5).
+      for (const c of cancelled) s.deleteWorkerByIdentity.run(c.instance, c.execution_id, c.activity_id);
+
+      for (let i = 0; i < orchestratorItems.length; i++) {
+        const o = orchestratorItems[i]!;
+        const visibleAt = o.type === "TimerFired" ? o.fire_at_ms : now;
+        s.insertOrch.run(workItemInstance(o), o.type, encodedOrch[i]!, visibleAt, now);
+      }
+
+      s.releaseLock.run(instance, lockToken);
+    });
+  }
+
+  async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
+    const op = "abandonOrchestrationItem";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "delayMs", delayMs, true);
+    this.tx(op, () => {
+      const s = this.s;
+      const now = Date.now();
+      const lock = s.lockByToken.get(lockToken);
+      if (lock === null) throw ProviderError.permanent(op, `Invalid lock token: ${lockToken} (unknown, expired and re-locked, or already released)`);
+      s.releaseLock.run(lock.instance_id, lockToken);
+      if (ignoreAttempt) s.decrementBatchAttempts.run(lockToken);
+      if (delayMs != null && delayMs > 0) s.delayVisible.run(now + delayMs, lock.instance_id, now);
+      s.untagBatch.run(lockToken);
+    });
+  }
+
+  async renewOrchestrationItemLock(lockToken: string, extendForMs: number): Promise<void> {
+    const op = "renewOrchestrationItemLock";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "extendForMs", extendForMs);
+    this.tx(op, () => {
+      const now = Date.now();
+      if (this.s.renewLock.run(now + extendForMs, lockToken, now).changes === 0) {
+        throw ProviderError.permanent(op, `cannot renew lock ${lockToken}: it expired, was released, or the instance was deleted`);
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------ worker queue
+
+  async enqueueForWorker(item: WorkItem): Promise<void> {
+    const op = "enqueueForWorker";
+    checkWorkItem(op, item, ["ActivityExecute"]);
+    if (item.type !== "ActivityExecute") return;
+    const now = Date.now();
+    this.guard(op, () =>
+      this.s.insertWorker.run(encodeWorkItem(item), now, now, item.instance, item.execution_id, item.id, item.session_id ?? null, item.tag ?? null),
+    );
+  }
+
+  async fetchWorkItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    session: SessionFetchConfig | null,
+    tagFilter: TagFilter,
+  ): Promise<FetchedWorkItem | null> {
+    const op = "fetchWorkItem";
+    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
+    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    const sess = checkSessionConfig(op, session);
+    const tf = checkTagFilter(op, tagFilter);
+    if (tf.type === "None") return null;
+    const pick = this.workerPickStatement(tf, sess !== null);
+    const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
+    const owner = sess?.owner_id ?? "";
+
+    try {
+      return this.tx(op, () => {
+        const s = this.s;
+        const now = Date.now();
+        for (;;) {
+          const row = pick.get(now, tags, owner);
+          if (row === null) return null;
+          let item: WorkItem;
+          try {
+            item = decodeWorkItem(row.work_item);
+          } catch (err) {
+            // An undecodable row can never run: park it instead of failing every fetch behind it.
+            s.deadLetter.run("worker", null, row.work_item, (err as Error).message, now);
+            s.deleteWorkerRow.run(row.id);
+            continue;
+          }
+          const token = newToken();
+          s.lockWorker.run(token, now + lockTimeoutMs, row.id);
+          if (row.session_id !== null && sess !== null) {
+            const until = now + sess.lock_timeout;
+            const claimed = s.claimSession.run(row.session_id, sess.owner_id, until, now, sess.owner_id, until, now, now, sess.owner_id);
+            if (claimed.changes === 0) throw new LostSessionRace();
+          }
+          return { item, lockToken: token, attemptCount: row.attempt_count + 1 };
+        }
+      });
+    } catch (err) {
+      if (err instanceof ProviderError && err.cause instanceof LostSessionRace) return null;
+      throw err;
+    }
+  }
+
+  private readonly workerPicks = new Map<string, Statement<WorkerRow, [number, string, string]>>();
+
+  /** One prepared statement per (tag filter kind, session or not); binds ?1 now, ?2 tags as JSON, ?3 owner. */
+  private workerPickStatement(tf: TagFilter, withSession: boolean): Statement<WorkerRow, [number, string, string]> {
+    const key = `${tf.type}|${withSession}`;
+    let st = this.workerPicks.get(key);
+    if (st !== undefined) return st;
+    const tagPred =
+      tf.type === "DefaultOnly"
+        ? "w.tag IS NULL"
+        : tf.type === "Tags"
+          ? "w.tag IN (SELECT value FROM json_each(?2))"
+          : tf.type === "DefaultAnd"
+            ? "(w.tag IS NULL OR w.tag IN (SELECT value FROM json_each(?2)))"
+            : "?2 = ?2";
+    // Without a session config only plain rows qualify; with one, a session row qualifies when its
+    // session is unowned, expired, or owned by this owner.
+    const sql = withSession
+      ? `SELECT w.id, w.work_item, w.attempt_count, w.session_id FROM worker_queue AS w
+           LEFT JOIN sessions AS o ON o.session_id = w.session_id AND o.locked_until > ?1
+          WHERE w.visible_at <= ?1 AND (w.lock_token IS NULL OR w.locked_until <= ?1) AND ${tagPred}
+            AND (w.session_id IS NULL OR o.session_id IS NULL OR o.worker_id = ?3)
+          ORDER BY w.id LIMIT 1`
+      : `SELECT w.id, w.work_item, w.attempt_count, w.session_id FROM worker_queue AS w
+          WHERE w.visible_at <= ?1 AND (w.lock_token IS NULL OR w.locked_until <= ?1) AND ${tagPred}
+            AND w.session_id IS NULL AND ?3 = ?3
+          ORDER BY w.id LIMIT 1`;
+    st = this.db.prepare<WorkerRow, [number, string, string]>(sql);
+    this.workerPicks.set(key, st);
+    return st;
+  }
+
+  async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
+    const op = "ackWorkItem";
+    checkLockToken(op, lockToken);
+    if (completion != null) checkWorkItem(op, completion, ["ActivityCompleted", "ActivityFailed"]);
+    const encoded = completion == null ? null : encodeWorkItem(completion);
+    this.tx(op, () => {
+      const s = this.s;
+      const now = Date.now();
+      const row = s.deleteLockedWorker.get(lockToken, now);
+      if (row === null) {
+        throw ProviderError.permanent(op, `work item lock ${lockToken} is gone: the activity was cancelled, its lock expired, or it was already acked`);
+      }
+      if (row.session_id !== null) s.touchSession.run(now, row.session_id, now);
+      if (completion != null && encoded !== null) s.insertOrch.run(workItemInstance(completion), completion.type, encoded, now, now);
+    });
+  }
+
+  async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
+    const op = "abandonWorkItem";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "delayMs", delayMs, true);
+    this.tx(op, () => {
+      const now = Date.now();
+      if (this.s.abandonWorker.run(now + (delayMs ?? 0), ignoreAttempt ? 1 : 0, lockToken).changes === 0) {
+        throw ProviderError.permanent(op, `unknown work item lock token ${lockToken}`);
+      }
+    });
+  }
+
+  async renewWorkItemLock(lockToken: string, extendForMs: number): Promise<void> {
+    const op = "renewWorkItemLock";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "extendForMs", extendForMs);
+    this.tx(op, () => {
+      const now = Date.now();
+      const row = this.s.renewWorker.get(now + extendForMs, lockToken, now);
+      if (row === null) throw ProviderError.permanent(op, `work item lock ${lockToken} is gone: cancelled, expired or acked`);
+      if (row.session_id !== null) this.s.touchSession.run(now, row.session_id, now);
+    });
+  }
+
+  // ------------------------------------------------------------------ sessions
+
+  async renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number> {
+    const op = "renewSessionLock";
+    if (!Array.isArray(ownerIds) || ownerIds.some((o) => typeof o !== "string")) throw ProviderError.permanent(op, "ownerIds must be an array of strings");
+    checkDuration(op, "extendForMs", extendForMs);
+    checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
+    if (ownerIds.length === 0) return 0;
+    return this.tx(op, () => {
+      const now = Date.now();
+      return this.s.renewSessions.run(now + extendForMs, JSON.stringify(ownerIds), now, now - idleTimeoutMs).changes;
+    });
+  }
+
+  async cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number> {
+    const op = "cleanupOrphanedSessions";
+    checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
+    return this.tx(op, () => this.s.cleanupSessions.run(Date.now()).changes);
+  }
+
+  // ------------------------------------------------------------------ history
+
+  async read(instance: string): Promise<Event[]> {
+    const op = "read";
+    checkInstanceId(op, instance);
+    return this.guard(op, () => {
+      const exec = this.s.maxExecution.get(instance)?.m ?? 1;
+      return this.s.historyRows.all(instance, exec).map((r) => decodeEvent(r.event_data));
+    });
+  }
+
+  async readWithExecution(instance: string, executionId: number): Promise<Event[]> {
+    const op = "readWithExecution";
+    checkInstanceId(op, instance);
+    checkExecutionId(op, executionId);
+    return this.guard(op, () => this.s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data)));
+  }
+
+  async appendWithExecution(instance: string, executionId: number, events: Event[]): Promise<void> {
+    const op = "appendWithExecution";
+    checkInstanceId(op, instance);
+    checkExecutionId(op, executionId);
+    const evs = checkEvents(op, events);
+    this.tx(op, () => {
+      const now = Date.now();
+      for (const e of evs) this.s.insertHistory.run(instance, executionId, e.event_id, e.type, JSON.stringify(e), now);
+    });
+  }
+
+  // ------------------------------------------------------------------ custom status / KV
+
+  async getCustomStatus(instance: string, lastSeenVersion: number): Promise<{ status: string | null; version: number } | null> {
+    const op = "getCustomStatus";
+    checkInstanceId(op, instance);
+    if (typeof lastSeenVersion !== "number" || !Number.isFinite(lastSeenVersion)) throw ProviderError.permanent(op, `lastSeenVersion must be a number, got ${String(lastSeenVersion)}`);
+    return this.guard(op, () => {
+      const row = this.s.customStatus.get(instance, lastSeenVersion);
+      return row === null ? null : { status: row.custom_status, version: row.custom_status_version };
+    });
+  }
+
+  async getKvValue(instance: string, key: string): Promise<string | null> {
+    const op = "getKvValue";
+    checkInstanceId(op, instance);
+    if (typeof key !== "string") throw ProviderError.permanent(op, "key must be a string");
+    return this.guard(op, () => {
+      const overlay = this.s.kvDeltaGet.get(instance, key);
+      if (overlay !== null) return overlay.value;
+      return this.s.kvStoreGet.get(instance, key)?.value ?? null;
+    });
+  }
+
+  async getKvAllValues(instance: string): Promise<Record<string, string>> {
+    const op = "getKvAllValues";
+    checkInstanceId(op, instance);
+    return this.guard(op, () => {
+      const out: Record<string, string> = {};
+      for (const r of this.s.kvStoreRows.all(instance)) out[r.key] = r.value;
+      for (const r of this.s.kvDeltaRows.all(instance)) {
+        if (r.value === null) delete out[r.key];
+        else out[r.key] = r.value;
+      }
+      return out;
+    });
+  }
+
+  asManagementCapability(): ProviderAdmin {
+    return this.admin;
+  }
+
+  /** Internal: lets the admin capability share this provider's transaction and error mapping. */
+  runTx<T>(op: string, fn: () => T): T {
+    return this.tx(op, fn);
+  }
+
+  runRead<T>(op: string, fn: () => T): T {
+    return this.guard(op, fn);
+  }
+}
+
+/** Thrown inside a fetch transaction to roll it back when a session claim lost a race. */
+class LostSessionRace extends Error {}
+
+const ZERO: Semver = { major: 0, minor: 0, patch: 0 };
+
+function tryDecodeEvent(text: string): Event | null {
+  try {
+    return decodeEvent(text);
+  } catch {
+    return null;
+  }
+}
+
+function tryDecodeWorkItem(text: string): WorkItem | null {
+  try {
+    return decodeWorkItem(text);
+  } catch {
+    return null;
+  }
+}
+
+function checkFilter(op: string, filter: DispatcherCapabilityFilter): [Semver, Semver] | "none" {
+  const ranges = filter.supported_duroxide_versions;
+  if (!Array.isArray(ranges)) throw ProviderError.permanent(op, "filter.supported_duroxide_versions must be an array");
+  const first = ranges[0];
+  if (first === undefined) return "none";
+  // Like the reference, only the first range is honoured: the runtime sends exactly one.
+  return [first.min, first.max];
+}
+
+function prepareStatements(db: Database) {
+  return {
+    insertOrch: db.prepare<never, [string, string, string, number, number]>(
+      "INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at, created_at) VALUES (?, ?, ?, ?, ?)",
+    ),
+    // ?2 = 0: no capability filter. Otherwise the current execution's pinned version must be NULL or
+    // inside [?3.?4.?5, ?6.?7.?8], compared as tuples (not packed integers, Q7).
+    pickCandidate: db.prepare<{ instance_id: string }, [number, number, number, number, number, number, number, number, string]>(
+      `SELECT m.instance_id FROM orchestrator_queue AS m
+         LEFT JOIN instance_locks AS lk ON lk.instance_id = m.instance_id
+         LEFT JOIN instances AS i ON ?2 = 1 AND i.instance_id = m.instance_id
+         LEFT JOIN executions AS e ON ?2 = 1 AND e.instance_id = m.instance_id AND e.execution_id = i.current_execution_id
+        WHERE m.visible_at <= ?1 AND (lk.locked_until IS NULL OR lk.locked_until <= ?1)
+          AND (?2 = 0 OR e.duroxide_version_major IS NULL OR (
+               (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) >= (?3, ?4, ?5)
+           AND (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) <= (?6, ?7, ?8)))
+          AND m.instance_id NOT IN (SELECT value FROM json_each(?9))
+        ORDER BY m.id LIMIT 1`,
+    ),
+    firstStartMessage: db.prepare<{ work_item: string }, [string, number]>(
+      `SELECT work_item FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ?
+          AND kind IN ('StartOrchestration', 'ContinueAsNew') ORDER BY id LIMIT 1`,
+    ),
+    firstNonQueueMessage: db.prepare<{ id: number }, [string, number]>(
+      "SELECT id FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind <> 'QueueMessage' LIMIT 1",
+    ),
+    deleteVisibleOrphans: db.prepare<never, [string, number]>(
+      "DELETE FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind = 'QueueMessage'",
+    ),
+    instanceRow: db.prepare<{ orchestration_name: string; orchestration_version: string | null; current_execution_id: number }, [string]>(
+      "SELECT orchestration_name, orchestration_version, current_execution_id FROM instances WHERE instance_id = ?",
+    ),
+    maxExecution: db.prepare<{ m: number | null }, [string]>("SELECT MAX(execution_id) AS m FROM executions WHERE instance_id = ?"),
+    startedEvent: db.prepare<{ event_data: string }, [string, number]>(
+      "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? AND event_type = 'OrchestrationStarted' ORDER BY event_id LIMIT 1",
+    ),
+    claimLock: db.prepare<never, [string, string, number, number, string, number, number, number]>(
+      `INSERT INTO instance_locks (instance_id, lock_token, locked_until, locked_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (instance_id) DO UPDATE SET lock_token = ?, locked_until = ?, locked_at = ?
+       WHERE instance_locks.locked_until <= ?`,
+    ),
+    tagBatch: db.prepare<never, [string, string, number]>(
+      "UPDATE orchestrator_queue SET lock_token = ?, attempt_count = attempt_count + 1 WHERE instance_id = ? AND visible_at <= ?",
+    ),
+    untagBatch: db.prepare<never, [string]>("UPDATE orchestrator_queue SET lock_token = NULL WHERE lock_token = ?"),
+    batchRows: db.prepare<OrchRow, [string]>(
+      "SELECT id, kind, work_item, attempt_count FROM orchestrator_queue WHERE lock_token = ? ORDER BY id",
+    ),
+    deleteOrchRow: db.prepare<never, [number]>("DELETE FROM orchestrator_queue WHERE id = ?"),
+    deleteBatch: db.prepare<never, [string]>("DELETE FROM orchestrator_queue WHERE lock_token = ?"),
+    deadLetter: db.prepare<never, [string, string | null, string, string, number]>(
+      "INSERT INTO dead_letters (queue, instance_id, work_item, error, created_at) VALUES (?, ?, ?, ?, ?)",
+    ),
+    releaseLock: db.prepare<never, [string, string]>("DELETE FROM instance_locks WHERE instance_id = ? AND lock_token = ?"),
+    historyRows: db.prepare<{ event_data: string }, [string, number]>(
+      "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id",
+    ),
+    kvStoreRows: db.prepare<{ key: string; value: string; last_updated_at_ms: number }, [string]>(
+      "SELECT key, value, last_updated_at_ms FROM kv_store WHERE instance_id = ?",
+    ),
+    kvDeltaRows: db.prepare<{ key: string; value: string | null }, [string]>("SELECT key, value FROM kv_delta WHERE instance_id = ? ORDER BY rowid"),
+    kvDeltaGet: db.prepare<{ value: string | null }, [string, string]>("SELECT value FROM kv_delta WHERE instance_id = ? AND key = ?"),
+    kvStoreGet: db.prepare<{ value: string }, [string, string]>("SELECT value FROM kv_store WHERE instance_id = ? AND key = ?"),
+    lockByToken: db.prepare<{ instance_id: string; locked_until: number }, [string]>(
+      "SELECT instance_id, locked_until FROM instance_locks WHERE lock_token = ?",
+    ),
+    createInstance: db.prepare<never, [string, string, string, number, string | null, number, number]>(
+      `INSERT OR IGNORE INTO instances (instance_id, orchestration_name, orchestration_version, current_execution_id,
+         parent_instance_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    updateInstanceNameVersion: db.prepare<never, [string, string, number, string]>(
+      "UPDATE instances SET orchestration_name = ?, orchestration_version = ?, updated_at = ? WHERE instance_id = ?",
+    ),
+    createExecution: db.prepare<never, [string, number, number]>(
+      "INSERT OR IGNORE INTO executions (instance_id, execution_id, status, started_at) VALUES (?, ?, 'Running', ?)",
+    ),
+    pinExecution: db.prepare<never, [number, number, number, string, number]>(
+      `UPDATE executions SET duroxide_version_major = ?, duroxide_version_minor = ?, duroxide_version_patch = ?
+        WHERE instance_id = ? AND execution_id = ?`,
+    ),
+    raiseCurrentExecution: db.prepare<never, [number, number, string]>(
+      "UPDATE instances SET current_execution_id = max(current_execution_id, ?), updated_at = ? WHERE instance_id = ?",
+    ),
+    insertHistory: db.prepare<never, [string, number, number, string, string, number]>(
+      "INSERT INTO history (instance_id, execution_id, event_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+    ),
+    setExecutionStatus: db.prepare<never, [string, string | null, number | null, string, number]>(
+      "UPDATE executions SET status = ?, output = ?, completed_at = coalesce(?, completed_at) WHERE instance_id = ? AND execution_id = ?",
+    ),
+    setCustomStatus: db.prepare<never, [string | null, number, string]>(
+      "UPDATE instances SET custom_status = ?, custom_status_version = custom_status_version + 1, updated_at = ? WHERE instance_id = ?",
+    ),
+    kvDeltaSet: db.prepare<never, [string, string, string | null, number]>(
+      `INSERT INTO kv_delta (instance_id, key, value, last_updated_at_ms) VALUES (?, ?, ?, ?)
+       ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value, last_updated_at_ms = excluded.last_updated_at_ms`,
+    ),
+    kvDeltaTombstoneAll: db.prepare<never, [number, string]>("UPDATE kv_delta SET value = NULL, last_updated_at_ms = ? WHERE instance_id = ?"),
+    kvDeltaTombstoneCommitted: db.prepare<never, [string, number, string]>(
+      `INSERT OR IGNORE INTO kv_delta (instance_id, key, value, last_updated_at_ms)
+       SELECT ?, key, NULL, ? FROM kv_store WHERE instance_id = ?`,
+    ),
+    kvMergeUpsert: db.prepare<never, [string]>(
+      `INSERT INTO kv_store (instance_id, key, value, last_updated_at_ms)
+       SELECT instance_id, key, value, last_updated_at_ms FROM kv_delta WHERE instance_id = ? AND value IS NOT NULL
+       ON CONFLICT (instance_id, key) DO UPDATE SET value = excluded.value, last_updated_at_ms = excluded.last_updated_at_ms`,
+    ),
+    kvMergeDelete: db.prepare<never, [string]>(
+      `DELETE FROM kv_store WHERE instance_id = ?1
+         AND key IN (SELECT key FROM kv_delta WHERE instance_id = ?1 AND value IS NULL)`,
+    ),
+    kvDeltaClear: db.prepare<never, [string]>("DELETE FROM kv_delta WHERE instance_id = ?"),
+    insertWorker: db.prepare<never, [string, number, number, string, number, number, string | null, string | null]>(
+      `INSERT INTO worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    deleteWorkerByIdentity: db.prepare<never, [string, number, number]>(
+      "DELETE FROM worker_queue WHERE instance_id = ? AND execution_id = ? AND activity_id = ?",
+    ),
+    decrementBatchAttempts: db.prepare<never, [string]>(
+      "UPDATE orchestrator_queue SET attempt_count = max(attempt_count - 1, 0) WHERE lock_token = ?",
+    ),
+    delayVisible: db.prepare<never, [number, string, number]>(
+      "UPDATE orchestrator_queue SET visible_at = ? WHERE instance_id = ? AND visible_at <= ?",
+    ),
+    renewLock: db.prepare<never, [number, string, number]>(
+      "UPDATE instance_locks SET locked_until = ? WHERE lock_token = ? AND locked_until > ?",
+    ),
+    lockWorker: db.prepare<never, [string, number, number]>(
+      "UPDATE worker_queue SET lock_token = ?, locked_until = ?, attempt_count = attempt_count + 1 WHERE id = ?",
+    ),
+    deleteWorkerRow: db.prepare<never, [number]>("DELETE FROM worker_queue WHERE id = ?"),
+    claimSession: db.prepare<never, [string, string, number, number, string, number, number, number, string]>(
+      `INSERT INTO sessions (session_id, worker_id, locked_until, last_activity_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (session_id) DO UPDATE SET worker_id = ?, locked_until = ?, last_activity_at = ?
+       WHERE sessions.locked_until <= ? OR sessions.worker_id = ?`,
+    ),
+    deleteLockedWorker: db.prepare<{ session_id: string | null }, [string, number]>(
+      "DELETE FROM worker_queue WHERE lock_token = ? AND locked_until > ? RETURNING session_id",
+    ),
+    touchSession: db.prepare<never, [number, string, number]>(
+      "UPDATE sessions SET last_activity_at = ? WHERE session_id = ? AND locked_until > ?",
+    ),
+    abandonWorker: db.prepare<never, [number, number, string]>(
+      `UPDATE worker_queue SET lock_token = NULL, locked_until = NULL, visible_at = ?,
+              attempt_count = CASE WHEN ? THEN max(attempt_count - 1, 0) ELSE attempt_count END
+        WHERE lock_token = ?`,
+    ),
+    renewWorker: db.prepare<{ session_id: string | null }, [number, string, number]>(
+      "UPDATE worker_queue SET locked_until = ? WHERE lock_token = ? AND locked_until > ? RETURNING session_id",
+    ),
+    renewSessions: db.prepare<never, [number, string, number, number]>(
+      `UPDATE sessions SET locked_until = ?
+        WHERE worker_id IN (SELECT value FROM json_each(?)) AND locked_until > ? AND last_activity_at > ?`,
+    ),
+    cleanupSessions: db.prepare<never, [number]>(
+      `DELETE FROM sessions WHERE locked_until <= ?
+         AND session_id NOT IN (SELECT session_id FROM worker_queue WHERE session_id IS NOT NULL)`,
+    ),
+    customStatus: db.prepare<{ custom_status: string | null; custom_status_version: number }, [string, number]>(
+      "SELECT custom_status, custom_status_version FROM instances WHERE instance_id = ? AND custom_status_version > ?",
+    ),
+  };
+}
