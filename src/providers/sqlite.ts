@@ -9,7 +9,7 @@
 import { Database, type Statement } from "bun:sqlite";
 import { DecodeError, ProviderError, ValidationError } from "../core/errors.ts";
 import { decodeEvent, type Event } from "../core/events.ts";
-import { semverInRange, type Semver } from "../core/semver.ts";
+import type { Semver } from "../core/semver.ts";
 import type {
   DispatcherCapabilityFilter,
   ExecutionMetadata,
@@ -197,26 +197,31 @@ export class SqliteProvider implements Provider {
     checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
     const range = filter == null ? null : checkFilter(op, filter);
     if (range === "none") return null;
+    // An empty queue is answered from a read, without taking the database's write lock: idle
+    // pollers in other processes then never contend with the ones doing work.
+    if (this.guard(op, () => this.pick(Date.now(), range)) === null) return null;
     return this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
   }
 
   private fetchOrchestrationTx(lockTimeoutMs: number, range: [Semver, Semver] | null): FetchedOrchestration | null {
     const now = Date.now();
-    const skipped: string[] = [];
-    const [min, max] = range ?? [ZERO, ZERO];
-    // Normally the first candidate is taken. An instance whose batch cannot be resolved (no instance
-    // row, no history, no Start) is skipped, so an orphan message never blocks the queue head (Q2).
+    // Normally the first candidate is taken. A batch that cannot be resolved yet (no instance row,
+    // no history, no Start) is deferred, so an orphan message never blocks the queue head (Q2).
     for (;;) {
-      const cand = this.s.pickCandidate.get(now, range === null ? 0 : 1, min.major, min.minor, min.patch, max.major, max.minor, max.patch, JSON.stringify(skipped));
+      const cand = this.pick(now, range);
       if (cand === null) return null;
       const result = this.lockInstance(cand.instance_id, now, lockTimeoutMs);
-      if (result === "skip") skipped.push(cand.instance_id);
-      else if (result !== "retry") return result;
+      if (result !== "retry") return result;
     }
   }
 
-  /** Claims one instance's batch; "skip" when it cannot be resolved yet, "retry" when nothing was left to claim. */
-  private lockInstance(instance: string, now: number, lockTimeoutMs: number): FetchedOrchestration | "skip" | "retry" {
+  private pick(now: number, range: [Semver, Semver] | null): { instance_id: string } | null {
+    const [min, max] = range ?? [ZERO, ZERO];
+    return this.s.pickCandidate.get(now, range === null ? 0 : 1, min.major, min.minor, min.patch, max.major, max.minor, max.patch);
+  }
+
+  /** Claims one instance's batch; "retry" when there was nothing to claim and the caller should pick again. */
+  private lockInstance(instance: string, now: number, lockTimeoutMs: number): FetchedOrchestration | "retry" | null {
     const s = this.s;
     let name: string | null = null;
     let version: string | null = null;
@@ -237,11 +242,24 @@ export class SqliteProvider implements Provider {
       }
       if (name === null) {
         const start = s.firstStartMessage.get(instance, now);
-        const item = start === null ? null : tryDecodeWorkItem(start.work_item);
-        if (item?.type === "StartOrchestration" || item?.type === "ContinueAsNew") [name, version] = [item.orchestration, item.version];
+        if (start !== null) {
+          const item = tryDecodeWorkItem(start.work_item);
+          if (item?.type === "StartOrchestration" || item?.type === "ContinueAsNew") [name, version] = [item.orchestration, item.version];
+          else {
+            s.deadLetter.run("orchestrator", instance, start.work_item, "undecodable work item", now);
+            s.deleteOrchRow.run(start.id);
+            return "retry";
+          }
+        }
       }
       if (name === null) {
-        if (s.firstNonQueueMessage.get(instance, now) !== null) return "skip";
+        if (s.firstNonQueueMessage.get(instance, now) !== null) {
+          // Messages for an instance that does not exist (yet): an event raised before its start, a
+          // completion for a deleted instance. Keep them, but look again later, backing off with their
+          // age (1 s to 60 s), so they cost nothing on the hot path.
+          s.deferOrphans.run(now, now, instance, now);
+          return "retry";
+        }
         // Only persistent events for an instance that never started: nothing can ever consume them.
         s.deleteVisibleOrphans.run(instance, now);
         return "retry";
@@ -250,7 +268,7 @@ export class SqliteProvider implements Provider {
 
     const token = newToken();
     const until = now + lockTimeoutMs;
-    if (s.claimLock.run(instance, token, until, now, token, until, now, now).changes === 0) return "skip";
+    if (s.claimLock.run(instance, token, until, now, token, until, now, now).changes === 0) return null; // lost a race
     s.tagBatch.run(token, instance, now);
     const messages: WorkItem[] = [];
     let attemptCount = 0;
@@ -444,6 +462,7 @@ export class SqliteProvider implements Provider {
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
     const owner = sess?.owner_id ?? "";
 
+    if (this.guard(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // read-only precheck, as above
     try {
       return this.tx(op, () => {
         const s = this.s;
@@ -686,7 +705,7 @@ function prepareStatements(db: Database) {
     ),
     // ?2 = 0: no capability filter. Otherwise the current execution's pinned version must be NULL or
     // inside [?3.?4.?5, ?6.?7.?8], compared as tuples (not packed integers, Q7).
-    pickCandidate: db.prepare<{ instance_id: string }, [number, number, number, number, number, number, number, number, string]>(
+    pickCandidate: db.prepare<{ instance_id: string }, [number, number, number, number, number, number, number, number]>(
       `SELECT m.instance_id FROM orchestrator_queue AS m
          LEFT JOIN instance_locks AS lk ON lk.instance_id = m.instance_id
          LEFT JOIN instances AS i ON ?2 = 1 AND i.instance_id = m.instance_id
@@ -695,15 +714,18 @@ function prepareStatements(db: Database) {
           AND (?2 = 0 OR e.duroxide_version_major IS NULL OR (
                (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) >= (?3, ?4, ?5)
            AND (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) <= (?6, ?7, ?8)))
-          AND m.instance_id NOT IN (SELECT value FROM json_each(?9))
         ORDER BY m.id LIMIT 1`,
     ),
-    firstStartMessage: db.prepare<{ work_item: string }, [string, number]>(
-      `SELECT work_item FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ?
+    firstStartMessage: db.prepare<{ id: number; work_item: string }, [string, number]>(
+      `SELECT id, work_item FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ?
           AND kind IN ('StartOrchestration', 'ContinueAsNew') ORDER BY id LIMIT 1`,
     ),
     firstNonQueueMessage: db.prepare<{ id: number }, [string, number]>(
       "SELECT id FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind <> 'QueueMessage' LIMIT 1",
+    ),
+    deferOrphans: db.prepare<never, [number, number, string, number]>(
+      `UPDATE orchestrator_queue SET visible_at = ?1 + min(max(?2 - created_at, 1000), 60000)
+        WHERE instance_id = ?3 AND visible_at <= ?4`,
     ),
     deleteVisibleOrphans: db.prepare<never, [string, number]>(
       "DELETE FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind = 'QueueMessage'",

@@ -1,0 +1,75 @@
+/**
+ * long_polling: `pollTimeoutMs` is an upper bound. Short-poll providers return at once on an empty
+ * queue; long-poll providers wait for work up to that long; neither may overrun it by much.
+ */
+import { expect } from "bun:test";
+import type { ProviderModule } from "./harness.ts";
+import { defaultTags } from "./helpers.ts";
+
+/** Poll timeout the waiting cases pass; a short-poll provider must ignore it. */
+const POLL_MS = 500;
+/** Lock duration passed to the empty fetches; irrelevant since nothing is locked. */
+const LOCK_MS = 30_000;
+
+/** Runs `fetch` and returns its result with the elapsed wall time in ms. */
+async function timed<T>(fetch: () => Promise<T>): Promise<{ result: T; elapsedMs: number }> {
+  const start = performance.now();
+  const result = await fetch();
+  return { result, elapsedMs: performance.now() - start };
+}
+
+export const longPolling: ProviderModule = {
+  name: "long_polling",
+  cases: [
+    {
+      name: "a short-poll provider's orchestration fetch on an empty queue returns null at once, ignoring the 500 ms poll timeout (test_short_poll_returns_immediately)",
+      requires: ["shortPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const { result, elapsedMs } = await timed(() => p.fetchOrchestrationItem(LOCK_MS, POLL_MS));
+        expect(result).toBeNull();
+        expect(elapsedMs).toBeLessThan(ctx.shortPollThresholdMs);
+      },
+    },
+    {
+      name: "a long-poll provider's orchestration fetch on an empty queue waits the full 500 ms poll timeout before returning null (test_long_poll_waits_for_timeout)",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const { result, elapsedMs } = await timed(() => p.fetchOrchestrationItem(LOCK_MS, POLL_MS));
+        expect(result).toBeNull();
+        // Timers may fire a hair early; allow 5 ms of clock granularity.
+        expect(elapsedMs).toBeGreaterThanOrEqual(POLL_MS - 5);
+      },
+    },
+    {
+      name: "an empty orchestration fetch with a 300 ms poll timeout returns within 500 ms, whatever the polling style (test_fetch_respects_timeout_upper_bound)",
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const { result, elapsedMs } = await timed(() => p.fetchOrchestrationItem(LOCK_MS, 300));
+        expect(result).toBeNull();
+        expect(elapsedMs).toBeLessThan(300 + 200);
+      },
+    },
+    {
+      name: "a short-poll provider's worker fetch on an empty queue returns null at once, ignoring the 500 ms poll timeout (test_short_poll_work_item_returns_immediately)",
+      requires: ["shortPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const { result, elapsedMs } = await timed(() => p.fetchWorkItem(LOCK_MS, POLL_MS, null, defaultTags));
+        expect(result).toBeNull();
+        expect(elapsedMs).toBeLessThan(ctx.shortPollThresholdMs);
+      },
+    },
+    {
+      name: "a long-poll provider's worker fetch on an empty queue waits the full 500 ms poll timeout before returning null (test_long_poll_work_item_waits_for_timeout)",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const { result, elapsedMs } = await timed(() => p.fetchWorkItem(LOCK_MS, POLL_MS, null, defaultTags));
+        expect(result).toBeNull();
+        expect(elapsedMs).toBeGreaterThanOrEqual(POLL_MS - 5);
+      },
+    },
+  ],
+};

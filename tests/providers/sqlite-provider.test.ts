@@ -1,0 +1,118 @@
+// SQLite-specific behaviour beyond the generic suite: opening, durability settings, dead letters,
+// and two processes sharing one file.
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { ValidationError } from "../../src/core/errors.ts";
+import { TagFilter } from "../../src/core/queue-types.ts";
+import { SqliteProvider, parseSqliteUrl } from "../../src/providers/sqlite.ts";
+import { activityItem, startItem, startedEvent, runningMeta } from "../../src/provider-tests/helpers.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "duroxide-sqlite-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+const freshPath = () => join(dir, `db-${++n}.db`);
+
+describe("SqliteProvider.open", () => {
+  test("accepts sqlite: URLs, sqlite:// URLs, plain paths and drops query strings", () => {
+    expect(parseSqliteUrl("sqlite:./x.db")).toBe("./x.db");
+    expect(parseSqliteUrl("sqlite://data/x.db?mode=rwc")).toBe("data/x.db");
+    expect(parseSqliteUrl("/tmp/y.db")).toBe("/tmp/y.db");
+    expect(parseSqliteUrl("sqlite::memory:")).toBe(":memory:");
+  });
+
+  test("rejects an empty path and bad options with a ValidationError", async () => {
+    expect(() => parseSqliteUrl("")).toThrow(ValidationError);
+    expect(() => parseSqliteUrl("sqlite:")).toThrow(ValidationError);
+    await expect(SqliteProvider.open(freshPath(), { synchronous: "OFF" as "FULL" })).rejects.toThrow(ValidationError);
+    await expect(SqliteProvider.open(freshPath(), { busyTimeoutMs: -1 })).rejects.toThrow(ValidationError);
+  });
+
+  test("file mode uses WAL with synchronous=NORMAL by default and FULL on request", async () => {
+    const a = await SqliteProvider.open(`sqlite:${freshPath()}`);
+    expect(a.db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode).toBe("wal");
+    expect(a.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(1);
+    a.close();
+    const b = await SqliteProvider.open(freshPath(), { synchronous: "FULL" });
+    expect(b.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(2);
+    b.close();
+  });
+
+  test("data survives close and reopen", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    await a.enqueueForOrchestrator(startItem("persist"), null);
+    const f = await a.fetchOrchestrationItem(1000, 0);
+    await a.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("persist")], [activityItem("persist", 2)], [], runningMeta(), []);
+    a.close();
+    const b = await SqliteProvider.open(path);
+    expect((await b.read("persist")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
+    const w = await b.fetchWorkItem(1000, 0, null, TagFilter.defaultOnly());
+    expect(w?.item).toMatchObject({ type: "ActivityExecute", instance: "persist", id: 2 });
+    b.close();
+  });
+
+  test("refuses a database written by a newer schema version", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    a.db.run("PRAGMA user_version = 999");
+    a.close();
+    await expect(SqliteProvider.open(path)).rejects.toThrow(/newer/);
+  });
+});
+
+describe("undecodable queue rows", () => {
+  test("a garbage orchestrator message is moved to dead_letters and does not block the next instance", async () => {
+    const p = await SqliteProvider.inMemory();
+    p.db.run("INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at, created_at) VALUES ('bad', 'StartOrchestration', '{not json', 0, 0)");
+    await p.enqueueForOrchestrator(startItem("good"), null);
+    const f = await p.fetchOrchestrationItem(1000, 0);
+    expect(f?.item.instance).toBe("good");
+    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'orchestrator'").get()?.n).toBe(1);
+    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM orchestrator_queue WHERE instance_id = 'bad'").get()?.n).toBe(0);
+    p.close();
+  });
+
+  test("a garbage worker row is moved to dead_letters and the next item is delivered", async () => {
+    const p = await SqliteProvider.inMemory();
+    p.db.run("INSERT INTO worker_queue (work_item, visible_at, created_at) VALUES ('{\"type\":\"ActivityExecute\"}', 0, 0)");
+    await p.enqueueForWorker(activityItem("ok", 7));
+    const w = await p.fetchWorkItem(1000, 0, null, TagFilter.defaultOnly());
+    expect(w?.item).toMatchObject({ instance: "ok", id: 7 });
+    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'worker'").get()?.n).toBe(1);
+    p.close();
+  });
+});
+
+describe("two processes on one file", () => {
+  test("never deliver one message twice and deliver every message", async () => {
+    const path = freshPath();
+    const p = await SqliteProvider.open(path);
+    const instances = 150;
+    const acts = 300;
+    for (let i = 0; i < instances; i++) await p.enqueueForOrchestrator(startItem(`mp-${i}`), null);
+    for (let i = 0; i < acts; i++) await p.enqueueForWorker(activityItem(`act-${i}`, i + 1));
+    const child = join(import.meta.dir, "fixtures", "drain-queues.ts");
+    const procs = [0, 1].map(() =>
+      Bun.spawn([process.execPath, child, path, String(instances + acts)], { stdout: "pipe", stderr: "inherit" }),
+    );
+    const outputs = await Promise.all(procs.map(async (pr) => {
+      const text = await new Response(pr.stdout).text();
+      expect(await pr.exited).toBe(0);
+      return JSON.parse(text.trim().split("\n").at(-1)!) as { orchestrations: string[]; activities: number[] };
+    }));
+    const orch = outputs.flatMap((o) => o.orchestrations);
+    const act = outputs.flatMap((o) => o.activities);
+    expect(new Set(orch).size).toBe(orch.length);
+    expect(new Set(act).size).toBe(act.length);
+    expect(orch.length).toBe(instances);
+    expect(act.length).toBe(acts);
+    // Both processes did real work (the test would prove nothing if one drained everything).
+    for (const o of outputs) expect(o.orchestrations.length + o.activities.length).toBeGreaterThan(0);
+    const admin = p.asManagementCapability();
+    expect((await admin.listInstancesByStatus("Completed")).length).toBe(instances);
+    expect((await admin.getQueueDepths()).orchestrator_queue).toBe(acts); // one completion per activity
+    p.close();
+  }, 60_000);
+});
