@@ -35,6 +35,8 @@ export interface CaseContext {
   createProvider(): Promise<Provider>;
   lockTimeoutMs: number;
   shortPollThresholdMs: number;
+  /** Whether the provider under test long-polls (SuiteOptions.longPolling). */
+  longPolling: boolean;
   corruptInstanceHistory(instanceId: string): Promise<void>;
   getMaxAttemptCount(instanceId: string): Promise<number>;
 }
@@ -105,6 +107,7 @@ function makeContext(factory: ProviderFactory, options: SuiteOptions, opened: Pr
     },
     lockTimeoutMs,
     shortPollThresholdMs: options.shortPollThresholdMs ?? 100,
+    longPolling: options.longPolling ?? false,
     corruptInstanceHistory(id) {
       if (!factory.corruptInstanceHistory) throw new Error("factory has no corruptInstanceHistory hook");
       return factory.corruptInstanceHistory(id);

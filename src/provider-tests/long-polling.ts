@@ -4,7 +4,7 @@
  */
 import { expect } from "bun:test";
 import type { ProviderModule } from "./harness.ts";
-import { defaultTags } from "./helpers.ts";
+import { activityItem, defaultTags, startItem } from "./helpers.ts";
 
 /** Poll timeout the waiting cases pass; a short-poll provider must ignore it. */
 const POLL_MS = 500;
@@ -22,11 +22,10 @@ export const longPolling: ProviderModule = {
   name: "long_polling",
   cases: [
     {
-      name: "a short-poll provider's orchestration fetch on an empty queue returns null at once, ignoring the 500 ms poll timeout (test_short_poll_returns_immediately)",
-      requires: ["shortPolling"],
+      name: "an orchestration fetch on an empty queue returns null at once when it may not wait: a short-poll provider ignores the 500 ms poll timeout, a long-poll provider honours a 0 ms one (test_short_poll_returns_immediately)",
       async run(ctx) {
         const p = await ctx.createProvider();
-        const { result, elapsedMs } = await timed(() => p.fetchOrchestrationItem(LOCK_MS, POLL_MS));
+        const { result, elapsedMs } = await timed(() => p.fetchOrchestrationItem(LOCK_MS, ctx.longPolling ? 0 : POLL_MS));
         expect(result).toBeNull();
         expect(elapsedMs).toBeLessThan(ctx.shortPollThresholdMs);
       },
@@ -52,11 +51,10 @@ export const longPolling: ProviderModule = {
       },
     },
     {
-      name: "a short-poll provider's worker fetch on an empty queue returns null at once, ignoring the 500 ms poll timeout (test_short_poll_work_item_returns_immediately)",
-      requires: ["shortPolling"],
+      name: "a worker fetch on an empty queue returns null at once when it may not wait: a short-poll provider ignores the 500 ms poll timeout, a long-poll provider honours a 0 ms one (test_short_poll_work_item_returns_immediately)",
       async run(ctx) {
         const p = await ctx.createProvider();
-        const { result, elapsedMs } = await timed(() => p.fetchWorkItem(LOCK_MS, POLL_MS, null, defaultTags));
+        const { result, elapsedMs } = await timed(() => p.fetchWorkItem(LOCK_MS, ctx.longPolling ? 0 : POLL_MS, null, defaultTags));
         expect(result).toBeNull();
         expect(elapsedMs).toBeLessThan(ctx.shortPollThresholdMs);
       },
@@ -69,6 +67,32 @@ export const longPolling: ProviderModule = {
         const { result, elapsedMs } = await timed(() => p.fetchWorkItem(LOCK_MS, POLL_MS, null, defaultTags));
         expect(result).toBeNull();
         expect(elapsedMs).toBeGreaterThanOrEqual(POLL_MS - 5);
+      },
+    },
+    {
+      name: "a long-poll orchestration fetch returns the message enqueued while it waits, well before its 3 s poll timeout",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const pending = timed(() => p.fetchOrchestrationItem(LOCK_MS, 3000));
+        await Bun.sleep(50);
+        await p.enqueueForOrchestrator(startItem("woken"), null);
+        const { result, elapsedMs } = await pending;
+        expect(result?.item.instance).toBe("woken");
+        expect(elapsedMs).toBeLessThan(2000);
+      },
+    },
+    {
+      name: "a long-poll worker fetch returns the item enqueued while it waits, well before its 3 s poll timeout",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const pending = timed(() => p.fetchWorkItem(LOCK_MS, 3000, null, defaultTags));
+        await Bun.sleep(50);
+        await p.enqueueForWorker(activityItem("woken", 1));
+        const { result, elapsedMs } = await pending;
+        expect(result?.item).toMatchObject({ type: "ActivityExecute", instance: "woken", id: 1 });
+        expect(elapsedMs).toBeLessThan(2000);
       },
     },
   ],

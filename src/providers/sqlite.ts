@@ -23,6 +23,7 @@ import type {
 import { decodeWorkItem, encodeWorkItem, workItemInstance, type WorkItem } from "../core/work-items.ts";
 import type { Provider, ProviderAdmin } from "../provider.ts";
 import { SCHEMA_SQL, SCHEMA_VERSION } from "./sqlite-schema.ts";
+import { WakeSignal } from "./wake-signal.ts";
 import { SqliteProviderAdmin } from "./sqlite-admin.ts";
 import {
   checkCancelled,
@@ -44,6 +45,14 @@ export interface SqliteProviderOptions {
   synchronous?: "NORMAL" | "FULL";
   /** How long a write waits for another connection's lock before failing with a retryable error. Default 60 000. */
   busyTimeoutMs?: number;
+  /**
+   * Long polling (default true): an empty fetch waits up to its pollTimeoutMs for work. Work
+   * enqueued through this provider object wakes it at once; work from other processes, expired
+   * locks and due timers are noticed within `pollIntervalMs`.
+   */
+  longPolling?: boolean;
+  /** While long-polling, how often to look at the database again. Default 50 ms. */
+  pollIntervalMs?: number;
 }
 
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
@@ -99,9 +108,15 @@ export class SqliteProvider implements Provider {
   private readonly admin: SqliteProviderAdmin;
   private readonly s: ReturnType<typeof prepareStatements>;
   private closed = false;
+  private readonly longPolling: boolean;
+  private readonly pollIntervalMs: number;
+  private readonly orchestratorWork = new WakeSignal();
+  private readonly workerWork = new WakeSignal();
 
-  private constructor(db: Database) {
+  private constructor(db: Database, options: SqliteProviderOptions) {
     this.db = db;
+    this.longPolling = options.longPolling ?? true;
+    this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
     this.admin = new SqliteProviderAdmin(this);
   }
@@ -109,11 +124,12 @@ export class SqliteProvider implements Provider {
   /** Opens (creating if missing) a database file in WAL mode. */
   static async open(urlOrPath: string, options: SqliteProviderOptions = {}): Promise<SqliteProvider> {
     const path = parseSqliteUrl(urlOrPath);
+    checkPollingOptions(options);
     const sync = options.synchronous ?? "NORMAL";
     if (sync !== "NORMAL" && sync !== "FULL") throw new ValidationError(`synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(sync)}`);
     const busy = options.busyTimeoutMs ?? 60_000;
     if (!Number.isSafeInteger(busy) || busy < 0) throw new ValidationError(`busyTimeoutMs must be a non-negative integer, got ${busy}`);
-    if (path === ":memory:") return SqliteProvider.inMemory();
+    if (path === ":memory:") return SqliteProvider.inMemory(options);
     const db = new Database(path, { create: true, readwrite: true });
     try {
       db.run(`PRAGMA busy_timeout = ${busy}`);
@@ -124,14 +140,15 @@ export class SqliteProvider implements Provider {
       db.close();
       throw sqliteError("open", err);
     }
-    return new SqliteProvider(db);
+    return new SqliteProvider(db, options);
   }
 
   /** A private in-memory database: fast, gone when closed. For tests and ephemeral runs. */
-  static async inMemory(): Promise<SqliteProvider> {
+  static async inMemory(options: Pick<SqliteProviderOptions, "longPolling" | "pollIntervalMs"> = {}): Promise<SqliteProvider> {
+    checkPollingOptions(options);
     const db = new Database(":memory:");
     SqliteProvider.migrate(db);
-    return new SqliteProvider(db);
+    return new SqliteProvider(db, options);
   }
 
   private static migrate(db: Database): void {
@@ -154,10 +171,32 @@ export class SqliteProvider implements Provider {
     return PROVIDER_VERSION;
   }
 
+  /** Closes the database; fetches waiting in a long poll return null. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.orchestratorWork.notify();
+    this.workerWork.notify();
     this.db.close();
+  }
+
+  /**
+   * Runs `attempt` until it yields work or `pollTimeoutMs` has passed, sleeping between attempts
+   * until woken by this process's enqueues, the next message's visibility time, or the poll interval.
+   */
+  private async poll<T>(pollTimeoutMs: number, signal: WakeSignal, nextVisible: Statement<{ t: number | null }, [number]>, attempt: () => T | null): Promise<T | null> {
+    const deadline = Date.now() + pollTimeoutMs;
+    for (;;) {
+      const found = attempt();
+      if (found !== null || !this.longPolling) return found;
+      const now = Date.now();
+      if (now >= deadline) return null;
+      let wait = Math.min(deadline - now, this.pollIntervalMs);
+      const due = nextVisible.get(now)?.t ?? null;
+      if (due !== null) wait = Math.min(wait, Math.max(due - now, 1));
+      await signal.wait(wait);
+      if (this.closed) return null;
+    }
   }
 
   /** Runs `fn` in one BEGIN IMMEDIATE transaction, mapping failures to ProviderError. */
@@ -185,6 +224,7 @@ export class SqliteProvider implements Provider {
     checkDuration(op, "delayMs", delayMs, true);
     const now = Date.now();
     this.guard(op, () => this.s.insertOrch.run(workItemInstance(item), item.type, encodeWorkItem(item), now + (delayMs ?? 0), now));
+    this.orchestratorWork.notify();
   }
 
   async fetchOrchestrationItem(
@@ -197,10 +237,12 @@ export class SqliteProvider implements Provider {
     checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
     const range = filter == null ? null : checkFilter(op, filter);
     if (range === "none") return null;
-    // An empty queue is answered from a read, without taking the database's write lock: idle
-    // pollers in other processes then never contend with the ones doing work.
-    if (this.guard(op, () => this.pick(Date.now(), range)) === null) return null;
-    return this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
+    return this.poll(pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, () => {
+      // An empty queue is answered from a read, without taking the database's write lock: idle
+      // pollers in other processes then never contend with the ones doing work.
+      if (this.guard(op, () => this.pick(Date.now(), range)) === null) return null;
+      return this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
+    });
   }
 
   private fetchOrchestrationTx(lockTimeoutMs: number, range: [Semver, Semver] | null): FetchedOrchestration | null {
@@ -404,6 +446,9 @@ export class SqliteProvider implements Provider {
 
       s.releaseLock.run(instance, lockToken);
     });
+    // Messages that arrived during the turn are fetchable now that the lock is gone.
+    this.orchestratorWork.notify();
+    if (workerItems.length > 0) this.workerWork.notify();
   }
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -420,6 +465,7 @@ export class SqliteProvider implements Provider {
       if (delayMs != null && delayMs > 0) s.delayVisible.run(now + delayMs, lock.instance_id, now);
       s.untagBatch.run(lockToken);
     });
+    this.orchestratorWork.notify();
   }
 
   async renewOrchestrationItemLock(lockToken: string, extendForMs: number): Promise<void> {
@@ -444,6 +490,7 @@ export class SqliteProvider implements Provider {
     this.guard(op, () =>
       this.s.insertWorker.run(encodeWorkItem(item), now, now, item.instance, item.execution_id, item.id, item.session_id ?? null, item.tag ?? null),
     );
+    this.workerWork.notify();
   }
 
   async fetchWorkItem(
@@ -462,7 +509,20 @@ export class SqliteProvider implements Provider {
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
     const owner = sess?.owner_id ?? "";
 
-    if (this.guard(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // read-only precheck, as above
+    return this.poll(pollTimeoutMs, this.workerWork, this.s.nextWorkerVisible, () => {
+      if (this.guard(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // read-only precheck, as above
+      return this.claimWorkItem(op, pick, tags, owner, lockTimeoutMs, sess);
+    });
+  }
+
+  private claimWorkItem(
+    op: string,
+    pick: Statement<WorkerRow, [number, string, string]>,
+    tags: string,
+    owner: string,
+    lockTimeoutMs: number,
+    sess: SessionFetchConfig | null,
+  ): FetchedWorkItem | null {
     try {
       return this.tx(op, () => {
         const s = this.s;
@@ -542,6 +602,7 @@ export class SqliteProvider implements Provider {
       if (row.session_id !== null) s.touchSession.run(now, row.session_id, now);
       if (completion != null && encoded !== null) s.insertOrch.run(workItemInstance(completion), completion.type, encoded, now, now);
     });
+    if (completion != null) this.orchestratorWork.notify();
   }
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -554,6 +615,7 @@ export class SqliteProvider implements Provider {
         throw ProviderError.permanent(op, `unknown work item lock token ${lockToken}`);
       }
     });
+    this.workerWork.notify();
   }
 
   async renewWorkItemLock(lockToken: string, extendForMs: number): Promise<void> {
@@ -671,6 +733,12 @@ export class SqliteProvider implements Provider {
 /** Thrown inside a fetch transaction to roll it back when a session claim lost a race. */
 class LostSessionRace extends Error {}
 
+function checkPollingOptions(o: SqliteProviderOptions): void {
+  if (o.longPolling !== undefined && typeof o.longPolling !== "boolean") throw new ValidationError("longPolling must be a boolean");
+  const i = o.pollIntervalMs;
+  if (i !== undefined && (typeof i !== "number" || !Number.isFinite(i) || i < 1)) throw new ValidationError(`pollIntervalMs must be a number >= 1, got ${String(i)}`);
+}
+
 const ZERO: Semver = { major: 0, minor: 0, patch: 0 };
 
 function tryDecodeEvent(text: string): Event | null {
@@ -723,6 +791,8 @@ function prepareStatements(db: Database) {
     firstNonQueueMessage: db.prepare<{ id: number }, [string, number]>(
       "SELECT id FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind <> 'QueueMessage' LIMIT 1",
     ),
+    nextOrchVisible: db.prepare<{ t: number | null }, [number]>("SELECT MIN(visible_at) AS t FROM orchestrator_queue WHERE visible_at > ?"),
+    nextWorkerVisible: db.prepare<{ t: number | null }, [number]>("SELECT MIN(visible_at) AS t FROM worker_queue WHERE visible_at > ?"),
     deferOrphans: db.prepare<never, [number, number, string, number]>(
       `UPDATE orchestrator_queue SET visible_at = ?1 + min(max(?2 - created_at, 1000), 60000)
         WHERE instance_id = ?3 AND visible_at <= ?4`,

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { ProviderFactory } from "../../src/provider-tests/index.ts";
-import { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { SqliteProvider, type SqliteProviderOptions } from "../../src/providers/sqlite.ts";
 
 function withHooks(create: () => Promise<SqliteProvider>): ProviderFactory {
   let last: SqliteProvider | null = null;
@@ -33,14 +33,16 @@ function withHooks(create: () => Promise<SqliteProvider>): ProviderFactory {
   };
 }
 
-export function sqliteMemoryFactory(): ProviderFactory {
-  return withHooks(() => SqliteProvider.inMemory());
+type PollingOptions = Pick<SqliteProviderOptions, "longPolling" | "pollIntervalMs">;
+
+export function sqliteMemoryFactory(options: PollingOptions = {}): ProviderFactory {
+  return withHooks(() => SqliteProvider.inMemory(options));
 }
 
 /** A fresh database file per provider inside a temp dir; call `cleanup()` after the run. */
-export function sqliteFileFactory(): ProviderFactory & { cleanup(): void } {
+export function sqliteFileFactory(options: SqliteProviderOptions = {}): ProviderFactory & { cleanup(): void } {
   const dir = mkdtempSync(join(tmpdir(), "duroxide-suite-"));
   let n = 0;
-  const factory = withHooks(() => SqliteProvider.open(join(dir, `case-${++n}.db`)));
+  const factory = withHooks(() => SqliteProvider.open(join(dir, `case-${++n}.db`), options));
   return { ...factory, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

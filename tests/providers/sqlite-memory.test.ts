@@ -1,5 +1,7 @@
-// The whole provider correctness suite against SQLite in memory (one fresh database per case).
-import { runAllTests } from "../../src/provider-tests/index.ts";
+// The whole provider correctness suite against SQLite in memory (one fresh database per case),
+// with the default long polling, and once more for the polling module with long polling off.
+import { runAllTests, runLongPollingTests } from "../../src/provider-tests/index.ts";
 import { sqliteMemoryFactory } from "./sqlite-factory.ts";
 
-await runAllTests(sqliteMemoryFactory());
+await runAllTests(sqliteMemoryFactory(), { longPolling: true });
+await runLongPollingTests(sqliteMemoryFactory({ longPolling: false }), { longPolling: false });

@@ -1,0 +1,27 @@
+/**
+ * A level-free wake-up for long-polling fetches: waiters sleep until `notify()` or their timeout,
+ * whichever comes first. Providers notify when they write work into a queue, so a fetch waiting in
+ * the same process returns at once instead of at its next poll.
+ */
+export class WakeSignal {
+  private waiters = new Set<() => void>();
+
+  notify(): void {
+    if (this.waiters.size === 0) return;
+    const woken = this.waiters;
+    this.waiters = new Set();
+    for (const wake of woken) wake();
+  }
+
+  wait(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        clearTimeout(timer);
+        this.waiters.delete(wake);
+        resolve();
+      };
+      const timer = setTimeout(wake, ms);
+      this.waiters.add(wake);
+    });
+  }
+}
