@@ -29,9 +29,32 @@ export class ConfigurationError extends DuroxideError {
   override name = "ConfigurationError";
 }
 
+/** Why a client call failed; `retryable` is true for Timeout and for retryable provider errors. */
+export type ClientErrorCode =
+  | "InvalidInput"
+  | "Timeout"
+  | "ManagementNotAvailable"
+  | "InstanceNotFound"
+  | "InstanceStillRunning"
+  | "CannotDeleteSubOrchestration"
+  | "Provider";
+
 /** A client call was refused (bad arguments or a state the call cannot act on). */
 export class ClientError extends DuroxideError {
   override name = "ClientError";
+  readonly code: ClientErrorCode;
+  /** True when the same call may succeed later (a wait that timed out, a busy database). */
+  readonly retryable: boolean;
+
+  constructor(message: string, code: ClientErrorCode = "InvalidInput", options: { retryable?: boolean; cause?: unknown } = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.retryable = options.retryable ?? code === "Timeout";
+  }
+
+  isRetryable(): boolean {
+    return this.retryable;
+  }
 }
 
 /**

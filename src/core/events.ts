@@ -27,6 +27,8 @@ export type EventKind =
       input: string;
       parent_instance: string | null;
       parent_id: number | null;
+      /** The parent's execution that scheduled this child (this port's addition; absent = 1). */
+      parent_execution_id?: number;
       carry_forward_events?: [string, string][];
       initial_custom_status?: string;
     }
@@ -71,6 +73,7 @@ const KIND_FIELDS: Record<EventType, FieldSpec> = {
     input: "s",
     parent_instance: "s?",
     parent_id: "i|null",
+    parent_execution_id: "i?",
     carry_forward_events: "pairs?",
     initial_custom_status: "s?",
   },

@@ -12,6 +12,7 @@ export type FieldKind =
   | "s|null" // string | null, must be present
   | "i"
   | "i|null"
+  | "i?" // non-negative integer | absent
   | "b"
   | "pairs?" // optional array of [string, string]
   | ((v: unknown) => string | null); // custom: returns an error message or null
@@ -38,6 +39,8 @@ function checkOne(kind: FieldKind, v: unknown): string | null {
       return isId(v) ? null : "expected a non-negative integer";
     case "i|null":
       return v === null || isId(v) ? null : "expected a non-negative integer or null";
+    case "i?":
+      return v === undefined || isId(v) ? null : "expected a non-negative integer or nothing";
     case "b":
       return typeof v === "boolean" ? null : "expected a boolean";
     case "pairs?":

@@ -14,6 +14,8 @@ export type WorkItem =
       version: string | null;
       parent_instance: string | null;
       parent_id: number | null;
+      /** For a child: the parent execution to report to (this port's addition; absent = 1). */
+      parent_execution_id?: number;
       execution_id: number;
     }
   | {
@@ -70,6 +72,7 @@ const FIELDS: Record<WorkItemType, FieldSpec> = {
     version: "s|null",
     parent_instance: "s|null",
     parent_id: "i|null",
+    parent_execution_id: "i?",
     execution_id: "i",
   },
   ActivityExecute: { instance: "s", execution_id: "i", id: "i", name: "s", input: "s", session_id: "s?", tag: "s?" },

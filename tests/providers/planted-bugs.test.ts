@@ -5,7 +5,7 @@
 // for ONE realistic bug in ONE method, planted by changing that method's arguments or results (or,
 // where the bug lives in SQL, by running the buggy statement on the wrapped provider's `.db`);
 // sqlite.ts itself is never edited. The suite's cases run programmatically against the mutant (not
-// registered as bun tests), the likely modules first, and stop at the first failing case. That case
+// registered as bun tests) with long polling off (the long-poll-only cases are skipped), the likely modules first, and stop at the first failing case. That case
 // must then pass against the clean wrapper, so it is the planted bug, not the wrapper, that it caught.
 import { describe, expect, test } from "bun:test";
 import type { Event } from "../../src/core/events.ts";
@@ -519,12 +519,13 @@ async function runCase(c: ProviderCase, mutant: Mutant | null): Promise<unknown>
   };
   const ctx: CaseContext = {
     async createProvider() {
-      const base = await SqliteProvider.inMemory();
+      const base = await SqliteProvider.inMemory({ longPolling: false });
       opened.push(base);
       return wrap(base, mutant);
     },
     lockTimeoutMs: 1000,
     shortPollThresholdMs: 100,
+    longPolling: false,
     async corruptInstanceHistory(instanceId) {
       last().db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
     },

@@ -1,0 +1,495 @@
+/**
+ * Client: starts, signals, cancels and observes orchestration instances. Everything goes through
+ * the Provider, so a client works the same beside the runtime or in another process.
+ *
+ * Payloads are JSON values: inputs and event data are `JSON.stringify`'d once into work items, and
+ * outputs / KV values are `JSON.parse`'d back. Every method validates its arguments and throws
+ * ClientError (with a `code`) before touching the provider.
+ */
+import type {
+  DeleteInstanceResult,
+  ExecutionInfo,
+  InstanceFilter,
+  InstanceInfo,
+  InstanceTree,
+  PruneOptions,
+  PruneResult,
+  QueueDepths,
+  SystemMetrics,
+} from "./core/admin-types.ts";
+import { renderErrorDetails, type ErrorDetails } from "./core/error-details.ts";
+import { ClientError, ProviderError } from "./core/errors.ts";
+import type { Event } from "./core/events.ts";
+import { parseSemver } from "./core/semver.ts";
+import type { WorkItem } from "./core/work-items.ts";
+import type { Provider, ProviderAdmin } from "./provider.ts";
+import { instanceSignals, type InstanceSignals } from "./runtime/instance-signals.ts";
+
+interface CustomStatusFields {
+  /** The last value set with `ctx.setCustomStatus` (a string), or null. */
+  customStatus: string | null;
+  /** Bumped once per turn that changed the custom status; 0 = never set. */
+  customStatusVersion: number;
+}
+
+/** An instance's status, computed from its latest execution's history. */
+export type OrchestrationStatus<T = unknown> =
+  | { status: "NotFound" }
+  | ({ status: "Running" } & CustomStatusFields)
+  | ({ status: "Completed"; output: T } & CustomStatusFields)
+  | ({ status: "Failed"; details: ErrorDetails; message: string } & CustomStatusFields);
+
+/** The statuses a wait for completion returns. */
+export type TerminalStatus<T = unknown> = Extract<OrchestrationStatus<T>, { status: "Completed" | "Failed" }>;
+
+export interface WaitOptions {
+  /** How long to wait before failing with ClientError code "Timeout". */
+  timeoutMs: number;
+}
+
+const EXECUTION_STATUSES = ["Running", "Completed", "Failed", "ContinuedAsNew"] as const;
+
+/** Fallback re-check interval for runtimes in other processes (in-process ones signal at once). */
+const BACKOFF_START_MS = 10;
+const BACKOFF_MAX_MS = 250;
+
+/** Methods a value needs for the client to use it as a Provider. */
+const REQUIRED_PROVIDER_METHODS = [
+  "enqueueForOrchestrator",
+  "read",
+  "readWithExecution",
+  "getCustomStatus",
+  "getKvValue",
+  "getKvAllValues",
+  "asManagementCapability",
+] as const;
+
+const invalid = (message: string) => new ClientError(message, "InvalidInput");
+
+export class Client {
+  private readonly provider: Provider;
+  private readonly signals: InstanceSignals;
+
+  constructor(provider: Provider) {
+    const p = provider as unknown as Record<string, unknown> | null;
+    const missing =
+      typeof p !== "object" || p === null ? ["(not an object)"] : REQUIRED_PROVIDER_METHODS.filter((m) => typeof p[m] !== "function");
+    if (missing.length > 0) {
+      throw invalid(`new Client(provider): expected a Provider (e.g. await SqliteProvider.inMemory()), missing ${missing.join(", ")}`);
+    }
+    this.provider = provider;
+    this.signals = instanceSignals(provider);
+  }
+
+  // ------------------------------------------------------------------ commands
+
+  /**
+   * Enqueues a start. Starting an id that already has history does not restart it. Without
+   * `options.version` the runtime picks the version by its registry policy.
+   */
+  async startOrchestration(instanceId: string, name: string, input?: unknown, options: { version?: string } = {}): Promise<void> {
+    const op = "startOrchestration";
+    checkId(op, "instanceId", instanceId);
+    checkId(op, "name", name);
+    if (typeof options !== "object" || options === null) throw invalid(`${op}: options must be an object like { version: "1.0.0" }`);
+    const version = options.version ?? null;
+    if (version !== null) checkVersion(op, version);
+    await this.enqueue(op, {
+      type: "StartOrchestration",
+      instance: instanceId,
+      orchestration: name,
+      input: encodePayload(op, "input", input),
+      version,
+      parent_instance: null,
+      parent_id: null,
+      execution_id: 1,
+    });
+  }
+
+  /** Starts pinned to exactly `version` ("MAJOR.MINOR.PATCH"). */
+  async startOrchestrationVersioned(instanceId: string, name: string, version: string, input?: unknown): Promise<void> {
+    if (typeof version !== "string") throw invalid(`startOrchestrationVersioned: version must be a string like "1.0.0", got ${describe(version)}`);
+    await this.startOrchestration(instanceId, name, input, { version });
+  }
+
+  /** Raises a positional external event; dropped if the instance is not subscribed when it arrives. */
+  async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
+    const op = "raiseEvent";
+    checkId(op, "instanceId", instanceId);
+    checkId(op, "eventName", eventName);
+    await this.enqueue(op, { type: "ExternalRaised", instance: instanceId, name: eventName, data: encodePayload(op, "data", data) });
+  }
+
+  /** Appends a message to the instance's FIFO mailbox `queueName` (read with `ctx.dequeueEvent`). */
+  async enqueueEvent(instanceId: string, queueName: string, data?: unknown): Promise<void> {
+    const op = "enqueueEvent";
+    checkId(op, "instanceId", instanceId);
+    checkId(op, "queueName", queueName);
+    await this.enqueue(op, { type: "QueueMessage", instance: instanceId, name: queueName, data: encodePayload(op, "data", data) });
+  }
+
+  /** Requests cancellation; a no-op for terminal instances, idempotent when repeated. */
+  async cancelInstance(instanceId: string, reason = "cancelled by client"): Promise<void> {
+    const op = "cancelInstance";
+    checkId(op, "instanceId", instanceId);
+    if (typeof reason !== "string") throw invalid(`${op}: reason must be a string, got ${describe(reason)}`);
+    await this.enqueue(op, { type: "CancelInstance", instance: instanceId, reason });
+  }
+
+  // ------------------------------------------------------------------ status and waiting
+
+  async getOrchestrationStatus<T = unknown>(instanceId: string): Promise<OrchestrationStatus<T>> {
+    checkId("getOrchestrationStatus", "instanceId", instanceId);
+    return this.status<T>(instanceId);
+  }
+
+  /** Resolves with the first terminal status; an unknown instance keeps waiting (it may be starting). */
+  async waitForOrchestration<T = unknown>(instanceId: string, options: WaitOptions): Promise<TerminalStatus<T>> {
+    const op = "waitForOrchestration";
+    checkId(op, "instanceId", instanceId);
+    const timeoutMs = checkWait(op, options);
+    return this.waitUntil(op, instanceId, timeoutMs, async () => {
+      const s = await this.status<T>(instanceId);
+      return s.status === "Completed" || s.status === "Failed" ? s : undefined;
+    });
+  }
+
+  /** Resolves with the full status once `customStatusVersion > lastSeenVersion` or the instance is terminal. */
+  async waitForStatusChange<T = unknown>(instanceId: string, lastSeenVersion: number, options: WaitOptions): Promise<OrchestrationStatus<T>> {
+    const op = "waitForStatusChange";
+    checkId(op, "instanceId", instanceId);
+    if (!Number.isSafeInteger(lastSeenVersion) || lastSeenVersion < 0) {
+      throw invalid(`${op}: lastSeenVersion must be a non-negative integer (0 = never seen), got ${describe(lastSeenVersion)}`);
+    }
+    const timeoutMs = checkWait(op, options);
+    return this.waitUntil(op, instanceId, timeoutMs, async () => {
+      const s = await this.status<T>(instanceId);
+      if (s.status === "Completed" || s.status === "Failed") return s;
+      return s.status === "Running" && s.customStatusVersion > lastSeenVersion ? s : undefined;
+    });
+  }
+
+  // ------------------------------------------------------------------ history
+
+  /** Events of one execution; the latest one when `executionId` is omitted. */
+  async readExecutionHistory(instanceId: string, executionId?: number): Promise<Event[]> {
+    const op = "readExecutionHistory";
+    checkId(op, "instanceId", instanceId);
+    if (executionId === undefined) return this.call(op, () => this.provider.read(instanceId));
+    checkExecutionId(op, executionId);
+    return this.call(op, () => this.provider.readWithExecution(instanceId, executionId));
+  }
+
+  /** Execution ids, ascending. Requires the management capability. */
+  async listExecutions(instanceId: string): Promise<number[]> {
+    const op = "listExecutions";
+    checkId(op, "instanceId", instanceId);
+    return this.admin(op, (a) => a.listExecutions(instanceId));
+  }
+
+  // ------------------------------------------------------------------ KV
+
+  /** The instance's current value for `key` (JSON-decoded), or null when unset. */
+  async getKvValue<T = unknown>(instanceId: string, key: string): Promise<T | null> {
+    const op = "getKvValue";
+    checkId(op, "instanceId", instanceId);
+    checkId(op, "key", key);
+    const raw = await this.call(op, () => this.provider.getKvValue(instanceId, key));
+    return raw === null ? null : (decodePayload(raw) as T);
+  }
+
+  /** Alias of getKvValue. */
+  async getValue<T = unknown>(instanceId: string, key: string): Promise<T | null> {
+    return this.getKvValue<T>(instanceId, key);
+  }
+
+  /** All keys of the instance with their JSON-decoded values. */
+  async getKvAllValues(instanceId: string): Promise<Record<string, unknown>> {
+    const op = "getKvAllValues";
+    checkId(op, "instanceId", instanceId);
+    const raw = await this.call(op, () => this.provider.getKvAllValues(instanceId));
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(raw)) out[k] = decodePayload(v);
+    return out;
+  }
+
+  /** Resolves with the value of `key` once it is set (non-null). */
+  async waitForKvValue<T = unknown>(instanceId: string, key: string, options: WaitOptions): Promise<T> {
+    const op = "waitForKvValue";
+    checkId(op, "instanceId", instanceId);
+    checkId(op, "key", key);
+    const timeoutMs = checkWait(op, options);
+    return this.waitUntil(op, instanceId, timeoutMs, async () => {
+      const raw = await this.call(op, () => this.provider.getKvValue(instanceId, key));
+      // A stored JSON null still counts as "not set yet": callers wait for a real value.
+      const value = raw === null ? null : decodePayload(raw);
+      return value === null ? undefined : (value as T);
+    });
+  }
+
+  /** Alias of waitForKvValue. */
+  async waitForValue<T = unknown>(instanceId: string, key: string, options: WaitOptions): Promise<T> {
+    return this.waitForKvValue<T>(instanceId, key, options);
+  }
+
+  // ------------------------------------------------------------------ management
+
+  async hasManagementCapability(): Promise<boolean> {
+    return this.provider.asManagementCapability() !== null;
+  }
+
+  /** All instance ids, newest first. */
+  async listAllInstances(): Promise<string[]> {
+    return this.admin("listAllInstances", (a) => a.listInstances());
+  }
+
+  /** Instances whose current execution has `status`. */
+  async listInstancesByStatus(status: (typeof EXECUTION_STATUSES)[number]): Promise<string[]> {
+    const op = "listInstancesByStatus";
+    if (!(EXECUTION_STATUSES as readonly unknown[]).includes(status)) {
+      throw invalid(`${op}: status must be one of ${EXECUTION_STATUSES.join(", ")}, got ${describe(status)}`);
+    }
+    return this.admin(op, (a) => a.listInstancesByStatus(status));
+  }
+
+  async getInstanceInfo(instanceId: string): Promise<InstanceInfo> {
+    const op = "getInstanceInfo";
+    checkId(op, "instanceId", instanceId);
+    return this.admin(op, (a) => a.getInstanceInfo(instanceId));
+  }
+
+  async getExecutionInfo(instanceId: string, executionId: number): Promise<ExecutionInfo> {
+    const op = "getExecutionInfo";
+    checkId(op, "instanceId", instanceId);
+    checkExecutionId(op, executionId);
+    return this.admin(op, (a) => a.getExecutionInfo(instanceId, executionId));
+  }
+
+  async getSystemMetrics(): Promise<SystemMetrics> {
+    return this.admin("getSystemMetrics", (a) => a.getSystemMetrics());
+  }
+
+  /** Unlocked message counts per queue. */
+  async getQueueDepths(): Promise<QueueDepths> {
+    return this.admin("getQueueDepths", (a) => a.getQueueDepths());
+  }
+
+  /** The instance and all its descendants. */
+  async getInstanceTree(instanceId: string): Promise<InstanceTree> {
+    const op = "getInstanceTree";
+    checkId(op, "instanceId", instanceId);
+    return this.admin(op, (a) => a.getInstanceTree(instanceId));
+  }
+
+  /**
+   * Deletes a root instance and its whole tree atomically. Refuses sub-orchestrations (delete the
+   * root) and running trees unless `force`.
+   */
+  async deleteInstance(instanceId: string, options: { force?: boolean } = {}): Promise<DeleteInstanceResult> {
+    const op = "deleteInstance";
+    checkId(op, "instanceId", instanceId);
+    if (typeof options !== "object" || options === null) throw invalid(`${op}: options must be an object like { force: true }`);
+    const force = options.force ?? false;
+    if (typeof force !== "boolean") throw invalid(`${op}: force must be a boolean, got ${describe(force)}`);
+    return this.admin(op, (a) => a.deleteInstance(instanceId, force));
+  }
+
+  /** Deletes terminal root instances matching every given filter field; running ones are skipped. */
+  async deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult> {
+    const op = "deleteInstanceBulk";
+    checkFilter(op, filter);
+    return this.admin(op, (a) => a.deleteInstanceBulk(filter));
+  }
+
+  /** Deletes old executions; the current and running executions are never pruned. */
+  async pruneExecutions(instanceId: string, options: PruneOptions): Promise<PruneResult> {
+    const op = "pruneExecutions";
+    checkId(op, "instanceId", instanceId);
+    checkPruneOptions(op, options);
+    return this.admin(op, (a) => a.pruneExecutions(instanceId, options));
+  }
+
+  async pruneExecutionsBulk(filter: InstanceFilter, options: PruneOptions): Promise<PruneResult> {
+    const op = "pruneExecutionsBulk";
+    checkFilter(op, filter);
+    checkPruneOptions(op, options);
+    return this.admin(op, (a) => a.pruneExecutionsBulk(filter, options));
+  }
+
+  // ------------------------------------------------------------------ internals
+
+  private async enqueue(op: string, item: WorkItem): Promise<void> {
+    await this.call(op, () => this.provider.enqueueForOrchestrator(item, null));
+  }
+
+  /** Status of the latest execution: its last terminal event decides; ContinuedAsNew means Running. */
+  private async status<T>(instanceId: string): Promise<OrchestrationStatus<T>> {
+    const history = await this.call("getOrchestrationStatus", () => this.provider.read(instanceId));
+    if (history.length === 0) return { status: "NotFound" };
+    const custom = await this.customStatus(instanceId);
+    for (let i = history.length - 1; i >= 0; i--) {
+      const e = history[i]!;
+      if (e.type === "OrchestrationCompleted") return { status: "Completed", output: decodePayload(e.output) as T, ...custom };
+      if (e.type === "OrchestrationFailed") return { status: "Failed", details: e.details, message: renderErrorDetails(e.details), ...custom };
+      if (e.type === "OrchestrationContinuedAsNew") break;
+    }
+    return { status: "Running", ...custom };
+  }
+
+  /** Best effort: a status read must not fail just because custom status could not be read. */
+  private async customStatus(instanceId: string): Promise<CustomStatusFields> {
+    try {
+      const cs = await this.provider.getCustomStatus(instanceId, 0);
+      return cs === null ? { customStatus: null, customStatusVersion: 0 } : { customStatus: cs.status, customStatusVersion: cs.version };
+    } catch {
+      return { customStatus: null, customStatusVersion: 0 };
+    }
+  }
+
+  /**
+   * Re-runs `check` until it returns a value or the deadline passes. Between checks it sleeps on the
+   * instance's in-process signal (the runtime notifies after each committed turn), capped by a slow
+   * backoff so runtimes in other processes, which cannot signal us, are still noticed.
+   */
+  private async waitUntil<R>(op: string, instanceId: string, timeoutMs: number, check: () => Promise<R | undefined>): Promise<R> {
+    const deadline = performance.now() + timeoutMs;
+    let backoff = BACKOFF_START_MS;
+    for (;;) {
+      // Subscribe before checking: a notify that lands while the check reads is then not lost.
+      const stop = new AbortController();
+      const woken = this.signals.wait(instanceId, Math.min(Math.max(deadline - performance.now(), 0), backoff), stop.signal);
+      let result: R | undefined;
+      try {
+        result = await check();
+      } catch (err) {
+        stop.abort();
+        throw err;
+      }
+      if (result !== undefined) {
+        stop.abort();
+        return result;
+      }
+      if (performance.now() >= deadline) {
+        stop.abort();
+        throw new ClientError(`${op}: instance ${instanceId} did not reach the awaited state within ${timeoutMs} ms`, "Timeout", { retryable: true });
+      }
+      await woken;
+      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+    }
+  }
+
+  private async admin<R>(op: string, fn: (admin: ProviderAdmin) => Promise<R>): Promise<R> {
+    const admin = this.provider.asManagementCapability();
+    if (admin === null) {
+      throw new ClientError(`${op}: provider ${this.provider.name()} has no management capability (asManagementCapability() returned null)`, "ManagementNotAvailable");
+    }
+    return this.call(op, () => fn(admin));
+  }
+
+  /** Runs a provider call, turning its ProviderErrors into ClientErrors with a code callers can branch on. */
+  private async call<R>(op: string, fn: () => Promise<R>): Promise<R> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw toClientError(op, err);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ helpers
+
+function toClientError(op: string, err: unknown): unknown {
+  if (!(err instanceof ProviderError)) return err;
+  const message = `${op}: ${err.message}`;
+  // Providers report these refusals as permanent errors; their messages are the only portable signal.
+  if (!err.retryable) {
+    const text = err.message.toLowerCase();
+    if (text.includes("sub-orchestration")) return new ClientError(message, "CannotDeleteSubOrchestration", { cause: err });
+    if (text.includes("still running")) return new ClientError(message, "InstanceStillRunning", { cause: err });
+    if (text.includes("not found")) return new ClientError(message, "InstanceNotFound", { cause: err });
+  }
+  return new ClientError(message, "Provider", { retryable: err.retryable, cause: err });
+}
+
+function describe(v: unknown): string {
+  if (typeof v === "string") return JSON.stringify(v);
+  if (typeof v === "bigint") return `${v}n`;
+  if (typeof v === "function" || typeof v === "symbol") return typeof v;
+  try {
+    return JSON.stringify(v) ?? String(v);
+  } catch {
+    return String(v);
+  }
+}
+
+function checkId(op: string, what: string, v: unknown): asserts v is string {
+  if (typeof v !== "string" || v.length === 0) throw invalid(`${op}: ${what} must be a non-empty string, got ${describe(v)}`);
+}
+
+function checkExecutionId(op: string, v: unknown): asserts v is number {
+  if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 1) throw invalid(`${op}: executionId must be a positive integer, got ${describe(v)}`);
+}
+
+function checkVersion(op: string, v: unknown): void {
+  try {
+    if (typeof v !== "string") throw new Error();
+    parseSemver(v);
+  } catch {
+    throw invalid(`${op}: version must be "MAJOR.MINOR.PATCH" like "1.0.0", got ${describe(v)}`);
+  }
+}
+
+function checkWait(op: string, options: unknown): number {
+  const t = typeof options === "object" && options !== null ? (options as { timeoutMs?: unknown }).timeoutMs : undefined;
+  if (typeof t !== "number" || Number.isNaN(t) || t < 0) {
+    throw invalid(`${op}: pass { timeoutMs } with a number of milliseconds >= 0, got ${describe(t)}`);
+  }
+  return t;
+}
+
+function checkFilter(op: string, f: unknown): void {
+  if (typeof f !== "object" || f === null || Array.isArray(f)) throw invalid(`${op}: filter must be an object { instance_ids?, completed_before?, limit? }`);
+  const { instance_ids, completed_before, limit } = f as InstanceFilter;
+  if (instance_ids != null && (!Array.isArray(instance_ids) || instance_ids.some((i) => typeof i !== "string" || i.length === 0))) {
+    throw invalid(`${op}: filter.instance_ids must be an array of non-empty strings`);
+  }
+  if (completed_before != null && (typeof completed_before !== "number" || !Number.isFinite(completed_before))) {
+    throw invalid(`${op}: filter.completed_before must be a time in ms, got ${describe(completed_before)}`);
+  }
+  if (limit != null && (!Number.isSafeInteger(limit) || limit < 0)) throw invalid(`${op}: filter.limit must be a non-negative integer, got ${describe(limit)}`);
+}
+
+function checkPruneOptions(op: string, o: unknown): void {
+  if (typeof o !== "object" || o === null || Array.isArray(o)) throw invalid(`${op}: options must be an object { keep_last?, completed_before? }`);
+  const { keep_last, completed_before } = o as PruneOptions;
+  if (keep_last != null && (!Number.isSafeInteger(keep_last) || keep_last < 0)) throw invalid(`${op}: keep_last must be a non-negative integer, got ${describe(keep_last)}`);
+  if (completed_before != null && (typeof completed_before !== "number" || !Number.isFinite(completed_before))) {
+    throw invalid(`${op}: completed_before must be a time in ms, got ${describe(completed_before)}`);
+  }
+}
+
+/**
+ * JSON-encodes a payload once. `undefined` (an omitted argument) is sent as null, so the handler
+ * receives null rather than a missing input; values JSON cannot represent are refused here rather
+ * than silently stored as something else.
+ */
+function encodePayload(op: string, what: string, v: unknown): string {
+  if (v === undefined) return "null";
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    throw invalid(`${op}: ${what} is not JSON-serializable (${(err as Error).message})`);
+  }
+  if (text === undefined) throw invalid(`${op}: ${what} is not JSON-serializable (got a ${typeof v})`);
+  return text;
+}
+
+/** Stored payloads are JSON; anything else (written by other tools) is returned as the raw string. */
+function decodePayload(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

@@ -1,0 +1,371 @@
+/**
+ * OrchestrationContext: the API orchestration code uses. Every scheduling call records an action
+ * at call time and returns a durable task; results come from history, never from live I/O, so a
+ * replay of the same history takes exactly the same path.
+ */
+import type { Action } from "./actions.ts";
+import { backoffDelayMs, resolveRetryPolicy, type RetryPolicy } from "./retry.ts";
+import {
+  AllSettledTask,
+  AllTask,
+  NeverTask,
+  OrchestrationUsageError,
+  RaceTask,
+  TaskFailedError,
+  type DurableTask,
+  type LeafTask,
+  type RaceResult,
+  type Settlement,
+  type TaskHost,
+} from "./tasks.ts";
+
+/** Reserved names of the built-in system activities. */
+export const SYSCALL_NEW_GUID = "__duroxide_syscall:new_guid";
+export const SYSCALL_UTC_NOW = "__duroxide_syscall:utc_now_ms";
+export const SYSCALL_GET_KV = "__duroxide_syscall:get_kv_value";
+
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+/** What the replay engine provides to a context. */
+export interface ContextHost extends TaskHost {
+  readonly instanceId: string;
+  readonly executionId: number;
+  readonly orchestrationName: string;
+  readonly orchestrationVersion: string;
+  isReplaying(): boolean;
+  /** Records an action that completes through history and returns its task. */
+  emit<T>(action: Action): LeafTask<T>;
+  /** Records a fire-and-forget action (metadata, detached start). */
+  record(action: Action): void;
+  /** Starts a coroutine task running `body`. */
+  spawn<T>(body: () => Generator<DurableTask<any>, T, any>): DurableTask<T>;
+  customStatus: string | null;
+  readonly kv: Map<string, { value: string; updatedAtMs: number }>;
+  /** Wall clock for new KV timestamps. */
+  now(): number;
+  log(level: LogLevel, message: string): void;
+}
+
+export interface ActivityOptions {
+  /** Pin the activity to whichever worker owns this session. */
+  sessionId?: string;
+  /** Route the activity to workers whose tag filter accepts this tag. */
+  tag?: string;
+}
+
+export interface SubOrchestrationOptions {
+  /** Explicit child id; default `<parent>::sub::<event id>`. */
+  instanceId?: string;
+  /** Exact version; default the registry policy when the child starts. */
+  version?: string;
+}
+
+function usage(message: string): never {
+  throw new OrchestrationUsageError(message);
+}
+
+function checkName(what: string, name: unknown): string {
+  if (typeof name !== "string" || name.length === 0) usage(`${what} must be a non-empty string, got ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** Encodes a payload once, as JSON; `undefined` becomes null. */
+export function encodePayload(what: string, value: unknown): string {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value === undefined ? null : value);
+  } catch (err) {
+    usage(`${what} is not JSON-serializable: ${(err as Error).message}`);
+  }
+  if (text === undefined) usage(`${what} is not JSON-serializable (${typeof value})`);
+  return text;
+}
+
+/** Decodes a stored payload; a value that is not JSON is returned as the raw string. */
+export function decodePayload(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+export class OrchestrationContext {
+  constructor(private readonly host: ContextHost) {}
+
+  get instanceId(): string {
+    return this.host.instanceId;
+  }
+  get executionId(): number {
+    return this.host.executionId;
+  }
+  get orchestrationName(): string {
+    return this.host.orchestrationName;
+  }
+  get orchestrationVersion(): string {
+    return this.host.orchestrationVersion;
+  }
+
+  /** True while the code re-executes steps already recorded in history. */
+  isReplaying(): boolean {
+    return this.host.isReplaying();
+  }
+
+  // ------------------------------------------------------------ activities
+
+  scheduleActivity<T = unknown>(name: string, input?: unknown, options: ActivityOptions = {}): LeafTask<T> {
+    checkName("activity name", name);
+    const action: Action = { type: "CallActivity", name, input: encodePayload(`input of activity "${name}"`, input) };
+    if (options.sessionId !== undefined) action.sessionId = checkName("sessionId", options.sessionId);
+    if (options.tag !== undefined) action.tag = checkName("tag", options.tag);
+    return this.host.emit<T>(action);
+  }
+
+  scheduleActivityOnSession<T = unknown>(name: string, input: unknown, sessionId: string): LeafTask<T> {
+    return this.scheduleActivity<T>(name, input, { sessionId });
+  }
+
+  /**
+   * Runs the activity up to `policy.maxAttempts` times, sleeping on durable timers between
+   * failures, so every attempt is in history. A per-attempt timeout is final: it is not retried.
+   */
+  scheduleActivityWithRetry<T = unknown>(name: string, input: unknown, policy: RetryPolicy, options: ActivityOptions = {}): DurableTask<T> {
+    checkName("activity name", name);
+    const p = resolveRetryPolicy(policy);
+    const ctx = this;
+    return this.host.spawn<T>(function* () {
+      let lastError: Error | null = null;
+      for (let attempt = 1; attempt <= p.maxAttempts; attempt++) {
+        const activity = ctx.scheduleActivity<T>(name, input, options);
+        let outcome: Settlement<T>;
+        if (p.timeoutMs !== undefined) {
+          const race = ctx.allSettledRace(activity, ctx.scheduleTimer(p.timeoutMs));
+          const r = yield* race;
+          if (r.index === 1) throw new TaskFailedError("timeout: activity timed out");
+          outcome = r.value as Settlement<T>;
+        } else {
+          outcome = yield* ctx.settledOf(activity);
+        }
+        if (outcome.ok) return outcome.value;
+        lastError = outcome.error;
+        if (attempt < p.maxAttempts) {
+          ctx.traceWarn(`activity "${name}" attempt ${attempt} failed: ${lastError.message}; retrying`);
+          const delay = backoffDelayMs(p, attempt);
+          if (delay > 0) yield* ctx.scheduleTimer(delay);
+        }
+      }
+      throw lastError ?? new TaskFailedError(`activity "${name}" failed`);
+    });
+  }
+
+  // ------------------------------------------------------------ timers and events
+
+  /** Resolves after `delayMs`, durably: the fire time is recorded and survives restarts. */
+  scheduleTimer(delayMs: number): LeafTask<void> {
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) usage(`timer delay must be a finite number of ms >= 0, got ${String(delayMs)}`);
+    return this.host.emit<void>({ type: "CreateTimer", delayMs: Math.ceil(delayMs) });
+  }
+
+  /** The next event raised with this name after the wait is recorded (positional: k-th wait gets k-th raise). */
+  scheduleWait<T = unknown>(name: string): LeafTask<T> {
+    return this.host.emit<T>({ type: "WaitExternal", name: checkName("event name", name) });
+  }
+
+  /** The next message of this queue (FIFO mailbox; messages wait for their dequeue). */
+  dequeueEvent<T = unknown>(queue: string): LeafTask<T> {
+    return this.host.emit<T>({ type: "DequeueEvent", name: checkName("queue name", queue) });
+  }
+
+  // ------------------------------------------------------------ orchestrations
+
+  scheduleSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): LeafTask<T> {
+    checkName("orchestration name", name);
+    if (options.instanceId !== undefined) checkName("instanceId", options.instanceId);
+    if (options.version !== undefined) checkName("version", options.version);
+    return this.host.emit<T>({
+      type: "StartSubOrchestration",
+      name,
+      version: options.version ?? null,
+      instance: options.instanceId ?? null,
+      input: encodePayload(`input of sub-orchestration "${name}"`, input),
+    });
+  }
+
+  /** Starts an independent orchestration with this exact id (fire-and-forget, no result). */
+  scheduleOrchestration(name: string, instanceId: string, input?: unknown, options: { version?: string } = {}): void {
+    checkName("orchestration name", name);
+    checkName("instanceId", instanceId);
+    this.host.record({
+      type: "StartOrchestrationDetached",
+      name,
+      instance: instanceId,
+      version: options.version ?? null,
+      input: encodePayload(`input of orchestration "${name}"`, input),
+    });
+  }
+
+  /**
+   * Ends this execution and starts a fresh one with `input` (empty history, same instance id).
+   * Use `return yield* ctx.continueAsNew(input)`: the task never resolves.
+   */
+  continueAsNew(input?: unknown, options: { version?: string } = {}): DurableTask<never> {
+    if (options.version !== undefined) checkName("version", options.version);
+    this.host.record({ type: "ContinueAsNew", input: encodePayload("continue-as-new input", input), version: options.version ?? null });
+    return new NeverTask<never>(this.host);
+  }
+
+  // ------------------------------------------------------------ combinators
+
+  /** Every task's value in argument order; fails with the first failure (in history order). */
+  all<T>(tasks: DurableTask<T>[]): DurableTask<T[]> {
+    return new AllTask(this.host, this.checkTasks("all", tasks));
+  }
+
+  /** Every task's outcome in argument order; never fails. */
+  allSettled<T>(tasks: DurableTask<T>[]): DurableTask<Settlement<T>[]> {
+    return new AllSettledTask(this.host, this.checkTasks("allSettled", tasks));
+  }
+
+  /** The first task to complete, in history order; the others are cancelled. */
+  race<T>(tasks: DurableTask<T>[]): DurableTask<RaceResult<T>> {
+    return new RaceTask(this.host, this.checkTasks("race", tasks));
+  }
+
+  /** Alias of race. */
+  select<T>(tasks: DurableTask<T>[]): DurableTask<RaceResult<T>> {
+    return this.race(tasks);
+  }
+
+  /** Wraps a multi-step block as one task, so blocks compose inside all/race. */
+  run<T>(body: () => Generator<DurableTask<any>, T, any>): DurableTask<T> {
+    if (typeof body !== "function") usage("run needs a generator function");
+    return this.host.spawn(body);
+  }
+
+  private checkTasks<T>(what: string, tasks: DurableTask<T>[]): DurableTask<T>[] {
+    if (!Array.isArray(tasks)) usage(`${what} takes an array of tasks`);
+    for (const t of tasks) {
+      if (!(t && typeof t === "object" && "onSettle" in t)) usage(`${what} takes durable tasks from ctx, got ${typeof t}`);
+    }
+    return tasks;
+  }
+
+  private *settledOf<T>(task: DurableTask<T>): Generator<DurableTask<any>, Settlement<T>, any> {
+    const [s] = yield* this.allSettled([task]);
+    return s!;
+  }
+
+  /** Race whose value is the winner's settlement (so a failed activity is data, not an exception). */
+  private allSettledRace(a: DurableTask<unknown>, b: DurableTask<unknown>): DurableTask<RaceResult<Settlement<unknown>>> {
+    const wrap = (t: DurableTask<unknown>) => this.allSettled([t]).map((r) => r[0]!);
+    return this.race([wrap(a), wrap(b)]);
+  }
+
+  // ------------------------------------------------------------ custom status
+
+  setCustomStatus(status: string): void {
+    if (typeof status !== "string") usage("custom status must be a string (JSON-encode structured status yourself)");
+    this.host.customStatus = status;
+    this.host.record({ type: "UpdateCustomStatus", status });
+  }
+
+  resetCustomStatus(): void {
+    this.host.customStatus = null;
+    this.host.record({ type: "UpdateCustomStatus", status: null });
+  }
+
+  getCustomStatus(): string | null {
+    return this.host.customStatus;
+  }
+
+  // ------------------------------------------------------------ key-value store
+
+  /** Stores a JSON value under `key`; visible to clients once this turn commits, kept across continue-as-new. */
+  setValue(key: string, value: unknown): void {
+    checkName("key", key);
+    const encoded = encodePayload(`value of "${key}"`, value);
+    const now = this.host.now();
+    this.host.kv.set(key, { value: encoded, updatedAtMs: now });
+    this.host.record({ type: "SetKeyValue", key, value: encoded, timestampMs: now });
+  }
+
+  getValue<T = unknown>(key: string): T | null {
+    const e = this.host.kv.get(key);
+    return e === undefined ? null : (decodePayload(e.value) as T);
+  }
+
+  clearValue(key: string): void {
+    checkName("key", key);
+    this.host.kv.delete(key);
+    this.host.record({ type: "ClearKeyValue", key });
+  }
+
+  clearAllValues(): void {
+    this.host.kv.clear();
+    this.host.record({ type: "ClearKeyValues" });
+  }
+
+  getValues(): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [k, e] of this.host.kv) out[k] = decodePayload(e.value);
+    return out;
+  }
+
+  getKeys(): string[] {
+    return [...this.host.kv.keys()];
+  }
+
+  getLength(): number {
+    return this.host.kv.size;
+  }
+
+  /** Clears every key last written before `cutoffMs`; returns how many were cleared. */
+  pruneValuesUpdatedBefore(cutoffMs: number): number {
+    let n = 0;
+    for (const [k, e] of [...this.host.kv]) {
+      if (e.updatedAtMs < cutoffMs) {
+        this.clearValue(k);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Another instance's value, read once through a system activity and replayed from history. */
+  getValueFromInstance<T = unknown>(instanceId: string, key: string): DurableTask<T | null> {
+    checkName("instanceId", instanceId);
+    checkName("key", key);
+    return this.scheduleActivity<string | null>(SYSCALL_GET_KV, { instanceId, key }).map((v) => (v === null ? null : (decodePayload(v) as T)));
+  }
+
+  // ------------------------------------------------------------ deterministic values
+
+  /** A random UUID, recorded in history so replays see the same value. */
+  newGuid(): DurableTask<string> {
+    return this.scheduleActivity<string>(SYSCALL_NEW_GUID, null);
+  }
+
+  /** Wall-clock ms since the epoch, recorded in history so replays see the same value. */
+  utcNow(): DurableTask<number> {
+    return this.scheduleActivity<number>(SYSCALL_UTC_NOW, null);
+  }
+
+  // ------------------------------------------------------------ tracing (silent while replaying)
+
+  traceInfo(message: string): void {
+    this.trace("info", message);
+  }
+  traceWarn(message: string): void {
+    this.trace("warn", message);
+  }
+  traceError(message: string): void {
+    this.trace("error", message);
+  }
+  traceDebug(message: string): void {
+    this.trace("debug", message);
+  }
+
+  private trace(level: LogLevel, message: string): void {
+    if (!this.host.isReplaying()) this.host.log(level, String(message));
+  }
+}
