@@ -28,6 +28,9 @@ export type WorkItem =
       input: string;
       session_id?: string;
       tag?: string;
+      /** The scheduling orchestration, for the activity's context (this port's addition; optional). */
+      orchestration_name?: string;
+      orchestration_version?: string;
     }
   | { type: "ActivityCompleted"; instance: string; execution_id: number; id: number; result: string }
   | { type: "ActivityFailed"; instance: string; execution_id: number; id: number; details: ErrorDetails }
@@ -75,7 +78,17 @@ const FIELDS: Record<WorkItemType, FieldSpec> = {
     parent_execution_id: "i?",
     execution_id: "i",
   },
-  ActivityExecute: { instance: "s", execution_id: "i", id: "i", name: "s", input: "s", session_id: "s?", tag: "s?" },
+  ActivityExecute: {
+    instance: "s",
+    execution_id: "i",
+    id: "i",
+    name: "s",
+    input: "s",
+    session_id: "s?",
+    tag: "s?",
+    orchestration_name: "s?",
+    orchestration_version: "s?",
+  },
   ActivityCompleted: { instance: "s", execution_id: "i", id: "i", result: "s" },
   ActivityFailed: { instance: "s", execution_id: "i", id: "i", details },
   TimerFired: { instance: "s", execution_id: "i", id: "i", fire_at_ms: "i" },

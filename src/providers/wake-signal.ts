@@ -21,6 +21,9 @@ export class WakeSignal {
         resolve();
       };
       const timer = setTimeout(wake, ms);
+      // A waiting fetch alone must not keep the process alive: a runtime holds its own handle
+      // while running, so after shutdown a process can exit without waiting out long polls.
+      (timer as { unref?: () => void }).unref?.();
       this.waiters.add(wake);
     });
   }

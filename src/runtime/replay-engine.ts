@@ -50,6 +50,8 @@ export interface TurnInput {
   /** Runtime semver written into new events. */
   runtimeVersion: string;
   log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
+  /** End the execution with this failure without running the code (poison, limit violations). */
+  abort?: ErrorDetails;
 }
 
 export type TurnOutcome =
@@ -207,17 +209,23 @@ class Turn implements ContextHost {
   run(): TurnOutput {
     try {
       this.prepare();
+      const first = this.history[0];
+      if (first?.type === "OrchestrationStarted") {
+        this.started = first;
+        this.orchestrationName = first.name;
+        this.orchestrationVersion = first.version;
+        this.customStatus = first.initial_custom_status ?? null;
+      }
+      if (this.input.abort) {
+        this.abortDetails = this.input.abort;
+        this.nondeterminism = null;
+      }
       if (this.abortDetails !== null) return this.finish({ type: "Failed", details: this.abortDetails });
       if (this.nondeterminism !== null) return this.failNondeterministic();
-      const first = this.history[0];
       if (first === undefined || first.type !== "OrchestrationStarted") {
         this.nondeterminism = "corrupted history: the first event is not OrchestrationStarted";
         return this.failNondeterministic();
       }
-      this.started = first;
-      this.orchestrationName = first.name;
-      this.orchestrationVersion = first.version;
-      this.customStatus = first.initial_custom_status ?? null;
       if (this.history.some((e) => TERMINAL.has(e.type))) return this.finish({ type: "Continue" }, true);
 
       this.startRoot(first);
@@ -645,7 +653,16 @@ class Turn implements ContextHost {
       if (terminal) continue;
       switch (a.type) {
         case "CallActivity": {
-          const item: WorkItem = { type: "ActivityExecute", instance: this.instanceId, execution_id: this.executionId, id: e.event_id, name: a.name, input: a.input };
+          const item: WorkItem = {
+            type: "ActivityExecute",
+            instance: this.instanceId,
+            execution_id: this.executionId,
+            id: e.event_id,
+            name: a.name,
+            input: a.input,
+            orchestration_name: this.orchestrationName,
+            orchestration_version: this.orchestrationVersion,
+          };
           if (a.sessionId !== undefined) item.session_id = a.sessionId;
           if (a.tag !== undefined) item.tag = a.tag;
           workerItems.push(item);

@@ -1,0 +1,43 @@
+/**
+ * duroxide: durable orchestrations for TypeScript on Bun. The curated public surface.
+ * Providers live in their own entry points: "duroxide/sqlite", "duroxide/postgres".
+ */
+export { Runtime } from "./runtime/runtime.ts";
+export { Client, type OrchestrationStatus, type TerminalStatus, type WaitOptions } from "./client.ts";
+export {
+  ActivityRegistry,
+  ActivityRegistryBuilder,
+  OrchestrationRegistry,
+  OrchestrationRegistryBuilder,
+  type VersionPolicy,
+} from "./runtime/registry.ts";
+export { OrchestrationContext, type ActivityOptions, type SubOrchestrationOptions } from "./runtime/context.ts";
+export type { ActivityContext, ActivityHandler, OrchestrationHandler } from "./runtime/handler-types.ts";
+export {
+  DurableTask,
+  TaskFailedError,
+  ActivityFailedError,
+  SubOrchestrationFailedError,
+  TaskCancelledError,
+  OrchestrationUsageError,
+  type RaceResult,
+  type Settlement,
+} from "./runtime/tasks.ts";
+export { RetryPolicy, type BackoffStrategy, type RetryPolicyInput } from "./runtime/retry.ts";
+export { RUNTIME_VERSION, type RuntimeOptions, type Logger, type LogLevel, consoleLogger } from "./runtime/options.ts";
+export { runTurn, type TurnInput, type TurnOutput, type TurnOutcome } from "./runtime/replay-engine.ts";
+export type { Provider, ProviderAdmin } from "./provider.ts";
+export {
+  DuroxideError,
+  ProviderError,
+  ClientError,
+  ConfigurationError,
+  ValidationError,
+  DecodeError,
+} from "./core/errors.ts";
+export { TagFilter } from "./core/queue-types.ts";
+export type * from "./core/events.ts";
+export type * from "./core/work-items.ts";
+export type * from "./core/error-details.ts";
+export type * from "./core/queue-types.ts";
+export type * from "./core/admin-types.ts";

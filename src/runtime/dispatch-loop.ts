@@ -1,0 +1,110 @@
+/**
+ * The shared skeleton of both dispatchers: N independent loops that fetch, process, and on an
+ * empty fetch or an error wait before fetching again. Providers that long-poll are woken by their
+ * own enqueues, so the idle wait here only matters for short-poll providers and other processes.
+ */
+import { ProviderError } from "../core/errors.ts";
+import type { Logger } from "./options.ts";
+
+export interface LoopConfig<T> {
+  /** Loop name prefix, e.g. "orch" or "work". */
+  name: string;
+  concurrency: number;
+  /** Minimum time between two empty fetches of one loop. */
+  pollIntervalMs: number;
+  logger: Logger;
+  fetch(slot: number): Promise<T | null>;
+  process(work: T, slot: number): Promise<void>;
+  /** Work fetched after shutdown began: hand it back at once. */
+  release(work: T): Promise<void>;
+}
+
+/** Sleeps `ms` or until `signal` aborts, whichever is first. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted || ms <= 0) return resolve();
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener("abort", done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** Waits for `p`, but at most `ms`; the timer is cleared either way (it must not hold the process). */
+export async function waitAtMost(p: Promise<unknown>, ms: number): Promise<void> {
+  const stop = new AbortController();
+  try {
+    await Promise.race([p, sleep(ms, stop.signal)]);
+  } finally {
+    stop.abort();
+  }
+}
+
+export class DispatchLoops<T> {
+  private readonly stop = new AbortController();
+  private readonly busy = new Set<Promise<void>>();
+  private loops: Promise<void>[] = [];
+
+  constructor(private readonly cfg: LoopConfig<T>) {}
+
+  get stopping(): AbortSignal {
+    return this.stop.signal;
+  }
+
+  start(): void {
+    for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop(i));
+  }
+
+  /** Work currently being processed (not idle fetches). */
+  inFlight(): Promise<void>[] {
+    return [...this.busy];
+  }
+
+  /** Stops fetching; resolves when in-flight work finished. Idle fetches are left to end on their own. */
+  async shutdown(): Promise<void> {
+    this.stop.abort();
+    await Promise.allSettled(this.inFlight());
+  }
+
+  private async loop(slot: number): Promise<void> {
+    let errors = 0;
+    let idle = 0;
+    const signal = this.stop.signal;
+    while (!signal.aborted) {
+      const started = Date.now();
+      let work: T | null;
+      try {
+        work = await this.cfg.fetch(slot);
+        errors = 0;
+      } catch (err) {
+        errors++;
+        const retryable = !(err instanceof ProviderError) || err.retryable;
+        const delay = retryable ? Math.min(100 * 2 ** (errors - 1), 3_000) : 100;
+        this.cfg.logger.log("warn", `${this.cfg.name}-${slot}: fetch failed (${(err as Error).message}); retrying in ${delay} ms`, {});
+        await sleep(delay, signal);
+        continue;
+      }
+      if (work === null) {
+        // Short-poll providers return at once: wait out the poll interval, backing off to 4x when idle.
+        idle = Math.min(idle + 1, 3);
+        const wait = this.cfg.pollIntervalMs * 2 ** (idle - 1) - (Date.now() - started);
+        if (wait > 0) await sleep(wait, signal);
+        continue;
+      }
+      idle = 0;
+      if (signal.aborted) {
+        await this.cfg.release(work).catch(() => {});
+        return;
+      }
+      const p = this.cfg.process(work, slot).catch((err) => {
+        this.cfg.logger.log("error", `${this.cfg.name}-${slot}: ${(err as Error).stack ?? String(err)}`, {});
+      });
+      this.busy.add(p);
+      await p;
+      this.busy.delete(p);
+    }
+  }
+}

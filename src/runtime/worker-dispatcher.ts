@@ -1,0 +1,258 @@
+/**
+ * The activity (worker) dispatcher: `workerConcurrency` slots, each fetching one ActivityExecute,
+ * running its handler with an AbortSignal, renewing the work item's lock meanwhile, and acking the
+ * completion atomically. A failed renewal means the row is gone (the orchestration cancelled the
+ * activity or ended): the signal fires and the eventual result is dropped.
+ */
+import type { ErrorDetails } from "../core/error-details.ts";
+import { ProviderError } from "../core/errors.ts";
+import type { FetchedWorkItem, SessionFetchConfig } from "../core/queue-types.ts";
+import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
+import type { Provider } from "../provider.ts";
+import { Client } from "../client.ts";
+import { DispatchLoops, waitAtMost } from "./dispatch-loop.ts";
+import type { ActivityContext } from "./handler-types.ts";
+import { renewalIntervalMs, unregisteredBackoffMs, type ResolvedRuntimeOptions } from "./options.ts";
+import type { ActivityRegistry } from "./registry.ts";
+
+type Execute = WorkItemOf<"ActivityExecute">;
+
+/** Raised into the race when the activity's cancellation grace period ran out. */
+const GRACE_EXPIRED = Symbol("grace expired");
+
+export class WorkerDispatcher {
+  private readonly loops: DispatchLoops<FetchedWorkItem>;
+  private readonly client: Client;
+  /** Abort controllers of running activities, so shutdown can signal them. */
+  private readonly running = new Set<AbortController>();
+  /** Distinct sessions with an activity in flight, for maxSessionsPerRuntime. */
+  private readonly sessionsInFlight = new Map<string, number>();
+  private readonly slotOwners: string[];
+  private sessionTimers: ReturnType<typeof setInterval>[] = [];
+
+  constructor(
+    private readonly provider: Provider,
+    private readonly registry: ActivityRegistry,
+    private readonly options: ResolvedRuntimeOptions,
+    runtimeId: string,
+  ) {
+    this.client = new Client(provider);
+    this.slotOwners = Array.from({ length: options.workerConcurrency }, (_, i) => options.workerNodeId ?? `work-${i}-${runtimeId}`);
+    this.loops = new DispatchLoops({
+      name: `work-${runtimeId}`,
+      concurrency: options.workerConcurrency,
+      pollIntervalMs: options.dispatcherPollIntervalMs,
+      logger: options.logger,
+      fetch: (slot) => this.fetch(slot),
+      process: (w, slot) => this.process(w, slot),
+      release: (w) => provider.abandonWorkItem(w.lockToken, null, true),
+    });
+  }
+
+  start(): void {
+    this.loops.start();
+    this.startSessionManager();
+  }
+
+  /** Stops fetching and waits up to `timeoutMs` for running activities, then signals the rest. */
+  async shutdown(timeoutMs: number): Promise<void> {
+    for (const t of this.sessionTimers) clearInterval(t);
+    const done = this.loops.shutdown();
+    await waitAtMost(done, timeoutMs);
+    for (const c of this.running) c.abort(new Error("runtime shutting down"));
+  }
+
+  inFlight(): Promise<void>[] {
+    return this.loops.inFlight();
+  }
+
+  private fetch(slot: number): Promise<FetchedWorkItem | null> {
+    const o = this.options;
+    const session: SessionFetchConfig | null =
+      this.sessionsInFlight.size >= o.maxSessionsPerRuntime ? null : { owner_id: this.slotOwners[slot]!, lock_timeout: o.sessionLockTimeoutMs };
+    return this.provider.fetchWorkItem(o.workerLockTimeoutMs, o.dispatcherLongPollTimeoutMs, session, o.workerTagFilter);
+  }
+
+  private async process(w: FetchedWorkItem, slot: number): Promise<void> {
+    const o = this.options;
+    if (w.item.type !== "ActivityExecute") {
+      await this.provider.ackWorkItem(w.lockToken, null).catch(() => {});
+      return;
+    }
+    const item = w.item;
+    const sid = item.session_id;
+    if (sid !== undefined) {
+      const n = this.sessionsInFlight.get(sid) ?? 0;
+      if (n === 0 && this.sessionsInFlight.size >= o.maxSessionsPerRuntime) {
+        // Another slot took the last session place meanwhile: hand this one back without counting it.
+        await this.provider.abandonWorkItem(w.lockToken, 100, true).catch(() => {});
+        return;
+      }
+      this.sessionsInFlight.set(sid, n + 1);
+    }
+    try {
+      await this.run(w, item, slot);
+    } finally {
+      if (sid !== undefined) {
+        const n = (this.sessionsInFlight.get(sid) ?? 1) - 1;
+        if (n <= 0) this.sessionsInFlight.delete(sid);
+        else this.sessionsInFlight.set(sid, n);
+      }
+    }
+  }
+
+  private async run(w: FetchedWorkItem, item: Execute, slot: number): Promise<void> {
+    const o = this.options;
+    if (w.attemptCount > o.maxAttempts) {
+      const details: ErrorDetails = {
+        type: "Poison",
+        attempt_count: w.attemptCount,
+        max_attempts: o.maxAttempts,
+        message_type: { type: "Activity", instance: item.instance, execution_id: item.execution_id, activity_name: item.name, activity_id: item.id },
+        message: `activity ${item.name}#${item.id} of ${item.instance} exceeded ${o.maxAttempts} attempts (attempt ${w.attemptCount})`,
+      };
+      await this.ack(w, failure(item, details));
+      return;
+    }
+    const handler = this.registry.get(item.name);
+    if (handler === undefined) {
+      const delay = unregisteredBackoffMs(w.attemptCount, o.unregisteredBackoff);
+      o.logger.log("warn", `activity "${item.name}" is not registered here; retrying in ${delay} ms`, { instance_id: item.instance, attempt: w.attemptCount });
+      await this.provider.abandonWorkItem(w.lockToken, delay, false).catch(() => {});
+      return;
+    }
+
+    const controller = new AbortController();
+    this.running.add(controller);
+    const renewal = this.keepLockAlive(w.lockToken, controller);
+    const ctx = this.context(item, w, slot, controller.signal);
+    let completion: WorkItem | null;
+    try {
+      const outcome = await this.runHandler(() => handler(ctx, decode(item.input)), controller.signal);
+      if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
+      else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, { type: "Application", kind: "ActivityFailed", message: outcome.message, retryable: false });
+    } finally {
+      renewal.stop();
+      this.running.delete(controller);
+    }
+    if (completion === null) {
+      // Cancelled (row gone) or shutting down: drop the result. Hand the row back if it still exists.
+      await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
+      return;
+    }
+    await this.ack(w, completion);
+  }
+
+  /** Runs the handler; after cancellation waits at most the grace period for it to stop. */
+  private async runHandler(
+    call: () => unknown,
+    signal: AbortSignal,
+  ): Promise<{ ok: true; value: unknown } | { ok: false; message: string } | typeof GRACE_EXPIRED> {
+    const work = (async () => {
+      try {
+        return { ok: true as const, value: await call() };
+      } catch (err) {
+        return { ok: false as const, message: err instanceof Error ? err.message : String(err) };
+      }
+    })();
+    const grace = new Promise<typeof GRACE_EXPIRED>((resolve) => {
+      const onAbort = () => {
+        const t = setTimeout(() => resolve(GRACE_EXPIRED), this.options.activityCancellationGracePeriodMs);
+        void work.finally(() => clearTimeout(t));
+      };
+      if (signal.aborted) onAbort();
+      else signal.addEventListener("abort", onAbort, { once: true });
+      void work.finally(() => signal.removeEventListener("abort", onAbort));
+    });
+    return Promise.race([work, grace]);
+  }
+
+  private async ack(w: FetchedWorkItem, completion: WorkItem): Promise<void> {
+    try {
+      await this.provider.ackWorkItem(w.lockToken, completion);
+    } catch (err) {
+      if (err instanceof ProviderError && !err.retryable) return; // row gone: cancelled or lease lost
+      await this.provider.abandonWorkItem(w.lockToken, 100, false).catch(() => {});
+    }
+  }
+
+  private keepLockAlive(token: string, controller: AbortController): { stop(): void } {
+    const o = this.options;
+    const every = renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs);
+    const timer = setInterval(() => {
+      this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs).catch((err) => {
+        // The row was deleted (cancellation) or the lease was lost: either way, stop the activity.
+        if (!(err instanceof ProviderError) || !err.retryable) {
+          clearInterval(timer);
+          controller.abort(new Error("activity cancelled"));
+        }
+      });
+    }, every);
+    return { stop: () => clearInterval(timer) };
+  }
+
+  private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
+    const logger = this.options.logger;
+    const fields = { instance_id: item.instance, execution_id: item.execution_id, activity_name: item.name, activity_id: item.id };
+    return {
+      instanceId: item.instance,
+      executionId: item.execution_id,
+      activityId: item.id,
+      activityName: item.name,
+      orchestrationName: item.orchestration_name ?? "",
+      orchestrationVersion: item.orchestration_version ?? "",
+      attempt: w.attemptCount,
+      sessionId: item.session_id,
+      tag: item.tag,
+      workerId: this.slotOwners[slot]!,
+      signal,
+      isCancelled: () => signal.aborted,
+      client: this.client,
+      traceInfo: (m) => logger.log("info", m, fields),
+      traceWarn: (m) => logger.log("warn", m, fields),
+      traceError: (m) => logger.log("error", m, fields),
+      traceDebug: (m) => logger.log("debug", m, fields),
+    };
+  }
+
+  /** Heartbeats this runtime's sessions and sweeps orphaned ones. */
+  private startSessionManager(): void {
+    const o = this.options;
+    const owners = [...new Set(this.slotOwners)];
+    const every = renewalIntervalMs(o.sessionLockTimeoutMs, o.sessionLockRenewalBufferMs);
+    const renew = setInterval(() => {
+      this.provider.renewSessionLock(owners, o.sessionLockTimeoutMs, o.sessionIdleTimeoutMs).catch(() => {});
+    }, every);
+    const sweep = setInterval(() => {
+      this.provider.cleanupOrphanedSessions(o.sessionIdleTimeoutMs).catch(() => {});
+    }, o.sessionCleanupIntervalMs);
+    for (const t of [renew, sweep]) (t as { unref?: () => void }).unref?.();
+    this.sessionTimers = [renew, sweep];
+  }
+}
+
+function decode(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function success(item: Execute, value: unknown, maxBytes: number): WorkItem {
+  let result: string | undefined;
+  try {
+    result = JSON.stringify(value === undefined ? null : value);
+  } catch (err) {
+    return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is not JSON-serializable: ${(err as Error).message}`, retryable: false });
+  }
+  if (result === undefined) return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is not JSON-serializable (${typeof value})`, retryable: false });
+  if (Buffer.byteLength(result) > maxBytes) {
+    return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result too large: ${Buffer.byteLength(result)} bytes (maxPayloadBytes ${maxBytes})`, retryable: false });
+  }
+  return { type: "ActivityCompleted", instance: item.instance, execution_id: item.execution_id, id: item.id, result };
+}
+
+function failure(item: Execute, details: ErrorDetails): WorkItem {
+  return { type: "ActivityFailed", instance: item.instance, execution_id: item.execution_id, id: item.id, details };
+}
