@@ -1,0 +1,23 @@
+// §8 item 1: hello world — one activity; output returned; history Started, Scheduled, Completed, Completed.
+import { afterEach, expect, test } from "bun:test";
+import { describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
+
+describeEachProvider("hello world", (mode) => {
+  let env: Env | undefined;
+  afterEach(async () => env?.stop());
+
+  test("one activity: the output is returned and history is Started, ActivityScheduled, ActivityCompleted, OrchestrationCompleted", async () => {
+    env = await startEnv(mode, {
+      activities: { Hello: async (_ctx, name: string) => `Hello, ${name}!` },
+      orchestrations: {
+        HelloWorld: function* (ctx, name: string) {
+          return yield* ctx.scheduleActivity("Hello", name);
+        },
+      },
+    });
+    await env.client.startOrchestration("hello-1", "HelloWorld", "Bun");
+    const status = await env.client.waitForOrchestration("hello-1", { timeoutMs: 5_000 });
+    expect(status).toMatchObject({ status: "Completed", output: "Hello, Bun!" });
+    expect(await historyTypes(env.client, "hello-1")).toEqual(["OrchestrationStarted", "ActivityScheduled", "ActivityCompleted", "OrchestrationCompleted"]);
+  });
+});
