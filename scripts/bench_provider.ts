@@ -284,6 +284,7 @@ function orchestrationCycle(mode: Mode) {
         const { instance } = st;
         await p.enqueueForOrchestrator(activityCompletedItem(instance, st.pendingActivity), null);
         const f = expectFetched(await p.fetchOrchestrationItem(LOCK_MS, 0), "fetchOrchestrationItem");
+        if (f.item.instance !== instance) throw new Error(`benchmark invariant broken: fetched ${f.item.instance}, expected ${instance}`);
         const e = st.nextEventId;
         // The turn's delta: the completion it consumed, the next activity, a timer.
         const delta: Event[] = [

@@ -53,6 +53,11 @@ export interface SqliteProviderOptions {
   longPolling?: boolean;
   /** While long-polling, how often to look at the database again. Default 50 ms. */
   pollIntervalMs?: number;
+  /**
+   * Single-process mode (default false): `locking_mode=EXCLUSIVE` keeps the file lock for the
+   * connection's lifetime, saving lock syscalls per commit. No other process can open the file.
+   */
+  exclusive?: boolean;
 }
 
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
@@ -112,12 +117,21 @@ export class SqliteProvider implements Provider {
   private readonly pollIntervalMs: number;
   private readonly orchestratorWork = new WakeSignal();
   private readonly workerWork = new WakeSignal();
+  /** BEGIN IMMEDIATE runner, built once (bun builds wrapper functions per db.transaction call). */
+  private readonly immediate: <T>(fn: () => T) => T;
+  /**
+   * Whether the last fetch of each queue found nothing. Only then is the cheap read-only
+   * emptiness check worth doing before taking the write lock; under load it would be pure overhead.
+   */
+  private orchIdle = true;
+  private workerIdle = true;
 
   private constructor(db: Database, options: SqliteProviderOptions) {
     this.db = db;
     this.longPolling = options.longPolling ?? true;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
+    this.immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
     this.admin = new SqliteProviderAdmin(this);
   }
 
@@ -135,6 +149,7 @@ export class SqliteProvider implements Provider {
       db.run(`PRAGMA busy_timeout = ${busy}`);
       db.run("PRAGMA journal_mode = WAL");
       db.run(`PRAGMA synchronous = ${sync}`);
+      if (options.exclusive === true) db.run("PRAGMA locking_mode = EXCLUSIVE");
       SqliteProvider.migrate(db);
     } catch (err) {
       db.close();
@@ -202,7 +217,7 @@ export class SqliteProvider implements Provider {
   /** Runs `fn` in one BEGIN IMMEDIATE transaction, mapping failures to ProviderError. */
   private tx<T>(op: string, fn: () => T): T {
     try {
-      return this.db.transaction(fn).immediate();
+      return this.immediate(fn);
     } catch (err) {
       throw sqliteError(op, err);
     }
@@ -240,8 +255,10 @@ export class SqliteProvider implements Provider {
     return this.poll(pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, () => {
       // An empty queue is answered from a read, without taking the database's write lock: idle
       // pollers in other processes then never contend with the ones doing work.
-      if (this.guard(op, () => this.pick(Date.now(), range)) === null) return null;
-      return this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
+      if (this.orchIdle && this.guard(op, () => this.pick(Date.now(), range)) === null) return null;
+      const found = this.tx(op, () => this.fetchOrchestrationTx(lockTimeoutMs, range));
+      this.orchIdle = found === null;
+      return found;
     });
   }
 
@@ -510,8 +527,10 @@ export class SqliteProvider implements Provider {
     const owner = sess?.owner_id ?? "";
 
     return this.poll(pollTimeoutMs, this.workerWork, this.s.nextWorkerVisible, () => {
-      if (this.guard(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // read-only precheck, as above
-      return this.claimWorkItem(op, pick, tags, owner, lockTimeoutMs, sess);
+      if (this.workerIdle && this.guard(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // as above
+      const found = this.claimWorkItem(op, pick, tags, owner, lockTimeoutMs, sess);
+      this.workerIdle = found === null;
+      return found;
     });
   }
 
@@ -842,7 +861,8 @@ function prepareStatements(db: Database) {
          parent_instance_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     updateInstanceNameVersion: db.prepare<never, [string, string, number, string]>(
-      "UPDATE instances SET orchestration_name = ?, orchestration_version = ?, updated_at = ? WHERE instance_id = ?",
+      `UPDATE instances SET orchestration_name = ?1, orchestration_version = ?2, updated_at = ?3
+        WHERE instance_id = ?4 AND (orchestration_name IS NOT ?1 OR orchestration_version IS NOT ?2)`,
     ),
     createExecution: db.prepare<never, [string, number, number]>(
       "INSERT OR IGNORE INTO executions (instance_id, execution_id, status, started_at) VALUES (?, ?, 'Running', ?)",
@@ -852,13 +872,14 @@ function prepareStatements(db: Database) {
         WHERE instance_id = ? AND execution_id = ?`,
     ),
     raiseCurrentExecution: db.prepare<never, [number, number, string]>(
-      "UPDATE instances SET current_execution_id = max(current_execution_id, ?), updated_at = ? WHERE instance_id = ?",
+      "UPDATE instances SET current_execution_id = ?1, updated_at = ?2 WHERE instance_id = ?3 AND current_execution_id < ?1",
     ),
     insertHistory: db.prepare<never, [string, number, number, string, string, number]>(
       "INSERT INTO history (instance_id, execution_id, event_id, event_type, event_data, created_at) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     setExecutionStatus: db.prepare<never, [string, string | null, number | null, string, number]>(
-      "UPDATE executions SET status = ?, output = ?, completed_at = coalesce(?, completed_at) WHERE instance_id = ? AND execution_id = ?",
+      `UPDATE executions SET status = ?1, output = ?2, completed_at = coalesce(?3, completed_at)
+        WHERE instance_id = ?4 AND execution_id = ?5 AND (status IS NOT ?1 OR output IS NOT ?2 OR ?3 IS NOT NULL)`,
     ),
     setCustomStatus: db.prepare<never, [string | null, number, string]>(
       "UPDATE instances SET custom_status = ?, custom_status_version = custom_status_version + 1, updated_at = ? WHERE instance_id = ?",

@@ -5,8 +5,9 @@
 // for ONE realistic bug in ONE method, planted by changing that method's arguments or results (or,
 // where the bug lives in SQL, by running the buggy statement on the wrapped provider's `.db`);
 // sqlite.ts itself is never edited. The suite's cases run programmatically against the mutant (not
-// registered as bun tests) with long polling off (the long-poll-only cases are skipped), the likely modules first, and stop at the first failing case. That case
-// must then pass against the clean wrapper, so it is the planted bug, not the wrapper, that it caught.
+// registered as bun tests), with long polling off and the long-poll-only cases skipped, the likely
+// modules first, stopping at the first failing case. That case must then pass against the clean
+// wrapper, so it is the planted bug, not the wrapper, that it caught.
 import { describe, expect, test } from "bun:test";
 import type { Event } from "../../src/core/events.ts";
 import { modules, type CaseContext, type ProviderCase } from "../../src/provider-tests/index.ts";
@@ -347,7 +348,7 @@ const MUTANTS: Mutant[] = [
   {
     method: "getInstanceInfo",
     bug: "reports the first execution's status instead of the current execution's",
-    likely: ["management"],
+    likely: ["prune", "management"],
     admin: (b, a) => ({
       async getInstanceInfo(instance) {
         const info = await a.getInstanceInfo(instance);
