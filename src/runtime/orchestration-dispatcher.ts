@@ -3,7 +3,7 @@
  * with one ack, and keep the instance lock alive while that takes time.
  */
 import { ProviderError } from "../core/errors.ts";
-import type { DispatcherCapabilityFilter, FetchedOrchestration } from "../core/queue-types.ts";
+import type { DispatcherCapabilityFilter, FetchedOrchestration, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import type { Provider } from "../provider.ts";
 import { DispatchLoops, sleep } from "./dispatch-loop.ts";
 import { instanceSignals } from "./instance-signals.ts";
@@ -23,6 +23,8 @@ export class OrchestrationDispatcher {
     private readonly options: ResolvedRuntimeOptions,
     private readonly runtimeVersion: string,
     runtimeId: string,
+    /** Told about activities a committed turn cancelled, so local workers can stop them at once. */
+    private readonly onActivitiesCancelled: (ids: ScheduledActivityIdentifier[]) => void = () => {},
   ) {
     this.filter = { supported_duroxide_versions: [options.supportedReplayVersions] };
     this.loops = new DispatchLoops({
@@ -82,6 +84,7 @@ export class OrchestrationDispatcher {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
         instanceSignals(this.provider).notify(instance);
+        if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {
         const pe = err instanceof ProviderError ? err : ProviderError.from("ackOrchestrationItem", err);

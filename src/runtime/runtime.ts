@@ -41,8 +41,8 @@ export class Runtime {
     orchestrations: OrchestrationRegistry,
     readonly options: ResolvedRuntimeOptions,
   ) {
-    this.orchestrations = new OrchestrationDispatcher(provider, orchestrations, options, RUNTIME_VERSION, this.id);
     this.workers = new WorkerDispatcher(provider, withSystemActivities(activities, provider), options, this.id);
+    this.orchestrations = new OrchestrationDispatcher(provider, orchestrations, options, RUNTIME_VERSION, this.id, (ids) => this.workers.cancelActivities(ids));
   }
 
   /** Starts dispatching. Options are validated first (ConfigurationError names the bad one). */

@@ -6,7 +6,7 @@
  */
 import type { ErrorDetails } from "../core/error-details.ts";
 import { ProviderError } from "../core/errors.ts";
-import type { FetchedWorkItem, SessionFetchConfig } from "../core/queue-types.ts";
+import type { FetchedWorkItem, ScheduledActivityIdentifier, SessionFetchConfig } from "../core/queue-types.ts";
 import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
 import type { Provider } from "../provider.ts";
 import { Client } from "../client.ts";
@@ -23,8 +23,8 @@ const GRACE_EXPIRED = Symbol("grace expired");
 export class WorkerDispatcher {
   private readonly loops: DispatchLoops<FetchedWorkItem>;
   private readonly client: Client;
-  /** Abort controllers of running activities, so shutdown can signal them. */
-  private readonly running = new Set<AbortController>();
+  /** Abort controllers of running activities by "instance|execution|id", for shutdown and cancellation. */
+  private readonly running = new Map<string, AbortController>();
   /** Distinct sessions with an activity in flight, for maxSessionsPerRuntime. */
   private readonly sessionsInFlight = new Map<string, number>();
   private readonly slotOwners: string[];
@@ -59,11 +59,19 @@ export class WorkerDispatcher {
     for (const t of this.sessionTimers) clearInterval(t);
     const done = this.loops.shutdown();
     await waitAtMost(done, timeoutMs);
-    for (const c of this.running) c.abort(new Error("runtime shutting down"));
+    for (const c of this.running.values()) c.abort(new Error("runtime shutting down"));
   }
 
   inFlight(): Promise<void>[] {
     return this.loops.inFlight();
+  }
+
+  /**
+   * Signals activities of this process that an orchestration turn just cancelled. Their rows are
+   * already deleted, so this only makes the signal prompt; other processes notice at lock renewal.
+   */
+  cancelActivities(ids: readonly ScheduledActivityIdentifier[]): void {
+    for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.abort(new Error("activity cancelled"));
   }
 
   private fetch(slot: number): Promise<FetchedWorkItem | null> {
@@ -123,7 +131,8 @@ export class WorkerDispatcher {
     }
 
     const controller = new AbortController();
-    this.running.add(controller);
+    const key = activityKey(item.instance, item.execution_id, item.id);
+    this.running.set(key, controller);
     const renewal = this.keepLockAlive(w.lockToken, controller);
     const ctx = this.context(item, w, slot, controller.signal);
     let completion: WorkItem | null;
@@ -133,7 +142,7 @@ export class WorkerDispatcher {
       else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, { type: "Application", kind: "ActivityFailed", message: outcome.message, retryable: false });
     } finally {
       renewal.stop();
-      this.running.delete(controller);
+      this.running.delete(key);
     }
     if (completion === null) {
       // Cancelled (row gone) or shutting down: drop the result. Hand the row back if it still exists.
@@ -229,6 +238,10 @@ export class WorkerDispatcher {
     for (const t of [renew, sweep]) (t as { unref?: () => void }).unref?.();
     this.sessionTimers = [renew, sweep];
   }
+}
+
+function activityKey(instance: string, executionId: number, id: number): string {
+  return `${instance}|${executionId}|${id}`;
 }
 
 function decode(text: string): unknown {
