@@ -230,7 +230,8 @@ class Turn implements ContextHost {
 
       this.startRoot(first);
       for (let i = 0; i < this.history.length && this.nondeterminism === null; i++) {
-        this.replaying = i + 1 < this.persistedLen;
+        // Code resumed by a persisted event already ran in an earlier turn: it is replaying.
+        this.replaying = i < this.persistedLen;
         this.apply(this.history[i]!);
       }
       this.replaying = false;

@@ -3,7 +3,7 @@
  * (in memory, and on a WAL file), with fast lock timeouts so crash-recovery paths finish quickly.
  */
 import { afterAll, describe } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "../../src/client.ts";
@@ -35,6 +35,7 @@ export const MODES: ProviderMode[] = [
   {
     name: "sqlite-file",
     async create() {
+      mkdirSync(dir, { recursive: true }); // another e2e file's afterAll may have removed it
       const path = join(dir, `e2e-${++n}.db`);
       const p = await SqliteProvider.open(path);
       paths.set(p, path);

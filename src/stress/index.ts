@@ -1,0 +1,71 @@
+/**
+ * duroxide/stress: the stress harness (spec: stress-tests.md; API shapes of the provider testing guide).
+ *
+ *   import { runStressTest, printComparisonTable, PERFORMANCE_BASELINE } from "duroxide/stress";
+ *   const r = await runStressTest("My Provider", await MyProvider.create(), PERFORMANCE_BASELINE);
+ *   printComparisonTable([r]);
+ *
+ * runStressTest throws StressTestFailedError (with `.result`) when success is below 100 %.
+ */
+export {
+  CI_MINIMAL,
+  CONCURRENCY_STRESS,
+  DEFAULT_CONFIG,
+  DEFAULT_WAIT_TIMEOUT_SECS,
+  PERFORMANCE_BASELINE,
+  QUICK_VALIDATION,
+  configLabel,
+  describeConfig,
+  resolveConfig,
+  workerCeilingOrchPerSec,
+  type ResolvedStressTestConfig,
+  type StressTestConfig,
+} from "./config.ts";
+export {
+  ResourceSampler,
+  percentile,
+  summarizeLatencies,
+  type LatencySummary,
+  type ResourceUsage,
+} from "./metrics.ts";
+export {
+  DRAIN_LIMIT_MS,
+  FANOUT_ORCHESTRATION,
+  PROCESS_TASK,
+  StressTestFailedError,
+  categorize,
+  createDefaultActivities,
+  createDefaultOrchestrations,
+  fanoutOrchestration,
+  measureStressTest,
+  runStressTest,
+  type ActivityCounter,
+  type FailureCategory,
+  type FailureSample,
+  type RunStressTestOptions,
+  type StressProgress,
+  type StressTestResult,
+} from "./scenario-parallel.ts";
+export {
+  DEFAULT_LARGE_PAYLOAD_CONFIG,
+  LARGE_PAYLOAD_ORCHESTRATION,
+  LARGE_PAYLOAD_SUB_ORCHESTRATION,
+  MINIMAL_LARGE_PAYLOAD_CONFIG,
+  activitiesPerLargePayloadInstance,
+  createLargePayloadActivities,
+  createLargePayloadOrchestrations,
+  generatePayload,
+  resolveLargePayloadConfig,
+  runLargePayloadTest,
+  type LargePayloadConfig,
+} from "./scenario-large-payload.ts";
+export { TABLE_COLUMNS, TABLE_MARKER, formatComparisonTable, printComparisonTable, tableHeader } from "./table.ts";
+export {
+  RESULTS_FILE,
+  extractTable,
+  formatEntry,
+  lastTrackedCommit,
+  prependEntry,
+  trackResults,
+  type TrackingEntry,
+} from "./tracking.ts";
