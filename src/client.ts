@@ -324,7 +324,14 @@ export class Client {
 
   /** Status of the latest execution: its last terminal event decides; ContinuedAsNew means Running. */
   private async status<T>(instanceId: string): Promise<OrchestrationStatus<T>> {
-    const history = await this.call("getOrchestrationStatus", () => this.provider.read(instanceId));
+    let history: Event[];
+    try {
+      history = await this.call("getOrchestrationStatus", () => this.provider.read(instanceId));
+    } catch (err) {
+      const fallback = await this.statusFromMetadata<T>(instanceId, err);
+      if (fallback === null) throw err;
+      return fallback;
+    }
     if (history.length === 0) return { status: "NotFound" };
     const custom = await this.customStatus(instanceId);
     for (let i = history.length - 1; i >= 0; i--) {
@@ -334,6 +341,33 @@ export class Client {
       if (e.type === "OrchestrationContinuedAsNew") break;
     }
     return { status: "Running", ...custom };
+  }
+
+  /**
+   * When the history cannot be decoded (an instance poisoned for corrupt history), the stored
+   * execution status still says how it ended: report that rather than an error.
+   */
+  private async statusFromMetadata<T>(instanceId: string, readError: unknown): Promise<OrchestrationStatus<T> | null> {
+    const cause = readError instanceof ClientError ? readError.cause : readError;
+    const admin = this.provider.asManagementCapability();
+    if (admin === null || !(cause instanceof ProviderError) || cause.retryable) return null;
+    let info: InstanceInfo;
+    try {
+      info = await admin.getInstanceInfo(instanceId);
+    } catch {
+      return null;
+    }
+    const custom = await this.customStatus(instanceId);
+    if (info.status !== "Failed") return null;
+    const message = info.output ?? "failed (history unreadable)";
+    const details: ErrorDetails = {
+      type: "Poison",
+      attempt_count: 0,
+      max_attempts: 0,
+      message_type: { type: "FailedDeserialization", instance: instanceId, execution_id: info.current_execution_id, error: cause.message },
+      message,
+    };
+    return { status: "Failed", details, message, ...custom };
   }
 
   /** Best effort: a status read must not fail just because custom status could not be read. */

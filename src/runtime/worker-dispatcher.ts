@@ -60,6 +60,9 @@ export class WorkerDispatcher {
     const done = this.loops.shutdown();
     await waitAtMost(done, timeoutMs);
     for (const c of this.running.values()) c.abort(new Error("runtime shutting down"));
+    // Cooperative activities settle right after the signal: let their hand-back reach the provider
+    // before the caller closes it, so the next runtime gets the item at once, not after lock expiry.
+    await waitAtMost(done, 100);
   }
 
   inFlight(): Promise<void>[] {

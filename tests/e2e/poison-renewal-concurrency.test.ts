@@ -622,6 +622,13 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
     expect(info.output ?? "").toMatch(/^poison:/);
     expect(info.output ?? "").toMatch(/deserializ/);
+    // The client still reports how it ended although the history can no longer be decoded.
+    const status = await c.getOrchestrationStatus("corrupt");
+    expect(status.status).toBe("Failed");
+    if (status.status === "Failed") {
+      expect(status.details.type).toBe("Poison");
+      expect(status.message).toMatch(/deserializ/);
+    }
     // Deliveries 1 and 2 are abandoned (1 s apart); the 3rd exceeds maxAttempts 2 and poisons.
     expect(deliveries.map((d) => d.attempt)).toEqual([1, 2, 3]);
     expect(deliveries.every((d) => d.historyError !== null)).toBe(true);
