@@ -21,10 +21,15 @@ export type ActionType = Action["type"];
 /** Actions recorded for bookkeeping only: matched if present in history, tolerated if absent. */
 export const METADATA_ACTIONS: ReadonlySet<ActionType> = new Set(["UpdateCustomStatus", "SetKeyValue", "ClearKeyValue", "ClearKeyValues"]);
 
+/** A payload shortened for error messages. */
+export function clip(payload: string, max = 120): string {
+  return payload.length <= max ? payload : `${payload.slice(0, max)}… (${payload.length} chars)`;
+}
+
 export function describeAction(a: Action): string {
   switch (a.type) {
     case "CallActivity":
-      return `activity "${a.name}"${a.tag ? ` tagged "${a.tag}"` : ""}${a.sessionId ? ` on session "${a.sessionId}"` : ""}`;
+      return `activity "${a.name}" with input ${clip(a.input)}${a.tag ? ` tagged "${a.tag}"` : ""}${a.sessionId ? ` on session "${a.sessionId}"` : ""}`;
     case "CreateTimer":
       return `timer`;
     case "WaitExternal":
@@ -32,7 +37,7 @@ export function describeAction(a: Action): string {
     case "DequeueEvent":
       return `dequeue from "${a.name}"`;
     case "StartSubOrchestration":
-      return `sub-orchestration "${a.name}"`;
+      return `sub-orchestration "${a.name}" with input ${clip(a.input)}`;
     case "StartOrchestrationDetached":
       return `detached orchestration "${a.name}" (${a.instance})`;
     case "ContinueAsNew":

@@ -272,25 +272,33 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
       outcome: { type: "Failed", details },
     };
   }
-  const last = item.history.at(-1);
-  if (last !== undefined && TERMINAL.has(last.type)) return dropped(item.execution_id);
+  let executionId = item.execution_id;
+  let history = item.history;
+  const canItem = item.messages.find((m) => m.type === "ContinueAsNew");
+  const last = history.at(-1);
+  if (last !== undefined && TERMINAL.has(last.type)) {
+    // A poisoned start of the next execution fails that execution; anything else is already over.
+    if (last.type !== "OrchestrationContinuedAsNew" || canItem === undefined) return dropped(executionId);
+    executionId += 1;
+    history = [];
+  }
   const details: ErrorDetails = {
     type: "Poison",
     attempt_count: attemptCount,
     max_attempts: max,
-    message_type: { type: "Orchestration", instance: item.instance, execution_id: item.execution_id },
+    message_type: { type: "Orchestration", instance: item.instance, execution_id: executionId },
     message: `orchestration ${item.instance} exceeded ${max} attempts (attempt ${attemptCount})`,
   };
   let started: EventOf<"OrchestrationStarted"> | undefined;
-  if (item.history.length === 0) {
-    const src = item.messages.find((m) => m.type === "StartOrchestration" || m.type === "ContinueAsNew") as
+  if (history.length === 0) {
+    const src = (canItem ?? item.messages.find((m) => m.type === "StartOrchestration")) as
       | WorkItemOf<"StartOrchestration">
       | WorkItemOf<"ContinueAsNew">
       | undefined;
-    if (src === undefined) return dropped(item.execution_id);
-    started = shrinkStarted(startedEventFor(item.instance, item.execution_id, src, src.version ?? item.version, deps), deps.options);
+    if (src === undefined) return dropped(executionId);
+    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps), deps.options);
   }
-  return fail(fetched, deps, item.execution_id, item.history, started, details);
+  return fail(fetched, deps, executionId, history, started, details);
 }
 
 /** The first limit this turn breaks, as a message for the instance's failure; null if none. */

@@ -16,7 +16,7 @@ import { renderErrorDetails } from "../core/error-details.ts";
 import type { Event, EventKind, EventOf } from "../core/events.ts";
 import type { KvEntry, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
-import { describeAction, METADATA_ACTIONS, type Action } from "./actions.ts";
+import { clip, describeAction, METADATA_ACTIONS, type Action } from "./actions.ts";
 import { decodePayload, OrchestrationContext, type ContextHost, type LogLevel } from "./context.ts";
 import type { OrchestrationHandler } from "./handler-types.ts";
 import {
@@ -814,7 +814,7 @@ function failed(message: string, kind: "OrchestrationFailed" | "Panicked"): Turn
 function describeEvent(e: Event): string {
   switch (e.type) {
     case "ActivityScheduled":
-      return `activity "${e.name}"${e.tag ? ` tagged "${e.tag}"` : ""}${e.session_id ? ` on session "${e.session_id}"` : ""}`;
+      return `activity "${e.name}" with input ${clip(e.input)}${e.tag ? ` tagged "${e.tag}"` : ""}${e.session_id ? ` on session "${e.session_id}"` : ""}`;
     case "TimerCreated":
       return "a timer";
     case "ExternalSubscribed":
@@ -822,7 +822,7 @@ function describeEvent(e: Event): string {
     case "ExternalSubscribedPersistent":
       return `a dequeue from "${e.name}"`;
     case "SubOrchestrationScheduled":
-      return `sub-orchestration "${e.name}"`;
+      return `sub-orchestration "${e.name}" with input ${clip(e.input)}`;
     case "OrchestrationChained":
       return `detached orchestration "${e.name}" (${e.instance})`;
     default:

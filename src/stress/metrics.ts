@@ -89,7 +89,8 @@ export class ResourceSampler {
     };
   }
 
-  private sample(): void {
+  /** Takes one RSS sample now (also called by the runner outside the timer). */
+  sample(): void {
     const rss = process.memoryUsage.rss();
     if (rss > this.peakRss) this.peakRss = rss;
     this.samples++;

@@ -6,12 +6,16 @@
  * and classified; after the pump stops the runner drains what is still in flight (up to 120 s).
  * Latency is real: per instance, from the start call to the completion being observed.
  *
- * Deviations from the original's pump, both only remove bounds that are not part of what is measured:
- * - a full window is refilled as soon as a slot frees (the original re-checked every 10 ms; 10 ms
- *   stays as the fallback re-check);
- * - between two launches the pump yields one macrotask instead of sleeping 1 ms (a 1 ms sleep caps
- *   launches at ~1000/s, which would bind engine runs at 0 ms delay). `launchIntervalMs: 1` restores it.
- * The drain is likewise woken by the last completion instead of a 100 ms poll.
+ * Deviation from the original's pump (it slept 1 ms after each launch and re-checked a full window
+ * every 10 ms, i.e. at most ~1000 launches/s): here the pump fills the window at once and refills a
+ * slot the moment an instance finishes (10 ms stays as a fallback re-check), so the window really
+ * holds `maxConcurrent` instances and the launch rate never binds engine runs at 0 ms delay.
+ * `launchIntervalMs: 1` restores the original's pacing. The drain is likewise woken by the last
+ * completion instead of a 100 ms poll.
+ *
+ * RSS samples and progress callbacks are taken from the pump and from each completion as well as
+ * from a timer: under sustained 0 ms load the dispatchers may run as one long chain of microtasks,
+ * during which timers do not fire.
  */
 import { Client } from "../client.ts";
 import type { ErrorDetails } from "../core/error-details.ts";
@@ -141,7 +145,7 @@ export interface RunStressTestOptions {
   runtimeOptions?: RuntimeOptions;
   /** Instance id prefix (ids are prefix + n, 1-based). Default "stress-test-". */
   instancePrefix?: string;
-  /** Pause between two launches, ms. Default 0 (yield one macrotask); 1 = the original's pacing. */
+  /** Pause between two launches, ms. Default 0: fill the window at once, refill on each completion; 1 = the original's pacing. */
   launchIntervalMs?: number;
   /** Called every `progressIntervalMs` (default 250) while running, and once at the end. */
   onProgress?: (p: StressProgress) => void;
@@ -272,6 +276,7 @@ export async function measureStressTest(
       }
     } finally {
       active--;
+      tick();
       const wake = slotFreed;
       slotFreed = null;
       wake?.();
@@ -288,13 +293,28 @@ export async function measureStressTest(
     const elapsedMs = performance.now() - start;
     return { phase, elapsedMs, launched, completed, failed, inFlight: active, orchPerSec: elapsedMs > 0 ? completed / (elapsedMs / 1000) : 0 };
   };
-  const progressTimer =
-    options.onProgress === undefined ? null : setInterval(() => options.onProgress!(progress()), options.progressIntervalMs ?? 250);
+  const progressEvery = options.progressIntervalMs ?? 250;
+  let lastSample = start;
+  let lastProgress = start;
+  /** Samples RSS (every 100 ms) and reports progress (every progressEvery ms) when due. */
+  function tick(): void {
+    const now = performance.now();
+    if (now - lastSample >= 100) {
+      lastSample = now;
+      sampler.sample();
+    }
+    if (options.onProgress !== undefined && now - lastProgress >= progressEvery) {
+      lastProgress = now;
+      options.onProgress(progress());
+    }
+  }
+  const tickTimer = setInterval(tick, 50);
 
   try {
     // ---- launch pump
     let next = 0;
     for (let now = performance.now(); now < endAt; now = performance.now()) {
+      tick();
       if (active >= cfg.maxConcurrent) {
         await waitFor((wake) => (slotFreed = wake), Math.min(10, endAt - now));
         continue;
@@ -304,7 +324,6 @@ export async function measureStressTest(
       active++;
       void runInstance(n);
       if (launchIntervalMs > 0) await Bun.sleep(launchIntervalMs);
-      else if (process.env.YIELD === "micro") await null; else await new Promise<void>((r) => setImmediate(r));
     }
 
     // ---- drain
@@ -326,8 +345,8 @@ export async function measureStressTest(
     }
     const end = performance.now();
     phase = "done";
+    clearInterval(tickTimer);
     const usage = sampler.stop();
-    if (progressTimer !== null) clearInterval(progressTimer);
     options.onProgress?.(progress());
 
     const totalMs = end - start;
@@ -357,7 +376,7 @@ export async function measureStressTest(
     logResult(log, result);
     return result;
   } finally {
-    if (progressTimer !== null) clearInterval(progressTimer);
+    clearInterval(tickTimer);
     sampler.stop();
     await runtime.shutdown(1_000);
   }
