@@ -56,7 +56,7 @@ CREATE TABLE IF NOT EXISTS orchestrator_queue (
   attempt_count INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
   created_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS idx_orch_visible ON orchestrator_queue(visible_at);
+CREATE INDEX IF NOT EXISTS idx_orch_visible ON orchestrator_queue(visible_at, id);
 CREATE INDEX IF NOT EXISTS idx_orch_instance ON orchestrator_queue(instance_id, visible_at);
 CREATE INDEX IF NOT EXISTS idx_orch_lock ON orchestrator_queue(lock_token) WHERE lock_token IS NOT NULL;
 
@@ -74,7 +74,7 @@ CREATE TABLE IF NOT EXISTS worker_queue (
   session_id TEXT,
   tag TEXT
 );
-CREATE INDEX IF NOT EXISTS idx_worker_visible ON worker_queue(visible_at);
+CREATE INDEX IF NOT EXISTS idx_worker_visible ON worker_queue(visible_at, id);
 CREATE UNIQUE INDEX IF NOT EXISTS idx_worker_lock ON worker_queue(lock_token) WHERE lock_token IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_worker_identity ON worker_queue(instance_id, execution_id, activity_id);
 CREATE INDEX IF NOT EXISTS idx_worker_queue_session ON worker_queue(session_id) WHERE session_id IS NOT NULL;

@@ -596,11 +596,11 @@ export class SqliteProvider implements Provider {
            LEFT JOIN sessions AS o ON o.session_id = w.session_id AND o.locked_until > ?1
           WHERE w.visible_at <= ?1 AND (w.lock_token IS NULL OR w.locked_until <= ?1) AND ${tagPred}
             AND (w.session_id IS NULL OR o.session_id IS NULL OR o.worker_id = ?3)
-          ORDER BY w.id LIMIT 1`
+          ORDER BY w.visible_at, w.id LIMIT 1`
       : `SELECT w.id, w.work_item, w.attempt_count, w.session_id FROM worker_queue AS w
           WHERE w.visible_at <= ?1 AND (w.lock_token IS NULL OR w.locked_until <= ?1) AND ${tagPred}
             AND w.session_id IS NULL AND ?3 = ?3
-          ORDER BY w.id LIMIT 1`;
+          ORDER BY w.visible_at, w.id LIMIT 1`;
     st = this.db.prepare<WorkerRow, [number, string, string]>(sql);
     this.workerPicks.set(key, st);
     return st;
@@ -790,6 +790,8 @@ function prepareStatements(db: Database) {
     insertOrch: db.prepare<never, [string, string, string, number, number]>(
       "INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
+    // Oldest visible message first: ordered by (visible_at, id) so the pick walks an index and stops
+    // at the first eligible row instead of sorting every visible message (FIFO by becoming visible).
     // ?2 = 0: no capability filter. Otherwise the current execution's pinned version must be NULL or
     // inside [?3.?4.?5, ?6.?7.?8], compared as tuples (not packed integers, Q7).
     pickCandidate: db.prepare<{ instance_id: string }, [number, number, number, number, number, number, number, number]>(
@@ -801,7 +803,7 @@ function prepareStatements(db: Database) {
           AND (?2 = 0 OR e.duroxide_version_major IS NULL OR (
                (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) >= (?3, ?4, ?5)
            AND (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) <= (?6, ?7, ?8)))
-        ORDER BY m.id LIMIT 1`,
+        ORDER BY m.visible_at, m.id LIMIT 1`,
     ),
     firstStartMessage: db.prepare<{ id: number; work_item: string }, [string, number]>(
       `SELECT id, work_item FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ?
