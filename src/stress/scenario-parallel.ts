@@ -303,9 +303,13 @@ export async function measureStressTest(
       lastSample = now;
       sampler.sample();
     }
-    if (options.onProgress !== undefined && now - lastProgress >= progressEvery) {
+    if (options.onProgress !== undefined && phase !== "done" && now - lastProgress >= progressEvery) {
       lastProgress = now;
-      options.onProgress(progress());
+      try {
+        options.onProgress(progress());
+      } catch {
+        // a broken progress callback must not break the run
+      }
     }
   }
   const tickTimer = setInterval(tick, 50);
