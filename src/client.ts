@@ -324,6 +324,8 @@ export class Client {
 
   /** Status of the latest execution: its last terminal event decides; ContinuedAsNew means Running. */
   private async status<T>(instanceId: string): Promise<OrchestrationStatus<T>> {
+    const quick = await this.statusFromInstanceRow<T>(instanceId);
+    if (quick !== null) return quick;
     let history: Event[];
     try {
       history = await this.call("getOrchestrationStatus", () => this.provider.read(instanceId));
@@ -341,6 +343,28 @@ export class Client {
       if (e.type === "OrchestrationContinuedAsNew") break;
     }
     return { status: "Running", ...custom };
+  }
+
+  /**
+   * Fast path for providers with the management capability: the instance row already records the
+   * current execution's status and output, so a running or completed instance needs no history
+   * read (status checks run after every turn of a waited-on instance). Failed instances fall
+   * through to the history for their ErrorDetails; null means "use the history".
+   */
+  private async statusFromInstanceRow<T>(instanceId: string): Promise<OrchestrationStatus<T> | null> {
+    const admin = this.provider.asManagementCapability();
+    if (admin === null) return null;
+    let info: InstanceInfo;
+    try {
+      info = await admin.getInstanceInfo(instanceId);
+    } catch {
+      return null;
+    }
+    if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatus(instanceId)) };
+    if (info.status === "Completed" && info.output !== null) {
+      return { status: "Completed", output: decodePayload(info.output) as T, ...(await this.customStatus(instanceId)) };
+    }
+    return null;
   }
 
   /**

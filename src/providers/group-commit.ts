@@ -41,7 +41,7 @@ export class GroupCommit {
       if (!this.scheduled) {
         this.scheduled = true;
         // After every microtask of this turn: callers woken by the previous batch join this one.
-        queueMicrotask(() => this.flush());
+        setImmediate(() => this.flush());
       }
     });
   }

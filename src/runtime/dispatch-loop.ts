@@ -6,6 +6,9 @@
 import { ProviderError } from "../core/errors.ts";
 import type { Logger } from "./options.ts";
 
+/** Longest a busy loop runs without letting timers and I/O in. */
+const YIELD_EVERY_MS = 5;
+
 export interface LoopConfig<T> {
   /** Loop name prefix, e.g. "orch" or "work". */
   name: string;
@@ -72,6 +75,7 @@ export class DispatchLoops<T> {
   private async loop(slot: number): Promise<void> {
     let errors = 0;
     let idle = 0;
+    let lastYield = performance.now();
     const signal = this.stop.signal;
     while (!signal.aborted) {
       const started = Date.now();
@@ -105,6 +109,12 @@ export class DispatchLoops<T> {
       this.busy.add(p);
       await p;
       this.busy.delete(p);
+      // While work keeps coming, everything can resolve on microtasks and starve timers (lock
+      // renewals, client timeouts, activities' own timers): give the event loop a turn now and then.
+      if (performance.now() - lastYield > YIELD_EVERY_MS) {
+        await new Promise((r) => setImmediate(r));
+        lastYield = performance.now();
+      }
     }
   }
 }

@@ -73,6 +73,17 @@ function withReadHook(p: SqliteProvider): { spy: SqliteProvider; afterRead: (n: 
     }
     return events;
   };
+  // A status check of a running instance takes the instance-row fast path and reads only the
+  // custom status; count that as a check too.
+  (spy as { getCustomStatus: Provider["getCustomStatus"] }).getCustomStatus = async (instance: string, v: number) => {
+    const r = await p.getCustomStatus(instance, v);
+    reads++;
+    for (const w of pending.filter((w) => w.n <= reads)) {
+      pending.splice(pending.indexOf(w), 1);
+      w.resolve();
+    }
+    return r;
+  };
   const afterRead = (n: number) => (n <= reads ? Promise.resolve() : new Promise<void>((resolve) => pending.push({ n, resolve })));
   return { spy, afterRead };
 }

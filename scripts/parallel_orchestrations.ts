@@ -1,0 +1,498 @@
+#!/usr/bin/env bun
+/**
+ * The stress comparison: runs the parallel-orchestrations scenario (duroxide/stress) over providers
+ * and orch/worker configs and prints the comparison table. With no flags: in-memory and file
+ * SQLite, 1/1 and 2/2, the testing guide's performance-baseline config (20 in flight, 10 s,
+ * 5 tasks, 10 ms delay). `bun run scripts/parallel_orchestrations.ts --help` lists the flags.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import { basename, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import { Client } from "../src/client.ts";
+import type { Provider } from "../src/provider.ts";
+import { SqliteProvider } from "../src/providers/sqlite.ts";
+import { Runtime } from "../src/runtime/runtime.ts";
+import {
+  PERFORMANCE_BASELINE,
+  activitiesPerLargePayloadInstance,
+  configLabel,
+  createDefaultActivities,
+  createDefaultOrchestrations,
+  createLargePayloadActivities,
+  createLargePayloadOrchestrations,
+  describeConfig,
+  formatComparisonTable,
+  measureStressTest,
+  resolveLargePayloadConfig,
+  trackResults,
+  workerCeilingOrchPerSec,
+  FANOUT_ORCHESTRATION,
+  LARGE_PAYLOAD_ORCHESTRATION,
+  type ActivityCounter,
+  type RunStressTestOptions,
+  type StressProgress,
+  type StressTestConfig,
+  type StressTestResult,
+} from "../src/stress/index.ts";
+
+const ROOT = resolve(import.meta.dir, "..");
+
+const USAGE = `Usage: bun run scripts/parallel_orchestrations.ts [options]
+       bun run scripts/large_payload.ts [options]        (same as --large-payload)
+
+Runs the parallel-orchestrations stress scenario (FanoutOrchestration: T ProcessTask activities
+scheduled at once, each sleeping --delay-ms) for every provider x config and prints the
+comparison table. Default: sqlite-mem and sqlite-file at 1/1 and 2/2 with the performance
+baseline config (20 in flight, 10 s, 5 tasks, 10 ms delay, 60 s wait).
+
+Options:
+  --provider LIST      comma-separated: sqlite-mem, sqlite-file, or a path to a module exporting a
+                       provider factory (default export or \`createProvider\`, an async function
+                       returning a fresh, empty Provider; optional \`label\` string export)
+                       (default: sqlite-mem,sqlite-file; with --large-payload: sqlite-mem)
+  --config LIST        orch/worker slot pairs, e.g. 1/1,2/2 (default: 1/1,2/2; large payload: 1/1)
+  --duration N         seconds the pump launches instances (default 10)
+  --max-concurrent N   instances in flight at once (default 20; large payload 5)
+  --tasks N            activities per instance (default 5)
+  --delay-ms N         sleep inside each activity, ms (default 10; large payload 5)
+  --wait-secs N        per-instance wait limit, s (default 60; large payload 120)
+  --json               one JSON line per row on stdout, nothing else (progress goes to stderr)
+  --track              prepend the run to stress-test-results.md (commit, changes since the last
+                       tracked commit, the table)
+  --large-payload      run the large-payload scenario instead (10/50/100 KB payloads, 20
+                       activities, 5 child orchestrations per instance)
+  --bench              run the mitata micro-benchmarks instead: scripts/bench_provider.ts (provider
+                       cycles) and a single round trip (start -> wait of one fan-out(5)
+                       orchestration on in-memory SQLite, 0 ms activities, 2/2)
+  -h, --help           show this help
+
+Reading the table: Completed / Failed count instances (Failed = Infra + Config + App + timeouts);
+Success % = completed / launched; Orch/sec = completed / total time (pump + drain); Activity/sec =
+Orch/sec x activities per instance; p50/p95/p99 lat ms = per-instance latency from the start call
+to the completion being observed; Peak RSS MB = the process's resident memory.
+Ceiling: with activity delay d ms, T tasks and W worker slots, at most 1000*W/(T*d) orch/s
+(20 at 1/1 and 40 at 2/2 for the default config).
+
+Exit status: 0 when every run completed 100 %, 1 when a run failed, 2 for bad flags.`;
+
+class UsageError extends Error {}
+
+interface ProviderSpec {
+  key: string;
+  label: string;
+  create(): Promise<Provider>;
+  dispose(p: Provider): void;
+}
+
+interface Cli {
+  providers: ProviderSpec[];
+  configs: [number, number][];
+  durationSecs: number | undefined;
+  maxConcurrent: number | undefined;
+  tasks: number | undefined;
+  delayMs: number | undefined;
+  waitSecs: number | undefined;
+  json: boolean;
+  track: boolean;
+  largePayload: boolean;
+  bench: boolean;
+}
+
+// ------------------------------------------------------------------ flags
+
+function parseCli(argv: string[]): Cli | "help" {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        provider: { type: "string" },
+        config: { type: "string" },
+        duration: { type: "string" },
+        "max-concurrent": { type: "string" },
+        tasks: { type: "string" },
+        "delay-ms": { type: "string" },
+        "wait-secs": { type: "string" },
+        json: { type: "boolean" },
+        track: { type: "boolean" },
+        "large-payload": { type: "boolean" },
+        bench: { type: "boolean" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (values.help) return "help";
+  const largePayload = values["large-payload"] === true;
+  const bench = values.bench === true;
+  const track = values.track === true;
+  if (bench && (largePayload || track)) throw new UsageError("--bench runs the micro-benchmarks only; it cannot be combined with --large-payload or --track");
+  if (largePayload && track) throw new UsageError("--track records the parallel-orchestrations scenario only; drop --track for --large-payload");
+  if (largePayload && values.tasks !== undefined) throw new UsageError("--tasks does not apply to --large-payload (each instance runs 40 activities by design)");
+
+  const providerList = (values.provider as string | undefined) ?? (largePayload ? "sqlite-mem" : "sqlite-mem,sqlite-file");
+  const providers = splitList("--provider", providerList).map(providerSpec);
+  const configs = splitList("--config", (values.config as string | undefined) ?? (largePayload ? "1/1" : "1/1,2/2")).map((c) => {
+    const m = /^(\d+)\/(\d+)$/.exec(c);
+    const o = Number(m?.[1]);
+    const w = Number(m?.[2]);
+    if (m === null || !Number.isSafeInteger(o) || !Number.isSafeInteger(w) || o < 1 || w < 1) {
+      throw new UsageError(`--config: "${c}" is not an orch/worker pair of positive integers like 1/1 or 2/2`);
+    }
+    return [o, w] as [number, number];
+  });
+
+  return {
+    providers,
+    configs,
+    durationSecs: num("--duration", values.duration, { min: 0, exclusive: true }),
+    maxConcurrent: num("--max-concurrent", values["max-concurrent"], { min: 1, integer: true }),
+    tasks: num("--tasks", values.tasks, { min: 0, integer: true }),
+    delayMs: num("--delay-ms", values["delay-ms"], { min: 0, integer: true }),
+    waitSecs: num("--wait-secs", values["wait-secs"], { min: 0, exclusive: true }),
+    json: values.json === true,
+    track,
+    largePayload,
+    bench,
+  };
+}
+
+function splitList(flag: string, text: string): string[] {
+  const items = text.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+  if (items.length === 0) throw new UsageError(`${flag} needs at least one value`);
+  return items;
+}
+
+function num(flag: string, raw: unknown, rule: { min: number; integer?: boolean; exclusive?: boolean }): number | undefined {
+  if (raw === undefined) return undefined;
+  const text = String(raw).trim();
+  const n = text === "" ? NaN : Number(text);
+  const bad =
+    !Number.isFinite(n) || (rule.integer === true && !Number.isSafeInteger(n)) || (rule.exclusive === true ? n <= rule.min : n < rule.min);
+  if (bad) {
+    const want = `${rule.integer ? "an integer" : "a number"} ${rule.exclusive ? ">" : ">="} ${rule.min}`;
+    throw new UsageError(`${flag} must be ${want}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+// ------------------------------------------------------------------ providers
+
+let tempDir: string | null = null;
+let fileSeq = 0;
+const liveProviders = new Set<Provider>();
+
+function closeProvider(p: Provider): void {
+  liveProviders.delete(p);
+  try {
+    (p as { close?: () => void }).close?.();
+  } catch {
+    // best effort
+  }
+}
+
+function cleanupAll(): void {
+  for (const p of [...liveProviders]) closeProvider(p);
+  if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true });
+  tempDir = null;
+}
+
+function providerSpec(key: string): ProviderSpec {
+  if (key === "sqlite-mem" || key === "sqlite-memory" || key === "mem") {
+    return { key: "sqlite-mem", label: "In-Memory SQLite", create: () => SqliteProvider.inMemory(), dispose: closeProvider };
+  }
+  if (key === "sqlite-file" || key === "file") {
+    const paths = new WeakMap<Provider, string>();
+    return {
+      key: "sqlite-file",
+      label: "File SQLite",
+      async create() {
+        tempDir ??= mkdtempSync(join(os.tmpdir(), "duroxide-stress-"));
+        const path = join(tempDir, `duroxide_stress_${process.pid}_${++fileSeq}.db`);
+        const p = await SqliteProvider.open(path); // WAL, synchronous NORMAL
+        paths.set(p, path);
+        return p;
+      },
+      dispose(p) {
+        closeProvider(p);
+        const path = paths.get(p);
+        if (path !== undefined) for (const suffix of ["", "-wal", "-shm"]) rmSync(path + suffix, { force: true });
+      },
+    };
+  }
+  if (!/[/\\]|\.[cm]?[jt]sx?$/.test(key)) {
+    throw new UsageError(`--provider: unknown provider "${key}" (use sqlite-mem, sqlite-file, or a path to a module like ./my-provider.ts)`);
+  }
+  const path = resolve(process.cwd(), key);
+  let label = basename(path).replace(/\.[^.]+$/, "");
+  let factory: (() => Promise<Provider>) | null = null;
+  return {
+    key,
+    get label() {
+      return label;
+    },
+    async create() {
+      if (factory === null) {
+        const mod = (await import(path)) as Record<string, unknown>;
+        const def = mod.default as unknown;
+        const candidate =
+          typeof mod.createProvider === "function"
+            ? mod.createProvider
+            : typeof def === "function"
+              ? def
+              : typeof (def as { createProvider?: unknown } | undefined)?.createProvider === "function"
+                ? (def as { createProvider: Function }).createProvider.bind(def)
+                : null;
+        if (candidate === null) throw new Error(`${key}: the module exports no provider factory (a default export or \`createProvider\` async function)`);
+        if (typeof mod.label === "string" && mod.label.length > 0) label = mod.label;
+        factory = candidate as () => Promise<Provider>;
+      }
+      const p = await factory();
+      if (p === null || typeof p !== "object" || typeof (p as Provider).fetchOrchestrationItem !== "function") {
+        throw new Error(`${key}: the factory did not return a Provider`);
+      }
+      return p;
+    },
+    dispose: closeProvider,
+  };
+}
+
+// ------------------------------------------------------------------ output
+
+function machineLine(): string {
+  const cpus = os.cpus();
+  return `bun ${Bun.version}, ${os.platform()} ${os.arch()}, ${cpus[0]?.model?.trim() ?? "unknown cpu"} x ${cpus.length}, load ${os.loadavg().map((x) => x.toFixed(2)).join(" ")}`;
+}
+
+function progressReporter(out: NodeJS.WriteStream, tag: string): { onProgress: (p: StressProgress) => void; finish(): void } {
+  const tty = out.isTTY === true;
+  let lastPlain = 0;
+  const render = (p: StressProgress) =>
+    `${tag} ${(p.elapsedMs / 1000).toFixed(1)}s ${p.phase.padEnd(9)} completed ${p.completed}  in flight ${p.inFlight}  failed ${p.failed}  ${p.orchPerSec.toFixed(2)} orch/s`;
+  return {
+    onProgress(p) {
+      if (tty) {
+        if (p.phase !== "done") out.write(`\r\x1b[K${render(p)}`);
+      } else if (p.phase !== "done" && p.elapsedMs - lastPlain >= 2_000) {
+        lastPlain = p.elapsedMs;
+        out.write(`${render(p)}\n`);
+      }
+    },
+    finish() {
+      if (tty) out.write("\r\x1b[K");
+    },
+  };
+}
+
+// ------------------------------------------------------------------ stress runs
+
+async function runStress(cli: Cli): Promise<number> {
+  const out = cli.json ? process.stderr : process.stdout;
+  const say = (line = "") => out.write(`${line}\n`);
+  const lp = cli.largePayload ? resolveLargePayloadConfig({}) : null;
+  const base = lp?.base ?? PERFORMANCE_BASELINE;
+  const baseConfig: Omit<StressTestConfig, "orchConcurrency" | "workerConcurrency"> = {
+    maxConcurrent: cli.maxConcurrent ?? base.maxConcurrent,
+    durationSecs: cli.durationSecs ?? base.durationSecs,
+    tasksPerInstance: cli.tasks ?? base.tasksPerInstance,
+    activityDelayMs: cli.delayMs ?? base.activityDelayMs,
+    waitTimeoutSecs: cli.waitSecs ?? base.waitTimeoutSecs ?? 60,
+  };
+  const scenario = cli.largePayload ? "large-payload" : "parallel-orchestrations";
+  const configText = (c: StressTestConfig) =>
+    cli.largePayload
+      ? describeConfig(c).replace(/ tasks=\d+/, "") +
+        ` payloads=${lp!.smallPayloadKb}/${lp!.mediumPayloadKb}/${lp!.largePayloadKb}KB activities=${activitiesPerLargePayloadInstance(lp!)} children=${lp!.subOrchCount}`
+      : describeConfig(c);
+  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")}`;
+
+  say(`duroxide stress: ${scenario}`);
+  say(`  machine   ${machineLine()}`);
+  say(`  config    ${allConfigsText}`);
+  say(`  providers ${cli.providers.map((p) => p.key).join(", ")}`);
+  if (!cli.largePayload) {
+    const ceilings = cli.configs.map(([o, w]) => {
+      const c = workerCeilingOrchPerSec({ workerConcurrency: w, tasksPerInstance: baseConfig.tasksPerInstance, activityDelayMs: baseConfig.activityDelayMs });
+      return `${o}/${w}: ${Number.isFinite(c) ? `${c.toFixed(2)} orch/s` : "none (0 ms delay or 0 tasks)"}`;
+    });
+    say(`  ceiling   1000*W/(T*d) -> ${ceilings.join(", ")}`);
+  }
+  say();
+
+  const results: StressTestResult[] = [];
+  let exit = 0;
+  for (const spec of cli.providers) {
+    for (const [o, w] of cli.configs) {
+      const config: StressTestConfig = { ...baseConfig, orchConcurrency: o, workerConcurrency: w };
+      let provider: Provider | null = null;
+      let progress = progressReporter(out, "");
+      try {
+        provider = await spec.create();
+        liveProviders.add(provider);
+        progress = progressReporter(out, `[${spec.label} ${o}/${w}]`);
+        const counter: ActivityCounter = { count: 0 };
+        const options: RunStressTestOptions = {
+          onProgress: progress.onProgress,
+          log: (level, line) => {
+            progress.finish();
+            (level === "warn" ? process.stderr : out).write(`${line}\n`);
+          },
+          activityCounter: counter,
+        };
+        if (lp !== null) {
+          const c = { ...lp, base: config };
+          Object.assign(options, {
+            activities: createLargePayloadActivities(c, counter),
+            orchestrations: createLargePayloadOrchestrations(c),
+            orchestrationName: LARGE_PAYLOAD_ORCHESTRATION,
+            input: { activity_count: c.activityCount, sub_orch_count: c.subOrchCount },
+            activitiesPerInstance: activitiesPerLargePayloadInstance(c),
+          } satisfies RunStressTestOptions);
+        }
+        const r = await measureStressTest(spec.label, provider, config, options);
+        progress.finish();
+        results.push(r);
+        if (r.successRate < 100 || r.failed > 0) {
+          exit = 1;
+          say(`✗ ${spec.label} ${o}/${w}: success ${r.successRate.toFixed(2)}% (below 100 %)`);
+        }
+        if (cli.json) {
+          process.stdout.write(
+            `${JSON.stringify({
+              scenario,
+              provider: spec.label,
+              config_label: configLabel(config),
+              ...r,
+              ceiling_orch_per_sec: cli.largePayload ? null : finiteOrNull(workerCeilingOrchPerSec(r.config)),
+              bun: Bun.version,
+              platform: `${os.platform()} ${os.arch()}`,
+              cpu: os.cpus()[0]?.model?.trim() ?? "unknown",
+              cores: os.cpus().length,
+              timestamp: new Date().toISOString(),
+            })}\n`,
+          );
+        }
+      } catch (err) {
+        progress.finish();
+        exit = 1;
+        process.stderr.write(`✗ ${spec.label} ${o}/${w}: run failed: ${(err as Error).stack ?? String(err)}\n`);
+      } finally {
+        if (provider !== null) spec.dispose(provider);
+      }
+      say();
+    }
+  }
+
+  const table = formatComparisonTable(results);
+  say(`Config: ${allConfigsText}`);
+  say(table);
+  if (!cli.largePayload) {
+    const lines = results
+      .map((r) => {
+        const c = workerCeilingOrchPerSec(r.config);
+        return Number.isFinite(c) ? `  ${r.name} ${configLabel(r.config)}: ${r.orchThroughput.toFixed(2)} orch/s = ${((r.orchThroughput / c) * 100).toFixed(1)}% of the worker ceiling ${c.toFixed(2)}` : null;
+      })
+      .filter((l) => l !== null);
+    if (lines.length > 0) {
+      say("Against the ceiling 1000*W/(T*d):");
+      for (const l of lines) say(l);
+    }
+  }
+  if (cli.track) {
+    const path = trackResults(ROOT, table, { note: `Config: ${allConfigsText}` });
+    say(`Recorded in ${path}`);
+  }
+  return exit;
+}
+
+function finiteOrNull(x: number): number | null {
+  return Number.isFinite(x) ? x : null;
+}
+
+// ------------------------------------------------------------------ benchmarks
+
+async function runBench(cli: Cli): Promise<number> {
+  const out = cli.json ? process.stderr : process.stdout;
+  out.write(cli.json ? "" : "== provider cycles (scripts/bench_provider.ts)\n");
+  const child = Bun.spawn([process.execPath, "run", join(ROOT, "scripts/bench_provider.ts"), ...(cli.json ? ["--json"] : [])], {
+    stdout: "inherit",
+    stderr: "inherit",
+  });
+  const rc = await child.exited;
+  if (rc !== 0) {
+    process.stderr.write(`bench_provider.ts exited ${rc}\n`);
+    return 1;
+  }
+
+  const { bench, run } = await import("mitata");
+  if (!cli.json) out.write("\n== single round trip: start -> wait of one FanoutOrchestration (5 x ProcessTask, 0 ms), in-memory SQLite, 2/2\n");
+  const provider = await SqliteProvider.inMemory();
+  liveProviders.add(provider);
+  const runtime = await Runtime.start(provider, createDefaultActivities(0), createDefaultOrchestrations(), {
+    orchestrationConcurrency: 2,
+    workerConcurrency: 2,
+    logLevel: "warn",
+  });
+  const client = new Client(provider);
+  let seq = 0;
+  const alias = "round-trip fan-out(5) [mem, 2/2]";
+  bench(alias, async () => {
+    const id = `rt-${++seq}`;
+    await client.startOrchestration(id, FANOUT_ORCHESTRATION, { task_count: 5 });
+    const s = await client.waitForOrchestration(id, { timeoutMs: 10_000 });
+    if (s.status !== "Completed") throw new Error(`${id} ended ${s.status}`);
+  });
+  try {
+    const result = await run({ throw: true, colors: process.stdout.isTTY === true, format: cli.json ? "quiet" : "mitata" });
+    for (const trial of result.benchmarks) {
+      const stats = trial.runs[0]?.stats;
+      if (stats === undefined) continue;
+      const us = (ns: number) => Math.round(ns / 10) / 100;
+      const row = { benchmark: "round-trip", alias: trial.alias, p50_us: us(stats.p50), avg_us: us(stats.avg), p99_us: us(stats.p99), samples: stats.samples.length, bun: Bun.version };
+      if (cli.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+      else out.write(`\nround trip p50 ${(row.p50_us / 1000).toFixed(3)} ms, avg ${(row.avg_us / 1000).toFixed(3)} ms, p99 ${(row.p99_us / 1000).toFixed(3)} ms (${row.samples} samples)\n`);
+    }
+  } finally {
+    await runtime.shutdown(1_000);
+    closeProvider(provider);
+  }
+  return 0;
+}
+
+// ------------------------------------------------------------------ entry point
+
+/** Runs the CLI with `argv` (flags only) and returns the exit status. */
+export async function main(argv: string[]): Promise<number> {
+  let cli: Cli | "help";
+  try {
+    cli = parseCli(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (cli === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  process.on("exit", cleanupAll);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    process.on(sig, () => {
+      cleanupAll();
+      process.exit(130);
+    });
+  }
+  try {
+    return cli.bench ? await runBench(cli) : await runStress(cli);
+  } finally {
+    cleanupAll();
+  }
+}
+
+if (import.meta.main) {
+  process.exit(await main(Bun.argv.slice(2)));
+}
