@@ -1,7 +1,7 @@
 // The README's hello world: one orchestration calling one activity, on an in-memory SQLite store.
 //   bun run scripts/hello_world.ts
-import { Runtime, Client, ActivityRegistry, OrchestrationRegistry } from "../src/index.ts";
-import { SqliteProvider } from "../src/providers/sqlite.ts";
+import { Runtime, Client, ActivityRegistry, OrchestrationRegistry } from "duroxide";
+import { SqliteProvider } from "duroxide/sqlite";
 
 const provider = await SqliteProvider.inMemory();
 const activities = ActivityRegistry.builder()
