@@ -60,8 +60,10 @@ export interface SqliteProviderOptions {
    */
   exclusive?: boolean;
   /**
-   * Group commit (default true): writes requested in the same tick share one transaction (each in
-   * its own savepoint), paying the commit cost once per batch. False commits every write alone.
+   * Group commit: writes requested in the same tick share one transaction (each in its own
+   * savepoint), paying the commit cost once per batch; false commits every write alone. Default:
+   * on for files (a commit writes WAL frames), off in memory (commits are nearly free there and the
+   * batching delay costs more than it saves; measured with scripts/parallel_orchestrations.ts).
    */
   groupCommit?: boolean;
 }
@@ -134,13 +136,13 @@ export class SqliteProvider implements Provider {
   private orchIdle = true;
   private workerIdle = true;
 
-  private constructor(db: Database, options: SqliteProviderOptions) {
+  private constructor(db: Database, options: SqliteProviderOptions, groupCommitByDefault: boolean) {
     this.db = db;
     this.longPolling = options.longPolling ?? true;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
     this.immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
-    this.writes = options.groupCommit === false ? null : new GroupCommit(db);
+    this.writes = (options.groupCommit ?? groupCommitByDefault) ? new GroupCommit(db) : null;
     this.admin = new SqliteProviderAdmin(this);
   }
 
@@ -170,7 +172,7 @@ export class SqliteProvider implements Provider {
       db.close();
       throw sqliteError("open", err);
     }
-    return new SqliteProvider(db, options);
+    return new SqliteProvider(db, options, true);
   }
 
   /** A private in-memory database: fast, gone when closed. For tests and ephemeral runs. */
@@ -178,7 +180,7 @@ export class SqliteProvider implements Provider {
     checkPollingOptions(options);
     const db = new Database(":memory:");
     SqliteProvider.migrate(db);
-    return new SqliteProvider(db, options);
+    return new SqliteProvider(db, options, false);
   }
 
   private static migrate(db: Database): void {
