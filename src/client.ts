@@ -50,8 +50,8 @@ export interface WaitOptions {
 const EXECUTION_STATUSES = ["Running", "Completed", "Failed", "ContinuedAsNew"] as const;
 
 /** Fallback re-check interval for runtimes in other processes (in-process ones signal at once). */
-const BACKOFF_START_MS = 10;
-const BACKOFF_MAX_MS = 250;
+const BACKOFF_START_MS = 20;
+const BACKOFF_MAX_MS = 500;
 
 /** Methods a value needs for the client to use it as a Provider. */
 const REQUIRED_PROVIDER_METHODS = [

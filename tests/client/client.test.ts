@@ -258,7 +258,7 @@ describe("waitForOrchestration", () => {
     const client = new Client(spy);
     await createRunningInstance(spy, "i1");
     const waiting = client.waitForOrchestration("i1", { timeoutMs: 10_000 });
-    // Checks happen at ~0, 10, 30, 70, 150, 310, 560 ms; after the 7th the next poll is 250 ms away.
+    // Checks happen at ~0, 20, 60, 140, 300, 620, 1120 ms; after the 7th the next poll is 500 ms away.
     await afterRead(7);
     await turn(spy, "i1", [completedEvent("i1", 1, 2, "42")], terminalMeta("Completed", "42"));
     const notifiedAt = performance.now();
