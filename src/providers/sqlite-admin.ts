@@ -23,6 +23,8 @@ import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptio
 /** What the admin needs from its provider: the connection and its transaction wrappers. */
 export interface SqliteHost {
   readonly db: Database;
+  /** Drops cached state of instances whose rows were deleted. */
+  invalidateCache(instance?: string): void;
   runTx<T>(op: string, fn: () => T): T;
   runRead<T>(op: string, fn: () => T): T;
 }
@@ -269,6 +271,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     for (const table of ["history", "executions", "orchestrator_queue", "worker_queue", "instance_locks", "kv_store", "kv_delta", "instances"]) {
       db.query(`DELETE FROM ${table} WHERE ${inList}`).run(list);
     }
+    for (const id of ids) this.host.invalidateCache(id);
     return result;
   }
 
@@ -340,6 +343,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
       .all(instance, inst.current_execution_id, keep, opts.completed_before == null ? 0 : 1, opts.completed_before ?? 0)
       .map((r) => r.execution_id);
     let events = 0;
+    if (victims.length > 0) this.host.invalidateCache(instance);
     for (const e of victims) {
       events += db.query("DELETE FROM history WHERE instance_id = ? AND execution_id = ?").run(instance, e).changes;
       db.query("DELETE FROM executions WHERE instance_id = ? AND execution_id = ?").run(instance, e);

@@ -134,6 +134,8 @@ export class SqliteProvider implements Provider {
    * emptiness check worth doing before taking the write lock; under load it would be pure overhead.
    */
   private orchIdle = true;
+  /** Decoded history of recently fetched instances (see loadHistory). */
+  private readonly historyCache = new Map<string, { executionId: number; events: Event[] }>();
   private workerIdle = true;
 
   private constructor(db: Database, options: SqliteProviderOptions, groupCommitByDefault: boolean) {
@@ -307,6 +309,58 @@ export class SqliteProvider implements Provider {
     return this.s.pickCandidate.get(now, range === null ? 0 : 1, min.major, min.minor, min.patch, max.major, max.minor, max.patch);
   }
 
+  /**
+   * The current execution's history, decoded. Every turn of an instance re-reads its history, so
+   * decoded events are kept per instance and only rows past the cached ones are read and decoded;
+   * a count/max check on the primary key detects any other change (another process, pruning,
+   * deletion) and falls back to a full read. Direct SQL edits must call `invalidateCache`.
+   */
+  private loadHistory(instance: string, executionId: number): Event[] {
+    const s = this.s;
+    const cached = this.historyCache.get(instance);
+    if (cached !== undefined && cached.executionId === executionId) {
+      const shape = s.historyShape.get(instance, executionId)!;
+      const have = cached.events;
+      const firstId = have[0]?.event_id ?? null;
+      const lastId = have.at(-1)?.event_id ?? 0;
+      if (shape.n === have.length && (shape.n === 0 || (shape.min === firstId && shape.max === lastId))) {
+        this.touchCache(instance, cached);
+        return have.slice();
+      }
+      if (shape.n > have.length && (have.length === 0 || shape.min === firstId)) {
+        const newer = s.historyAfter.all(instance, executionId, lastId);
+        if (have.length + newer.length === shape.n) {
+          const decoded = newer.map((r) => decodeEvent(r.event_data));
+          for (const e of decoded) have.push(e);
+          this.touchCache(instance, cached);
+          return have.slice();
+        }
+      }
+    }
+    const events = s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
+    this.touchCache(instance, { executionId, events });
+    return events.slice();
+  }
+
+  private touchCache(instance: string, entry: { executionId: number; events: Event[] }): void {
+    // Map order is insertion order: re-inserting makes this the most recently used entry.
+    this.historyCache.delete(instance);
+    this.historyCache.set(instance, entry);
+    if (this.historyCache.size > HISTORY_CACHE_INSTANCES) {
+      const oldest = this.historyCache.keys().next().value;
+      if (oldest !== undefined) this.historyCache.delete(oldest);
+    }
+  }
+
+  /**
+   * Forget cached decoded history (of one instance, or all). Only needed after writing to the
+   * database behind the provider's back, e.g. a test corrupting rows with SQL.
+   */
+  invalidateCache(instance?: string): void {
+    if (instance === undefined) this.historyCache.clear();
+    else this.historyCache.delete(instance);
+  }
+
   /** Claims one instance's batch; "retry" when there was nothing to claim and the caller should pick again. */
   private lockInstance(instance: string, now: number, lockTimeoutMs: number): FetchedOrchestration | "retry" | null {
     const s = this.s;
@@ -378,7 +432,7 @@ export class SqliteProvider implements Provider {
     let history: Event[] = [];
     let historyError: string | null = null;
     try {
-      history = s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
+      history = this.loadHistory(instance, executionId);
     } catch (err) {
       // Never throw while holding a lock: hand the runtime the error so it can poison the instance.
       history = [];
@@ -426,7 +480,7 @@ export class SqliteProvider implements Provider {
     const encodedWorker = workerItems.map(encodeWorkItem);
     const encodedOrch = orchestratorItems.map(encodeWorkItem);
 
-    await this.write(op, () => {
+    const ackedInstance = await this.write(op, () => {
       const s = this.s;
       const now = Date.now();
       const lock = s.lockByToken.get(lockToken);
@@ -490,7 +544,10 @@ export class SqliteProvider implements Provider {
       }
 
       s.releaseLock.run(instance, lockToken);
+      return instance;
     });
+    // A finished execution is not fetched again for a while: don't keep its history.
+    if (md.status != null && TERMINAL.has(md.status)) this.historyCache.delete(ackedInstance);
     // Messages that arrived during the turn are fetchable now that the lock is gone.
     this.orchestratorWork.notify();
     if (workerItems.length > 0) this.workerWork.notify();
@@ -721,6 +778,7 @@ export class SqliteProvider implements Provider {
     checkInstanceId(op, instance);
     checkExecutionId(op, executionId);
     const evs = checkEvents(op, events);
+    this.invalidateCache(instance);
     await this.write(op, () => {
       const now = Date.now();
       for (const e of evs) this.s.insertHistory.run(instance, executionId, e.event_id, e.type, JSON.stringify(e), now);
@@ -789,6 +847,9 @@ function checkPollingOptions(o: SqliteProviderOptions): void {
   const i = o.pollIntervalMs;
   if (i !== undefined && (typeof i !== "number" || !Number.isFinite(i) || i < 1)) throw new ValidationError(`pollIntervalMs must be a number >= 1, got ${String(i)}`);
 }
+
+/** Instances whose decoded history is kept; least recently fetched ones are dropped first. */
+const HISTORY_CACHE_INSTANCES = 1_000;
 
 const ZERO: Semver = { major: 0, minor: 0, patch: 0 };
 
@@ -878,6 +939,12 @@ function prepareStatements(db: Database) {
       "INSERT INTO dead_letters (queue, instance_id, work_item, error, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
     releaseLock: db.prepare<never, [string, string]>("DELETE FROM instance_locks WHERE instance_id = ? AND lock_token = ?"),
+    historyShape: db.prepare<{ n: number; min: number | null; max: number | null }, [string, number]>(
+      "SELECT COUNT(*) AS n, MIN(event_id) AS min, MAX(event_id) AS max FROM history WHERE instance_id = ? AND execution_id = ?",
+    ),
+    historyAfter: db.prepare<{ event_data: string }, [string, number, number]>(
+      "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? AND event_id > ? ORDER BY event_id",
+    ),
     historyRows: db.prepare<{ event_data: string }, [string, number]>(
       "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id",
     ),

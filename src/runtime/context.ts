@@ -26,6 +26,9 @@ export const SYSCALL_GET_KV = "__duroxide_syscall:get_kv_value";
 
 export type LogLevel = "debug" | "info" | "warn" | "error";
 
+/** The result type of a durable task. */
+export type TaskValue<X> = X extends DurableTask<infer V> ? V : never;
+
 /** What the replay engine provides to a context. */
 export interface ContextHost extends TaskHost {
   readonly instanceId: string;
@@ -216,23 +219,26 @@ export class OrchestrationContext {
 
   // ------------------------------------------------------------ combinators
 
-  /** Every task's value in argument order; fails with the first failure (in history order). */
-  all<T>(tasks: DurableTask<T>[]): DurableTask<T[]> {
-    return new AllTask(this.host, this.checkTasks("all", tasks));
+  /**
+   * Every task's value in argument order; fails with the first failure (in history order).
+   * Typed per position: `all([a, b])` with a string task and a number task gives `[string, number]`.
+   */
+  all<const Ts extends readonly DurableTask<any>[]>(tasks: Ts): DurableTask<{ -readonly [K in keyof Ts]: TaskValue<Ts[K]> }> {
+    return new AllTask(this.host, this.checkTasks("all", tasks as unknown as DurableTask<unknown>[])) as DurableTask<any>;
   }
 
   /** Every task's outcome in argument order; never fails. */
-  allSettled<T>(tasks: DurableTask<T>[]): DurableTask<Settlement<T>[]> {
-    return new AllSettledTask(this.host, this.checkTasks("allSettled", tasks));
+  allSettled<const Ts extends readonly DurableTask<any>[]>(tasks: Ts): DurableTask<{ -readonly [K in keyof Ts]: Settlement<TaskValue<Ts[K]>> }> {
+    return new AllSettledTask(this.host, this.checkTasks("allSettled", tasks as unknown as DurableTask<unknown>[])) as DurableTask<any>;
   }
 
-  /** The first task to complete, in history order; the others are cancelled. */
-  race<T>(tasks: DurableTask<T>[]): DurableTask<RaceResult<T>> {
-    return new RaceTask(this.host, this.checkTasks("race", tasks));
+  /** The first task to complete, in history order; the others are cancelled. Tasks may differ in type. */
+  race<const Ts extends readonly DurableTask<any>[]>(tasks: Ts): DurableTask<RaceResult<TaskValue<Ts[number]>>> {
+    return new RaceTask(this.host, this.checkTasks("race", tasks as unknown as DurableTask<unknown>[])) as DurableTask<any>;
   }
 
   /** Alias of race. */
-  select<T>(tasks: DurableTask<T>[]): DurableTask<RaceResult<T>> {
+  select<const Ts extends readonly DurableTask<any>[]>(tasks: Ts): DurableTask<RaceResult<TaskValue<Ts[number]>>> {
     return this.race(tasks);
   }
 
@@ -251,14 +257,14 @@ export class OrchestrationContext {
   }
 
   private *settledOf<T>(task: DurableTask<T>): Generator<DurableTask<any>, Settlement<T>, any> {
-    const [s] = yield* this.allSettled([task]);
-    return s!;
+    const [s] = (yield* this.allSettled([task] as const)) as [Settlement<T>];
+    return s;
   }
 
   /** Race whose value is the winner's settlement (so a failed activity is data, not an exception). */
   private allSettledRace(a: DurableTask<unknown>, b: DurableTask<unknown>): DurableTask<RaceResult<Settlement<unknown>>> {
-    const wrap = (t: DurableTask<unknown>) => this.allSettled([t]).map((r) => r[0]!);
-    return this.race([wrap(a), wrap(b)]);
+    const wrap = (t: DurableTask<unknown>): DurableTask<Settlement<unknown>> => this.allSettled([t] as const).map((r) => r[0] as Settlement<unknown>);
+    return this.race([wrap(a), wrap(b)] as const);
   }
 
   // ------------------------------------------------------------ custom status

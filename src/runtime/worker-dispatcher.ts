@@ -79,9 +79,13 @@ export class WorkerDispatcher {
 
   private fetch(slot: number): Promise<FetchedWorkItem | null> {
     const o = this.options;
-    const session: SessionFetchConfig | null =
-      this.sessionsInFlight.size >= o.maxSessionsPerRuntime ? null : { owner_id: this.slotOwners[slot]!, lock_timeout: o.sessionLockTimeoutMs };
-    return this.provider.fetchWorkItem(o.workerLockTimeoutMs, o.dispatcherLongPollTimeoutMs, session, o.workerTagFilter);
+    const atCapacity = this.sessionsInFlight.size >= o.maxSessionsPerRuntime;
+    const session: SessionFetchConfig | null = atCapacity ? null : { owner_id: this.slotOwners[slot]!, lock_timeout: o.sessionLockTimeoutMs };
+    // At capacity the fetch excludes session items: keep it short, so the slot asks again with a
+    // session config as soon as a session place frees (a long poll would pin that choice for up to
+    // dispatcherLongPollTimeoutMs and strand sessions this slot owns).
+    const pollMs = atCapacity ? Math.min(o.dispatcherLongPollTimeoutMs, o.dispatcherPollIntervalMs) : o.dispatcherLongPollTimeoutMs;
+    return this.provider.fetchWorkItem(o.workerLockTimeoutMs, pollMs, session, o.workerTagFilter);
   }
 
   private async process(w: FetchedWorkItem, slot: number): Promise<void> {

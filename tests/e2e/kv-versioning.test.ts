@@ -569,7 +569,10 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     };
     const v2 = function* (ctx: Ctx, input: { waitFor?: string } | null) {
       runs.push({ runtime: label, instance: ctx.instanceId, version: "2.0.0", executionId: ctx.executionId });
-      if (input?.waitFor !== undefined) yield* ctx.scheduleWait(input.waitFor);
+      if (input?.waitFor !== undefined) {
+        ctx.setCustomStatus(`waiting for ${input.waitFor}`);
+        yield* ctx.scheduleWait(input.waitFor);
+      }
       const a = yield* ctx.scheduleActivity("Step", `${ctx.instanceId}:1`);
       const b = yield* ctx.scheduleActivity("Step", `${ctx.instanceId}:2`);
       return { version: ctx.orchestrationVersion, impl: "v2", finishedOn: label, steps: [a, b] };
@@ -593,12 +596,16 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
           for (const w of waiters) if (w.instance === id && byInstance.get(id)! >= w.n) w.resolve();
         },
       },
-      /** Resolves once `instance` has been backed off `n` times. */
-      reached(instance: string, n: number): Promise<void> {
+      /** Resolves once `instance` has been backed off `n` times; rejects after `timeoutMs`. */
+      async reached(instance: string, n: number, timeoutMs = 5_000): Promise<void> {
         const d = deferred();
         if ((byInstance.get(instance) ?? 0) >= n) d.resolve();
         else waiters.push({ instance, n, resolve: d.resolve });
-        return d.promise;
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const late = new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new Error(`${instance} was backed off ${byInstance.get(instance) ?? 0} times, not ${n}, within ${timeoutMs} ms`)), timeoutMs);
+        });
+        await Promise.race([d.promise, late]).finally(() => clearTimeout(timer));
       },
     };
   }
@@ -712,13 +719,9 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     const clientB = new Client(pB);
     await clientB.startOrchestration("b-first", "Deploy", { waitFor: "go" });
     // B's first turn pins Latest (2.0.0) and subscribes to "go".
-    await clientB.waitForOrchestration("b-first", { timeoutMs: 300 }).catch(() => {});
-    let h: Event[] = [];
-    for (const deadline = Date.now() + 5_000; Date.now() < deadline; await Bun.sleep(10)) {
-      h = await clientB.readExecutionHistory("b-first");
-      if (h.some((e) => e.type === "ExternalSubscribed")) break;
-    }
-    expect(h.map((e) => e.type)).toEqual(["OrchestrationStarted", "ExternalSubscribed"]);
+    expect(await clientB.waitForStatusChange("b-first", 0, { timeoutMs: 5_000 })).toMatchObject({ status: "Running", customStatus: "waiting for go" });
+    const subscribed = ["OrchestrationStarted", "CustomStatusUpdated", "ExternalSubscribed"];
+    expect(await historyTypes(clientB, "b-first")).toEqual(subscribed);
     expect(await startedVersion(clientB, "b-first")).toBe("2.0.0");
     await b1.shutdown(200);
 
@@ -728,7 +731,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     const clientA = new Client(pA);
     await clientA.raiseEvent("b-first", "go", null);
     await logA.reached("b-first", 3);
-    expect(await historyTypes(clientA, "b-first")).toEqual(["OrchestrationStarted", "ExternalSubscribed"]);
+    expect(await historyTypes(clientA, "b-first")).toEqual(subscribed);
     expect(runs.filter((r) => r.runtime === "A")).toEqual([]);
     expect((await clientA.getOrchestrationStatus("b-first")).status).toBe("Running");
 
@@ -738,8 +741,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     expect(s).toMatchObject({ status: "Completed", output: { version: "2.0.0", impl: "v2", finishedOn: "B", steps: ["done b-first:1", "done b-first:2"] } });
     expect(runs.every((r) => r.runtime === "B" && r.version === "2.0.0")).toBe(true);
     expect(await historyTypes(clientA, "b-first")).toEqual([
-      "OrchestrationStarted",
-      "ExternalSubscribed",
+      ...subscribed,
       "ExternalEvent",
       "ActivityScheduled",
       "ActivityCompleted",

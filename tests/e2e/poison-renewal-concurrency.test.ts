@@ -612,6 +612,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     deliveries.length = 0;
 
     p.db.run("UPDATE history SET event_data='NOT_VALID_JSON{{{' WHERE instance_id=?", ["corrupt"]);
+    p.invalidateCache("corrupt"); // direct SQL bypasses the provider's cache of decoded history
     const t0 = Date.now();
     await c.raiseEvent("corrupt", "go", "payload");
     const info = await until("the corrupt instance to fail", async () => {

@@ -495,7 +495,7 @@ describeEachProvider("sessions and tags", (mode) => {
   test("maxSessionsPerRuntime 1: a second session waits while the first one's activity runs, and plain activities still run", async () => {
     const p = await store();
     const gates = { s1: deferred(), s2: deferred() };
-    const started: Record<string, ReturnType<typeof deferred<number>>> = { s1: deferred<number>(), s2: deferred<number>() };
+    const started = { s1: deferred<number>(), s2: deferred<number>() };
     const plainRan = deferred();
     let active = 0;
     let maxActive = 0;
@@ -504,7 +504,7 @@ describeEachProvider("sessions and tags", (mode) => {
         const sid = ctx.sessionId as "s1" | "s2";
         active++;
         maxActive = Math.max(maxActive, active);
-        started[sid]!.resolve(Date.now());
+        started[sid].resolve(Date.now());
         await gates[sid].promise;
         active--;
         return sid;
@@ -523,7 +523,7 @@ describeEachProvider("sessions and tags", (mode) => {
     await Bun.sleep(500);
     expect(active).toBe(1); // the other session did not start although two slots are free
     gates[first].resolve();
-    await within(`the ${other} activity to start after ${first} finished`, started[other]!.promise);
+    await within(`the ${other} activity to start after ${first} finished`, started[other].promise);
     gates[other].resolve();
     expect(await client.waitForOrchestration("max-sessions", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: ["s1", "s2", "plain"] });
     expect(maxActive).toBe(1);

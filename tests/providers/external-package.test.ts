@@ -19,6 +19,7 @@ await runAllTests({
   lockTimeoutMs: () => 1000,
   corruptInstanceHistory: async (id) => {
     last.db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [id]);
+    last.invalidateCache(id); // direct SQL bypasses the provider's cache of decoded history
   },
   getMaxAttemptCount: async (id) =>
     last.db.query("SELECT MAX(attempt_count) AS m FROM orchestrator_queue WHERE instance_id = ?").get(id)?.m ?? 0,

@@ -529,6 +529,7 @@ async function runCase(c: ProviderCase, mutant: Mutant | null): Promise<unknown>
     longPolling: false,
     async corruptInstanceHistory(instanceId) {
       last().db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
+      last().invalidateCache(instanceId);
     },
     async getMaxAttemptCount(instanceId) {
       const row = last()

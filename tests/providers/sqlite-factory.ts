@@ -23,6 +23,7 @@ function withHooks(create: () => Promise<SqliteProvider>): ProviderFactory {
     lockTimeoutMs: () => 1000,
     async corruptInstanceHistory(instanceId) {
       current().db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
+      current().invalidateCache(instanceId); // direct SQL bypasses the provider's cache of decoded history
     },
     async getMaxAttemptCount(instanceId) {
       const row = current()

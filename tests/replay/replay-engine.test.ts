@@ -200,7 +200,7 @@ describe("completion preparation (§2.2)", () => {
   // §8 item 5
   test("the same activity, timer and child completion twice in one batch are recorded once (first wins)", () => {
     const h = orch(function* (ctx) {
-      return yield* ctx.all<unknown>([ctx.scheduleActivity("A"), ctx.scheduleTimer(10), ctx.scheduleSubOrchestration("Child")]);
+      return yield* ctx.all([ctx.scheduleActivity("A"), ctx.scheduleTimer(10), ctx.scheduleSubOrchestration("Child")]);
     });
     const sim = new Sim(h);
     sim.step();
@@ -802,7 +802,7 @@ describe("turn outcome and precedence (§2.7)", () => {
   // §8 item 19
   test("cancelled tail: open children get CancelInstance('parent canceled'), activities are cancelled, parent is told", () => {
     const h = orch(function* (ctx) {
-      return yield* ctx.all<unknown>([ctx.scheduleActivity("A"), ctx.scheduleSubOrchestration("Done"), ctx.scheduleSubOrchestration("Kid", null, { instanceId: "kid" }), ctx.scheduleWait("E")]);
+      return yield* ctx.all([ctx.scheduleActivity("A"), ctx.scheduleSubOrchestration("Done"), ctx.scheduleSubOrchestration("Kid", null, { instanceId: "kid" }), ctx.scheduleWait("E")]);
     });
     const history = hist([
       K.started(null, { parent_instance: "parent-x", parent_id: 7, parent_execution_id: 2 }),
@@ -902,7 +902,7 @@ describe("race, all and dropped futures (§2.9)", () => {
   // §8 items 8, 10
   test("an activity loser gets ActivityCancelRequested(dropped_future) and is lock-stolen; work after the race continues", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.scheduleActivity("Slow"), ctx.scheduleTimer(50)]);
+      const r = yield* ctx.race([ctx.scheduleActivity("Slow"), ctx.scheduleTimer(50)]);
       const after = yield* ctx.scheduleActivity("After", r.index);
       return after;
     });
@@ -931,7 +931,7 @@ describe("race, all and dropped futures (§2.9)", () => {
 
   test("a child loser gets SubOrchestrationCancelRequested(dropped_future) and a CancelInstance", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.scheduleSubOrchestration("Child"), ctx.scheduleTimer(50)]);
+      const r = yield* ctx.race([ctx.scheduleSubOrchestration("Child"), ctx.scheduleTimer(50)]);
       yield* ctx.scheduleTimer(1_000);
       return r.index;
     });
@@ -945,7 +945,7 @@ describe("race, all and dropped futures (§2.9)", () => {
 
   test("a wait loser gets ExternalSubscribedCancelled(dropped_future); a dequeue loser gets its persistent breadcrumb", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.scheduleWait("E"), ctx.dequeueEvent("Q"), ctx.scheduleTimer(50)]);
+      const r = yield* ctx.race([ctx.scheduleWait("E"), ctx.dequeueEvent("Q"), ctx.scheduleTimer(50)]);
       yield* ctx.scheduleTimer(1_000);
       return r.index;
     });
@@ -961,7 +961,7 @@ describe("race, all and dropped futures (§2.9)", () => {
 
   test("a timer loser leaves no breadcrumb; its later TimerFired is recorded and ignored", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.scheduleActivity("A"), ctx.scheduleTimer(50)]);
+      const r = yield* ctx.race([ctx.scheduleActivity("A"), ctx.scheduleTimer(50)]);
       const next = yield* ctx.scheduleActivity("Next");
       return [r.index, next];
     });
@@ -1054,7 +1054,7 @@ describe("positional external events (§3.4)", () => {
   // §8 item 13
   test("a cancelled (losing) subscription does not consume a later event", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.scheduleWait("E"), ctx.scheduleTimer(10)]);
+      const r = yield* ctx.race([ctx.scheduleWait("E"), ctx.scheduleTimer(10)]);
       const v = yield* ctx.scheduleWait("E");
       return [r.index, v];
     });
@@ -1104,7 +1104,7 @@ describe("queue events (§3.5)", () => {
 
   test("a cancelled dequeue does not consume: the message goes to the next dequeue", () => {
     const h = orch(function* (ctx) {
-      const r = yield* ctx.race<unknown>([ctx.dequeueEvent("Q"), ctx.scheduleTimer(10)]);
+      const r = yield* ctx.race([ctx.dequeueEvent("Q"), ctx.scheduleTimer(10)]);
       const v = yield* ctx.dequeueEvent("Q");
       return [r.index, v];
     });
@@ -1280,7 +1280,7 @@ const fanOut = orch(function* (ctx, input) {
 });
 
 const raceAndEvents = orch(function* (ctx) {
-  const r = yield* ctx.race<unknown>([ctx.scheduleActivity("SlowPay"), ctx.scheduleTimer(10)]);
+  const r = yield* ctx.race([ctx.scheduleActivity("SlowPay"), ctx.scheduleTimer(10)]);
   const approval = yield* ctx.scheduleWait("Approve");
   const msg = yield* ctx.dequeueEvent("Inbox");
   const [a, b] = yield* ctx.all([ctx.scheduleActivity("Ship", approval), ctx.run(function* () {
@@ -1295,7 +1295,7 @@ const childrenAndRetry = orch(function* (ctx) {
   const retried = yield* ctx.scheduleActivityWithRetry("FlakyCharge", kid, { maxAttempts: 3, backoff: { type: "Fixed", delayMs: 50 } });
   ctx.setValue("charged", retried);
   ctx.scheduleOrchestration("Audit", "audit-1", retried);
-  const pair = yield* ctx.all<unknown>([ctx.scheduleSubOrchestration("Child", 2, { instanceId: "kid-2" }), ctx.scheduleActivity("Notify")]);
+  const pair = yield* ctx.all([ctx.scheduleSubOrchestration("Child", 2, { instanceId: "kid-2" }), ctx.scheduleActivity("Notify")]);
   return { kid, retried, pair };
 });
 
