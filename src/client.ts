@@ -148,10 +148,16 @@ export class Client {
     const op = "waitForOrchestration";
     checkId(op, "instanceId", instanceId);
     const timeoutMs = checkWait(op, options);
-    return this.waitUntil(op, instanceId, timeoutMs, async () => {
-      const s = await this.status<T>(instanceId);
-      return s.status === "Completed" || s.status === "Failed" ? s : undefined;
-    });
+    return this.waitUntil(
+      op,
+      instanceId,
+      timeoutMs,
+      async () => {
+        const s = await this.status<T>(instanceId);
+        return s.status === "Completed" || s.status === "Failed" ? s : undefined;
+      },
+      true,
+    );
   }
 
   /** Resolves with the full status once `customStatusVersion > lastSeenVersion` or the instance is terminal. */
@@ -409,16 +415,24 @@ export class Client {
    * instance's in-process signal (the runtime notifies after each committed turn), capped by a slow
    * backoff so runtimes in other processes, which cannot signal us, are still noticed.
    */
-  private async waitUntil<R>(op: string, instanceId: string, timeoutMs: number, check: () => Promise<R | undefined>): Promise<R> {
+  private async waitUntil<R>(
+    op: string,
+    instanceId: string,
+    timeoutMs: number,
+    check: () => Promise<R | undefined>,
+    /** Only a terminal state can satisfy `check`: a turn that did not end the instance needs no re-read. */
+    terminalOnly = false,
+  ): Promise<R> {
     const deadline = performance.now() + timeoutMs;
     let backoff = BACKOFF_START_MS;
+    let skipCheck = false;
     for (;;) {
       // Subscribe before checking: a notify that lands while the check reads is then not lost.
       const stop = new AbortController();
       const woken = this.signals.wait(instanceId, Math.min(Math.max(deadline - performance.now(), 0), backoff), stop.signal);
       let result: R | undefined;
       try {
-        result = await check();
+        result = skipCheck ? undefined : await check();
       } catch (err) {
         stop.abort();
         throw err;
@@ -431,8 +445,9 @@ export class Client {
         stop.abort();
         throw new ClientError(`${op}: instance ${instanceId} did not reach the awaited state within ${timeoutMs} ms`, "Timeout", { retryable: true });
       }
-      await woken;
-      backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      const reason = await woken;
+      skipCheck = terminalOnly && reason === "turn";
+      if (!skipCheck) backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
     }
   }
 

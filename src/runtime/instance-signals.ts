@@ -6,41 +6,48 @@
  */
 import type { Provider } from "../provider.ts";
 
+/** Why a wait ended: a turn committed ("turn"), the instance reached a terminal state ("terminal"), or neither. */
+export type WakeReason = "terminal" | "turn" | "timeout";
+
 export interface InstanceSignals {
-  /** Wakes every current waiter of `instanceId`. Cheap when nobody waits. */
-  notify(instanceId: string): void;
+  /**
+   * Wakes every current waiter of `instanceId`. `terminal` says whether the committed turn ended
+   * the instance (default true: waiters then re-read). Cheap when nobody waits.
+   */
+  notify(instanceId: string, terminal?: boolean): void;
   /**
    * Resolves on the next notify of `instanceId`, after `timeoutMs`, or when `abort` fires,
    * whichever comes first; never rejects. The waiter is removed in every case.
    */
-  wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<void>;
+  wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason>;
 }
 
 class InstanceSignalHub implements InstanceSignals {
-  private readonly waiters = new Map<string, Set<() => void>>();
+  private readonly waiters = new Map<string, Set<(reason: WakeReason) => void>>();
 
-  notify(instanceId: string): void {
+  notify(instanceId: string, terminal = true): void {
     const set = this.waiters.get(instanceId);
     if (set === undefined) return;
     this.waiters.delete(instanceId);
-    for (const wake of set) wake();
+    for (const wake of set) wake(terminal ? "terminal" : "turn");
   }
 
-  wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<void> {
+  wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason> {
     return new Promise((resolve) => {
-      if (abort?.aborted) return resolve();
-      const wake = () => {
+      if (abort?.aborted) return resolve("timeout");
+      const wake = (reason: WakeReason = "timeout") => {
         clearTimeout(timer);
-        abort?.removeEventListener("abort", wake);
+        abort?.removeEventListener("abort", onAbort);
         const set = this.waiters.get(instanceId);
         if (set !== undefined) {
           set.delete(wake);
           if (set.size === 0) this.waiters.delete(instanceId);
         }
-        resolve();
+        resolve(reason);
       };
-      const timer = setTimeout(wake, Math.max(0, timeoutMs));
-      abort?.addEventListener("abort", wake, { once: true });
+      const timer = setTimeout(() => wake("timeout"), Math.max(0, timeoutMs));
+      const onAbort = () => wake("timeout");
+      abort?.addEventListener("abort", onAbort, { once: true });
       let set = this.waiters.get(instanceId);
       if (set === undefined) this.waiters.set(instanceId, (set = new Set()));
       set.add(wake);

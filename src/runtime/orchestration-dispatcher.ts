@@ -83,7 +83,7 @@ export class OrchestrationDispatcher {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
-        instanceSignals(this.provider).notify(instance);
+        instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {
