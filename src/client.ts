@@ -447,7 +447,9 @@ export class Client {
       }
       const reason = await woken;
       skipCheck = terminalOnly && reason === "turn";
-      if (!skipCheck) backoff = Math.min(backoff * 2, BACKOFF_MAX_MS);
+      // A signal proves a runtime in this process drives the instance and will signal again:
+      // polling is then only a safety net, so back off fully.
+      backoff = reason === "timeout" ? Math.min(backoff * 2, BACKOFF_MAX_MS) : BACKOFF_MAX_MS;
     }
   }
 

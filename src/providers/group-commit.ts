@@ -1,8 +1,8 @@
 /**
  * Group commit for a synchronous SQLite connection. Writes requested in the same turn of the
- * event loop run together in ONE `BEGIN IMMEDIATE` transaction, each inside its own savepoint, so:
- * - each write is still all-or-nothing on its own (a failing write rolls back to its savepoint and
- *   rejects alone; the others commit);
+ * event loop run together in ONE `BEGIN IMMEDIATE` transaction, so:
+ * - each write is still all-or-nothing on its own (if one fails, the batch is rolled back and every
+ *   write re-runs alone: the failing one rejects, the others commit);
  * - writes apply in the order they were requested, exactly as if run one after another;
  * - no promise resolves before the COMMIT that made its write durable.
  * What it saves is the per-commit cost (WAL frames, locks), paid once per batch instead of per write.
@@ -21,17 +21,11 @@ export class GroupCommit {
   private readonly begin: Statement;
   private readonly commit: Statement;
   private readonly rollback: Statement;
-  private readonly savepoint: Statement;
-  private readonly release: Statement;
-  private readonly rollbackTo: Statement;
 
   constructor(private readonly db: Database) {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
-    this.savepoint = db.prepare("SAVEPOINT write");
-    this.release = db.prepare("RELEASE write");
-    this.rollbackTo = db.prepare("ROLLBACK TO write");
   }
 
   /** Queues `fn` for the next batch; resolves with its result once the batch committed. */
@@ -51,44 +45,45 @@ export class GroupCommit {
     const batch = this.pending;
     this.pending = [];
     if (batch.length === 0) return;
-    const results: { ok: boolean; value: unknown }[] = [];
+    // Optimistic: the whole batch in one transaction. Failures are rare (a lost lock, bad input
+    // found late), so instead of paying a savepoint per write, a failing batch is rolled back
+    // and its writes are re-run one transaction each, which isolates the failure exactly.
+    const results: unknown[] = [];
     try {
       this.begin.run();
-    } catch (err) {
-      for (const p of batch) p.reject(err);
+      for (const p of batch) results.push(p.fn());
+      this.commit.run();
+    } catch {
+      this.tryRollback();
+      if (batch.length > 1) {
+        for (const p of batch) this.runAlone(p);
+        return;
+      }
+      this.runAlone(batch[0]!);
       return;
     }
+    batch.forEach((p, i) => p.resolve(results[i]));
+  }
+
+  private runAlone(p: Pending): void {
+    let value: unknown;
     try {
-      if (batch.length === 1) {
-        // One write: the transaction itself is its savepoint.
-        results.push({ ok: true, value: batch[0]!.fn() });
-      } else {
-        for (const p of batch) {
-          this.savepoint.run();
-          try {
-            results.push({ ok: true, value: p.fn() });
-            this.release.run();
-          } catch (err) {
-            this.rollbackTo.run();
-            this.release.run();
-            results.push({ ok: false, value: err });
-          }
-        }
-      }
+      this.begin.run();
+      value = p.fn();
       this.commit.run();
     } catch (err) {
-      try {
-        this.rollback.run();
-      } catch {
-        // already rolled back by SQLite
-      }
-      for (const p of batch) p.reject(err);
+      this.tryRollback();
+      p.reject(err);
       return;
     }
-    batch.forEach((p, i) => {
-      const r = results[i]!;
-      if (r.ok) p.resolve(r.value);
-      else p.reject(r.value);
-    });
+    p.resolve(value);
+  }
+
+  private tryRollback(): void {
+    try {
+      this.rollback.run();
+    } catch {
+      // no transaction open (BEGIN itself failed) or SQLite already rolled back
+    }
   }
 }
