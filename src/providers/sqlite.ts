@@ -160,6 +160,7 @@ export class SqliteProvider implements Provider {
     const db = new Database(path, { create: true, readwrite: true });
     try {
       db.run(`PRAGMA busy_timeout = ${busy}`);
+      if (process.env.DUROXIDE_PAGE_SIZE) db.run(`PRAGMA page_size = ${process.env.DUROXIDE_PAGE_SIZE}`);
       db.run("PRAGMA journal_mode = WAL");
       db.run(`PRAGMA synchronous = ${sync}`);
       if (options.exclusive === true) db.run("PRAGMA locking_mode = EXCLUSIVE");
@@ -167,7 +168,7 @@ export class SqliteProvider implements Provider {
       // and fewer, larger WAL checkpoints write each hot page once per checkpoint, not once per commit.
       db.run("PRAGMA cache_size = -65536");
       db.run("PRAGMA mmap_size = 268435456");
-      db.run("PRAGMA wal_autocheckpoint = 10000");
+      db.run(`PRAGMA wal_autocheckpoint = ${process.env.DUROXIDE_WAL_AUTOCHECKPOINT ?? 10000}`);
       db.run("PRAGMA temp_store = MEMORY");
       SqliteProvider.migrate(db);
     } catch (err) {

@@ -17,10 +17,16 @@ export interface LoopConfig<T> {
   pollIntervalMs: number;
   logger: Logger;
   fetch(slot: number): Promise<T | null>;
-  process(work: T, slot: number): Promise<void>;
+  /**
+   * Processes one item. It may hand back its final write still in flight (`committing`): the loop
+   * then fetches its next item at once, so that fetch and this commit share one group commit.
+   */
+  process(work: T, slot: number): Promise<Processed>;
   /** Work fetched after shutdown began: hand it back at once. */
   release(work: T): Promise<void>;
 }
+
+export type Processed = void | { committing: Promise<void> };
 
 /** Sleeps `ms` or until `signal` aborts, whichever is first. */
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -103,12 +109,18 @@ export class DispatchLoops<T> {
         await this.cfg.release(work).catch(() => {});
         return;
       }
-      const p = this.cfg.process(work, slot).catch((err) => {
+      const logError = (err: unknown) => {
         this.cfg.logger.log("error", `${this.cfg.name}-${slot}: ${(err as Error).stack ?? String(err)}`, {});
-      });
-      this.busy.add(p);
-      await p;
-      this.busy.delete(p);
+      };
+      const p = this.cfg.process(work, slot).catch((err): Processed => logError(err));
+      this.busy.add(p as Promise<unknown> as Promise<void>);
+      const processed = await p;
+      this.busy.delete(p as Promise<unknown> as Promise<void>);
+      if (processed) {
+        const c = processed.committing.catch(logError);
+        this.busy.add(c);
+        void c.finally(() => this.busy.delete(c));
+      }
       // While work keeps coming, everything can resolve on microtasks and starve timers (lock
       // renewals, client timeouts, activities' own timers): give the event loop a turn now and then.
       if (performance.now() - lastYield > YIELD_EVERY_MS) {

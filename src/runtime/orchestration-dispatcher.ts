@@ -5,7 +5,7 @@
 import { ProviderError } from "../core/errors.ts";
 import type { DispatcherCapabilityFilter, FetchedOrchestration, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import type { Provider } from "../provider.ts";
-import { DispatchLoops, sleep } from "./dispatch-loop.ts";
+import { DispatchLoops, sleep, type Processed } from "./dispatch-loop.ts";
 import { instanceSignals } from "./instance-signals.ts";
 import { renewalIntervalMs, type ResolvedRuntimeOptions } from "./options.ts";
 import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
@@ -50,11 +50,12 @@ export class OrchestrationDispatcher {
     return this.loops.inFlight();
   }
 
-  private async process(f: FetchedOrchestration): Promise<void> {
+  private async process(f: FetchedOrchestration): Promise<Processed> {
     const o = this.options;
     const instance = f.item.instance;
     const log = (level: "debug" | "info" | "warn" | "error", message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
     const renewal = this.keepLockAlive(f.lockToken);
+    let handedOff = false;
     try {
       let decision: TurnDecision;
       try {
@@ -71,9 +72,12 @@ export class OrchestrationDispatcher {
         });
         return;
       }
-      await this.commit(f, decision);
+      // The commit continues while the loop fetches its next batch (same group commit).
+      const committing = this.commit(f, decision).finally(() => renewal.stop());
+      handedOff = true;
+      return { committing };
     } finally {
-      renewal.stop();
+      if (!handedOff) renewal.stop();
     }
   }
 

@@ -10,7 +10,7 @@ import type { FetchedWorkItem, ScheduledActivityIdentifier, SessionFetchConfig }
 import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
 import type { Provider } from "../provider.ts";
 import { Client } from "../client.ts";
-import { DispatchLoops, waitAtMost } from "./dispatch-loop.ts";
+import { DispatchLoops, waitAtMost, type Processed } from "./dispatch-loop.ts";
 import type { ActivityContext } from "./handler-types.ts";
 import { renewalIntervalMs, unregisteredBackoffMs, type ResolvedRuntimeOptions } from "./options.ts";
 import type { ActivityRegistry } from "./registry.ts";
@@ -88,7 +88,7 @@ export class WorkerDispatcher {
     return this.provider.fetchWorkItem(o.workerLockTimeoutMs, pollMs, session, o.workerTagFilter);
   }
 
-  private async process(w: FetchedWorkItem, slot: number): Promise<void> {
+  private async process(w: FetchedWorkItem, slot: number): Promise<Processed> {
     const o = this.options;
     if (w.item.type !== "ActivityExecute") {
       await this.provider.ackWorkItem(w.lockToken, null).catch(() => {});
@@ -106,7 +106,7 @@ export class WorkerDispatcher {
       this.sessionsInFlight.set(sid, n + 1);
     }
     try {
-      await this.run(w, item, slot);
+      return await this.run(w, item, slot);
     } finally {
       if (sid !== undefined) {
         const n = (this.sessionsInFlight.get(sid) ?? 1) - 1;
@@ -116,7 +116,7 @@ export class WorkerDispatcher {
     }
   }
 
-  private async run(w: FetchedWorkItem, item: Execute, slot: number): Promise<void> {
+  private async run(w: FetchedWorkItem, item: Execute, slot: number): Promise<Processed> {
     const o = this.options;
     if (w.attemptCount > o.maxAttempts) {
       const details: ErrorDetails = {
@@ -156,7 +156,8 @@ export class WorkerDispatcher {
       await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
       return;
     }
-    await this.ack(w, completion);
+    // The ack continues while the slot fetches its next item (same group commit).
+    return { committing: this.ack(w, completion) };
   }
 
   /** Runs the handler; after cancellation waits at most the grace period for it to stop. */
