@@ -24,7 +24,7 @@ export class WorkerDispatcher {
   private readonly loops: DispatchLoops<FetchedWorkItem>;
   private readonly client: Client;
   /** Abort controllers of running activities by "instance|execution|id", for shutdown and cancellation. */
-  private readonly running = new Map<string, AbortController>();
+  private readonly running = new Map<string, { controller: AbortController; stopRenewal(): void; lockToken: string }>();
   /** Distinct sessions with an activity in flight, for maxSessionsPerRuntime. */
   private readonly sessionsInFlight = new Map<string, number>();
   private readonly slotOwners: string[];
@@ -59,9 +59,17 @@ export class WorkerDispatcher {
     for (const t of this.sessionTimers) clearInterval(t);
     const done = this.loops.shutdown();
     await waitAtMost(done, timeoutMs);
-    for (const c of this.running.values()) c.abort(new Error("runtime shutting down"));
-    // Cooperative activities settle right after the signal: let their hand-back reach the provider
-    // before the caller closes it, so the next runtime gets the item at once, not after lock expiry.
+    // Activities still running are signalled, and their items handed back at once (not after the
+    // grace period): a restarted runtime gets them without waiting for the lock to expire. A
+    // handler that ignores its signal may still finish here; its result is dropped.
+    const cut = [...this.running.values()];
+    for (const r of cut) {
+      r.controller.abort(new Error("runtime shutting down"));
+      r.stopRenewal();
+    }
+    await Promise.all(cut.map((r) => this.provider.abandonWorkItem(r.lockToken, null, true).catch(() => {})));
+    // Cooperative activities settle right after the signal: let their loops finish before the
+    // caller closes the provider.
     await waitAtMost(done, 100);
   }
 
@@ -74,7 +82,7 @@ export class WorkerDispatcher {
    * already deleted, so this only makes the signal prompt; other processes notice at lock renewal.
    */
   cancelActivities(ids: readonly ScheduledActivityIdentifier[]): void {
-    for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.abort(new Error("activity cancelled"));
+    for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.controller.abort(new Error("activity cancelled"));
   }
 
   private fetch(slot: number): Promise<FetchedWorkItem | null> {
@@ -139,8 +147,8 @@ export class WorkerDispatcher {
 
     const controller = new AbortController();
     const key = activityKey(item.instance, item.execution_id, item.id);
-    this.running.set(key, controller);
     const renewal = this.keepLockAlive(w.lockToken, controller);
+    this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
     let completion: WorkItem | null;
     try {

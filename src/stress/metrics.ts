@@ -45,6 +45,8 @@ export interface ResourceUsage {
   cpuPercent: number;
   /** RSS samples taken. */
   samples: number;
+  /** RSS in MB once per second of the run (index = second), to see growth over a long run. */
+  rssTimelineMb: number[];
 }
 
 /**
@@ -57,12 +59,14 @@ export class ResourceSampler {
   private samples = 0;
   private cpuStart: NodeJS.CpuUsage | null = null;
   private wallStart = 0;
+  private timeline: number[] = [];
 
   constructor(private readonly intervalMs = 250) {}
 
   start(): void {
     this.peakRss = 0;
     this.samples = 0;
+    this.timeline = [];
     this.cpuStart = process.cpuUsage();
     this.wallStart = performance.now();
     this.sample();
@@ -86,6 +90,7 @@ export class ResourceSampler {
       peakRssMb: round2(this.peakRss / (1024 * 1024)),
       cpuPercent: wallMs > 0 ? round2((cpuMs / wallMs) * 100) : 0,
       samples: this.samples,
+      rssTimelineMb: this.timeline.slice(),
     };
   }
 
@@ -94,6 +99,8 @@ export class ResourceSampler {
     const rss = process.memoryUsage.rss();
     if (rss > this.peakRss) this.peakRss = rss;
     this.samples++;
+    const second = Math.floor((performance.now() - this.wallStart) / 1000);
+    while (this.timeline.length <= second) this.timeline.push(round2(rss / (1024 * 1024)));
   }
 }
 

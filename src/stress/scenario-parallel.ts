@@ -108,6 +108,8 @@ export interface StressTestResult {
   latency: LatencySummary;
   /** Highest process RSS sampled during the run, MB. */
   peakRssMb: number;
+  /** RSS in MB at each second of the run (index = second): growth over a long run shows here. */
+  rssTimelineMb: number[];
   /** Process CPU time / wall time during the run, % of one core. */
   cpuPercent: number;
   /** completed / launched × 100 (0 when nothing was launched). */
@@ -380,6 +382,7 @@ export async function measureStressTest(
       activitiesExecuted: counter === undefined ? null : counter.count,
       latency: summarizeLatencies(latencies),
       peakRssMb: usage.peakRssMb,
+      rssTimelineMb: usage.rssTimelineMb,
       cpuPercent: usage.cpuPercent,
       successRate: launched > 0 ? (completed / launched) * 100 : 0,
       failureSamples: samples,
