@@ -135,7 +135,13 @@ export class SqliteProvider implements Provider {
    */
   private orchIdle = true;
   /** Decoded history of recently fetched instances (see loadHistory). */
-  private readonly historyCache = new Map<string, { executionId: number; events: Event[] }>();
+  private readonly historyCache = new Map<string, CachedInstance>();
+  /**
+   * What each outstanding lock's fetch saw (instance existed, current execution, name, version), so
+   * its ack can skip writes that would change nothing. Entries of locks that were never acked or
+   * abandoned (expired) are dropped oldest first past a bound.
+   */
+  private readonly fetchedLocks = new Map<string, FetchedLock>();
   private workerIdle = true;
 
   private constructor(db: Database, options: SqliteProviderOptions, groupCommitByDefault: boolean) {
@@ -339,11 +345,21 @@ export class SqliteProvider implements Provider {
       }
     }
     const events = s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
-    this.touchCache(instance, { executionId, events });
+    this.touchCache(instance, { executionId, events, kv: null });
     return events.slice();
   }
 
-  private touchCache(instance: string, entry: { executionId: number; events: Event[] }): void {
+  /** Committed KV of the instance, from the history cache entry when it is current. */
+  private loadKv(instance: string, executionId: number): Record<string, KvEntry> {
+    const cached = this.historyCache.get(instance);
+    if (cached !== undefined && cached.executionId === executionId && cached.kv !== null) return { ...cached.kv };
+    const kv: Record<string, KvEntry> = {};
+    for (const r of this.s.kvStoreRows.all(instance)) kv[r.key] = { value: r.value, last_updated_at_ms: r.last_updated_at_ms };
+    if (cached !== undefined && cached.executionId === executionId) cached.kv = { ...kv };
+    return kv;
+  }
+
+  private touchCache(instance: string, entry: CachedInstance): void {
     // Map order is insertion order: re-inserting makes this the most recently used entry.
     this.historyCache.delete(instance);
     this.historyCache.set(instance, entry);
@@ -439,8 +455,9 @@ export class SqliteProvider implements Provider {
       history = [];
       historyError = `history deserialization failed: ${(err as Error).message}`;
     }
-    const kv: Record<string, KvEntry> = {};
-    for (const r of s.kvStoreRows.all(instance)) kv[r.key] = { value: r.value, last_updated_at_ms: r.last_updated_at_ms };
+    const kv = this.loadKv(instance, executionId);
+    if (this.fetchedLocks.size >= FETCHED_LOCKS_MAX) this.fetchedLocks.delete(this.fetchedLocks.keys().next().value!);
+    this.fetchedLocks.set(token, { instance, executionId, existed: inst !== null, name, version });
 
     return {
       item: {
@@ -488,24 +505,34 @@ export class SqliteProvider implements Provider {
       if (lock === null) throw ProviderError.permanent(op, `Invalid lock token: ${lockToken} (unknown, already acked or abandoned, or the instance was deleted)`);
       if (lock.locked_until <= now) throw ProviderError.permanent(op, `lock expired for instance ${lock.instance_id}: the turn took longer than the lock timeout`);
       const instance = lock.instance_id;
+      // Writes that would change nothing are skipped when this lock's fetch already saw the
+      // instance with this execution as its current one (the common case: every turn but the first).
+      const seen = this.fetchedLocks.get(lockToken);
+      const sameExecution = seen !== undefined && seen.existed && seen.instance === instance && seen.executionId === executionId;
 
       s.deleteBatch.run(lockToken);
 
       if (md.orchestration_name != null && md.orchestration_version != null) {
-        s.createInstance.run(instance, md.orchestration_name, md.orchestration_version, executionId, md.parent_instance_id ?? null, now, now);
-        s.updateInstanceNameVersion.run(md.orchestration_name, md.orchestration_version, now, instance);
+        if (!(sameExecution && seen.name === md.orchestration_name && seen.version === md.orchestration_version)) {
+          s.createInstance.run(instance, md.orchestration_name, md.orchestration_version, executionId, md.parent_instance_id ?? null, now, now);
+          s.updateInstanceNameVersion.run(md.orchestration_name, md.orchestration_version, now, instance);
+        }
       }
-      s.createExecution.run(instance, executionId, now);
+      let freshExecution = false;
+      if (!sameExecution) {
+        freshExecution = s.createExecution.run(instance, executionId, now).changes === 1;
+        s.raiseCurrentExecution.run(executionId, now, instance);
+      }
       const pin = md.pinned_duroxide_version;
       if (pin != null) s.pinExecution.run(pin.major, pin.minor, pin.patch, instance, executionId);
-      s.raiseCurrentExecution.run(executionId, now, instance);
 
       for (let i = 0; i < delta.length; i++) {
         const e = delta[i]!;
         s.insertHistory.run(instance, executionId, e.event_id, e.type, encodedEvents[i]!, now);
       }
 
-      if (md.status != null) {
+      // A just-created execution already is Running with no output.
+      if (md.status != null && !(freshExecution && md.status === "Running" && md.output == null)) {
         const terminal = TERMINAL.has(md.status);
         s.setExecutionStatus.run(md.status, md.output ?? null, terminal ? now : null, instance, executionId);
       }
@@ -547,6 +574,7 @@ export class SqliteProvider implements Provider {
       s.releaseLock.run(instance, lockToken);
       return instance;
     });
+    this.fetchedLocks.delete(lockToken);
     // A finished execution is not fetched again for a while: don't keep its history.
     if (md.status != null && TERMINAL.has(md.status)) this.historyCache.delete(ackedInstance);
     // Messages that arrived during the turn are fetchable now that the lock is gone.
@@ -568,6 +596,7 @@ export class SqliteProvider implements Provider {
       if (delayMs != null && delayMs > 0) s.delayVisible.run(now + delayMs, lock.instance_id, now);
       s.untagBatch.run(lockToken);
     });
+    this.fetchedLocks.delete(lockToken);
     this.orchestratorWork.notify();
   }
 
@@ -848,6 +877,24 @@ function checkPollingOptions(o: SqliteProviderOptions): void {
   const i = o.pollIntervalMs;
   if (i !== undefined && (typeof i !== "number" || !Number.isFinite(i) || i < 1)) throw new ValidationError(`pollIntervalMs must be a number >= 1, got ${String(i)}`);
 }
+
+interface CachedInstance {
+  executionId: number;
+  events: Event[];
+  /** Committed KV (changes only at terminal acks, which drop the entry). */
+  kv: Record<string, KvEntry> | null;
+}
+
+interface FetchedLock {
+  instance: string;
+  executionId: number;
+  /** The instance row existed at fetch, with `executionId` as its current execution. */
+  existed: boolean;
+  name: string | null;
+  version: string | null;
+}
+
+const FETCHED_LOCKS_MAX = 10_000;
 
 /** Instances whose decoded history is kept; least recently fetched ones are dropped first. */
 const HISTORY_CACHE_INSTANCES = 1_000;
