@@ -5,7 +5,7 @@
 import { expect } from "bun:test";
 import type { ProviderAdmin } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import { createCompletedInstance, createRunningInstance, expectProviderError, requireAdmin, sleep } from "./helpers.ts";
+import { createCompletedInstance, createRunningInstance, expectProviderError, requireAdmin, sleep, expectGone } from "./helpers.ts";
 
 async function exists(admin: ProviderAdmin, instance: string): Promise<boolean> {
   try {
@@ -16,9 +16,6 @@ async function exists(admin: ProviderAdmin, instance: string): Promise<boolean> 
   }
 }
 
-async function expectGone(admin: ProviderAdmin, instance: string): Promise<void> {
-  await expectProviderError(admin.getInstanceInfo(instance), { retryable: false, mentions: ["not found"] });
-}
 
 export const bulkDeletion: ProviderModule = {
   name: "bulk_deletion",

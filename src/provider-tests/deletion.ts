@@ -5,27 +5,8 @@
 import { expect } from "bun:test";
 import type { ProviderAdmin } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import {
-  activityItem,
-  activityScheduledEvent,
-  createCompletedInstance,
-  createRunningInstance,
-  event,
-  expectProviderError,
-  externalRaisedItem,
-  fetchOrch,
-  fetchWork,
-  requireAdmin,
-  runningMeta,
-  startedEvent,
-  startItem,
-  terminalMeta,
-} from "./helpers.ts";
+import { activityItem, activityScheduledEvent, createCompletedInstance, createRunningInstance, event, expectProviderError, externalRaisedItem, fetchOrch, fetchWork, requireAdmin, runningMeta, startedEvent, startItem, terminalMeta, expectGone } from "./helpers.ts";
 
-/** Requires that the instance is gone from the management view (permanent "not found"). */
-async function expectGone(admin: ProviderAdmin, instance: string): Promise<void> {
-  await expectProviderError(admin.getInstanceInfo(instance), { retryable: false, mentions: ["not found"] });
-}
 
 async function expectPresent(admin: ProviderAdmin, instance: string): Promise<void> {
   const info = await admin.getInstanceInfo(instance);

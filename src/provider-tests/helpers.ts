@@ -197,6 +197,11 @@ export async function fetchOrch(p: Provider, lockTimeoutMs: number): Promise<Fet
   return f;
 }
 
+/** Fetch the worker queue once (no session, untagged); null when nothing is available. */
+export function tryFetchWork(p: Provider, lockTimeoutMs: number): Promise<FetchedWorkItem | null> {
+  return p.fetchWorkItem(lockTimeoutMs, 0, null, defaultTags);
+}
+
 /** Fetch the worker queue once (no session, untagged) and require a result. */
 export async function fetchWork(p: Provider, lockTimeoutMs: number): Promise<FetchedWorkItem> {
   const f = await p.fetchWorkItem(lockTimeoutMs, 0, null, defaultTags);
@@ -289,6 +294,11 @@ export async function expectProviderError(
     if (!ok) throw new Error(`expected the error to mention one of ${JSON.stringify(opts.mentions)}, got: ${caught.message}`);
   }
   return caught;
+}
+
+/** Requires that the instance is gone from the management view (permanent "not found"). */
+export async function expectGone(admin: ProviderAdmin, instance: string): Promise<void> {
+  await expectProviderError(admin.getInstanceInfo(instance), { retryable: false, mentions: ["not found"] });
 }
 
 export function requireAdmin(p: Provider): ProviderAdmin {

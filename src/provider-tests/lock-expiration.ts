@@ -7,27 +7,11 @@ import type { FetchedWorkItem } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
 import type { Provider } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import {
-  activityCompletedItem,
-  activityItem,
-  createRunningInstance,
-  defaultTags,
-  expectProviderError,
-  externalRaisedItem,
-  fetchOrch,
-  fetchWork,
-  runningMeta,
-  sleep,
-  startItem,
-  startedEvent,
-} from "./helpers.ts";
+import { activityCompletedItem, activityItem, createRunningInstance, defaultTags, expectProviderError, externalRaisedItem, fetchOrch, fetchWork, runningMeta, sleep, startItem, startedEvent, tryFetchWork } from "./helpers.ts";
 
 /** The worker lock length the catalog hard-codes for its "1 s worker lock" cases. */
 const ONE_SECOND_WORKER_LOCK = 1000;
 
-function tryFetchWork(p: Provider, lockTimeoutMs: number): Promise<FetchedWorkItem | null> {
-  return p.fetchWorkItem(lockTimeoutMs, 0, null, defaultTags);
-}
 
 /** Instance and activity id of a fetched worker item (fails if it is not an ActivityExecute). */
 function activityOf(item: WorkItem): { instance: string; id: number } {

@@ -7,22 +7,8 @@ import type { FetchedWorkItem } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
 import type { Provider } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import {
-  activityCompletedItem,
-  activityItem,
-  createRunningInstance,
-  defaultTags,
-  fetchOrch,
-  fetchWork,
-  queueMessageItem,
-  sleep,
-  timerFiredItem,
-} from "./helpers.ts";
+import { activityCompletedItem, activityItem, createRunningInstance, defaultTags, fetchOrch, fetchWork, queueMessageItem, sleep, timerFiredItem, tryFetchWork } from "./helpers.ts";
 
-/** Worker fetch that may come back empty (untagged, no session). */
-function tryFetchWork(p: Provider, lockTimeoutMs: number): Promise<FetchedWorkItem | null> {
-  return p.fetchWorkItem(lockTimeoutMs, 0, null, defaultTags);
-}
 
 /** The activity id and name of a fetched worker item (fails if it is not an ActivityExecute). */
 function activityOf(item: WorkItem): { id: number; name: string } {
