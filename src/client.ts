@@ -363,7 +363,9 @@ export class Client {
     let info: InstanceInfo;
     try {
       info = await admin.getInstanceInfo(instanceId);
-    } catch {
+    } catch (err) {
+      // No instance row: the instance has not started (its first turn creates the row with its history).
+      if (err instanceof ProviderError && !err.retryable && /not found/i.test(err.message)) return { status: "NotFound" };
       return null;
     }
     if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatus(instanceId)) };

@@ -397,39 +397,16 @@ export class SqliteProvider implements Provider {
         const e = started === null ? null : tryDecodeEvent(started.event_data);
         if (e?.type === "OrchestrationStarted") [name, version] = [e.name, e.version];
       }
-      if (name === null) {
-        const start = s.firstStartMessage.get(instance, now);
-        if (start !== null) {
-          const item = tryDecodeWorkItem(start.work_item);
-          if (item?.type === "StartOrchestration" || item?.type === "ContinueAsNew") [name, version] = [item.orchestration, item.version];
-          else {
-            s.deadLetter.run("orchestrator", instance, start.work_item, "undecodable work item", now);
-            s.deleteOrchRow.run(start.id);
-            return "retry";
-          }
-        }
-      }
-      if (name === null) {
-        if (s.firstNonQueueMessage.get(instance, now) !== null) {
-          // Messages for an instance that does not exist (yet): an event raised before its start, a
-          // completion for a deleted instance. Keep them, but look again later, backing off with their
-          // age (1 s to 60 s), so they cost nothing on the hot path.
-          s.deferOrphans.run(now, now, instance, now);
-          return "retry";
-        }
-        // Only persistent events for an instance that never started: nothing can ever consume them.
-        s.deleteVisibleOrphans.run(instance, now);
-        return "retry";
-      }
     }
 
     const token = newToken();
     const until = now + lockTimeoutMs;
     if (s.claimLock.run(instance, token, until, now, token, until, now, now).changes === 0) return null; // lost a race
-    s.tagBatch.run(token, instance, now);
+    // Tag every visible message of the instance and read the batch back in one statement.
+    const rows = s.tagBatch.all(token, instance, now).sort((x, y) => x.id - y.id);
     const messages: WorkItem[] = [];
     let attemptCount = 0;
-    for (const r of s.batchRows.all(token)) {
+    for (const r of rows) {
       const item = tryDecodeWorkItem(r.work_item);
       if (item === null) {
         // An undecodable message can never be processed: park it rather than redeliver it forever.
@@ -439,8 +416,23 @@ export class SqliteProvider implements Provider {
       }
       messages.push(item);
       if (r.attempt_count > attemptCount) attemptCount = r.attempt_count;
+      if (name === null && (item.type === "StartOrchestration" || item.type === "ContinueAsNew")) [name, version] = [item.orchestration, item.version];
     }
     if (messages.length === 0) {
+      s.releaseLock.run(instance, token);
+      return "retry";
+    }
+    if (name === null) {
+      // No instance, no history, no start: nothing here can be processed (yet). Give the batch back.
+      if (messages.every((m) => m.type === "QueueMessage")) {
+        // Only persistent events for an instance that never started: nothing can ever consume them.
+        s.deleteBatch.run(token);
+      } else {
+        // An event raised before its start, a completion for a deleted instance: keep them, but look
+        // again later, backing off with their age (1 s to 60 s), so they cost nothing on the hot path.
+        s.untagUndoAttempt.run(token);
+        s.deferOrphans.run(now, now, instance, now);
+      }
       s.releaseLock.run(instance, token);
       return "retry";
     }
@@ -550,7 +542,8 @@ export class SqliteProvider implements Provider {
           s.kvDeltaTombstoneCommitted.run(instance, now, instance);
         }
       }
-      if (md.status != null && TERMINAL.has(md.status)) {
+      // The merge's three statements only when the execution wrote KV at all (one cheap probe).
+      if (md.status != null && TERMINAL.has(md.status) && s.kvDeltaAny.get(instance) !== null) {
         s.kvMergeUpsert.run(instance);
         s.kvMergeDelete.run(instance);
         s.kvDeltaClear.run(instance);
@@ -945,21 +938,11 @@ function prepareStatements(db: Database) {
            AND (e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch) <= (?6, ?7, ?8)))
         ORDER BY m.visible_at, m.id LIMIT 1`,
     ),
-    firstStartMessage: db.prepare<{ id: number; work_item: string }, [string, number]>(
-      `SELECT id, work_item FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ?
-          AND kind IN ('StartOrchestration', 'ContinueAsNew') ORDER BY id LIMIT 1`,
-    ),
-    firstNonQueueMessage: db.prepare<{ id: number }, [string, number]>(
-      "SELECT id FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind <> 'QueueMessage' LIMIT 1",
-    ),
     nextOrchVisible: db.prepare<{ t: number | null }, [number]>("SELECT MIN(visible_at) AS t FROM orchestrator_queue WHERE visible_at > ?"),
     nextWorkerVisible: db.prepare<{ t: number | null }, [number]>("SELECT MIN(visible_at) AS t FROM worker_queue WHERE visible_at > ?"),
     deferOrphans: db.prepare<never, [number, number, string, number]>(
       `UPDATE orchestrator_queue SET visible_at = ?1 + min(max(?2 - created_at, 1000), 60000)
         WHERE instance_id = ?3 AND visible_at <= ?4`,
-    ),
-    deleteVisibleOrphans: db.prepare<never, [string, number]>(
-      "DELETE FROM orchestrator_queue WHERE instance_id = ? AND visible_at <= ? AND kind = 'QueueMessage'",
     ),
     instanceRow: db.prepare<{ orchestration_name: string; orchestration_version: string | null; current_execution_id: number }, [string]>(
       "SELECT orchestration_name, orchestration_version, current_execution_id FROM instances WHERE instance_id = ?",
@@ -973,13 +956,14 @@ function prepareStatements(db: Database) {
        ON CONFLICT (instance_id) DO UPDATE SET lock_token = ?, locked_until = ?, locked_at = ?
        WHERE instance_locks.locked_until <= ?`,
     ),
-    tagBatch: db.prepare<never, [string, string, number]>(
-      "UPDATE orchestrator_queue SET lock_token = ?, attempt_count = attempt_count + 1 WHERE instance_id = ? AND visible_at <= ?",
+    tagBatch: db.prepare<OrchRow, [string, string, number]>(
+      `UPDATE orchestrator_queue SET lock_token = ?, attempt_count = attempt_count + 1 WHERE instance_id = ? AND visible_at <= ?
+       RETURNING id, kind, work_item, attempt_count`,
+    ),
+    untagUndoAttempt: db.prepare<never, [string]>(
+      "UPDATE orchestrator_queue SET lock_token = NULL, attempt_count = max(attempt_count - 1, 0) WHERE lock_token = ?",
     ),
     untagBatch: db.prepare<never, [string]>("UPDATE orchestrator_queue SET lock_token = NULL WHERE lock_token = ?"),
-    batchRows: db.prepare<OrchRow, [string]>(
-      "SELECT id, kind, work_item, attempt_count FROM orchestrator_queue WHERE lock_token = ? ORDER BY id",
-    ),
     deleteOrchRow: db.prepare<never, [number]>("DELETE FROM orchestrator_queue WHERE id = ?"),
     deleteBatch: db.prepare<never, [string]>("DELETE FROM orchestrator_queue WHERE lock_token = ?"),
     deadLetter: db.prepare<never, [string, string | null, string, string, number]>(
@@ -1051,6 +1035,7 @@ function prepareStatements(db: Database) {
          AND key IN (SELECT key FROM kv_delta WHERE instance_id = ?1 AND value IS NULL)`,
     ),
     kvDeltaClear: db.prepare<never, [string]>("DELETE FROM kv_delta WHERE instance_id = ?"),
+    kvDeltaAny: db.prepare<{ one: number }, [string]>("SELECT 1 AS one FROM kv_delta WHERE instance_id = ? LIMIT 1"),
     insertWorker: db.prepare<never, [string, number, number, string, number, number, string | null, string | null]>(
       `INSERT INTO worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,

@@ -61,29 +61,21 @@ async function expectClientError(promise: Promise<unknown>, code: ClientError["c
  * client's Nth status check, i.e. at a known point of its backoff schedule.
  */
 function withReadHook(p: SqliteProvider): { spy: SqliteProvider; afterRead: (n: number) => Promise<void> } {
+  // Counts status checks: each one starts with the management view of the instance.
   const spy = Object.create(p) as SqliteProvider;
+  const admin = p.asManagementCapability();
   let reads = 0;
   const pending: { n: number; resolve: () => void }[] = [];
-  (spy as { read: Provider["read"] }).read = async (instance: string) => {
-    const events = await p.read(instance);
+  const countedAdmin = Object.create(admin) as typeof admin;
+  countedAdmin.getInstanceInfo = async (instance: string) => {
     reads++;
     for (const w of pending.filter((w) => w.n <= reads)) {
       pending.splice(pending.indexOf(w), 1);
       w.resolve();
     }
-    return events;
+    return admin.getInstanceInfo(instance);
   };
-  // A status check of a running instance takes the instance-row fast path and reads only the
-  // custom status; count that as a check too.
-  (spy as { getCustomStatus: Provider["getCustomStatus"] }).getCustomStatus = async (instance: string, v: number) => {
-    const r = await p.getCustomStatus(instance, v);
-    reads++;
-    for (const w of pending.filter((w) => w.n <= reads)) {
-      pending.splice(pending.indexOf(w), 1);
-      w.resolve();
-    }
-    return r;
-  };
+  (spy as { asManagementCapability: () => typeof admin }).asManagementCapability = () => countedAdmin;
   const afterRead = (n: number) => (n <= reads ? Promise.resolve() : new Promise<void>((resolve) => pending.push({ n, resolve })));
   return { spy, afterRead };
 }
@@ -237,6 +229,8 @@ describe("getOrchestrationStatus", () => {
     (spy as { read: Provider["read"] }).read = async () => {
       throw cause;
     };
+    // Without the management capability every status check reads the history.
+    (spy as { asManagementCapability: Provider["asManagementCapability"] }).asManagementCapability = () => null;
     const err = await expectClientError(new Client(spy).getOrchestrationStatus("i1"), "Provider", "database is locked");
     expect(err.retryable).toBe(true);
     expect(err.cause).toBe(cause);
