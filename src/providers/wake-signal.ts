@@ -7,11 +7,19 @@ export class WakeSignal {
   private waiters = new Set<() => void>();
 
   notify(): void {
-    if (this.waiters.size === 0) return;
-    const woken = this.waiters;
-    this.waiters = new Set();
-    for (const wake of woken) wake();
+    if (this.waiters.size === 0 || this.pending) return;
+    // Wake on the next macrotask, not in this one: whoever wrote the work (e.g. a worker slot that
+    // just acked an activity) first gets to start its next item, then the woken fetchers run.
+    this.pending = true;
+    setImmediate(() => {
+      this.pending = false;
+      const woken = this.waiters;
+      this.waiters = new Set();
+      for (const wake of woken) wake();
+    });
   }
+
+  private pending = false;
 
   wait(ms: number): Promise<void> {
     return new Promise((resolve) => {

@@ -112,10 +112,13 @@ export class DispatchLoops<T> {
       const logError = (err: unknown) => {
         this.cfg.logger.log("error", `${this.cfg.name}-${slot}: ${(err as Error).stack ?? String(err)}`, {});
       };
+      const processStart = performance.now();
       const p = this.cfg.process(work, slot).catch((err): Processed => logError(err));
       this.busy.add(p as Promise<unknown> as Promise<void>);
       const processed = await p;
       this.busy.delete(p as Promise<unknown> as Promise<void>);
+      // An item that took a while (an activity awaiting timers or I/O) already let the event loop run.
+      if (performance.now() - processStart > 1) lastYield = performance.now();
       if (processed) {
         const c = processed.committing.catch(logError);
         this.busy.add(c);
