@@ -54,9 +54,6 @@ export class OrchestrationDispatcher {
     const o = this.options;
     const instance = f.item.instance;
     const log = (level: "debug" | "info" | "warn" | "error", message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
-    // Let work already in motion (a worker slot starting its next activity) run first: a turn is
-    // synchronous CPU, and activities waiting on it would otherwise sit idle for its duration.
-    await new Promise((r) => setImmediate(r));
     const renewal = this.keepLockAlive(f.lockToken);
     let handedOff = false;
     try {
