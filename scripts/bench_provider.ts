@@ -10,7 +10,7 @@
  * Each runs against SqliteProvider in memory and/or on a file (temp dir, WAL, synchronous NORMAL
  * unless --sync FULL). Every benchmark gets its own fresh database so one cannot skew the other.
  *
- *   bun run scripts/bench_provider.ts [--help] [--mode mem|file|all] [--sync NORMAL|FULL] [--json]
+ *   bun run scripts/bench_provider.ts [--help] [--mode mem|file|file-nogc|all] [--sync NORMAL|FULL] [--json]
  *                                     [--filter RE] [--orch-turns N]
  *
  * Numbers are mitata's p50 of its samples. Note: when one cycle takes < ~65 µs mitata times batches
@@ -58,7 +58,8 @@ const USAGE = `Usage: bun run scripts/bench_provider.ts [options]
 Measures SqliteProvider's orchestration-item cycle and work-item cycle with mitata.
 
 Options:
-  --mode mem|file|all   in-memory database, a WAL file in a temp dir, or both (default: all)
+  --mode M             mem (in-memory), file (WAL file, group commit), file-nogc (WAL file,
+                       every write its own commit) or all (default)
   --sync NORMAL|FULL    PRAGMA synchronous for file mode (default: NORMAL)
   --filter REGEX        only run benchmarks whose name matches, e.g. --filter work
                         (names: "orchestration-cycle [mem]", "work-cycle [file, NORMAL]", ...)
@@ -73,7 +74,8 @@ at exit; set TMPDIR to measure another filesystem (e.g. TMPDIR=/dev/shm to take 
 
 Targets (file mode, p50): orchestration cycle <= ${150} us, work cycle <= ${60} us.`;
 
-type Mode = "mem" | "file";
+/** "file-nogc": a file store with group commit off (every write its own commit), for comparison. */
+type Mode = "mem" | "file" | "file-nogc";
 type Sync = "NORMAL" | "FULL";
 type BenchName = "orchestration-cycle" | "work-cycle";
 
@@ -104,8 +106,8 @@ function parseCli(): { modes: Mode[]; sync: Sync; json: boolean; filter: RegExp;
     process.exit(0);
   }
   const mode = values.mode ?? "all";
-  if (mode !== "mem" && mode !== "file" && mode !== "all") {
-    console.error(`--mode must be mem, file or all (got ${JSON.stringify(mode)})\n\n${USAGE}`);
+  if (mode !== "mem" && mode !== "file" && mode !== "file-nogc" && mode !== "all") {
+    console.error(`--mode must be mem, file, file-nogc or all (got ${JSON.stringify(mode)})\n\n${USAGE}`);
     process.exit(2);
   }
   const sync = (values.sync ?? "NORMAL").toUpperCase();
@@ -125,7 +127,7 @@ function parseCli(): { modes: Mode[]; sync: Sync; json: boolean; filter: RegExp;
     console.error(`--orch-turns must be a positive integer (got ${JSON.stringify(values["orch-turns"])})\n\n${USAGE}`);
     process.exit(2);
   }
-  return { modes: mode === "all" ? ["mem", "file"] : [mode], sync, json: values.json ?? false, filter, orchTurns };
+  return { modes: mode === "all" ? ["mem", "file", "file-nogc"] : [mode], sync, json: values.json ?? false, filter, orchTurns };
 }
 
 const cli = parseCli();
@@ -175,7 +177,7 @@ async function openProvider(mode: Mode, label: string): Promise<SqliteProvider> 
     p = await SqliteProvider.inMemory();
   } else {
     tempDir ??= mkdtempSync(join(os.tmpdir(), "duroxide-bench-"));
-    p = await SqliteProvider.open(join(tempDir, `${label}.db`), { synchronous: cli.sync });
+    p = await SqliteProvider.open(join(tempDir, `${label}.db`), { synchronous: cli.sync, groupCommit: mode === "file" });
   }
   openProviders.add(p);
   return p;
@@ -234,7 +236,7 @@ interface OrchInstance {
 
 function orchestrationCycle(mode: Mode) {
   return cycleBench<OrchInstance>(async () => {
-    const p = await openProvider(mode, "orchestration-cycle");
+    const p = await openProvider(mode, `orchestration-cycle-${mode}`);
     const meta = runningMeta();
     let seq = 0;
     let current: OrchInstance | null = null;
@@ -308,7 +310,7 @@ function orchestrationCycle(mode: Mode) {
 
 function workCycle(mode: Mode) {
   return cycleBench<number>(async () => {
-    const p = await openProvider(mode, "work-cycle");
+    const p = await openProvider(mode, `work-cycle-${mode}`);
     const instance = "work-bench-1";
 
     // The instance the activities belong to exists (as in real life), so the completions the acks
@@ -373,7 +375,7 @@ for (const mode of cli.modes) {
     ["orchestration-cycle", orchestrationCycle],
     ["work-cycle", workCycle],
   ] as const) {
-    const alias = `${benchmark} [${mode === "mem" ? "mem" : `file, ${cli.sync}`}]`;
+    const alias = `${benchmark} [${mode === "mem" ? "mem" : `file, ${cli.sync}${mode === "file-nogc" ? ", no group commit" : ""}`}]`;
     planned.push({ alias, benchmark, mode });
     bench(alias, make(mode));
   }
@@ -398,12 +400,12 @@ try {
     const stats = trial.runs[0]?.stats;
     if (plan === undefined || stats === undefined) throw new Error(`no result for ${trial.alias}`);
     const us = (ns: number) => Math.round(ns / 10) / 100; // ns -> µs, 2 decimals
-    const target = plan.mode === "file" ? TARGET_US[plan.benchmark] : null;
+    const target = plan.mode !== "mem" ? TARGET_US[plan.benchmark] : null;
     const p50 = us(stats.p50);
     rows.push({
       benchmark: plan.benchmark,
       mode: plan.mode,
-      sync: plan.mode === "file" ? cli.sync : null,
+      sync: plan.mode !== "mem" ? cli.sync : null,
       p50_us: p50,
       avg_us: us(stats.avg),
       p75_us: us(stats.p75),
@@ -428,7 +430,7 @@ if (cli.json) {
   const header = ["benchmark", "mode", "p50 µs", "avg µs", "p99 µs", "iterations", "target (file)", "result"];
   const body = rows.map((r) => [
     r.benchmark,
-    r.mode === "mem" ? "mem" : `file/${r.sync}`,
+    r.mode === "mem" ? "mem" : `file/${r.sync}${r.mode === "file-nogc" ? "/no-gc" : ""}`,
     r.p50_us.toFixed(2),
     r.avg_us.toFixed(2),
     r.p99_us.toFixed(2),
