@@ -8,7 +8,7 @@ import type { WorkItem } from "../../src/core/work-items.ts";
 import type { Client } from "../../src/client.ts";
 import type { Logger, LogLevel, RuntimeOptions } from "../../src/runtime/options.ts";
 import type { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode, restartEnv } from "./harness.ts";
 
 type Handlers = Parameters<typeof startEnv>[1];
 
@@ -92,10 +92,9 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   /** Stops `old` (a clean process exit) and starts a new runtime on the same store (reopened in file mode). */
   async function restart(old: Env, handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    await old.runtime.shutdown(200);
-    const p = await mode.reopen(old.provider);
-    if (p !== old.provider) old.provider.close();
-    return start(handlers, options, p);
+    const env = await restartEnv(mode, old, handlers, options);
+    envs.push(env);
+    return env;
   }
 
   // §8 item 2

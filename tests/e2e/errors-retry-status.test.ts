@@ -6,7 +6,7 @@ import { ClientError } from "../../src/core/errors.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { RetryPolicy } from "../../src/runtime/retry.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode, restartEnv } from "./harness.ts";
 
 type Handlers = Parameters<typeof startEnv>[1];
 
@@ -39,13 +39,11 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   /** Shuts `env`'s runtime down and starts a new runtime with other code on the same store (another connection in file mode). */
   async function restart(env: Env, handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    await env.runtime.shutdown(200);
-    const p = await mode.reopen(env.provider);
-    if (p !== env.provider) env.provider.close();
-    const next = await startEnv(mode, handlers, options, p);
+    const next = await restartEnv(mode, env, handlers, options);
     envs.push(next);
     return next;
   }
+
 
   // ------------------------------------------------------------------ §8 item 28
 

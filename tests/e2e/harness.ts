@@ -118,6 +118,35 @@ export async function historyTypes(client: Client, instance: string, executionId
   return h.map((e) => e.type);
 }
 
+/**
+ * Shuts `old`'s runtime down and starts a new one on the same store (a new connection in file
+ * mode, the same database in memory), as a process restart would.
+ */
+export async function restartEnv(
+  mode: ProviderMode,
+  old: Env,
+  handlers: Parameters<typeof startEnv>[1],
+  options: RuntimeOptions = {},
+): Promise<Env> {
+  await old.runtime.shutdown(200);
+  const p = await mode.reopen(old.provider);
+  if (p !== old.provider) old.provider.close();
+  return startEnv(mode, handlers, options, p);
+}
+
+/** Resolves with the promise's value, or fails if it takes longer than `ms`. */
+export async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A promise plus its resolver, for activities that wait on the test. */
 export function deferred<T = void>(): { promise: Promise<T>; resolve: (v: T) => void } {
   let resolve!: (v: T) => void;

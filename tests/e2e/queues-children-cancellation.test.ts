@@ -4,7 +4,7 @@ import { afterEach, expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import { SubOrchestrationFailedError } from "../../src/runtime/tasks.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, startEnv, type Env, within } from "./harness.ts";
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5_000): Promise<T> {
@@ -17,18 +17,6 @@ async function waitFor<T>(what: string, check: () => Promise<T | undefined | fal
   }
 }
 
-/** Resolves with the promise's value, or fails if it takes longer than `ms`. */
-async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Waits until the orchestrator queue holds no message (seen empty twice, 50 ms apart). */
 async function orchestratorQueueDrained(client: Client): Promise<void> {

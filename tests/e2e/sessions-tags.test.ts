@@ -9,7 +9,7 @@ import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import { ConfigurationError, RetryPolicy, Runtime, TagFilter, type ActivityContext, type OrchestrationContext, type RuntimeOptions } from "../../src/index.ts";
 import type { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { activityRegistry, deferred, describeEachProvider, FAST, orchestrationRegistry } from "./harness.ts";
+import { activityRegistry, deferred, describeEachProvider, FAST, orchestrationRegistry, within } from "./harness.ts";
 
 type Activity = (ctx: ActivityContext, input: any, label: string) => unknown;
 type Orchestration = (ctx: OrchestrationContext, input: any) => Generator<any, any, any>;
@@ -35,18 +35,6 @@ function ofType<T extends Event["type"]>(h: Event[], type: T): EventOf<T>[] {
   return h.filter((e) => e.type === type) as EventOf<T>[];
 }
 
-/** Resolves with the promise's value, or fails if it takes longer than `ms`. */
-async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 function aborted(signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
