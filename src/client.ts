@@ -18,7 +18,7 @@ import type {
   SystemMetrics,
 } from "./core/admin-types.ts";
 import { renderErrorDetails, type ErrorDetails } from "./core/error-details.ts";
-import { ClientError, ProviderError } from "./core/errors.ts";
+import { ClientError, ProviderError, type ClientErrorCode, type ProviderErrorKind } from "./core/errors.ts";
 import type { Event } from "./core/events.ts";
 import { parseSemver } from "./core/semver.ts";
 import type { WorkItem } from "./core/work-items.ts";
@@ -365,7 +365,7 @@ export class Client {
       info = await admin.getInstanceInfo(instanceId);
     } catch (err) {
       // No instance row: the instance has not started (its first turn creates the row with its history).
-      if (err instanceof ProviderError && !err.retryable && /not found/i.test(err.message)) return { status: "NotFound" };
+      if (ProviderError.isKind(err, "NotFound")) return { status: "NotFound" };
       return null;
     }
     if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatus(instanceId)) };
@@ -382,7 +382,7 @@ export class Client {
   private async statusFromMetadata<T>(instanceId: string, readError: unknown): Promise<OrchestrationStatus<T> | null> {
     const cause = readError instanceof ClientError ? readError.cause : readError;
     const admin = this.provider.asManagementCapability();
-    if (admin === null || !(cause instanceof ProviderError) || cause.retryable) return null;
+    if (admin === null || !ProviderError.isKind(cause, "Corrupt")) return null;
     let info: InstanceInfo;
     try {
       info = await admin.getInstanceInfo(instanceId);
@@ -478,15 +478,18 @@ export class Client {
 function toClientError(op: string, err: unknown): unknown {
   if (!(err instanceof ProviderError)) return err;
   const message = `${op}: ${err.message}`;
-  // Providers report these refusals as permanent errors; their messages are the only portable signal.
-  if (!err.retryable) {
-    const text = err.message.toLowerCase();
-    if (text.includes("sub-orchestration")) return new ClientError(message, "CannotDeleteSubOrchestration", { cause: err });
-    if (text.includes("still running")) return new ClientError(message, "InstanceStillRunning", { cause: err });
-    if (text.includes("not found")) return new ClientError(message, "InstanceNotFound", { cause: err });
-  }
+  const code = CLIENT_CODE_OF_KIND[err.kind];
+  if (code !== undefined) return new ClientError(message, code, { cause: err });
   return new ClientError(message, "Provider", { retryable: err.retryable, cause: err });
 }
+
+/** Provider refusals a client caller can act on; every other kind is a "Provider" error. */
+const CLIENT_CODE_OF_KIND: Partial<Record<ProviderErrorKind, ClientErrorCode>> = {
+  NotFound: "InstanceNotFound",
+  InstanceRunning: "InstanceStillRunning",
+  NotRoot: "CannotDeleteSubOrchestration",
+  WouldOrphan: "CannotDeleteSubOrchestration",
+};
 
 function describe(v: unknown): string {
   if (typeof v === "string") return JSON.stringify(v);

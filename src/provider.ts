@@ -31,7 +31,30 @@ import type {
 } from "./core/queue-types.ts";
 import type { WorkItem } from "./core/work-items.ts";
 
-export { ProviderError } from "./core/errors.ts";
+export { ProviderError, PROVIDER_ERROR_KINDS, type ProviderErrorKind } from "./core/errors.ts";
+
+/**
+ * What a provider can do beyond the core contract, declared by the provider itself so that the
+ * runtime and the correctness suite need no flags from the caller. Every field is optional; a
+ * missing field means the conservative answer (false).
+ */
+export interface ProviderCapabilities {
+  /**
+   * Fetches with an empty queue wait up to `pollTimeoutMs` for work and return as soon as an
+   * enqueue of this process (or, for a database with notifications, of any process) makes some
+   * visible. False: a fetch on an empty queue returns null at once.
+   */
+  longPolling?: boolean;
+  /** `asManagementCapability()` returns a ProviderAdmin (listing, metrics, deletes, prune). */
+  management?: boolean;
+  /**
+   * Several processes (and machines, for a server database) may share one store: locks and queues
+   * are safe across them. False for a store that lives in one process's memory.
+   */
+  multiProcess?: boolean;
+  /** Enqueues made by other processes wake this process's waiting fetches (LISTEN/NOTIFY, say). */
+  crossProcessWakeups?: boolean;
+}
 export type * from "./core/admin-types.ts";
 export type * from "./core/queue-types.ts";
 export { TagFilter, MAX_WORKER_TAGS } from "./core/queue-types.ts";
@@ -98,6 +121,9 @@ export interface Provider {
 
   /** The management capability, or null when the provider has none. */
   asManagementCapability(): ProviderAdmin | null;
+
+  /** What this provider can do (optional; absent means every capability is false but `management`, which is probed). */
+  capabilities?(): ProviderCapabilities;
 }
 
 export interface ProviderAdmin {

@@ -58,37 +58,108 @@ export class ClientError extends DuroxideError {
 }
 
 /**
- * The error every Provider method throws. `retryable` tells the runtime whether backing off and
- * trying again can succeed (busy database, lost connection) or never will (unknown lock token,
- * duplicate event id, bad input).
+ * What went wrong in a Provider call, as a closed set the runtime, the client and the suite decide
+ * by (never by message text, so a provider words its messages freely). docs/provider-contract.md
+ * ("Errors") says which method raises which kind.
+ */
+export type ProviderErrorKind =
+  /** The named instance or execution does not exist (management reads, getParentId, deletes). */
+  | "NotFound"
+  /** The lock token is unknown, expired, released, or its row or instance was deleted. */
+  | "LockLost"
+  /** A delete without `force` named an instance whose current execution is still running. */
+  | "InstanceRunning"
+  /** A delete named a sub-orchestration: only a root and its whole tree can be deleted. */
+  | "NotRoot"
+  /** An atomic delete would leave a child whose parent it deletes (or vice versa) behind. */
+  | "WouldOrphan"
+  /** The write collides with what is stored (a duplicate event id, say). */
+  | "Conflict"
+  /** The caller passed something that can never be valid: a bad id, a malformed event, a negative duration. */
+  | "InvalidArgument"
+  /** The provider was closed; open a new one. */
+  | "Closed"
+  /** Transient trouble (busy database, lost connection): the same call may succeed later. */
+  | "Unavailable"
+  /** Stored data cannot be decoded (a corrupted history row, say). */
+  | "Corrupt"
+  /** Anything else: a bug in the provider or the storage engine. */
+  | "Internal";
+
+/** Every kind, for validation and exhaustive tests. */
+export const PROVIDER_ERROR_KINDS: readonly ProviderErrorKind[] = [
+  "NotFound",
+  "LockLost",
+  "InstanceRunning",
+  "NotRoot",
+  "WouldOrphan",
+  "Conflict",
+  "InvalidArgument",
+  "Closed",
+  "Unavailable",
+  "Corrupt",
+  "Internal",
+];
+
+/**
+ * The error every Provider method throws. `kind` says what failed; `retryable` tells the runtime
+ * whether backing off and trying again can succeed (by default only for "Unavailable"; a provider
+ * may mark an "Internal" failure retryable when it cannot tell).
  */
 export class ProviderError extends DuroxideError {
   override name = "ProviderError";
+  readonly retryable: boolean;
+
   constructor(
+    readonly kind: ProviderErrorKind,
     readonly operation: string,
     message: string,
-    readonly retryable: boolean,
-    options?: { cause?: unknown },
+    options: { retryable?: boolean; cause?: unknown } = {},
   ) {
-    super(message, options);
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    if (!PROVIDER_ERROR_KINDS.includes(kind)) throw new TypeError(`unknown ProviderErrorKind ${JSON.stringify(kind)}`);
+    this.retryable = options.retryable ?? kind === "Unavailable";
   }
 
-  static retryable(operation: string, message: string, cause?: unknown): ProviderError {
-    return new ProviderError(operation, message, true, cause === undefined ? undefined : { cause });
+  static notFound(operation: string, message: string): ProviderError {
+    return new ProviderError("NotFound", operation, message);
   }
 
-  static permanent(operation: string, message: string, cause?: unknown): ProviderError {
-    return new ProviderError(operation, message, false, cause === undefined ? undefined : { cause });
+  static lockLost(operation: string, message: string): ProviderError {
+    return new ProviderError("LockLost", operation, message);
   }
 
-  /** Wraps anything thrown by storage code; strings and unknown errors count as retryable. */
+  static invalidArgument(operation: string, message: string, cause?: unknown): ProviderError {
+    return new ProviderError("InvalidArgument", operation, message, { cause });
+  }
+
+  static unavailable(operation: string, message: string, cause?: unknown): ProviderError {
+    return new ProviderError("Unavailable", operation, message, { cause });
+  }
+
+  static corrupt(operation: string, message: string, cause?: unknown): ProviderError {
+    return new ProviderError("Corrupt", operation, message, { cause });
+  }
+
+  static closed(operation: string): ProviderError {
+    return new ProviderError("Closed", operation, "the provider is closed");
+  }
+
+  /**
+   * Wraps anything thrown by storage code: ProviderErrors pass through, bad input becomes
+   * InvalidArgument, anything unknown Internal and retryable (the runtime backs off rather than
+   * failing an instance over a failure it cannot classify).
+   */
   static from(operation: string, err: unknown): ProviderError {
     if (err instanceof ProviderError) return err;
-    if (err instanceof DecodeError || err instanceof ValidationError) {
-      return ProviderError.permanent(operation, err.message, err);
-    }
+    if (err instanceof DecodeError || err instanceof ValidationError) return ProviderError.invalidArgument(operation, err.message, err);
     const message = err instanceof Error ? err.message : String(err);
-    return ProviderError.retryable(operation, message, err);
+    return new ProviderError("Internal", operation, message, { retryable: true, cause: err });
+  }
+
+  /** True when `err` is a ProviderError of one of `kinds`. */
+  static isKind(err: unknown, ...kinds: ProviderErrorKind[]): err is ProviderError {
+    return err instanceof ProviderError && kinds.includes(err.kind);
   }
 
   isRetryable(): boolean {
@@ -96,6 +167,6 @@ export class ProviderError extends DuroxideError {
   }
 
   override toString(): string {
-    return `${this.operation}: ${this.message}`;
+    return `${this.operation}: [${this.kind}] ${this.message}`;
   }
 }

@@ -62,7 +62,7 @@ export const atomicity: ProviderModule = {
             runningMeta(),
             [],
           ),
-          { retryable: false },
+          "Conflict",
         );
 
         const history = await p.read(id);
@@ -133,7 +133,7 @@ export const atomicity: ProviderModule = {
 
         await expectProviderError(
           p.ackOrchestrationItem("invalid-lock-token", 1, [startedEvent(id)], [], [], runningMeta(), []),
-          { retryable: false },
+          "LockLost",
         );
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
         expect(await p.read(id)).toEqual([]);
@@ -165,7 +165,7 @@ export const atomicity: ProviderModule = {
         // The token was consumed by the winner.
         await expectProviderError(
           p.ackOrchestrationItem(f.lockToken, 1, [], [], [], {}, []),
-          { retryable: false },
+          "LockLost",
         );
       },
     },

@@ -186,7 +186,7 @@ export const cancellation: ProviderModule = {
         await expectActivity(p, id, 3, "Activity3");
         expect(await tryFetchWork(p)).toBeNull();
         // The holder of the deleted row learns of the cancellation through its renew.
-        await expectProviderError(p.renewWorkItemLock(held, LONG_LOCK_MS), { retryable: false });
+        await expectProviderError(p.renewWorkItemLock(held, LONG_LOCK_MS), "LockLost");
       },
     },
     {
@@ -198,7 +198,7 @@ export const cancellation: ProviderModule = {
         const token = await expectActivity(p, id, 1);
         await p.ackWorkItem(token, null);
         const completion: WorkItem = { type: "ActivityCompleted", instance: id, execution_id: 1, id: 1, result: "done" };
-        await expectProviderError(p.ackWorkItem(token, completion), { retryable: false });
+        await expectProviderError(p.ackWorkItem(token, completion), "LockLost");
         // The failed ack had no effect: no completion reached the (existing) instance.
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
       },
@@ -210,7 +210,7 @@ export const cancellation: ProviderModule = {
         await p.enqueueForWorker(activityItem("inst-renew-stolen", 1));
         const token = await expectActivity(p, "inst-renew-stolen", 1);
         await p.ackWorkItem(token, null);
-        await expectProviderError(p.renewWorkItemLock(token, LONG_LOCK_MS), { retryable: false });
+        await expectProviderError(p.renewWorkItemLock(token, LONG_LOCK_MS), "LockLost");
       },
     },
     {
@@ -293,14 +293,14 @@ export const cancellation: ProviderModule = {
         await createRunningInstance(p, id, { workerItems: [activityItem(id, 1, { input: "test-input" })] });
         const result = await admin.deleteInstance(id, true);
         expect(result.instances_deleted).toBe(1);
-        await expectProviderError(admin.getInstanceInfo(id), { retryable: false, mentions: ["not found"] });
+        await expectProviderError(admin.getInstanceInfo(id), "NotFound");
         // Worker rows may or may not be purged with the instance; both are valid.
         const w = await tryFetchWork(p);
         if (w !== null) {
           expect(w.item).toMatchObject({ type: "ActivityExecute", instance: id, id: 1, input: "test-input" });
           await p.ackWorkItem(w.lockToken, { type: "ActivityCompleted", instance: id, execution_id: 1, id: 1, result: "orphan-result" });
         }
-        await expectProviderError(admin.getInstanceInfo(id), { retryable: false, mentions: ["not found"] });
+        await expectProviderError(admin.getInstanceInfo(id), "NotFound");
       },
     },
   ],

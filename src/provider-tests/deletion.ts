@@ -60,7 +60,7 @@ export const deletion: ProviderModule = {
         const admin = requireAdmin(p);
         await createRunningInstance(p, "del-running");
 
-        await expectProviderError(admin.deleteInstance("del-running", false), { retryable: false, mentions: ["running"] });
+        await expectProviderError(admin.deleteInstance("del-running", false), "InstanceRunning");
         const info = await admin.getInstanceInfo("del-running");
         expect(info.status).toBe("Running");
         expect((await p.read("del-running")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
@@ -78,14 +78,8 @@ export const deletion: ProviderModule = {
       async run(ctx) {
         const p = await ctx.createProvider();
         const admin = requireAdmin(p);
-        await expectProviderError(admin.deleteInstance("does-not-exist-12345", false), {
-          retryable: false,
-          mentions: ["not found"],
-        });
-        await expectProviderError(admin.deleteInstance("does-not-exist-12345", true), {
-          retryable: false,
-          mentions: ["not found"],
-        });
+        await expectProviderError(admin.deleteInstance("does-not-exist-12345", false), "NotFound");
+        await expectProviderError(admin.deleteInstance("does-not-exist-12345", true), "NotFound");
       },
     },
     {
@@ -161,11 +155,10 @@ export const deletion: ProviderModule = {
         await createCompletedInstance(p, child2, { parentInstance: root });
         await createCompletedInstance(p, grandchild, { parentInstance: child1 });
 
-        const subOrchMention = { retryable: false, mentions: ["sub-orchestration", "root", "parent"] };
-        await expectProviderError(admin.deleteInstance(child1, false), subOrchMention);
-        await expectProviderError(admin.deleteInstance(child1, true), subOrchMention);
-        await expectProviderError(admin.deleteInstance(grandchild, false), subOrchMention);
-        await expectProviderError(admin.deleteInstance(grandchild, true), subOrchMention);
+                await expectProviderError(admin.deleteInstance(child1, false), "NotRoot");
+        await expectProviderError(admin.deleteInstance(child1, true), "NotRoot");
+        await expectProviderError(admin.deleteInstance(grandchild, false), "NotRoot");
+        await expectProviderError(admin.deleteInstance(grandchild, true), "NotRoot");
         for (const id of [root, child1, child2, grandchild]) await expectPresent(admin, id);
 
         const r = await admin.deleteInstance(root, false);
@@ -201,7 +194,7 @@ export const deletion: ProviderModule = {
             runningMeta(),
             [],
           ),
-          { retryable: false },
+          "LockLost",
         );
         await expectGone(admin, id);
         expect(await p.read(id)).toEqual([]);
@@ -238,7 +231,7 @@ export const deletion: ProviderModule = {
         expect(await admin.getParentId(root)).toBeNull();
         expect(await admin.getParentId(child)).toBe(root);
         expect(await admin.getParentId(grandchild)).toBe(child);
-        await expectProviderError(admin.getParentId("non-existent"), { retryable: false, mentions: ["not found"] });
+        await expectProviderError(admin.getParentId("non-existent"), "NotFound");
       },
     },
     {
@@ -290,7 +283,7 @@ export const deletion: ProviderModule = {
         await createRunningInstance(p, "atomic-force-running");
         const ids = ["atomic-force-completed", "atomic-force-running"];
 
-        await expectProviderError(admin.deleteInstancesAtomic(ids, false), { retryable: false, mentions: ["running"] });
+        await expectProviderError(admin.deleteInstancesAtomic(ids, false), "InstanceRunning");
         // All-or-nothing: the completed one survived the refused call too.
         await expectPresent(admin, "atomic-force-completed");
         await expectPresent(admin, "atomic-force-running");
@@ -303,7 +296,7 @@ export const deletion: ProviderModule = {
       },
     },
     {
-      name: "deleteInstancesAtomic refuses to orphan a child (error mentions child/orphan/tree, nothing deleted); root + child succeeds (test_delete_instances_atomic_orphan_detection)",
+      name: "deleteInstancesAtomic refuses to orphan a child (WouldOrphan, nothing deleted); root + child succeeds (test_delete_instances_atomic_orphan_detection)",
       requires: ["management"],
       async run(ctx) {
         const p = await ctx.createProvider();
@@ -313,15 +306,9 @@ export const deletion: ProviderModule = {
         await createCompletedInstance(p, root);
         await createCompletedInstance(p, child, { parentInstance: root });
 
-        await expectProviderError(admin.deleteInstancesAtomic([root], false), {
-          retryable: false,
-          mentions: ["child", "orphan", "tree"],
-        });
+        await expectProviderError(admin.deleteInstancesAtomic([root], false), "WouldOrphan");
         // Force does not bypass the orphan check either.
-        await expectProviderError(admin.deleteInstancesAtomic([root], true), {
-          retryable: false,
-          mentions: ["child", "orphan", "tree"],
-        });
+        await expectProviderError(admin.deleteInstancesAtomic([root], true), "WouldOrphan");
         await expectPresent(admin, root);
         await expectPresent(admin, child);
         expect((await p.read(root)).length).toBe(2);
@@ -361,7 +348,7 @@ export const deletion: ProviderModule = {
             id: 2,
             result: "stale-result-from-old-instance",
           }),
-          { retryable: false },
+          "LockLost",
         );
 
         await p.enqueueForOrchestrator(externalRaisedItem(id, "probe-event"), null);

@@ -20,11 +20,14 @@ export interface ProviderFactory {
 }
 
 export interface SuiteOptions {
-  /** True when fetches wait for work up to pollTimeoutMs; selects which long-polling cases run. Default false. */
+  /**
+   * Override of the provider's own `capabilities().longPolling` (fetches wait for work up to
+   * pollTimeoutMs); selects which long-polling cases run. Normally left out.
+   */
   longPolling?: boolean;
   /** How quickly a short-poll fetch on an empty store must return, ms. Default 100; raise for remote databases. */
   shortPollThresholdMs?: number;
-  /** Override the probe of `asManagementCapability()` (normally answered by creating one provider). */
+  /** Override of the provider's management capability (normally probed through `asManagementCapability()`). */
   management?: boolean;
 }
 
@@ -35,7 +38,7 @@ export interface CaseContext {
   createProvider(): Promise<Provider>;
   lockTimeoutMs: number;
   shortPollThresholdMs: number;
-  /** Whether the provider under test long-polls (SuiteOptions.longPolling). */
+  /** Whether the provider under test long-polls (its capabilities, or SuiteOptions.longPolling). */
   longPolling: boolean;
   corruptInstanceHistory(instanceId: string): Promise<void>;
   getMaxAttemptCount(instanceId: string): Promise<number>;
@@ -58,8 +61,8 @@ const REASONS: Record<Requirement, string> = {
   management: "provider has no management capability (asManagementCapability() returned null)",
   corruptInstanceHistory: "factory has no corruptInstanceHistory hook",
   getMaxAttemptCount: "factory has no getMaxAttemptCount hook",
-  longPolling: "provider short-polls (options.longPolling is false)",
-  shortPolling: "provider long-polls (options.longPolling is true)",
+  longPolling: "provider short-polls (capabilities().longPolling is not true)",
+  shortPolling: "provider long-polls (capabilities().longPolling is true)",
 };
 
 interface Capabilities {
@@ -72,14 +75,19 @@ async function closeProvider(p: Provider): Promise<void> {
   if (typeof closable.close === "function") await closable.close();
 }
 
+/**
+ * Learns what the provider can do from one provider instance: its own `capabilities()` and
+ * whether `asManagementCapability()` answers; explicit SuiteOptions win.
+ */
 async function probe(factory: ProviderFactory, options: SuiteOptions): Promise<Capabilities> {
-  let management = options.management;
-  if (management === undefined) {
-    const p = await factory.createProvider();
-    management = p.asManagementCapability() !== null;
+  const p = await factory.createProvider();
+  try {
+    const declared = typeof p.capabilities === "function" ? p.capabilities() : {};
+    const management = options.management ?? (declared.management ?? p.asManagementCapability() !== null);
+    return { management, longPolling: options.longPolling ?? declared.longPolling ?? false };
+  } finally {
     await closeProvider(p);
   }
-  return { management, longPolling: options.longPolling ?? false };
 }
 
 function missing(req: Requirement, factory: ProviderFactory, caps: Capabilities): boolean {
@@ -97,7 +105,7 @@ function missing(req: Requirement, factory: ProviderFactory, caps: Capabilities)
   }
 }
 
-function makeContext(factory: ProviderFactory, options: SuiteOptions, opened: Provider[]): CaseContext {
+function makeContext(factory: ProviderFactory, options: SuiteOptions, caps: Capabilities, opened: Provider[]): CaseContext {
   const lockTimeoutMs = factory.lockTimeoutMs?.() ?? 1000;
   return {
     async createProvider() {
@@ -107,7 +115,7 @@ function makeContext(factory: ProviderFactory, options: SuiteOptions, opened: Pr
     },
     lockTimeoutMs,
     shortPollThresholdMs: options.shortPollThresholdMs ?? 100,
-    longPolling: options.longPolling ?? false,
+    longPolling: caps.longPolling,
     corruptInstanceHistory(id) {
       if (!factory.corruptInstanceHistory) throw new Error("factory has no corruptInstanceHistory hook");
       return factory.corruptInstanceHistory(id);
@@ -137,7 +145,7 @@ function registerWith(modules: readonly ProviderModule[], factory: ProviderFacto
           async () => {
             const opened: Provider[] = [];
             try {
-              await c.run(makeContext(factory, options, opened));
+              await c.run(makeContext(factory, options, caps, opened));
             } finally {
               for (const p of opened) await closeProvider(p).catch(() => {});
             }
@@ -151,7 +159,7 @@ function registerWith(modules: readonly ProviderModule[], factory: ProviderFacto
 
 /**
  * Registers the given modules' cases with bun:test. Call it with top-level `await` in a test file:
- * it first creates one provider to learn whether it has the management capability.
+ * it first creates one provider to read its capabilities.
  */
 export async function registerModules(
   modules: readonly ProviderModule[],

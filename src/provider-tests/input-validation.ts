@@ -36,9 +36,14 @@ import {
   timerFiredItem,
 } from "./helpers.ts";
 
-/** Requires a permanent ProviderError whose message mentions one of `mentions`. */
-function permanent(promise: Promise<unknown>, ...mentions: string[]) {
-  return expectProviderError(promise, mentions.length > 0 ? { retryable: false, mentions } : { retryable: false });
+/** Requires a permanent InvalidArgument ProviderError. */
+function invalid(promise: Promise<unknown>) {
+  return expectProviderError(promise, "InvalidArgument");
+}
+
+/** An empty token is malformed (InvalidArgument, or LockLost for a provider that looks it up); an unknown one is LockLost. */
+function badToken(token: string, promise: Promise<unknown>) {
+  return expectProviderError(promise, token === "" ? ["InvalidArgument", "LockLost"] : "LockLost");
 }
 
 /** Neither queue holds anything fetchable; with the management capability, also no depth at all. */
@@ -53,7 +58,6 @@ async function expectQueuesEmpty(p: Provider, lockTimeoutMs: number): Promise<vo
   }
 }
 
-const WORK_ITEM = ["work item", "workitem"];
 const SIX_TAGS = ["t1", "t2", "t3", "t4", "t5", "t6"];
 
 /** Drains whatever the orchestrator queue delivers next with an empty ack. */
@@ -91,21 +95,19 @@ export const inputValidation: ProviderModule = {
       name: "enqueueForOrchestrator rejects empty instance ids and malformed items permanently and enqueues nothing",
       async run(ctx) {
         const p = await ctx.createProvider();
-        await permanent(p.enqueueForOrchestrator(startItem(""), null), "instance");
-        await permanent(p.enqueueForOrchestrator(externalRaisedItem(""), null), "instance");
-        await permanent(p.enqueueForOrchestrator(cancelInstanceItem(""), null), "instance");
-        await permanent(
+        await invalid(p.enqueueForOrchestrator(startItem(""), null));
+        await invalid(p.enqueueForOrchestrator(externalRaisedItem(""), null));
+        await invalid(p.enqueueForOrchestrator(cancelInstanceItem(""), null));
+        await invalid(
           p.enqueueForOrchestrator(
             { type: "SubOrchCompleted", parent_instance: "", parent_execution_id: 1, parent_id: 2, result: "r" },
             null,
-          ),
-          "instance",
-        );
+          ));
         // Missing fields, unknown type, not an object at all.
-        await permanent(p.enqueueForOrchestrator({ type: "StartOrchestration", instance: "x" } as never, null), ...WORK_ITEM, "StartOrchestration");
-        await permanent(p.enqueueForOrchestrator({ type: "Bogus", instance: "x" } as never, null), ...WORK_ITEM, "Bogus");
-        await permanent(p.enqueueForOrchestrator(null as never, null));
-        await permanent(p.enqueueForOrchestrator({ ...startItem("x"), input: 42 } as never, null), ...WORK_ITEM, "input");
+        await invalid(p.enqueueForOrchestrator({ type: "StartOrchestration", instance: "x" } as never, null));
+        await invalid(p.enqueueForOrchestrator({ type: "Bogus", instance: "x" } as never, null));
+        await invalid(p.enqueueForOrchestrator(null as never, null));
+        await invalid(p.enqueueForOrchestrator({ ...startItem("x"), input: 42 } as never, null));
         await expectQueuesEmpty(p, ctx.lockTimeoutMs);
 
         // The provider still works: a valid start round-trips.
@@ -120,12 +122,12 @@ export const inputValidation: ProviderModule = {
       name: "each queue accepts only its own items: enqueueForOrchestrator(ActivityExecute) and enqueueForWorker(non-ActivityExecute or malformed) fail permanently",
       async run(ctx) {
         const p = await ctx.createProvider();
-        await permanent(p.enqueueForOrchestrator(activityItem("inst", 1), null), "ActivityExecute", "worker");
-        await permanent(p.enqueueForWorker(startItem("inst")), "ActivityExecute", "worker");
-        await permanent(p.enqueueForWorker(activityCompletedItem("inst", 1)), "ActivityExecute", "worker");
-        await permanent(p.enqueueForWorker(activityItem("", 1)), "instance");
-        await permanent(p.enqueueForWorker({ type: "ActivityExecute", instance: "inst", execution_id: 1, id: 1 } as never), ...WORK_ITEM, "ActivityExecute");
-        await permanent(p.enqueueForWorker({ ...activityItem("inst", 1), tag: 7 } as never), ...WORK_ITEM, "tag");
+        await invalid(p.enqueueForOrchestrator(activityItem("inst", 1), null));
+        await invalid(p.enqueueForWorker(startItem("inst")));
+        await invalid(p.enqueueForWorker(activityCompletedItem("inst", 1)));
+        await invalid(p.enqueueForWorker(activityItem("", 1)));
+        await invalid(p.enqueueForWorker({ type: "ActivityExecute", instance: "inst", execution_id: 1, id: 1 } as never));
+        await invalid(p.enqueueForWorker({ ...activityItem("inst", 1), tag: 7 } as never));
         await expectQueuesEmpty(p, ctx.lockTimeoutMs);
 
         await p.enqueueForWorker(activityItem("inst", 3, { name: "Valid" }));
@@ -138,10 +140,10 @@ export const inputValidation: ProviderModule = {
       name: "enqueueForOrchestrator rejects a negative or non-finite delay; null, undefined and 0 mean 'now'",
       async run(ctx) {
         const p = await ctx.createProvider();
-        await permanent(p.enqueueForOrchestrator(startItem("neg-delay"), -5), "delay");
-        await permanent(p.enqueueForOrchestrator(startItem("neg-delay"), Number.NaN), "delay");
-        await permanent(p.enqueueForOrchestrator(startItem("neg-delay"), Number.POSITIVE_INFINITY), "delay");
-        await permanent(p.enqueueForOrchestrator(startItem("neg-delay"), "10" as never), "delay");
+        await invalid(p.enqueueForOrchestrator(startItem("neg-delay"), -5));
+        await invalid(p.enqueueForOrchestrator(startItem("neg-delay"), Number.NaN));
+        await invalid(p.enqueueForOrchestrator(startItem("neg-delay"), Number.POSITIVE_INFINITY));
+        await invalid(p.enqueueForOrchestrator(startItem("neg-delay"), "10" as never));
         await expectQueuesEmpty(p, ctx.lockTimeoutMs);
 
         await p.enqueueForOrchestrator(startItem("d-null"), null);
@@ -158,11 +160,11 @@ export const inputValidation: ProviderModule = {
       async run(ctx) {
         const p = await ctx.createProvider();
         await p.enqueueForOrchestrator(startItem("fetch-args"), null);
-        await permanent(p.fetchOrchestrationItem(-1, 0), "lock");
-        await permanent(p.fetchOrchestrationItem(Number.NaN, 0), "lock");
-        await permanent(p.fetchOrchestrationItem(Number.POSITIVE_INFINITY, 0), "lock");
-        await permanent(p.fetchOrchestrationItem(ctx.lockTimeoutMs, -1), "poll");
-        await permanent(p.fetchOrchestrationItem(ctx.lockTimeoutMs, Number.NaN), "poll");
+        await invalid(p.fetchOrchestrationItem(-1, 0));
+        await invalid(p.fetchOrchestrationItem(Number.NaN, 0));
+        await invalid(p.fetchOrchestrationItem(Number.POSITIVE_INFINITY, 0));
+        await invalid(p.fetchOrchestrationItem(ctx.lockTimeoutMs, -1));
+        await invalid(p.fetchOrchestrationItem(ctx.lockTimeoutMs, Number.NaN));
 
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         expect(f.item.instance).toBe("fetch-args");
@@ -176,18 +178,18 @@ export const inputValidation: ProviderModule = {
         const p = await ctx.createProvider();
         await p.enqueueForWorker(activityItem("fetch-work-args", 1));
         const dflt = TagFilter.defaultOnly();
-        await permanent(p.fetchWorkItem(-1, 0, null, dflt), "lock");
-        await permanent(p.fetchWorkItem(Number.NaN, 0, null, dflt), "lock");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, -1, null, dflt), "poll");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags()), "tag");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags(...SIX_TAGS)), "tag");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags("")), "tag");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.defaultAnd()), "tag");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.defaultAnd(...SIX_TAGS)), "tag");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, { type: "Bogus" } as never), "tag", "filter");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "", lock_timeout: 1000 }, dflt), "owner");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "w", lock_timeout: 0 }, dflt), "lock_timeout", "lock timeout", "session");
-        await permanent(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "w", lock_timeout: -5 }, dflt), "lock_timeout", "lock timeout", "session");
+        await invalid(p.fetchWorkItem(-1, 0, null, dflt));
+        await invalid(p.fetchWorkItem(Number.NaN, 0, null, dflt));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, -1, null, dflt));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags()));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags(...SIX_TAGS)));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags("")));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.defaultAnd()));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.defaultAnd(...SIX_TAGS)));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, { type: "Bogus" } as never));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "", lock_timeout: 1000 }, dflt));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "w", lock_timeout: 0 }, dflt));
+        await invalid(p.fetchWorkItem(ctx.lockTimeoutMs, 0, { owner_id: "w", lock_timeout: -5 }, dflt));
 
         // Five tags is the maximum, not an error (nothing matches them here).
         expect(await p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.tags(...SIX_TAGS.slice(0, 5)))).toBeNull();
@@ -205,7 +207,7 @@ export const inputValidation: ProviderModule = {
         await p.enqueueForOrchestrator(startItem(id), null);
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         for (const bad of [0, -1, 1.5, Number.NaN]) {
-          await permanent(p.ackOrchestrationItem(f.lockToken, bad, [startedEvent(id)], [], [], runningMeta(), []), "execution");
+          await invalid(p.ackOrchestrationItem(f.lockToken, bad, [startedEvent(id)], [], [], runningMeta(), []));
         }
         expect(await p.read(id)).toEqual([]);
         // Still locked by the same token.
@@ -225,11 +227,8 @@ export const inputValidation: ProviderModule = {
         const worker = [activityItem(id, 2)];
         const orch = [externalRaisedItem(id, "self")];
 
-        await permanent(
-          p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id), activityScheduledEvent(id, 1, 0)], worker, orch, runningMeta(), []),
-          "event_id",
-          "event id",
-        );
+        await invalid(
+          p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id), activityScheduledEvent(id, 1, 0)], worker, orch, runningMeta(), []));
         expect(await p.read(id)).toEqual([]);
         expect(await p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.any())).toBeNull();
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
@@ -259,7 +258,7 @@ export const inputValidation: ProviderModule = {
           null,
         ];
         for (const bad of malformed) {
-          await permanent(p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id), bad as Event], [], [], runningMeta(), []), "event");
+          await invalid(p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id), bad as Event], [], [], runningMeta(), []));
         }
         expect(await p.read(id)).toEqual([]);
         await p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id), base], [], [], runningMeta(), []);
@@ -276,12 +275,12 @@ export const inputValidation: ProviderModule = {
         const ack = (workerItems: WorkItem[], orchItems: WorkItem[], cancelled: { instance: string; execution_id: number; activity_id: number }[] = []) =>
           p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id)], workerItems, orchItems, runningMeta(), cancelled);
 
-        await permanent(ack([startItem("other")], []), "ActivityExecute", "worker");
-        await permanent(ack([], [activityItem(id, 2)]), "ActivityExecute", "worker", "orchestrator");
-        await permanent(ack([activityItem("", 2)], []), "instance");
-        await permanent(ack([], [{ type: "TimerFired", instance: id } as never]), ...WORK_ITEM, "TimerFired");
-        await permanent(ack([], [startItem("")]), "instance");
-        await permanent(ack([], [], [{ instance: id } as never]), "cancel");
+        await invalid(ack([startItem("other")], []));
+        await invalid(ack([], [activityItem(id, 2)]));
+        await invalid(ack([activityItem("", 2)], []));
+        await invalid(ack([], [{ type: "TimerFired", instance: id } as never]));
+        await invalid(ack([], [startItem("")]));
+        await invalid(ack([], [], [{ instance: id } as never]));
 
         expect(await p.read(id)).toEqual([]);
         expect(await p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.any())).toBeNull();
@@ -300,12 +299,12 @@ export const inputValidation: ProviderModule = {
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         const ack = (meta: unknown) => p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id)], [], [], meta as never, []);
 
-        await permanent(ack({ ...runningMeta(), status: "Bogus" }), "status");
-        await permanent(ack({ ...runningMeta(), status: "completed" }), "status");
-        await permanent(ack({ ...runningMeta(), pinned_duroxide_version: v(1, -1, 0) }), "pinned", "version");
-        await permanent(ack({ ...runningMeta(), pinned_duroxide_version: v(1, 0.5, 0) }), "pinned", "version");
-        await permanent(ack({ ...runningMeta(), pinned_duroxide_version: "1.0.0" }), "pinned", "version");
-        await permanent(ack({ ...runningMeta(), pinned_duroxide_version: { major: 1, minor: 0 } }), "pinned", "version");
+        await invalid(ack({ ...runningMeta(), status: "Bogus" }));
+        await invalid(ack({ ...runningMeta(), status: "completed" }));
+        await invalid(ack({ ...runningMeta(), pinned_duroxide_version: v(1, -1, 0) }));
+        await invalid(ack({ ...runningMeta(), pinned_duroxide_version: v(1, 0.5, 0) }));
+        await invalid(ack({ ...runningMeta(), pinned_duroxide_version: "1.0.0" }));
+        await invalid(ack({ ...runningMeta(), pinned_duroxide_version: { major: 1, minor: 0 } }));
         expect(await p.read(id)).toEqual([]);
 
         await ack({ ...runningMeta(), status: null, pinned_duroxide_version: v(1, 2, 3) });
@@ -323,11 +322,11 @@ export const inputValidation: ProviderModule = {
         await p.enqueueForOrchestrator(startItem(id), null);
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         for (const tok of ["", "no-such-token"]) {
-          await permanent(p.ackOrchestrationItem(tok, 1, [startedEvent(id)], [], [], runningMeta(), []), "token");
-          await permanent(p.abandonOrchestrationItem(tok, null, false), "token");
-          await permanent(p.renewOrchestrationItemLock(tok, ctx.lockTimeoutMs), "token");
+          await badToken(tok, p.ackOrchestrationItem(tok, 1, [startedEvent(id)], [], [], runningMeta(), []));
+          await badToken(tok, p.abandonOrchestrationItem(tok, null, false));
+          await badToken(tok, p.renewOrchestrationItemLock(tok, ctx.lockTimeoutMs));
         }
-        await permanent(p.ackOrchestrationItem(42 as never, 1, [startedEvent(id)], [], [], runningMeta(), []), "token");
+        await invalid(p.ackOrchestrationItem(42 as never, 1, [startedEvent(id)], [], [], runningMeta(), []));
         expect(await p.read(id)).toEqual([]);
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
 
@@ -344,9 +343,9 @@ export const inputValidation: ProviderModule = {
         await createRunningInstance(p, id, { extraEvents: [activityScheduledEvent(id, 1, 2)], workerItems: [activityItem(id, 2)] });
         const w = await fetchWork(p, ctx.lockTimeoutMs);
         for (const tok of ["", "no-such-token"]) {
-          await permanent(p.ackWorkItem(tok, activityCompletedItem(id, 2)), "token");
-          await permanent(p.abandonWorkItem(tok, null, false), "token");
-          await permanent(p.renewWorkItemLock(tok, ctx.lockTimeoutMs), "token");
+          await badToken(tok, p.ackWorkItem(tok, activityCompletedItem(id, 2)));
+          await badToken(tok, p.abandonWorkItem(tok, null, false));
+          await badToken(tok, p.renewWorkItemLock(tok, ctx.lockTimeoutMs));
         }
         // No completion leaked into the orchestrator queue; the row is still locked.
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
@@ -368,14 +367,14 @@ export const inputValidation: ProviderModule = {
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         const w = await fetchWork(p, ctx.lockTimeoutMs);
 
-        await permanent(p.abandonOrchestrationItem(f.lockToken, -1, false), "delay");
-        await permanent(p.abandonOrchestrationItem(f.lockToken, Number.NaN, false), "delay");
-        await permanent(p.renewOrchestrationItemLock(f.lockToken, -1), "exten");
-        await permanent(p.renewOrchestrationItemLock(f.lockToken, Number.POSITIVE_INFINITY), "exten");
-        await permanent(p.abandonWorkItem(w.lockToken, -1, false), "delay");
-        await permanent(p.abandonWorkItem(w.lockToken, Number.POSITIVE_INFINITY, false), "delay");
-        await permanent(p.renewWorkItemLock(w.lockToken, -1), "exten");
-        await permanent(p.renewWorkItemLock(w.lockToken, Number.NaN), "exten");
+        await invalid(p.abandonOrchestrationItem(f.lockToken, -1, false));
+        await invalid(p.abandonOrchestrationItem(f.lockToken, Number.NaN, false));
+        await invalid(p.renewOrchestrationItemLock(f.lockToken, -1));
+        await invalid(p.renewOrchestrationItemLock(f.lockToken, Number.POSITIVE_INFINITY));
+        await invalid(p.abandonWorkItem(w.lockToken, -1, false));
+        await invalid(p.abandonWorkItem(w.lockToken, Number.POSITIVE_INFINITY, false));
+        await invalid(p.renewWorkItemLock(w.lockToken, -1));
+        await invalid(p.renewWorkItemLock(w.lockToken, Number.NaN));
 
         // Both locks still held.
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
@@ -397,23 +396,14 @@ export const inputValidation: ProviderModule = {
         await createRunningInstance(p, id, { extraEvents: [activityScheduledEvent(id, 1, 2)], workerItems: [activityItem(id, 2)] });
         const w = await fetchWork(p, ctx.lockTimeoutMs);
 
-        await permanent(p.ackWorkItem(w.lockToken, startItem(id)), "ActivityCompleted", "ActivityFailed", "completion");
-        await permanent(p.ackWorkItem(w.lockToken, externalRaisedItem(id)), "ActivityCompleted", "ActivityFailed", "completion");
-        await permanent(p.ackWorkItem(w.lockToken, activityItem(id, 2)), "ActivityCompleted", "ActivityFailed", "completion");
-        await permanent(
-          p.ackWorkItem(w.lockToken, { type: "ActivityCompleted", instance: id, execution_id: 1, id: 2 } as never),
-          ...WORK_ITEM,
-          "ActivityCompleted",
-          "result",
-        );
-        await permanent(p.ackWorkItem(w.lockToken, activityCompletedItem("", 2)), "instance");
-        await permanent(
-          p.ackWorkItem(w.lockToken, { type: "ActivityFailed", instance: id, execution_id: 1, id: 2, details: { type: "Nope" } } as never),
-          ...WORK_ITEM,
-          "ActivityFailed",
-          "details",
-          "ErrorDetails",
-        );
+        await invalid(p.ackWorkItem(w.lockToken, startItem(id)));
+        await invalid(p.ackWorkItem(w.lockToken, externalRaisedItem(id)));
+        await invalid(p.ackWorkItem(w.lockToken, activityItem(id, 2)));
+        await invalid(
+          p.ackWorkItem(w.lockToken, { type: "ActivityCompleted", instance: id, execution_id: 1, id: 2 } as never));
+        await invalid(p.ackWorkItem(w.lockToken, activityCompletedItem("", 2)));
+        await invalid(
+          p.ackWorkItem(w.lockToken, { type: "ActivityFailed", instance: id, execution_id: 1, id: 2, details: { type: "Nope" } } as never));
 
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
         expect(await p.fetchWorkItem(ctx.lockTimeoutMs, 0, null, TagFilter.any())).toBeNull();
@@ -428,15 +418,15 @@ export const inputValidation: ProviderModule = {
       async run(ctx) {
         const p = await ctx.createProvider();
         await createRunningInstance(p, "reads");
-        await permanent(p.read(""), "instance");
-        await permanent(p.readWithExecution("", 1), "instance");
-        await permanent(p.readWithExecution("reads", 0), "execution");
-        await permanent(p.readWithExecution("reads", -1), "execution");
-        await permanent(p.readWithExecution("reads", 1.5), "execution");
-        await permanent(p.getCustomStatus("", 0), "instance");
-        await permanent(p.getKvValue("", "k"), "instance");
-        await permanent(p.getKvAllValues(""), "instance");
-        await permanent(p.read(undefined as never), "instance");
+        await invalid(p.read(""));
+        await invalid(p.readWithExecution("", 1));
+        await invalid(p.readWithExecution("reads", 0));
+        await invalid(p.readWithExecution("reads", -1));
+        await invalid(p.readWithExecution("reads", 1.5));
+        await invalid(p.getCustomStatus("", 0));
+        await invalid(p.getKvValue("", "k"));
+        await invalid(p.getKvAllValues(""));
+        await invalid(p.read(undefined as never));
 
         // Valid reads still answer normally, including for unknown instances.
         expect((await p.read("reads")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
@@ -454,12 +444,12 @@ export const inputValidation: ProviderModule = {
         const id = "append-args";
         await createRunningInstance(p, id);
         const next = activityScheduledEvent(id, 1, 2);
-        await permanent(p.appendWithExecution("", 1, [next]), "instance");
-        await permanent(p.appendWithExecution(id, 0, [next]), "execution");
-        await permanent(p.appendWithExecution(id, -3, [next]), "execution");
+        await invalid(p.appendWithExecution("", 1, [next]));
+        await invalid(p.appendWithExecution(id, 0, [next]));
+        await invalid(p.appendWithExecution(id, -3, [next]));
         // The good event in front must not be half-appended.
-        await permanent(p.appendWithExecution(id, 1, [next, activityScheduledEvent(id, 1, 0)]), "event_id", "event id");
-        await permanent(p.appendWithExecution(id, 1, [next, { ...next, event_id: 3, type: "Bogus" } as never]), "event");
+        await invalid(p.appendWithExecution(id, 1, [next, activityScheduledEvent(id, 1, 0)]));
+        await invalid(p.appendWithExecution(id, 1, [next, { ...next, event_id: 3, type: "Bogus" } as never]));
         expect((await p.read(id)).map((e) => e.event_id)).toEqual([1]);
 
         await p.appendWithExecution(id, 1, [next]);
@@ -470,11 +460,11 @@ export const inputValidation: ProviderModule = {
       name: "session maintenance rejects negative or non-finite durations",
       async run(ctx) {
         const p = await ctx.createProvider();
-        await permanent(p.renewSessionLock(["w"], -1, 1000), "exten");
-        await permanent(p.renewSessionLock(["w"], Number.NaN, 1000), "exten");
-        await permanent(p.renewSessionLock(["w"], 1000, -1), "idle");
-        await permanent(p.cleanupOrphanedSessions(-1), "idle");
-        await permanent(p.cleanupOrphanedSessions(Number.POSITIVE_INFINITY), "idle");
+        await invalid(p.renewSessionLock(["w"], -1, 1000));
+        await invalid(p.renewSessionLock(["w"], Number.NaN, 1000));
+        await invalid(p.renewSessionLock(["w"], 1000, -1));
+        await invalid(p.cleanupOrphanedSessions(-1));
+        await invalid(p.cleanupOrphanedSessions(Number.POSITIVE_INFINITY));
         expect(await p.renewSessionLock(["w"], 1000, 1000)).toBe(0);
         expect(await p.renewSessionLock([], 1000, 1000)).toBe(0);
         expect(await p.cleanupOrphanedSessions(0)).toBe(0);
@@ -495,11 +485,11 @@ export const inputValidation: ProviderModule = {
         await p.ackOrchestrationItem(f2.lockToken, 2, [startedEvent(id, 2), completedEvent(id, 2, 2)], [], [], terminalMeta("Completed", "done"), []);
         expect(await admin.listExecutions(id)).toEqual([1, 2]);
 
-        await permanent(admin.pruneExecutions(id, { keep_last: -1 }), "keep_last", "keep last");
-        await permanent(admin.pruneExecutions(id, { keep_last: 1.5 }), "keep_last", "keep last");
-        await permanent(admin.pruneExecutionsBulk({ instance_ids: [id] }, { keep_last: -1 }), "keep_last", "keep last");
-        await permanent(admin.deleteInstanceBulk({ limit: -1 }), "limit");
-        await permanent(admin.deleteInstanceBulk({ instance_ids: [id], limit: -1 }), "limit");
+        await invalid(admin.pruneExecutions(id, { keep_last: -1 }));
+        await invalid(admin.pruneExecutions(id, { keep_last: 1.5 }));
+        await invalid(admin.pruneExecutionsBulk({ instance_ids: [id] }, { keep_last: -1 }));
+        await invalid(admin.deleteInstanceBulk({ limit: -1 }));
+        await invalid(admin.deleteInstanceBulk({ instance_ids: [id], limit: -1 }));
 
         expect(await admin.listExecutions(id)).toEqual([1, 2]);
         expect((await admin.getInstanceInfo(id)).status).toBe("Completed");

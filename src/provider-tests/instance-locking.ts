@@ -79,8 +79,8 @@ export const instanceLocking: ProviderModule = {
         await p.enqueueForOrchestrator(startItem("instance-A"), null);
         const f = await fetchOrch(p, 30_000);
 
-        await expectProviderError(p.ackOrchestrationItem("invalid-token", 1, [], [], [], {}, []), { retryable: false });
-        await expectProviderError(p.abandonOrchestrationItem("invalid-token", null, false), { retryable: false });
+        await expectProviderError(p.ackOrchestrationItem("invalid-token", 1, [], [], [], {}, []), "LockLost");
+        await expectProviderError(p.abandonOrchestrationItem("invalid-token", null, false), "LockLost");
         expect(await p.fetchOrchestrationItem(30_000, 0)).toBeNull();
 
         // The real token is untouched and still commits.

@@ -36,7 +36,7 @@ export const lockExpiration: ProviderModule = {
         expect(second.item.instance).toBe(id);
         expect(second.lockToken).not.toBe(first.lockToken);
 
-        await expectProviderError(p.ackOrchestrationItem(first.lockToken, 1, [], [], [], {}, []), { retryable: false });
+        await expectProviderError(p.ackOrchestrationItem(first.lockToken, 1, [], [], [], {}, []), "LockLost");
         // The zombie ack neither released nor consumed the new holder's batch.
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
         await p.ackOrchestrationItem(second.lockToken, 1, [startedEvent(id)], [], [], runningMeta(), []);
@@ -118,7 +118,7 @@ export const lockExpiration: ProviderModule = {
       name: "renewing an unknown worker lock token fails permanently (test_worker_lock_renewal_invalid_token)",
       async run(ctx) {
         const p = await ctx.createProvider();
-        await expectProviderError(p.renewWorkItemLock("invalid-token-123", 30_000), { retryable: false });
+        await expectProviderError(p.renewWorkItemLock("invalid-token-123", 30_000), "LockLost");
       },
     },
     {
@@ -129,7 +129,7 @@ export const lockExpiration: ProviderModule = {
         const f = await fetchWork(p, ONE_SECOND_WORKER_LOCK);
 
         await sleep(ONE_SECOND_WORKER_LOCK + 100);
-        await expectProviderError(p.renewWorkItemLock(f.lockToken, ctx.lockTimeoutMs), { retryable: false });
+        await expectProviderError(p.renewWorkItemLock(f.lockToken, ctx.lockTimeoutMs), "LockLost");
       },
     },
     {
@@ -159,7 +159,7 @@ export const lockExpiration: ProviderModule = {
         const f = await fetchWork(p, ctx.lockTimeoutMs);
         await p.ackWorkItem(f.lockToken, activityCompletedItem("test-instance", 1, "done"));
 
-        await expectProviderError(p.renewWorkItemLock(f.lockToken, ctx.lockTimeoutMs), { retryable: false });
+        await expectProviderError(p.renewWorkItemLock(f.lockToken, ctx.lockTimeoutMs), "LockLost");
       },
     },
     {
@@ -205,7 +205,7 @@ export const lockExpiration: ProviderModule = {
         const f = await fetchWork(p, ONE_SECOND_WORKER_LOCK);
 
         await sleep(ONE_SECOND_WORKER_LOCK + 200);
-        await expectProviderError(p.ackWorkItem(f.lockToken, activityCompletedItem(id, 1, "done")), { retryable: false });
+        await expectProviderError(p.ackWorkItem(f.lockToken, activityCompletedItem(id, 1, "done")), "LockLost");
 
         expect(await p.fetchOrchestrationItem(ctx.lockTimeoutMs, 0)).toBeNull();
         const again = await fetchWork(p, 5000);
@@ -220,7 +220,7 @@ export const lockExpiration: ProviderModule = {
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
 
         await sleep(ctx.lockTimeoutMs + 100);
-        await expectProviderError(p.renewOrchestrationItemLock(f.lockToken, ctx.lockTimeoutMs), { retryable: false });
+        await expectProviderError(p.renewOrchestrationItemLock(f.lockToken, ctx.lockTimeoutMs), "LockLost");
       },
     },
   ],

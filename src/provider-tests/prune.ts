@@ -86,7 +86,7 @@ export const prune: ProviderModule = {
         const latest = await p.read(id);
         expect(latest.map((e) => [e.type, e.execution_id])).toEqual([["OrchestrationStarted", 3]]);
 
-        await expectProviderError(admin.pruneExecutions("does-not-exist-prune", { keep_last: 1 }), { retryable: false });
+        await expectProviderError(admin.pruneExecutions("does-not-exist-prune", { keep_last: 1 }), "NotFound");
 
         for (const [label, keep_last] of [["null", null], ["0", 0], ["1", 1]] as const) {
           const inst = `prune-terminal-${label}`;

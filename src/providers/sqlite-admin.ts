@@ -32,7 +32,7 @@ export interface SqliteHost {
 const DEFAULT_LIMIT = 1000;
 const TERMINAL_SQL = "('Completed', 'Failed', 'ContinuedAsNew')";
 
-const notFound = (op: string, instance: string) => ProviderError.permanent(op, `instance ${instance} not found`);
+const notFound = (op: string, instance: string) => ProviderError.notFound(op, `instance ${instance} not found`);
 
 export class SqliteProviderAdmin implements ProviderAdmin {
   constructor(private readonly host: SqliteHost) {}
@@ -52,7 +52,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
 
   async listInstancesByStatus(status: string): Promise<string[]> {
     const op = "listInstancesByStatus";
-    if (typeof status !== "string" || status.length === 0) throw ProviderError.permanent(op, "status must be a non-empty string");
+    if (typeof status !== "string" || status.length === 0) throw ProviderError.invalidArgument(op, "status must be a non-empty string");
     return this.host.runRead(op, () =>
       this.db
         .query<{ instance_id: string }, [string]>(
@@ -136,7 +136,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
              FROM executions AS e WHERE e.instance_id = ? AND e.execution_id = ?`,
         )
         .get(instance, executionId);
-      if (row === null) throw ProviderError.permanent(op, `execution ${executionId} of instance ${instance} not found`);
+      if (row === null) throw ProviderError.notFound(op, `execution ${executionId} of instance ${instance} not found`);
       return row;
     });
   }
@@ -224,7 +224,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
 
   async deleteInstancesAtomic(ids: string[], force: boolean): Promise<DeleteInstanceResult> {
     const op = "deleteInstancesAtomic";
-    if (!Array.isArray(ids)) throw ProviderError.permanent(op, "ids must be an array of instance ids");
+    if (!Array.isArray(ids)) throw ProviderError.invalidArgument(op, "ids must be an array of instance ids");
     for (const id of ids) checkInstanceId(op, id);
     return this.host.runTx(op, () => this.deleteIds(op, ids, force));
   }
@@ -243,7 +243,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
         )
         .get(list);
       if (running !== null) {
-        throw ProviderError.permanent(op, `instance ${running.instance_id} is still running; cancel it first or delete with force`);
+        throw new ProviderError("InstanceRunning", op, `instance ${running.instance_id} is still running; cancel it first or delete with force`);
       }
     }
     const orphan = db
@@ -254,7 +254,8 @@ export class SqliteProviderAdmin implements ProviderAdmin {
       )
       .get(list, list);
     if (orphan !== null) {
-      throw ProviderError.permanent(
+      throw new ProviderError(
+        "WouldOrphan",
         op,
         `deleting ${orphan.parent_instance_id} would orphan its child ${orphan.instance_id}: include the whole tree`,
       );
@@ -281,7 +282,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     return this.host.runTx(op, () => {
       const parent = this.parentOf(op, instance);
       if (parent !== null) {
-        throw ProviderError.permanent(op, `instance ${instance} is a sub-orchestration of ${parent}: delete its root instead`);
+        throw new ProviderError("NotRoot", op, `instance ${instance} is a sub-orchestration of ${parent}: delete its root instead`);
       }
       return this.deleteIds(op, this.tree(instance), force);
     });

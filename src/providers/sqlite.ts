@@ -21,7 +21,7 @@ import type {
   TagFilter,
 } from "../core/queue-types.ts";
 import { decodeWorkItem, encodeWorkItem, workItemInstance, type WorkItem } from "../core/work-items.ts";
-import type { Provider, ProviderAdmin } from "../provider.ts";
+import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
 import { SCHEMA_SQL, SCHEMA_VERSION } from "./sqlite-schema.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { WakeSignal } from "./wake-signal.ts";
@@ -71,17 +71,26 @@ export interface SqliteProviderOptions {
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
 const ORCH_ITEM_TYPES_FORBIDDEN = ["ActivityExecute"] as const;
 
-/** Maps a storage failure to the contract's error classes (§1.7). */
+/**
+ * Maps a storage failure to the contract's error kinds (docs/provider-contract.md, "Errors"):
+ * undecodable stored rows are Corrupt, bad input InvalidArgument, constraint violations Conflict,
+ * a busy or locked database Unavailable (retryable), anything else Internal (retryable: the
+ * runtime backs off rather than failing an instance over a failure it cannot classify).
+ */
 export function sqliteError(op: string, err: unknown): ProviderError {
   if (err instanceof ProviderError) return err;
-  if (err instanceof DecodeError || err instanceof ValidationError) return ProviderError.permanent(op, err.message, err);
+  if (err instanceof DecodeError) return ProviderError.corrupt(op, `stored data is unreadable: ${err.message}`, err);
+  if (err instanceof ValidationError) return ProviderError.invalidArgument(op, err.message, err);
   const code = (err as { code?: unknown }).code;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) {
     const dup = code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
-    return ProviderError.permanent(op, dup ? `duplicate key: ${message}` : message, err);
+    return new ProviderError("Conflict", op, dup ? `duplicate key: ${message}` : message, { cause: err });
   }
-  return ProviderError.retryable(op, message, err);
+  if (typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))) {
+    return ProviderError.unavailable(op, message, err);
+  }
+  return new ProviderError("Internal", op, message, { retryable: true, cause: err });
 }
 
 /** Accepts `sqlite:./x.db`, `sqlite://x.db`, `sqlite::memory:`, `:memory:` or a plain path; drops `?mode=...`. */
@@ -144,13 +153,13 @@ export class SqliteProvider implements Provider {
   private readonly fetchedLocks = new Map<string, FetchedLock>();
   private workerIdle = true;
 
-  private constructor(db: Database, options: SqliteProviderOptions, groupCommitByDefault: boolean) {
+  private constructor(db: Database, options: SqliteProviderOptions, private readonly fileBacked: boolean) {
     this.db = db;
     this.longPolling = options.longPolling ?? true;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
     this.immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
-    this.writes = (options.groupCommit ?? groupCommitByDefault) ? new GroupCommit(db) : null;
+    this.writes = (options.groupCommit ?? fileBacked) ? new GroupCommit(db) : null;
     this.admin = new SqliteProviderAdmin(this);
   }
 
@@ -241,6 +250,7 @@ export class SqliteProvider implements Provider {
 
   /** Runs `fn` in one BEGIN IMMEDIATE transaction now, mapping failures to ProviderError (admin). */
   private tx<T>(op: string, fn: () => T): T {
+    if (this.closed) throw ProviderError.closed(op);
     try {
       return this.immediate(fn);
     } catch (err) {
@@ -250,7 +260,7 @@ export class SqliteProvider implements Provider {
 
   /** Runs `fn` atomically in the next group commit, mapping failures to ProviderError. */
   private async write<T>(op: string, fn: () => T): Promise<T> {
-    if (this.closed) throw ProviderError.permanent(op, "the provider is closed");
+    if (this.closed) throw ProviderError.closed(op);
     try {
       return this.writes === null ? this.immediate(fn) : await this.writes.run(fn);
     } catch (err) {
@@ -259,6 +269,7 @@ export class SqliteProvider implements Provider {
   }
 
   private guard<T>(op: string, fn: () => T): T {
+    if (this.closed) throw ProviderError.closed(op);
     try {
       return fn();
     } catch (err) {
@@ -479,7 +490,7 @@ export class SqliteProvider implements Provider {
     checkLockToken(op, lockToken);
     checkExecutionId(op, executionId);
     const delta = checkEvents(op, historyDelta);
-    if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw ProviderError.permanent(op, "workerItems and orchestratorItems must be arrays");
+    if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw ProviderError.invalidArgument(op, "workerItems and orchestratorItems must be arrays");
     for (const w of workerItems) checkWorkItem(op, w, ["ActivityExecute"]);
     for (const o of orchestratorItems) checkWorkItem(op, o, null, ORCH_ITEM_TYPES_FORBIDDEN);
     const md = checkMetadata(op, metadata ?? {});
@@ -493,8 +504,8 @@ export class SqliteProvider implements Provider {
       const s = this.s;
       const now = Date.now();
       const lock = s.lockByToken.get(lockToken);
-      if (lock === null) throw ProviderError.permanent(op, `Invalid lock token: ${lockToken} (unknown, already acked or abandoned, or the instance was deleted)`);
-      if (lock.locked_until <= now) throw ProviderError.permanent(op, `lock expired for instance ${lock.instance_id}: the turn took longer than the lock timeout`);
+      if (lock === null) throw ProviderError.lockLost(op, `Invalid lock token: ${lockToken} (unknown, already acked or abandoned, or the instance was deleted)`);
+      if (lock.locked_until <= now) throw ProviderError.lockLost(op, `lock expired for instance ${lock.instance_id}: the turn took longer than the lock timeout`);
       const instance = lock.instance_id;
       // Writes that would change nothing are skipped when this lock's fetch already saw the
       // instance with this execution as its current one (the common case: every turn but the first).
@@ -582,7 +593,7 @@ export class SqliteProvider implements Provider {
       const s = this.s;
       const now = Date.now();
       const lock = s.lockByToken.get(lockToken);
-      if (lock === null) throw ProviderError.permanent(op, `Invalid lock token: ${lockToken} (unknown, expired and re-locked, or already released)`);
+      if (lock === null) throw ProviderError.lockLost(op, `Invalid lock token: ${lockToken} (unknown, expired and re-locked, or already released)`);
       s.releaseLock.run(lock.instance_id, lockToken);
       if (ignoreAttempt) s.decrementBatchAttempts.run(lockToken);
       if (delayMs != null && delayMs > 0) s.delayVisible.run(now + delayMs, lock.instance_id, now);
@@ -599,7 +610,7 @@ export class SqliteProvider implements Provider {
     await this.write(op, () => {
       const now = Date.now();
       if (this.s.renewLock.run(now + extendForMs, lockToken, now).changes === 0) {
-        throw ProviderError.permanent(op, `cannot renew lock ${lockToken}: it expired, was released, or the instance was deleted`);
+        throw ProviderError.lockLost(op, `cannot renew lock ${lockToken}: it expired, was released, or the instance was deleted`);
       }
     });
   }
@@ -724,7 +735,7 @@ export class SqliteProvider implements Provider {
       const now = Date.now();
       const row = s.deleteLockedWorker.get(lockToken, now);
       if (row === null) {
-        throw ProviderError.permanent(op, `work item lock ${lockToken} is gone: the activity was cancelled, its lock expired, or it was already acked`);
+        throw ProviderError.lockLost(op, `work item lock ${lockToken} is gone: the activity was cancelled, its lock expired, or it was already acked`);
       }
       if (row.session_id !== null) s.touchSession.run(now, row.session_id, now);
       if (completion != null && encoded !== null) s.insertOrch.run(workItemInstance(completion), completion.type, encoded, now, now);
@@ -739,7 +750,7 @@ export class SqliteProvider implements Provider {
     await this.write(op, () => {
       const now = Date.now();
       if (this.s.abandonWorker.run(now + (delayMs ?? 0), ignoreAttempt ? 1 : 0, lockToken).changes === 0) {
-        throw ProviderError.permanent(op, `unknown work item lock token ${lockToken}`);
+        throw ProviderError.lockLost(op, `unknown work item lock token ${lockToken}`);
       }
     });
     this.workerWork.notify();
@@ -752,7 +763,7 @@ export class SqliteProvider implements Provider {
     await this.write(op, () => {
       const now = Date.now();
       const row = this.s.renewWorker.get(now + extendForMs, lockToken, now);
-      if (row === null) throw ProviderError.permanent(op, `work item lock ${lockToken} is gone: cancelled, expired or acked`);
+      if (row === null) throw ProviderError.lockLost(op, `work item lock ${lockToken} is gone: cancelled, expired or acked`);
       if (row.session_id !== null) this.s.touchSession.run(now, row.session_id, now);
     });
   }
@@ -761,7 +772,7 @@ export class SqliteProvider implements Provider {
 
   async renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number> {
     const op = "renewSessionLock";
-    if (!Array.isArray(ownerIds) || ownerIds.some((o) => typeof o !== "string")) throw ProviderError.permanent(op, "ownerIds must be an array of strings");
+    if (!Array.isArray(ownerIds) || ownerIds.some((o) => typeof o !== "string")) throw ProviderError.invalidArgument(op, "ownerIds must be an array of strings");
     checkDuration(op, "extendForMs", extendForMs);
     checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
     if (ownerIds.length === 0) return 0;
@@ -812,7 +823,7 @@ export class SqliteProvider implements Provider {
   async getCustomStatus(instance: string, lastSeenVersion: number): Promise<{ status: string | null; version: number } | null> {
     const op = "getCustomStatus";
     checkInstanceId(op, instance);
-    if (typeof lastSeenVersion !== "number" || !Number.isFinite(lastSeenVersion)) throw ProviderError.permanent(op, `lastSeenVersion must be a number, got ${String(lastSeenVersion)}`);
+    if (typeof lastSeenVersion !== "number" || !Number.isFinite(lastSeenVersion)) throw ProviderError.invalidArgument(op, `lastSeenVersion must be a number, got ${String(lastSeenVersion)}`);
     return this.guard(op, () => {
       const row = this.s.customStatus.get(instance, lastSeenVersion);
       return row === null ? null : { status: row.custom_status, version: row.custom_status_version };
@@ -822,7 +833,7 @@ export class SqliteProvider implements Provider {
   async getKvValue(instance: string, key: string): Promise<string | null> {
     const op = "getKvValue";
     checkInstanceId(op, instance);
-    if (typeof key !== "string") throw ProviderError.permanent(op, "key must be a string");
+    if (typeof key !== "string") throw ProviderError.invalidArgument(op, "key must be a string");
     return this.guard(op, () => {
       const overlay = this.s.kvDeltaGet.get(instance, key);
       if (overlay !== null) return overlay.value;
@@ -842,6 +853,11 @@ export class SqliteProvider implements Provider {
       }
       return out;
     });
+  }
+
+  /** Long-polls unless opened with `longPolling: false`; several processes may share a file (not `:memory:`). */
+  capabilities(): ProviderCapabilities {
+    return { longPolling: this.longPolling, management: true, multiProcess: this.fileBacked, crossProcessWakeups: false };
   }
 
   asManagementCapability(): ProviderAdmin {
@@ -911,7 +927,7 @@ function tryDecodeWorkItem(text: string): WorkItem | null {
 
 function checkFilter(op: string, filter: DispatcherCapabilityFilter): [Semver, Semver] | "none" {
   const ranges = filter.supported_duroxide_versions;
-  if (!Array.isArray(ranges)) throw ProviderError.permanent(op, "filter.supported_duroxide_versions must be an array");
+  if (!Array.isArray(ranges)) throw ProviderError.invalidArgument(op, "filter.supported_duroxide_versions must be an array");
   const first = ranges[0];
   if (first === undefined) return "none";
   // Like the reference, only the first range is honoured: the runtime sends exactly one.

@@ -1,5 +1,5 @@
 /**
- * Argument checks shared by providers. Each throws a permanent ProviderError naming the operation
+ * Argument checks shared by providers. Each throws an InvalidArgument ProviderError naming the operation
  * and what was wrong, before any storage is touched, so bad input can never half-write a change.
  */
 import { DecodeError, ProviderError } from "../core/errors.ts";
@@ -9,7 +9,7 @@ import { MAX_WORKER_TAGS, type ExecutionMetadata, type ScheduledActivityIdentifi
 import { validateWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
 import type { InstanceFilter, PruneOptions } from "../core/admin-types.ts";
 
-const bad = (op: string, msg: string) => ProviderError.permanent(op, msg);
+const bad = (op: string, msg: string) => ProviderError.invalidArgument(op, msg);
 
 export function checkInstanceId(op: string, id: unknown, what = "instance id"): asserts id is string {
   if (typeof id !== "string" || id.length === 0) throw bad(op, `${what} must be a non-empty string, got ${JSON.stringify(id)}`);

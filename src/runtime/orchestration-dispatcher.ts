@@ -103,7 +103,7 @@ export class OrchestrationDispatcher {
         }
         this.options.logger.log("error", `ack of ${instance} failed permanently: ${pe.message}`, { instance_id: instance });
         // Lost lock (expired, stolen, instance deleted): another delivery owns the batch now.
-        if (/lock|expired|not found/i.test(pe.message)) return;
+        if (pe.kind === "LockLost" || pe.kind === "NotFound" || pe.kind === "Closed") return;
         await this.failInstance(f, d, pe);
         return;
       }

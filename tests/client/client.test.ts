@@ -217,7 +217,7 @@ describe("getOrchestrationStatus", () => {
     await createCompletedInstance(p, "i1", { output: "1" });
     const spy = Object.create(p) as SqliteProvider;
     (spy as { getCustomStatus: Provider["getCustomStatus"] }).getCustomStatus = async () => {
-      throw ProviderError.retryable("getCustomStatus", "database is locked");
+      throw ProviderError.unavailable("getCustomStatus", "database is locked");
     };
     expect(await new Client(spy).getOrchestrationStatus("i1")).toEqual({ status: "Completed", output: 1, customStatus: null, customStatusVersion: 0 });
   });
@@ -225,7 +225,7 @@ describe("getOrchestrationStatus", () => {
   test("a failing history read becomes ClientError Provider with retryable copied and the cause kept", async () => {
     const { p } = await setup();
     const spy = Object.create(p) as SqliteProvider;
-    const cause = ProviderError.retryable("read", "database is locked");
+    const cause = ProviderError.unavailable("read", "database is locked");
     (spy as { read: Provider["read"] }).read = async () => {
       throw cause;
     };

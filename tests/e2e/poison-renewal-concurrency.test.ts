@@ -126,7 +126,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
         const poisonFailure = delta.some((e) => e.type === "OrchestrationFailed" && e.details.type === "Poison");
         if (tokens.get(token) === "poison-child" && !poisonFailure) {
           failedChildAcks++;
-          throw ProviderError.retryable("ackOrchestrationItem", "injected: database is busy");
+          throw ProviderError.unavailable("ackOrchestrationItem", "injected: database is busy");
         }
         return p.ackOrchestrationItem(...args);
       },

@@ -23,7 +23,7 @@ await runAllTests({
   },
   getMaxAttemptCount: async (id) =>
     last.db.query("SELECT MAX(attempt_count) AS m FROM orchestrator_queue WHERE instance_id = ?").get(id)?.m ?? 0,
-}, { longPolling: true });
+});
 `;
 
 test("a provider repo depending on duroxide by path runs the whole exported suite", async () => {

@@ -6,4 +6,4 @@ import { sqliteFileFactory } from "./sqlite-factory.ts";
 
 const factory = sqliteFileFactory();
 afterAll(() => factory.cleanup());
-await runAllTests(factory, { longPolling: true });
+await runAllTests(factory);

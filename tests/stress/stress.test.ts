@@ -66,7 +66,7 @@ function failingAcks(inner: SqliteProvider): Provider {
       if (prop === "ackOrchestrationItem") {
         return async (lockToken: string, executionId: number, delta: Event[], ...rest: unknown[]) => {
           if (delta.some((e) => e.type === "OrchestrationCompleted" && e.instance_id.endsWith("7"))) {
-            throw ProviderError.permanent("ackOrchestrationItem", "injected failure: commit refused for this instance");
+            throw new ProviderError("Internal", "ackOrchestrationItem", "injected failure: commit refused for this instance");
           }
           return (target.ackOrchestrationItem as (...a: unknown[]) => Promise<void>)(lockToken, executionId, delta, ...rest);
         };
