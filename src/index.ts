@@ -1,6 +1,8 @@
 /**
  * duroxide: durable orchestrations for TypeScript on Bun. The curated public surface.
- * Providers live in their own entry points: "duroxide/sqlite", "duroxide/postgres".
+ * Providers live in their own entry points ("duroxide/sqlite", "duroxide/memory",
+ * "duroxide/postgres"); provider authors import the contract from "duroxide/provider"; the pure
+ * replay engine for unit tests of orchestrations is in "duroxide/testing".
  */
 export { Runtime } from "./runtime/runtime.ts";
 export { Client, type OrchestrationStatus, type TerminalStatus, type WaitOptions } from "./client.ts";
@@ -25,7 +27,6 @@ export {
 } from "./runtime/tasks.ts";
 export { RetryPolicy, type BackoffStrategy, type RetryPolicyInput } from "./runtime/retry.ts";
 export { RUNTIME_VERSION, type RuntimeOptions, type Logger, type LogLevel, consoleLogger } from "./runtime/options.ts";
-export { runTurn, type TurnInput, type TurnOutput, type TurnOutcome } from "./runtime/replay-engine.ts";
 export type { Provider, ProviderAdmin } from "./provider.ts";
 export {
   DuroxideError,

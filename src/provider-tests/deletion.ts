@@ -53,7 +53,7 @@ export const deletion: ProviderModule = {
       },
     },
     {
-      name: "deleting a Running instance without force fails permanently mentioning 'running' and keeps it; force deletes it (test_delete_running_rejected_force_succeeds)",
+      name: "deleting a Running instance without force fails with InstanceRunning and keeps it; force deletes it (test_delete_running_rejected_force_succeeds)",
       requires: ["management"],
       async run(ctx) {
         const p = await ctx.createProvider();
@@ -73,7 +73,7 @@ export const deletion: ProviderModule = {
       },
     },
     {
-      name: "deleting an unknown instance fails permanently with 'not found' (test_delete_nonexistent_instance)",
+      name: "deleting an unknown instance fails with NotFound (test_delete_nonexistent_instance)",
       requires: ["management"],
       async run(ctx) {
         const p = await ctx.createProvider();

@@ -18,7 +18,7 @@ import type {
 import { ProviderError } from "../core/errors.ts";
 import { decodeEvent, type Event } from "../core/events.ts";
 import type { ProviderAdmin } from "../provider.ts";
-import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptions } from "./validate-args.ts";
+import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptions, validateAdminInput } from "./validate-args.ts";
 
 /** What the admin needs from its provider: the connection and its transaction wrappers. */
 export interface SqliteHost {
@@ -52,7 +52,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
 
   async listInstancesByStatus(status: string): Promise<string[]> {
     const op = "listInstancesByStatus";
-    if (typeof status !== "string" || status.length === 0) throw ProviderError.invalidArgument(op, "status must be a non-empty string");
+    validateAdminInput.listInstancesByStatus(status);
     return this.host.runRead(op, () =>
       this.db
         .query<{ instance_id: string }, [string]>(
@@ -224,8 +224,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
 
   async deleteInstancesAtomic(ids: string[], force: boolean): Promise<DeleteInstanceResult> {
     const op = "deleteInstancesAtomic";
-    if (!Array.isArray(ids)) throw ProviderError.invalidArgument(op, "ids must be an array of instance ids");
-    for (const id of ids) checkInstanceId(op, id);
+    validateAdminInput.deleteInstancesAtomic(ids);
     return this.host.runTx(op, () => this.deleteIds(op, ids, force));
   }
 

@@ -26,18 +26,7 @@ import { SCHEMA_SQL, SCHEMA_VERSION } from "./sqlite-schema.ts";
 import { GroupCommit } from "./group-commit.ts";
 import { WakeSignal } from "./wake-signal.ts";
 import { SqliteProviderAdmin } from "./sqlite-admin.ts";
-import {
-  checkCancelled,
-  checkDuration,
-  checkEvents,
-  checkExecutionId,
-  checkInstanceId,
-  checkLockToken,
-  checkMetadata,
-  checkSessionConfig,
-  checkTagFilter,
-  checkWorkItem,
-} from "./validate-args.ts";
+import { validateProviderInput } from "./validate-args.ts";
 
 export const PROVIDER_VERSION = "0.1.0";
 
@@ -69,7 +58,6 @@ export interface SqliteProviderOptions {
 }
 
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
-const ORCH_ITEM_TYPES_FORBIDDEN = ["ActivityExecute"] as const;
 
 /**
  * Maps a storage failure to the contract's error kinds (docs/provider-contract.md, "Errors"):
@@ -281,8 +269,7 @@ export class SqliteProvider implements Provider {
 
   async enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void> {
     const op = "enqueueForOrchestrator";
-    checkWorkItem(op, item, null, ORCH_ITEM_TYPES_FORBIDDEN);
-    checkDuration(op, "delayMs", delayMs, true);
+    validateProviderInput.enqueueForOrchestrator(item, delayMs);
     const now = Date.now();
     const encoded = encodeWorkItem(item);
     await this.write(op, () => this.s.insertOrch.run(workItemInstance(item), item.type, encoded, now + (delayMs ?? 0), now));
@@ -295,9 +282,7 @@ export class SqliteProvider implements Provider {
     filter?: DispatcherCapabilityFilter | null,
   ): Promise<FetchedOrchestration | null> {
     const op = "fetchOrchestrationItem";
-    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
-    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
-    const range = filter == null ? null : checkFilter(op, filter);
+    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
     if (range === "none") return null;
     return this.poll(pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, async () => {
       // An empty queue is answered from a read, without taking the database's write lock: idle
@@ -487,14 +472,15 @@ export class SqliteProvider implements Provider {
     cancelledActivities: ScheduledActivityIdentifier[],
   ): Promise<void> {
     const op = "ackOrchestrationItem";
-    checkLockToken(op, lockToken);
-    checkExecutionId(op, executionId);
-    const delta = checkEvents(op, historyDelta);
-    if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw ProviderError.invalidArgument(op, "workerItems and orchestratorItems must be arrays");
-    for (const w of workerItems) checkWorkItem(op, w, ["ActivityExecute"]);
-    for (const o of orchestratorItems) checkWorkItem(op, o, null, ORCH_ITEM_TYPES_FORBIDDEN);
-    const md = checkMetadata(op, metadata ?? {});
-    const cancelled = checkCancelled(op, cancelledActivities ?? []);
+    const { delta, metadata: md, cancelled } = validateProviderInput.ackOrchestrationItem(
+      lockToken,
+      executionId,
+      historyDelta,
+      workerItems,
+      orchestratorItems,
+      metadata,
+      cancelledActivities,
+    );
     // Encode before the transaction so the write lock is held as briefly as possible.
     const encodedEvents = delta.map((e) => JSON.stringify(e));
     const encodedWorker = workerItems.map(encodeWorkItem);
@@ -587,8 +573,7 @@ export class SqliteProvider implements Provider {
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonOrchestrationItem";
-    checkLockToken(op, lockToken);
-    checkDuration(op, "delayMs", delayMs, true);
+    validateProviderInput.abandonOrchestrationItem(lockToken, delayMs);
     await this.write(op, () => {
       const s = this.s;
       const now = Date.now();
@@ -605,8 +590,7 @@ export class SqliteProvider implements Provider {
 
   async renewOrchestrationItemLock(lockToken: string, extendForMs: number): Promise<void> {
     const op = "renewOrchestrationItemLock";
-    checkLockToken(op, lockToken);
-    checkDuration(op, "extendForMs", extendForMs);
+    validateProviderInput.renewOrchestrationItemLock(lockToken, extendForMs);
     await this.write(op, () => {
       const now = Date.now();
       if (this.s.renewLock.run(now + extendForMs, lockToken, now).changes === 0) {
@@ -619,7 +603,7 @@ export class SqliteProvider implements Provider {
 
   async enqueueForWorker(item: WorkItem): Promise<void> {
     const op = "enqueueForWorker";
-    checkWorkItem(op, item, ["ActivityExecute"]);
+    validateProviderInput.enqueueForWorker(item);
     if (item.type !== "ActivityExecute") return;
     const now = Date.now();
     const encoded = encodeWorkItem(item);
@@ -636,10 +620,7 @@ export class SqliteProvider implements Provider {
     tagFilter: TagFilter,
   ): Promise<FetchedWorkItem | null> {
     const op = "fetchWorkItem";
-    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
-    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
-    const sess = checkSessionConfig(op, session);
-    const tf = checkTagFilter(op, tagFilter);
+    const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
     if (tf.type === "None") return null;
     const pick = this.workerPickStatement(tf, sess !== null);
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
@@ -727,8 +708,7 @@ export class SqliteProvider implements Provider {
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
     const op = "ackWorkItem";
-    checkLockToken(op, lockToken);
-    if (completion != null) checkWorkItem(op, completion, ["ActivityCompleted", "ActivityFailed"]);
+    validateProviderInput.ackWorkItem(lockToken, completion);
     const encoded = completion == null ? null : encodeWorkItem(completion);
     await this.write(op, () => {
       const s = this.s;
@@ -745,8 +725,7 @@ export class SqliteProvider implements Provider {
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonWorkItem";
-    checkLockToken(op, lockToken);
-    checkDuration(op, "delayMs", delayMs, true);
+    validateProviderInput.abandonWorkItem(lockToken, delayMs);
     await this.write(op, () => {
       const now = Date.now();
       if (this.s.abandonWorker.run(now + (delayMs ?? 0), ignoreAttempt ? 1 : 0, lockToken).changes === 0) {
@@ -758,8 +737,7 @@ export class SqliteProvider implements Provider {
 
   async renewWorkItemLock(lockToken: string, extendForMs: number): Promise<void> {
     const op = "renewWorkItemLock";
-    checkLockToken(op, lockToken);
-    checkDuration(op, "extendForMs", extendForMs);
+    validateProviderInput.renewWorkItemLock(lockToken, extendForMs);
     await this.write(op, () => {
       const now = Date.now();
       const row = this.s.renewWorker.get(now + extendForMs, lockToken, now);
@@ -772,9 +750,7 @@ export class SqliteProvider implements Provider {
 
   async renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number> {
     const op = "renewSessionLock";
-    if (!Array.isArray(ownerIds) || ownerIds.some((o) => typeof o !== "string")) throw ProviderError.invalidArgument(op, "ownerIds must be an array of strings");
-    checkDuration(op, "extendForMs", extendForMs);
-    checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
+    validateProviderInput.renewSessionLock(ownerIds, extendForMs, idleTimeoutMs);
     if (ownerIds.length === 0) return 0;
     return this.write(op, () => {
       const now = Date.now();
@@ -784,7 +760,7 @@ export class SqliteProvider implements Provider {
 
   async cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number> {
     const op = "cleanupOrphanedSessions";
-    checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
+    validateProviderInput.cleanupOrphanedSessions(idleTimeoutMs);
     return this.write(op, () => this.s.cleanupSessions.run(Date.now()).changes);
   }
 
@@ -792,7 +768,7 @@ export class SqliteProvider implements Provider {
 
   async read(instance: string): Promise<Event[]> {
     const op = "read";
-    checkInstanceId(op, instance);
+    validateProviderInput.read(instance);
     return this.guard(op, () => {
       const exec = this.s.maxExecution.get(instance)?.m ?? 1;
       return this.s.historyRows.all(instance, exec).map((r) => decodeEvent(r.event_data));
@@ -801,16 +777,13 @@ export class SqliteProvider implements Provider {
 
   async readWithExecution(instance: string, executionId: number): Promise<Event[]> {
     const op = "readWithExecution";
-    checkInstanceId(op, instance);
-    checkExecutionId(op, executionId);
+    validateProviderInput.readWithExecution(instance, executionId);
     return this.guard(op, () => this.s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data)));
   }
 
   async appendWithExecution(instance: string, executionId: number, events: Event[]): Promise<void> {
     const op = "appendWithExecution";
-    checkInstanceId(op, instance);
-    checkExecutionId(op, executionId);
-    const evs = checkEvents(op, events);
+    const evs = validateProviderInput.appendWithExecution(instance, executionId, events);
     this.invalidateCache(instance);
     await this.write(op, () => {
       const now = Date.now();
@@ -822,8 +795,7 @@ export class SqliteProvider implements Provider {
 
   async getCustomStatus(instance: string, lastSeenVersion: number): Promise<{ status: string | null; version: number } | null> {
     const op = "getCustomStatus";
-    checkInstanceId(op, instance);
-    if (typeof lastSeenVersion !== "number" || !Number.isFinite(lastSeenVersion)) throw ProviderError.invalidArgument(op, `lastSeenVersion must be a number, got ${String(lastSeenVersion)}`);
+    validateProviderInput.getCustomStatus(instance, lastSeenVersion);
     return this.guard(op, () => {
       const row = this.s.customStatus.get(instance, lastSeenVersion);
       return row === null ? null : { status: row.custom_status, version: row.custom_status_version };
@@ -832,8 +804,7 @@ export class SqliteProvider implements Provider {
 
   async getKvValue(instance: string, key: string): Promise<string | null> {
     const op = "getKvValue";
-    checkInstanceId(op, instance);
-    if (typeof key !== "string") throw ProviderError.invalidArgument(op, "key must be a string");
+    validateProviderInput.getKvValue(instance, key);
     return this.guard(op, () => {
       const overlay = this.s.kvDeltaGet.get(instance, key);
       if (overlay !== null) return overlay.value;
@@ -843,7 +814,7 @@ export class SqliteProvider implements Provider {
 
   async getKvAllValues(instance: string): Promise<Record<string, string>> {
     const op = "getKvAllValues";
-    checkInstanceId(op, instance);
+    validateProviderInput.getKvAllValues(instance);
     return this.guard(op, () => {
       const out: Record<string, string> = {};
       for (const r of this.s.kvStoreRows.all(instance)) out[r.key] = r.value;
@@ -923,15 +894,6 @@ function tryDecodeWorkItem(text: string): WorkItem | null {
   } catch {
     return null;
   }
-}
-
-function checkFilter(op: string, filter: DispatcherCapabilityFilter): [Semver, Semver] | "none" {
-  const ranges = filter.supported_duroxide_versions;
-  if (!Array.isArray(ranges)) throw ProviderError.invalidArgument(op, "filter.supported_duroxide_versions must be an array");
-  const first = ranges[0];
-  if (first === undefined) return "none";
-  // Like the reference, only the first range is honoured: the runtime sends exactly one.
-  return [first.min, first.max];
 }
 
 function prepareStatements(db: Database) {

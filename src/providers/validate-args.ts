@@ -1,11 +1,13 @@
 /**
- * Argument checks shared by providers. Each throws an InvalidArgument ProviderError naming the operation
- * and what was wrong, before any storage is touched, so bad input can never half-write a change.
+ * Argument checks shared by providers. Each throws an InvalidArgument ProviderError naming the
+ * operation and what was wrong, before any storage is touched, so bad input can never half-write a
+ * change. `validateProviderInput` / `validateAdminInput` bundle them per contract method: one call
+ * at the top of each method gives exactly the checks the suite's input_validation module expects.
  */
 import { DecodeError, ProviderError } from "../core/errors.ts";
 import { validateEvent, type Event } from "../core/events.ts";
-import { isSemver } from "../core/semver.ts";
-import { MAX_WORKER_TAGS, type ExecutionMetadata, type ScheduledActivityIdentifier, type SessionFetchConfig, type TagFilter } from "../core/queue-types.ts";
+import { isSemver, type Semver } from "../core/semver.ts";
+import { MAX_WORKER_TAGS, type DispatcherCapabilityFilter, type ExecutionMetadata, type ScheduledActivityIdentifier, type SessionFetchConfig, type TagFilter } from "../core/queue-types.ts";
 import { validateWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
 import type { InstanceFilter, PruneOptions } from "../core/admin-types.ts";
 
@@ -129,3 +131,175 @@ export function checkPruneOptions(op: string, o: unknown): PruneOptions {
   if (opts.completed_before != null && !Number.isFinite(opts.completed_before)) throw bad(op, "completed_before must be a number of ms");
   return opts;
 }
+
+/** Work item types the orchestrator queue refuses (they belong to the worker queue). */
+export const ORCHESTRATOR_FORBIDDEN_ITEMS: readonly WorkItemType[] = ["ActivityExecute"];
+/** The only work item type the worker queue accepts. */
+export const WORKER_ITEMS: readonly WorkItemType[] = ["ActivityExecute"];
+/** What `ackWorkItem` may enqueue as the activity's completion. */
+export const COMPLETION_ITEMS: readonly WorkItemType[] = ["ActivityCompleted", "ActivityFailed"];
+
+function checkOwnerIds(op: string, ownerIds: unknown): asserts ownerIds is string[] {
+  if (!Array.isArray(ownerIds) || ownerIds.some((o) => typeof o !== "string")) throw bad(op, "ownerIds must be an array of strings");
+}
+
+/**
+ * The version range a capability filter admits: `[min, max]` inclusive, "none" for an empty range
+ * list (the fetch returns null), null for no filter. Only the first range counts: the runtime
+ * sends exactly one.
+ */
+export function checkCapabilityFilter(op: string, filter: unknown): [Semver, Semver] | "none" | null {
+  if (filter === null || filter === undefined) return null;
+  if (typeof filter !== "object") throw bad(op, "capability filter must be an object or null");
+  const ranges = (filter as DispatcherCapabilityFilter).supported_duroxide_versions;
+  if (!Array.isArray(ranges)) throw bad(op, "filter.supported_duroxide_versions must be an array");
+  const first = ranges[0];
+  if (first === undefined) return "none";
+  if (!isSemver(first.min) || !isSemver(first.max)) throw bad(op, "filter.supported_duroxide_versions[0] needs min and max as {major, minor, patch}");
+  return [first.min, first.max];
+}
+
+/**
+ * One validator per Provider method, named after it, taking the method's arguments in order.
+ * Each throws InvalidArgument for input that can never be valid and returns the arguments in the
+ * form a provider stores (defaults filled in).
+ */
+export const validateProviderInput = {
+  enqueueForOrchestrator(item: unknown, delayMs: unknown): { item: WorkItem; delayMs: number } {
+    const op = "enqueueForOrchestrator";
+    const checked = checkWorkItem(op, item, null, ORCHESTRATOR_FORBIDDEN_ITEMS);
+    checkDuration(op, "delayMs", delayMs, true);
+    return { item: checked, delayMs: (delayMs as number | null | undefined) ?? 0 };
+  },
+  fetchOrchestrationItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, filter: unknown): { range: [Semver, Semver] | "none" | null } {
+    const op = "fetchOrchestrationItem";
+    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
+    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    return { range: checkCapabilityFilter(op, filter) };
+  },
+  ackOrchestrationItem(
+    lockToken: unknown,
+    executionId: unknown,
+    historyDelta: unknown,
+    workerItems: unknown,
+    orchestratorItems: unknown,
+    metadata: unknown,
+    cancelledActivities: unknown,
+  ): { delta: Event[]; workerItems: WorkItem[]; orchestratorItems: WorkItem[]; metadata: ExecutionMetadata; cancelled: ScheduledActivityIdentifier[] } {
+    const op = "ackOrchestrationItem";
+    checkLockToken(op, lockToken);
+    checkExecutionId(op, executionId);
+    const delta = checkEvents(op, historyDelta);
+    if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw bad(op, "workerItems and orchestratorItems must be arrays");
+    for (const w of workerItems) checkWorkItem(op, w, WORKER_ITEMS);
+    for (const o of orchestratorItems) checkWorkItem(op, o, null, ORCHESTRATOR_FORBIDDEN_ITEMS);
+    return {
+      delta,
+      workerItems: workerItems as WorkItem[],
+      orchestratorItems: orchestratorItems as WorkItem[],
+      metadata: checkMetadata(op, metadata ?? {}),
+      cancelled: checkCancelled(op, cancelledActivities ?? []),
+    };
+  },
+  abandonOrchestrationItem(lockToken: unknown, delayMs: unknown): { delayMs: number } {
+    const op = "abandonOrchestrationItem";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "delayMs", delayMs, true);
+    return { delayMs: (delayMs as number | null | undefined) ?? 0 };
+  },
+  renewOrchestrationItemLock(lockToken: unknown, extendForMs: unknown): void {
+    const op = "renewOrchestrationItemLock";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "extendForMs", extendForMs);
+  },
+  enqueueForWorker(item: unknown): WorkItem {
+    return checkWorkItem("enqueueForWorker", item, WORKER_ITEMS);
+  },
+  fetchWorkItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, session: unknown, tagFilter: unknown): { session: SessionFetchConfig | null; tagFilter: TagFilter } {
+    const op = "fetchWorkItem";
+    checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
+    checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    return { session: checkSessionConfig(op, session), tagFilter: checkTagFilter(op, tagFilter) };
+  },
+  ackWorkItem(lockToken: unknown, completion: unknown): WorkItem | null {
+    const op = "ackWorkItem";
+    checkLockToken(op, lockToken);
+    return completion === null || completion === undefined ? null : checkWorkItem(op, completion, COMPLETION_ITEMS);
+  },
+  abandonWorkItem(lockToken: unknown, delayMs: unknown): { delayMs: number } {
+    const op = "abandonWorkItem";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "delayMs", delayMs, true);
+    return { delayMs: (delayMs as number | null | undefined) ?? 0 };
+  },
+  renewWorkItemLock(lockToken: unknown, extendForMs: unknown): void {
+    const op = "renewWorkItemLock";
+    checkLockToken(op, lockToken);
+    checkDuration(op, "extendForMs", extendForMs);
+  },
+  renewSessionLock(ownerIds: unknown, extendForMs: unknown, idleTimeoutMs: unknown): string[] {
+    const op = "renewSessionLock";
+    checkOwnerIds(op, ownerIds);
+    checkDuration(op, "extendForMs", extendForMs);
+    checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
+    return ownerIds;
+  },
+  cleanupOrphanedSessions(idleTimeoutMs: unknown): void {
+    checkDuration("cleanupOrphanedSessions", "idleTimeoutMs", idleTimeoutMs);
+  },
+  read(instance: unknown): void {
+    checkInstanceId("read", instance);
+  },
+  readWithExecution(instance: unknown, executionId: unknown): void {
+    checkInstanceId("readWithExecution", instance);
+    checkExecutionId("readWithExecution", executionId);
+  },
+  appendWithExecution(instance: unknown, executionId: unknown, events: unknown): Event[] {
+    const op = "appendWithExecution";
+    checkInstanceId(op, instance);
+    checkExecutionId(op, executionId);
+    return checkEvents(op, events);
+  },
+  getCustomStatus(instance: unknown, lastSeenVersion: unknown): void {
+    const op = "getCustomStatus";
+    checkInstanceId(op, instance);
+    if (typeof lastSeenVersion !== "number" || !Number.isFinite(lastSeenVersion)) throw bad(op, `lastSeenVersion must be a number, got ${String(lastSeenVersion)}`);
+  },
+  getKvValue(instance: unknown, key: unknown): void {
+    checkInstanceId("getKvValue", instance);
+    if (typeof key !== "string") throw bad("getKvValue", "key must be a string");
+  },
+  getKvAllValues(instance: unknown): void {
+    checkInstanceId("getKvAllValues", instance);
+  },
+};
+
+/** One validator per ProviderAdmin method that takes arguments, like `validateProviderInput`. */
+export const validateAdminInput = {
+  listInstancesByStatus(status: unknown): void {
+    if (typeof status !== "string" || status.length === 0) throw bad("listInstancesByStatus", "status must be a non-empty string");
+  },
+  instance(op: string, instance: unknown): void {
+    checkInstanceId(op, instance);
+  },
+  execution(op: string, instance: unknown, executionId: unknown): void {
+    checkInstanceId(op, instance);
+    checkExecutionId(op, executionId);
+  },
+  deleteInstancesAtomic(ids: unknown): string[] {
+    const op = "deleteInstancesAtomic";
+    if (!Array.isArray(ids)) throw bad(op, "ids must be an array of instance ids");
+    for (const id of ids) checkInstanceId(op, id);
+    return ids as string[];
+  },
+  deleteInstanceBulk(filter: unknown): InstanceFilter {
+    return checkInstanceFilter("deleteInstanceBulk", filter);
+  },
+  pruneExecutions(instance: unknown, options: unknown): PruneOptions {
+    checkInstanceId("pruneExecutions", instance);
+    return checkPruneOptions("pruneExecutions", options);
+  },
+  pruneExecutionsBulk(filter: unknown, options: unknown): { filter: InstanceFilter; options: PruneOptions } {
+    return { filter: checkInstanceFilter("pruneExecutionsBulk", filter), options: checkPruneOptions("pruneExecutionsBulk", options) };
+  },
+};

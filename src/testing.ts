@@ -1,0 +1,48 @@
+/**
+ * duroxide/testing: helpers for unit-testing orchestrations without a runtime or a store.
+ *
+ * The replay engine is a pure function from (history, new messages, handler) to the turn's
+ * output: the events it appends, the work it schedules and how the execution ends. Feed it a
+ * hand-written history to check that a new version of an orchestration still replays the old
+ * one's histories (no nondeterminism), or what it does next.
+ */
+import type { Event } from "./core/events.ts";
+import type { WorkItem } from "./core/work-items.ts";
+import { ValidationError } from "./core/errors.ts";
+import { validateEvent } from "./core/events.ts";
+import type { OrchestrationHandler } from "./runtime/handler-types.ts";
+import { RUNTIME_VERSION } from "./runtime/options.ts";
+import { runTurn, type TurnInput, type TurnOutput } from "./runtime/replay-engine.ts";
+
+export { runTurn, type TurnInput, type TurnOutput, type TurnOutcome } from "./runtime/replay-engine.ts";
+
+export interface ReplayOptions {
+  /** Messages delivered in this turn (completions, raised events), after the history. Default none. */
+  messages?: WorkItem[];
+  /** Wall clock the turn sees for new events; default the last history event's timestamp. */
+  now?: number;
+}
+
+/**
+ * Replays `history` (one execution, starting with OrchestrationStarted) through `handler` and
+ * returns the turn's output. A nondeterministic handler ends with `outcome.type === "Failed"` and
+ * a details message naming the mismatch.
+ */
+export function replayHistory(handler: OrchestrationHandler, history: Event[], options: ReplayOptions = {}): TurnOutput {
+  if (typeof handler !== "function") throw new ValidationError("replayHistory needs an orchestration handler (a generator function)");
+  if (!Array.isArray(history) || history.length === 0) throw new ValidationError("replayHistory needs a non-empty history starting with OrchestrationStarted");
+  history.forEach((e) => validateEvent(e));
+  const first = history[0]!;
+  if (first.type !== "OrchestrationStarted") throw new ValidationError(`history must start with OrchestrationStarted, got ${first.type}`);
+  const input: TurnInput = {
+    instance: first.instance_id,
+    executionId: first.execution_id,
+    history,
+    messages: options.messages ?? [],
+    handler,
+    kvSnapshot: {},
+    now: options.now ?? history[history.length - 1]!.timestamp_ms,
+    runtimeVersion: RUNTIME_VERSION,
+  };
+  return runTurn(input);
+}
