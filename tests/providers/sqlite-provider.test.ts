@@ -95,10 +95,31 @@ describe("two processes on one file", () => {
     for (let i = 0; i < acts; i++) await p.enqueueForWorker(activityItem(`act-${i}`, i + 1));
     const child = join(import.meta.dir, "fixtures", "drain-queues.ts");
     const procs = [0, 1].map(() =>
-      Bun.spawn([process.execPath, child, path, String(instances + acts)], { stdout: "pipe", stderr: "inherit" }),
+      Bun.spawn([process.execPath, child, path, String(instances + acts)], { stdin: "pipe", stdout: "pipe", stderr: "inherit" }),
     );
-    const outputs = await Promise.all(procs.map(async (pr) => {
-      const text = await new Response(pr.stdout).text();
+    // Each child prints "ready" once it has opened the file, then waits for "go".
+    const readers = procs.map((pr) => pr.stdout.getReader());
+    const decoder = new TextDecoder();
+    const texts = await Promise.all(readers.map(async (r) => {
+      let text = "";
+      while (!text.includes("ready\n")) {
+        const { value, done } = await r.read();
+        if (done) throw new Error(`child exited before it was ready: ${text}`);
+        text += decoder.decode(value);
+      }
+      return text;
+    }));
+    for (const pr of procs) {
+      pr.stdin.write("go\n");
+      pr.stdin.end();
+    }
+    const outputs = await Promise.all(procs.map(async (pr, i) => {
+      let text = texts[i]!;
+      for (;;) {
+        const { value, done } = await readers[i]!.read();
+        if (done) break;
+        text += decoder.decode(value);
+      }
       expect(await pr.exited).toBe(0);
       return JSON.parse(text.trim().split("\n").at(-1)!) as { orchestrations: string[]; activities: number[] };
     }));
