@@ -1,6 +1,7 @@
 /**
  * bulk_deletion: deleteInstanceBulk picks terminal root instances by filter, silently skips the
- * rest, honours the limit and deletes each candidate's whole tree (R17).
+ * rest, honours the limit and deletes each candidate's whole tree (docs/provider-contract.md §7.4,
+ * R17).
  */
 import { expect } from "bun:test";
 import type { ProviderAdmin } from "../provider.ts";

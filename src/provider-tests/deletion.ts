@@ -1,6 +1,7 @@
 /**
  * deletion: deleting single instances and whole trees through ProviderAdmin, the hierarchy
- * primitives (children, parent, tree) and the zombie-prevention rules (R16).
+ * primitives (children, parent, tree) and the zombie-prevention rules (docs/provider-contract.md
+ * §7.3, R16).
  */
 import { expect } from "bun:test";
 import type { ProviderAdmin } from "../provider.ts";

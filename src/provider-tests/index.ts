@@ -33,7 +33,10 @@ import { inputValidation } from "./input-validation.ts";
 export type { ProviderFactory, SuiteOptions, ProviderCase, ProviderModule, CaseContext, Requirement } from "./harness.ts";
 export { registerModules } from "./harness.ts";
 
-/** The 18 modules of the contract's catalog, in catalog order, then this port's additions. */
+/**
+ * The 18 modules of the original's catalog, in catalog order, then this port's additions
+ * (docs/provider-contract.md §15).
+ */
 export const modules = {
   atomicity,
   errorHandling,

@@ -1,7 +1,8 @@
 /**
  * input_validation (this port's own module): every Provider method checks its arguments and answers
  * bad input with a permanent ProviderError that says what was wrong, without writing anything; and
- * the port's fixes of the original's quirks (contract §3.6: Q1, Q2, Q6, Q7, Q8, Q9).
+ * the port's fixes of the original's quirks (docs/provider-contract.md §8 and §12: Q1, Q2, Q6, Q7,
+ * Q8, Q9).
  *
  * Bad values are passed with `as never` on purpose: the suite must also protect providers from
  * JavaScript callers and from data that bypassed the type checker.
@@ -497,7 +498,7 @@ export const inputValidation: ProviderModule = {
         expect((await admin.deleteInstanceBulk({ instance_ids: [id], limit: 1 })).instances_deleted).toBe(1);
       },
     },
-    // ---------------------------------------------------------------- §3.6 quirk fixes
+    // ---------------------------------------------------------------- quirk fixes (docs/provider-contract.md §12)
     {
       name: "lock tokens are unique across 100 fetch/abandon cycles of one instance (Q1)",
       async run(ctx) {

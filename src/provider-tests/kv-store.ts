@@ -1,10 +1,10 @@
 /**
  * kv_store: the instance-scoped key/value store materialized from KV events during ack.
  *
- * Two layers (contract §2.5, R15): committed KV (merged state of completed executions, the only
- * source of `kv_snapshot` in fetch) and an overlay for the running execution (tombstones for
- * clears). Client reads see committed + overlay; the overlay merges on a Completed / Failed /
- * ContinuedAsNew ack; pruning never touches KV; instance deletion removes both layers.
+ * Two layers (docs/provider-contract.md §2.11, R15): committed KV (merged state of completed
+ * executions, the only source of `kv_snapshot` in fetch) and an overlay for the running execution
+ * (tombstones for clears). Client reads see committed + overlay; the overlay merges on a Completed
+ * / Failed / ContinuedAsNew ack; pruning never touches KV; instance deletion removes both layers.
  */
 import { expect } from "bun:test";
 import type { Event } from "../core/events.ts";

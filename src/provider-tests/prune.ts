@@ -1,6 +1,7 @@
 /**
  * prune: pruneExecutions / pruneExecutionsBulk remove old ContinueAsNew generations but never the
- * current or a Running execution; bulk prune includes Running instances (R17).
+ * current or a Running execution; bulk prune includes Running instances (docs/provider-contract.md
+ * §7.5, R17).
  */
 import { expect } from "bun:test";
 import type { Provider } from "../provider.ts";

@@ -163,7 +163,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     return this.host.runRead("getQueueDepths", () => {
       const now = Date.now();
       // A message counts as queued unless it belongs to a batch under a live lock; stale tags left by
-      // expired or abandoned locks do not hide it (Q9).
+      // expired or abandoned locks do not hide it (docs/provider-contract.md Q9).
       const row = this.db
         .query<{ orch: number; worker: number }, [number, number]>(
           `SELECT (SELECT COUNT(*) FROM orchestrator_queue AS q

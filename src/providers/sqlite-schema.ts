@@ -1,5 +1,5 @@
 /**
- * The SQLite schema: the contract's consolidated schema (§3.2) with integer-ms times everywhere,
+ * The SQLite schema (docs/provider-contract.md §14.1), with integer-ms times everywhere,
  * plus two additions: `orchestrator_queue.kind` (the work item type, so fetch can decide whether a
  * batch is resolvable without decoding it) and `dead_letters` (rows that cannot be decoded are
  * moved there instead of wedging the head of a queue).

@@ -60,7 +60,7 @@ export interface SqliteProviderOptions {
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
 
 /**
- * Maps a storage failure to the contract's error kinds (docs/provider-contract.md, "Errors"):
+ * Maps a storage failure to the contract's error kinds (docs/provider-contract.md §9):
  * undecodable stored rows are Corrupt, bad input InvalidArgument, constraint violations Conflict,
  * a busy or locked database Unavailable (retryable), anything else Internal (retryable: the
  * runtime backs off rather than failing an instance over a failure it cannot classify).
@@ -297,7 +297,8 @@ export class SqliteProvider implements Provider {
   private fetchOrchestrationTx(lockTimeoutMs: number, range: [Semver, Semver] | null): FetchedOrchestration | null {
     const now = Date.now();
     // Normally the first candidate is taken. A batch that cannot be resolved yet (no instance row,
-    // no history, no Start) is deferred, so an orphan message never blocks the queue head (Q2).
+    // no history, no Start) is deferred, so an orphan message never blocks the queue head
+    // (docs/provider-contract.md §3.2 step 5, Q2).
     for (;;) {
       const cand = this.pick(now, range);
       if (cand === null) return null;
@@ -551,7 +552,8 @@ export class SqliteProvider implements Provider {
         if (w.type !== "ActivityExecute") continue;
         s.insertWorker.run(encodedWorker[i]!, now, now, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null);
       }
-      // After the inserts, so scheduling and cancelling one activity in the same turn is a no-op (R5).
+      // After the inserts, so scheduling and cancelling one activity in the same turn is a no-op
+      // (docs/provider-contract.md R5).
       for (const c of cancelled) s.deleteWorkerByIdentity.run(c.instance, c.execution_id, c.activity_id);
 
       for (let i = 0; i < orchestratorItems.length; i++) {
@@ -904,7 +906,8 @@ function prepareStatements(db: Database) {
     // Oldest visible message first: ordered by (visible_at, id) so the pick walks an index and stops
     // at the first eligible row instead of sorting every visible message (FIFO by becoming visible).
     // ?2 = 0: no capability filter. Otherwise the current execution's pinned version must be NULL or
-    // inside [?3.?4.?5, ?6.?7.?8], compared as tuples (not packed integers, Q7).
+    // inside [?3.?4.?5, ?6.?7.?8], compared as tuples, not packed integers
+    // (docs/provider-contract.md Q7).
     pickCandidate: db.prepare<{ instance_id: string }, [number, number, number, number, number, number, number, number]>(
       `SELECT m.instance_id FROM orchestrator_queue AS m
          LEFT JOIN instance_locks AS lk ON lk.instance_id = m.instance_id

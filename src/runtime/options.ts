@@ -216,8 +216,9 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
     logger = filterLogger(raw.logger as Logger, logLevel);
   }
 
-  // §6: a session must outlive the gap between two renewals of a running activity's lease, or a
-  // long activity would let its session unpin while it runs.
+  // The session idle rule (docs/runtime-semantics.md §6): a session must outlive the gap between
+  // two renewals of a running activity's lease, or a long activity would let its session unpin
+  // while it runs.
   const leaseGap = numbers.workerLockTimeoutMs - numbers.workerLockRenewalBufferMs;
   if (numbers.sessionIdleTimeoutMs <= leaseGap) {
     throw new ConfigurationError(
@@ -239,8 +240,9 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
 }
 
 /**
- * How often to renew a lease of `timeoutMs` (§6): for timeouts ≥ 15 s renew `bufferMs` before
- * expiry, else at half the timeout rounded up to whole seconds; never more often than once a second.
+ * How often to renew a lease of `timeoutMs` (docs/runtime-semantics.md §6): for timeouts ≥ 15 s
+ * renew `bufferMs` before expiry, else at half the timeout rounded up to whole seconds; never more
+ * often than once a second.
  * Examples: (30 s, 5 s) → 25 s; (5 s, 2 s) → 3 s; (1 s, any) → 500 ms (short leases renew at half).
  */
 export function renewalIntervalMs(timeoutMs: number, bufferMs: number): number {
@@ -253,8 +255,9 @@ export function renewalIntervalMs(timeoutMs: number, bufferMs: number): number {
 }
 
 /**
- * Delay before retrying work whose handler is not registered (§5.3), for the `attempt`-th fetch
- * (1-based): `baseDelayMs · 2^min(attempt − 1, 6)`, capped at `maxDelayMs`.
+ * Delay before retrying work whose handler is not registered (docs/runtime-semantics.md §5.3),
+ * for the `attempt`-th fetch (1-based): `baseDelayMs · 2^min(attempt − 1, 6)`, capped at
+ * `maxDelayMs`.
  * Defaults give 1, 2, 4, 8, 16, 32, 60, 60, ... seconds.
  */
 export function unregisteredBackoffMs(

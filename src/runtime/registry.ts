@@ -1,5 +1,6 @@
 /**
- * Handler registries (§1.8). Built once with a builder, immutable afterwards.
+ * Handler registries (docs/runtime-semantics.md §1.8). Built once with a builder, immutable
+ * afterwards.
  *
  *   ActivityRegistry.builder().register("Hello", async (ctx, name) => `Hello, ${name}!`).build()
  *   OrchestrationRegistry.builder()

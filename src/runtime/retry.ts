@@ -1,7 +1,8 @@
 /**
- * Retry policies for `ctx.scheduleActivityWithRetry` (§3.2): how many attempts, how long to wait
- * between them, and an optional per-attempt timeout. Plain data, so a policy can be written as an
- * object literal or built with the `RetryPolicy.*` helpers; `resolveRetryPolicy` validates it.
+ * Retry policies for `ctx.scheduleActivityWithRetry` (docs/runtime-semantics.md §3.2): how many
+ * attempts, how long to wait between them, and an optional per-attempt timeout. Plain data, so a
+ * policy can be written as an object literal or built with the `RetryPolicy.*` helpers;
+ * `resolveRetryPolicy` validates it.
  * The retry loop itself runs in orchestration code (every attempt and backoff timer is in history).
  */
 import { ValidationError } from "../core/errors.ts";

@@ -129,8 +129,9 @@ export function describeConfig(config: StressTestConfig): string {
 }
 
 /**
- * The worker-bound ceiling (spec §5.2): W slots each finish at most 1000/d activities a second, and an
- * instance needs T of them, so orch/s <= 1000·W/(T·d). Infinity when d or T is 0 (no worker bound).
+ * The worker-bound ceiling (docs/stress-tests.md §5.2): W slots each finish at most 1000/d
+ * activities a second, and an instance needs T of them, so orch/s <= 1000·W/(T·d). Infinity when d
+ * or T is 0 (no worker bound).
  */
 export function workerCeilingOrchPerSec(config: Pick<StressTestConfig, "workerConcurrency" | "tasksPerInstance" | "activityDelayMs">): number {
   const { workerConcurrency: w, tasksPerInstance: t, activityDelayMs: d } = config;

@@ -1,5 +1,6 @@
 /**
- * duroxide/stress: the stress harness (spec: stress-tests.md; API shapes of the provider testing guide).
+ * duroxide/stress: the stress harness (docs/stress-tests.md; API shapes of the provider testing
+ * guide).
  *
  *   import { runStressTest, printComparisonTable, PERFORMANCE_BASELINE } from "duroxide/stress";
  *   const r = await runStressTest("My Provider", await MyProvider.create(), PERFORMANCE_BASELINE);

@@ -1,8 +1,9 @@
 /**
- * Scenario B, large payload (spec §2): stresses memory, history size and serialization with the
- * same runner. Each top-level instance runs Small/Medium/Large activities one at a time, then
- * fans out to child orchestrations, then 10 more small activities, and returns a large result.
- * With the defaults that is 40 activities across 6 instances and about 3.8 MB of stored payload.
+ * Scenario B, large payload (docs/stress-tests.md §2): stresses memory, history size and
+ * serialization with the same runner. Each top-level instance runs Small/Medium/Large activities
+ * one at a time, then fans out to child orchestrations, then 10 more small activities, and returns
+ * a large result. With the defaults that is 40 activities across 6 instances and about 3.8 MB of
+ * stored payload.
  */
 import { ConfigurationError } from "../core/errors.ts";
 import type { Provider } from "../provider.ts";

@@ -1,5 +1,6 @@
 /**
- * Scenario A, parallel orchestrations (spec §1), and the runner every scenario shares.
+ * Scenario A, parallel orchestrations (docs/stress-tests.md §1), and the runner every scenario
+ * shares.
  *
  * A launch pump keeps up to `maxConcurrent` instances in flight for `durationSecs`; each instance
  * is started, awaited with `client.waitForOrchestration` (woken in-process when its turn commits)
@@ -30,7 +31,7 @@ import { ResourceSampler, round2, summarizeLatencies, type LatencySummary } from
 
 export const FANOUT_ORCHESTRATION = "FanoutOrchestration";
 export const PROCESS_TASK = "ProcessTask";
-/** The drain gives up after this long (spec §1.5: 1200 polls of 100 ms). */
+/** The drain gives up after this long (docs/stress-tests.md §1.5). */
 export const DRAIN_LIMIT_MS = 120_000;
 
 // ------------------------------------------------------------------ scenario A's code
@@ -411,7 +412,7 @@ export function categorize(details: ErrorDetails | undefined): FailureCategory {
   }
 }
 
-/** The original's per-run INFO lines (spec §1.7), plus the real latency and resources. */
+/** The per-run INFO lines (docs/stress-tests.md §1.7): the original's, plus latency and resources. */
 function logResult(log: (level: "info" | "warn", line: string) => void, r: StressTestResult): void {
   const l = r.latency;
   log("info", `=== ${r.name} ${configLabel(r.config)} ===`);

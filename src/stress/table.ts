@@ -1,6 +1,6 @@
 /**
- * The comparison table (spec §1.7): the seed's columns, left-aligned, fixed widths, one space
- * apart, then this port's extras: real per-instance latency percentiles and peak RSS. The
+ * The comparison table (docs/stress-tests.md §1.7): the seed's columns, left-aligned, fixed widths,
+ * one space apart, then this port's extras: real per-instance latency percentiles and peak RSS. The
  * original's "Avg Latency" (total time / completions, i.e. 1000 / Orch/sec) is not printed.
  */
 import { configLabel } from "./config.ts";

@@ -1,6 +1,7 @@
 /**
- * Result tracking (spec §4.2): prepends a run to `stress-test-results.md` (newest first) with the
- * commit, the commits since the last tracked entry, and the table. Git is only read.
+ * Result tracking (docs/stress-tests.md §4.2): prepends a run to `stress-test-results.md` (newest
+ * first) with the commit, the commits since the last tracked entry, and the table. Git is only
+ * read.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";

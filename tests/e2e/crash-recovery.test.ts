@@ -1,6 +1,7 @@
-// Crash recovery across processes (§8 items 3, 4, 6, 7 under a real process kill): a runtime in a
-// child process is killed with SIGKILL mid-batch; a new runtime on the same SQLite file finishes
-// every instance, and every history records each activity completion exactly once.
+// Crash recovery across processes (docs/runtime-semantics.md §8.3, §8.4, §8.6, §8.7 under a real
+// process kill): a runtime in a child process is killed with SIGKILL mid-batch; a new runtime on
+// the same SQLite file finishes every instance, and every history records each activity
+// completion exactly once.
 // File mode only: a process kill needs a store that outlives the process.
 import { afterAll, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";

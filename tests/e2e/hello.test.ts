@@ -1,4 +1,5 @@
-// §8 item 1: hello world — one activity; output returned; history Started, Scheduled, Completed, Completed.
+// docs/runtime-semantics.md §8.1: hello world — one activity; output returned; history Started,
+// Scheduled, Completed, Completed.
 import { afterEach, expect, test } from "bun:test";
 import { describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
 
