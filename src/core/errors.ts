@@ -60,7 +60,7 @@ export class ClientError extends DuroxideError {
 /**
  * What went wrong in a Provider call, as a closed set the runtime, the client and the suite decide
  * by (never by message text, so a provider words its messages freely). docs/provider-contract.md
- * ("Errors") says which method raises which kind.
+ * §9 says which method raises which kind.
  */
 export type ProviderErrorKind =
   /** The named instance or execution does not exist (management reads, getParentId, deletes). */
