@@ -1,4 +1,5 @@
 /**
+ * § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
  * Unit tests of the turn planner (`planTurn`, runtime-semantics §1.4.1, §5.3-§5.5): given one fetched
  * orchestration batch, decide poison / back off / drop / run-and-ack. Fake fetch results, real
  * registries and options, no provider.

@@ -1,5 +1,6 @@
 /**
- * Unit tests of the pure replay engine (`runTurn`, runtime-semantics §2, §3.4, §3.5) on hand-written
+ * § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
+ * Unit tests of the pure replay engine (`runTurn`, §2, §3.4, §3.5) on hand-written
  * histories. No provider, no runtime, no I/O: every test builds a history and a batch of messages,
  * runs one turn, and checks the outcome, the history delta and the outgoing work.
  */
