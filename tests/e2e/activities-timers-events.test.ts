@@ -1,25 +1,15 @@
-// runtime-semantics §8 items 2–13: fan-out ordering, crash recovery of activities and turns,
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
+// §8 items 2–13: fan-out ordering, crash recovery of activities and turns,
 // duplicate completions, restarts, durable timers, races (activity vs timer, same-batch completions,
 // loser replay) and positional external events.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { Event } from "../../src/core/events.ts";
 import { TagFilter, type FetchedOrchestration, type FetchedWorkItem } from "../../src/core/queue-types.ts";
 import type { WorkItem } from "../../src/core/work-items.ts";
 import type { Client } from "../../src/client.ts";
 import type { Logger, LogLevel, RuntimeOptions } from "../../src/runtime/options.ts";
 import type { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode, restartEnv } from "./harness.ts";
-
-type Handlers = Parameters<typeof startEnv>[1];
-
-/** Rejects if `p` does not settle within `ms` (so a missing signal fails the test instead of hanging it). */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
+import { deferred, describeEachProvider, historyTypes, type Harness, type Handlers, type OrchestrationHandlers, within } from "./harness.ts";
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -75,33 +65,12 @@ function capturingLogger(): Logger & { lines: { level: LogLevel; message: string
   return { lines, log: (level, message, fields) => void lines.push({ level, message, fields }) };
 }
 
-describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
-  const envs: Env[] = [];
-  afterEach(async () => {
-    // Several runtimes may share one store: stop them all before closing any provider.
-    for (const e of envs) await e.runtime.shutdown(200);
-    for (const e of envs) e.provider.close();
-    envs.length = 0;
-  });
-
-  async function start(handlers: Handlers, options: RuntimeOptions = {}, provider?: SqliteProvider): Promise<Env> {
-    const env = await startEnv(mode, handlers, options, provider);
-    envs.push(env);
-    return env;
-  }
-
-  /** Stops `old` (a clean process exit) and starts a new runtime on the same store (reopened in file mode). */
-  async function restart(old: Env, handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    const env = await restartEnv(mode, old, handlers, options);
-    envs.push(env);
-    return env;
-  }
-
+describeEachProvider("activities, timers and events", (e2e: Harness) => {
   // §8 item 2
   test("fan-out via ctx.all returns results in argument order although activities complete in reverse order", async () => {
     const N = 5;
     const release = Array.from({ length: N }, () => deferred());
-    const env = await start(
+    const env = await e2e.start(
       {
         activities: {
           Work: async (_ctx, i: number) => {
@@ -142,13 +111,13 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 3
   test("a worker crash mid-activity is retried after worker lock expiry and the orchestration completes once with one ActivityCompleted", async () => {
-    const orchestrations: Handlers["orchestrations"] = {
+    const orchestrations: OrchestrationHandlers = {
       Charge: function* (ctx, amount: number) {
         return yield* ctx.scheduleActivity("Charge", amount);
       },
     };
     // Runtime A dispatches orchestrations only; its workers take no activities.
-    const a = await start({ orchestrations }, { workerTagFilter: TagFilter.none() });
+    const a = await e2e.start({ orchestrations }, { workerTagFilter: TagFilter.none() });
     await a.client.startOrchestration("crash-act-1", "Charge", 7);
 
     // The "crashing" worker: takes the activity with a 1 s lease and never acks or renews it.
@@ -159,7 +128,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
     // Runtime B (another node on the same store) can run the activity.
     const runs: { attempt: number; at: number }[] = [];
-    const b = await start(
+    const b = await e2e.start(
       {
         orchestrations,
         activities: {
@@ -192,7 +161,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 4
   test("a crash after a completion is enqueued but before the turn's ack re-runs the turn after lock expiry with no duplicate events", async () => {
-    const orchestrations: Handlers["orchestrations"] = {
+    const orchestrations: OrchestrationHandlers = {
       TwoSteps: function* (ctx, x: number) {
         const a = yield* ctx.scheduleActivity("Double", x);
         const b = yield* ctx.scheduleActivity("Double", a);
@@ -200,11 +169,11 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
       },
     };
     // Runtime A runs the first turn (schedules step 1) but no activities; short long-poll so it goes quiet fast after shutdown.
-    const a = await start({ orchestrations }, { workerTagFilter: TagFilter.none(), dispatcherLongPollTimeoutMs: 50 });
+    const a = await e2e.start({ orchestrations }, { workerTagFilter: TagFilter.none(), dispatcherLongPollTimeoutMs: 50 });
     await a.client.startOrchestration("crash-turn-1", "TwoSteps", 1);
     const w = await stealWorkItem(a.provider, 5_000);
     expect(w.item).toMatchObject({ type: "ActivityExecute", id: 2, name: "Double", input: "1" });
-    await a.runtime.shutdown(200);
+    await a.shutdown();
 
     // The activity completes: its completion is now in the orchestrator queue.
     await a.provider.ackWorkItem(w.lockToken, { type: "ActivityCompleted", instance: "crash-turn-1", execution_id: 1, id: 2, result: json(2) });
@@ -218,7 +187,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
     const calls: number[] = [];
     let firstTurnAfterCrash = 0;
-    const b = await start(
+    const b = await e2e.start(
       {
         orchestrations,
         activities: {
@@ -258,7 +227,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 5
   test("duplicate activity, timer and child-result messages for completed schedules are dropped", async () => {
-    const env = await start({
+    const env = await e2e.start({
       activities: { Echo: async (_ctx, s: string) => s },
       orchestrations: {
         Parent: function* (ctx) {
@@ -311,7 +280,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 5
   test("two copies of each completion arriving while the instance waits yield one completion event each; the first copy wins", async () => {
-    const env = await start(
+    const env = await e2e.start(
       {
         orchestrations: {
           Gather: function* (ctx) {
@@ -372,14 +341,14 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
       },
     };
     const log1 = capturingLogger();
-    const first = await start(handlers, { logger: log1, logLevel: "info" });
+    const first = await e2e.start(handlers, { logger: log1, logLevel: "info" });
     for (const [id, x] of [["restart-1", 1], ["restart-2", 2]] as const) {
       await first.client.startOrchestration(id, "Traced", x);
       expect(await first.client.waitForStatusChange(id, 0, { timeoutMs: 5_000 })).toMatchObject({ status: "Running", customStatus: "waiting" });
     }
 
     const log2 = capturingLogger();
-    const second = await restart(first, handlers, { logger: log2, logLevel: "info" });
+    const second = await first.restart(handlers, { logger: log2, logLevel: "info" });
     for (const [id, x] of [["restart-1", 1], ["restart-2", 2]] as const) {
       expect(await second.client.getOrchestrationStatus(id)).toMatchObject({ status: "Running" });
       await second.client.raiseEvent(id, "resume", `go${x}`);
@@ -417,10 +386,10 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
         },
       },
     };
-    const first = await start(handlers, { dispatcherLongPollTimeoutMs: 50 });
+    const first = await e2e.start(handlers, { dispatcherLongPollTimeoutMs: 50 });
     await first.client.startOrchestration("timer-down-1", "Sleeper", 600);
     await first.client.waitForStatusChange("timer-down-1", 0, { timeoutMs: 5_000 });
-    await first.runtime.shutdown(200);
+    await first.shutdown();
 
     const h0 = await first.client.readExecutionHistory("timer-down-1");
     const created = ofType(h0, "TimerCreated");
@@ -431,7 +400,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
     expect(ofType(await first.client.readExecutionHistory("timer-down-1"), "TimerFired")).toEqual([]);
     expect(await first.client.getOrchestrationStatus("timer-down-1")).toMatchObject({ status: "Running" });
 
-    const second = await restart(first, handlers);
+    const second = await first.restart(handlers, {});
     const status = await second.client.waitForOrchestration("timer-down-1", { timeoutMs: 5_000 });
     expect(status).toMatchObject({ status: "Completed", output: "woke" });
     const h = await second.client.readExecutionHistory("timer-down-1");
@@ -447,7 +416,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
     const started = deferred();
     const sawAbort = deferred();
     const release = deferred();
-    const env = await start(
+    const env = await e2e.start(
       {
         activities: {
           Slow: async (ctx) => {
@@ -473,10 +442,10 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
       { workerConcurrency: 1 },
     );
     await env.client.startOrchestration("race-timer-1", "Deadline", null);
-    await within(started.promise, 5_000, "Slow to start");
+    await within("Slow to start", started.promise);
     expect(await env.client.waitForStatusChange("race-timer-1", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "winner:1" });
     // The worker learns of the cancellation through its lock renewal (lease 2 s ⇒ renewal every 1 s).
-    await within(sawAbort.promise, 5_000, "the activity's AbortSignal");
+    await within("the activity's AbortSignal", sawAbort.promise);
 
     let h = await env.client.readExecutionHistory("race-timer-1");
     const slow = ofType(h, "ActivityScheduled").find((e) => e.name === "Slow")!;
@@ -509,13 +478,13 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
       },
     };
     const options: RuntimeOptions = { workerTagFilter: TagFilter.none(), dispatcherLongPollTimeoutMs: 50 };
-    const first = await start(handlers, options);
+    const first = await e2e.start(handlers, options);
     for (const id of ["same-batch-b-first", "same-batch-a-first"]) {
       await first.client.startOrchestration(id, "Pick", null);
       await first.client.waitForStatusChange(id, 0, { timeoutMs: 5_000 });
     }
     // No runtime: both completions are queued before the instance's next turn.
-    await first.runtime.shutdown(200);
+    await first.shutdown();
     await pause(100); // let the stopped runtime's last (50 ms) poll end
     const done = (id: string, which: "A" | "B"): WorkItem => ({
       type: "ActivityCompleted",
@@ -535,7 +504,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
       await first.provider.abandonOrchestrationItem(f.lockToken, null, true);
     }
 
-    const second = await restart(first, handlers, options);
+    const second = await first.restart(handlers, options);
     const b = await second.client.waitForOrchestration("same-batch-b-first", { timeoutMs: 5_000 });
     expect(b).toMatchObject({ status: "Completed", output: { index: 1, value: "B-result" } });
     const a = await second.client.waitForOrchestration("same-batch-a-first", { timeoutMs: 5_000 });
@@ -551,7 +520,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
   // §8 item 10
   test("a race loser activity's schedule event is consumed on replay: more work after the race replays without nondeterminism", async () => {
     const fastCalls: number[] = [];
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         Slow: async (ctx) => {
           await aborted(ctx.signal);
@@ -585,7 +554,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 10
   test("a race loser timer is consumed on replay and its late TimerFired is harmless", async () => {
-    const env = await start({
+    const env = await e2e.start({
       activities: { Fast: async (_ctx, x: number) => x * 10 },
       orchestrations: {
         TimerLoses: function* (ctx) {
@@ -612,7 +581,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 11
   test("an external event raised before its subscription is ignored; raised again after subscribing it is delivered", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Late: function* (ctx) {
           ctx.setCustomStatus("waiting-gate");
@@ -644,7 +613,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 11
   test("an external event raised before the instance starts is dropped by its first turn", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         WaitE: function* (ctx) {
           ctx.setCustomStatus("subscribed");
@@ -662,7 +631,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 12
   test("two waits on one name receive two raises in order", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         TwoWaits: function* (ctx) {
           const first = ctx.scheduleWait("E");
@@ -685,7 +654,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 12
   test("identical payloads raised twice are two arrivals, not deduplicated", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         TwoWaits: function* (ctx) {
           const first = ctx.scheduleWait("E");
@@ -707,7 +676,7 @@ describeEachProvider("activities, timers and events", (mode: ProviderMode) => {
 
   // §8 item 13
   test("a cancelled (race loser) positional subscription does not steal a later event from an active one", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         LoserWait: function* (ctx) {
           const r = yield* ctx.race([ctx.scheduleWait("E"), ctx.scheduleTimer(50)]);

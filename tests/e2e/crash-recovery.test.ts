@@ -3,18 +3,14 @@
 // the same SQLite file finishes every instance, and every history records each activity
 // completion exactly once.
 // File mode only: a process kill needs a store that outlives the process.
-import { afterAll, expect, test } from "bun:test";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { expect, test } from "bun:test";
 import { join } from "node:path";
 import { Client } from "../../src/client.ts";
 import type { Event } from "../../src/core/events.ts";
-import { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { Runtime } from "../../src/runtime/runtime.ts";
 import { CRASH_OPTIONS, crashRegistries, expectedOutput, hasTimer, instanceId } from "./fixtures/crash-worker.ts";
+import { harness } from "./harness.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "duroxide-crash-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const e2e = harness("sqlite-file");
 
 const FIXTURE = join(import.meta.dir, "fixtures", "crash-worker.ts");
 const N = 30;
@@ -56,10 +52,8 @@ async function watchUntil(
 test(
   "a runtime killed with SIGKILL mid-batch: a new runtime on the same file completes every instance with each activity completed once",
   async () => {
-    const path = join(dir, "crash.db");
+    const path = e2e.file("crash.db");
     const proc = Bun.spawn([process.execPath, FIXTURE, path, String(N)], { stdout: "pipe", stderr: "pipe", cwd: join(import.meta.dir, "..", "..") });
-    let rt: Runtime | null = null;
-    let provider: SqliteProvider | null = null;
     try {
       // 1. Let the child get well into the batch: all instances started, some done, activities running.
       let started = false;
@@ -92,8 +86,8 @@ test(
       expect(proc.signalCode).toBe("SIGKILL");
 
       // 3. A new runtime on the same file, same handlers, short leases.
-      provider = await SqliteProvider.open(path);
-      const client = new Client(provider);
+      const store = await e2e.openStore(path);
+      const client = new Client(store.provider);
       const ids = Array.from({ length: N }, (_, i) => instanceId(i));
       const before = await Promise.all(ids.map((id) => client.getOrchestrationStatus(id)));
       const unfinished = before.filter((s) => s.status !== "Completed").length;
@@ -101,10 +95,10 @@ test(
       expect(before.filter((s) => s.status === "Failed")).toEqual([]);
 
       let recoveryActivityRuns = 0;
-      const { activities, orchestrations } = crashRegistries((line) => {
+      const registries = crashRegistries((line) => {
         if (line.startsWith("act-start")) recoveryActivityRuns++;
       });
-      rt = await Runtime.start(provider, activities, orchestrations, { ...CRASH_OPTIONS, orchestrationConcurrency: 4 });
+      await e2e.start(registries, { ...CRASH_OPTIONS, orchestrationConcurrency: 4 }, store);
       const statuses = await Promise.all(ids.map((id) => client.waitForOrchestration(id, { timeoutMs: 20_000 })));
 
       // 4. Every instance completed with the deterministic output.
@@ -127,8 +121,6 @@ test(
       expect(depths.worker_queue).toBe(0);
     } finally {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(9);
-      if (rt !== null) await rt.shutdown(200);
-      provider?.close();
     }
   },
   30_000,

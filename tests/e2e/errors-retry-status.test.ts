@@ -1,14 +1,13 @@
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // §8 items 28–38: unregistered handlers and poison, nondeterminism, orchestration failures, retry
 // policies, deterministic system values, isReplaying, custom status and waitForStatusChange.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import type { ErrorDetails } from "../../src/core/error-details.ts";
 import { ClientError } from "../../src/core/errors.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { RetryPolicy } from "../../src/runtime/retry.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env, type ProviderMode, restartEnv } from "./harness.ts";
-
-type Handlers = Parameters<typeof startEnv>[1];
+import { deferred, describeEachProvider, historyTypes, type Harness, within } from "./harness.ts";
 
 const WAIT = { timeoutMs: 10_000 };
 
@@ -20,36 +19,12 @@ function expectNondeterminism(details: ErrorDetails | undefined): void {
   expect(details).toMatchObject({ type: "Configuration", kind: "Nondeterminism" });
 }
 
-/** Rejects if `p` does not settle within `ms`. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms))]);
-}
-
-describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
-  const envs: Env[] = [];
-  afterEach(async () => {
-    for (const e of envs.splice(0).reverse()) await e.stop();
-  });
-
-  async function start(handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    const env = await startEnv(mode, handlers, options);
-    envs.push(env);
-    return env;
-  }
-
-  /** Shuts `env`'s runtime down and starts a new runtime with other code on the same store (another connection in file mode). */
-  async function restart(env: Env, handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    const next = await restartEnv(mode, env, handlers, options);
-    envs.push(next);
-    return next;
-  }
-
-
+describeEachProvider("errors, retries and status", (e2e: Harness) => {
   // ------------------------------------------------------------------ §8 item 28
 
   // §8 item 28: an unregistered orchestration backs off (base·2^(n−1), capped) and is poisoned after maxAttempts.
   test("an unregistered orchestration abandons with growing backoff and becomes Failed(Poison) after maxAttempts", async () => {
-    const env = await start({}, { maxAttempts: 4, unregisteredBackoff: { baseDelayMs: 50, maxDelayMs: 200 } });
+    const env = await e2e.start({}, { maxAttempts: 4, unregisteredBackoff: { baseDelayMs: 50, maxDelayMs: 200 } });
     const delays: (number | null)[] = [];
     const orig = env.provider.abandonOrchestrationItem.bind(env.provider);
     env.provider.abandonOrchestrationItem = async (token, delayMs, ignoreAttempt) => {
@@ -82,7 +57,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 28: registering the orchestration before maxAttempts (a second runtime that has it) lets it complete.
   test("registering an unregistered orchestration in time (a second runtime that has it) lets it complete normally", async () => {
     const options: RuntimeOptions = { maxAttempts: 4, unregisteredBackoff: { baseDelayMs: 50, maxDelayMs: 200 } };
-    const old = await start({}, options);
+    const old = await e2e.start({}, options);
     const firstAbandon = deferred();
     let abandons = 0;
     const orig = old.provider.abandonOrchestrationItem.bind(old.provider);
@@ -94,10 +69,10 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
       return orig(token, delayMs, ignoreAttempt);
     };
     await old.client.startOrchestration("late-1", "Late", "deploy");
-    await within(firstAbandon.promise, 5_000, "the first unregistered abandon");
+    await within("the first unregistered abandon", firstAbandon.promise);
     expect(await old.client.getOrchestrationStatus("late-1")).toEqual({ status: "NotFound" });
 
-    const next = await restart(old, {
+    const next = await old.restart({
       activities: { Greet: async (_ctx, s: string) => `hello ${s}` },
       orchestrations: {
         Late: function* (ctx, input: string) {
@@ -118,7 +93,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // which fails the orchestration with the same details (user code cannot catch it).
   test("an unregistered activity backs off and finally poisons, failing the orchestration with Poison details", async () => {
     let caught = 0;
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         UsesMissing: function* (ctx) {
           try {
@@ -165,7 +140,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   ] as const) {
     test(`swapping orchestration code to schedule ${what} at the same position fails the instance with Configuration/Nondeterminism`, async () => {
       const activities = { A: async (_c: unknown, s: string) => `A(${s})`, B: async (_c: unknown, s: string) => `B(${s})` };
-      const v1 = await start({
+      const v1 = await e2e.start({
         activities,
         orchestrations: {
           Swap: function* (ctx) {
@@ -181,7 +156,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
       expect(waiting).toMatchObject({ status: "Running", customStatus: "waiting" });
 
       let v2Ran = 0;
-      const v2 = await restart(v1, {
+      const v2 = await v1.restart({
         activities,
         orchestrations: {
           Swap: function* (ctx) {
@@ -219,7 +194,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   ];
   for (const [what, forge] of forgeries) {
     test(`${what} fails the instance as nondeterministic`, async () => {
-      const env = await start({
+      const env = await e2e.start({
         orchestrations: {
           Forged: function* (ctx) {
             ctx.setCustomStatus("ready");
@@ -256,7 +231,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 32: an orchestration that throws fails with Application/OrchestrationFailed and its message.
   test("an orchestration that throws fails with Application/OrchestrationFailed and its message", async () => {
-    const env = await start({
+    const env = await e2e.start({
       activities: { Check: async (_c, n: number) => n * 2 },
       orchestrations: {
         Thrower: function* (ctx, n: number) {
@@ -287,7 +262,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 32: an activity failure the orchestration does not catch fails it as OrchestrationFailed with the activity's message.
   test("an uncaught activity failure fails the orchestration with Application/OrchestrationFailed carrying the activity's message", async () => {
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         Decline: async () => {
           throw new Error("card declined");
@@ -313,7 +288,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 32: an internal crash (TypeError) reports Panicked.
   test("an internal crash (TypeError) in orchestration code reports Application/Panicked", async () => {
-    const env = await start({
+    const env = await e2e.start({
       activities: { Lookup: async () => null },
       orchestrations: {
         Crasher: function* (ctx) {
@@ -336,7 +311,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 33: fail, fail, succeed → 3 ActivityScheduled, 2 backoff timers with exponential delays 100, 200.
   test("retry policy: fail, fail, succeed produces 3 ActivityScheduled and 2 backoff TimerCreated events with the formula's delays", async () => {
     const calls: number[] = [];
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         Flaky: async (_c, input: string) => {
           calls.push(Date.now());
@@ -399,7 +374,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 33: a fixed policy that never succeeds returns the last error after maxAttempts, with fixed delays.
   test("retry policy: exhausting a fixed-delay policy returns the last error after maxAttempts attempts", async () => {
     let n = 0;
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         AlwaysFails: async () => {
           throw new Error(`nope #${++n}`);
@@ -433,7 +408,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 33: a None backoff retries immediately, with no timers between attempts.
   test("retry policy: None backoff retries immediately without backoff timers", async () => {
     let n = 0;
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         SecondTime: async () => {
           if (++n < 2) throw new Error("first try fails");
@@ -464,7 +439,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   test("retry with a per-attempt timeout returns `timeout: activity timed out` on the first timeout with no further attempts", async () => {
     let calls = 0;
     const aborted = deferred();
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         Hang: async (ctx) => {
           calls++;
@@ -502,7 +477,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
     expect(eventsOf(h, "ActivityCancelRequested").map((e) => [e.source_event_id, e.reason])).toEqual([[scheduled[0]!.event_id, "dropped_future"]]);
     expect(h.at(-1)?.type).toBe("OrchestrationCompleted");
     // The timed-out attempt is signalled, and no second attempt ever runs.
-    await within(aborted.promise, 6_000, "the timed-out activity's cancellation signal");
+    await within("the timed-out activity's cancellation signal", aborted.promise, 6_000);
     expect(calls).toBe(1);
   });
 
@@ -512,7 +487,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   test("ctx.newGuid and ctx.utcNow results are identical across replays and can feed activity inputs without nondeterminism", async () => {
     const seen: { g: string; g2: string; t: number }[] = [];
     let echoed: unknown = null;
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         Echo: async (_c, input: unknown) => {
           echoed = input;
@@ -574,7 +549,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 36: isReplaying is false on the first turn and after the newest completion, true before it.
   test("isReplaying is false on the first turn and after the newest completion, true before it", async () => {
     const log: [string, boolean][] = [];
-    const env = await start({
+    const env = await e2e.start({
       activities: { Step: async (_c, n: number) => n },
       orchestrations: {
         Observer: function* (ctx) {
@@ -616,7 +591,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
     const log: [string, boolean][] = [];
     const traces: string[] = [];
     const gateB = deferred();
-    const env = await start({
+    const env = await e2e.start({
       activities: {
         A: async () => "a",
         B: async () => {
@@ -671,7 +646,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 37: custom status is visible with an increasing version; several writes in one turn → one bump, last wins.
   test("custom status updates are visible to the client with an increasing version, and the last write of a turn wins", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Status: function* (ctx) {
           ctx.setCustomStatus("s1");
@@ -702,7 +677,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 37: custom status carries across continue-as-new (into the context and for the client).
   test("custom status carries across continue-as-new", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Generations: function* (ctx, n: number) {
           if (n === 0) {
@@ -738,7 +713,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
   // §8 item 37: a custom status over maxCustomStatusBytes (default 256 KiB) fails the instance; exactly the limit is fine.
   test("a custom status larger than maxCustomStatusBytes (256 KiB) fails the instance, exactly 256 KiB is accepted", async () => {
     const LIMIT = 256 * 1024;
-    const env = await start({
+    const env = await e2e.start({
       activities: { Noop: async () => null },
       orchestrations: {
         BigStatus: function* (ctx, size: number) {
@@ -770,7 +745,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 38: waitForStatusChange returns on a version bump, on a terminal state, and times out otherwise.
   test("waitForStatusChange returns on a version bump or a terminal state and times out otherwise", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Stepper: function* (ctx) {
           ctx.setCustomStatus("a");
@@ -808,7 +783,7 @@ describeEachProvider("errors, retries and status", (mode: ProviderMode) => {
 
   // §8 item 38: terminal instances return at once (also Failed ones with no status); unknown instances time out.
   test("waitForStatusChange returns at once for a failed instance and times out for an unknown one", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         FailsFast: function* () {
           throw new Error("early failure");

@@ -1,9 +1,21 @@
 /**
- * Shared set-up for end-to-end tests: every e2e file runs its cases once per SQLite mode
- * (in memory, and on a WAL file), with fast lock timeouts so crash-recovery paths finish quickly.
+ * The one way e2e tests start runtimes. Every e2e file runs its cases once per SQLite mode (in
+ * memory, and on a WAL file) with fast lock timeouts, through a `Harness`:
+ *
+ *   describeEachProvider("title", (e2e) => {
+ *     test("...", async () => {
+ *       const env = await e2e.start({ activities, orchestrations }, options); // a runtime on a fresh store
+ *       const next = await env.restart();                    // a process restart on that store
+ *       const store = await e2e.store();                      // an empty store, no runtime yet
+ *       const a = await e2e.start(handlersA, optionsA, store); // a runtime on the store's connection
+ *       const b = await e2e.start(handlersB, optionsB, await store.connect()); // a second node on it
+ *     });
+ *   });
+ *
+ * After each test the harness stops every runtime it started, then closes every connection.
  */
-import { afterAll, describe } from "bun:test";
-import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { afterAll, afterEach, describe } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "../../src/client.ts";
@@ -13,51 +25,59 @@ import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 
-export interface ProviderMode {
-  name: "sqlite-memory" | "sqlite-file";
-  /** A fresh, empty store. */
-  create(): Promise<SqliteProvider>;
-  /** For file mode: open another connection to the store `create` made last (restart scenarios). */
-  reopen(p: SqliteProvider): Promise<SqliteProvider>;
+export type ModeName = "sqlite-memory" | "sqlite-file";
+const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file"];
+
+export type ActivityHandlers = Record<string, (ctx: any, input: any) => unknown>;
+export type OrchestrationHandlers = Record<string, (ctx: any, input: any) => Generator<any, any, any>>;
+
+/** What a runtime runs: plain objects of handlers, or registries built elsewhere (e.g. versioned). */
+export interface Handlers {
+  activities?: ActivityHandlers | ActivityRegistry;
+  orchestrations?: OrchestrationHandlers | OrchestrationRegistry;
 }
 
-const dir = mkdtempSync(join(tmpdir(), "duroxide-e2e-"));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-let n = 0;
-const paths = new WeakMap<SqliteProvider, string>();
+/** One database: it outlives the runtimes and connections on it until the test ends. */
+export interface Store {
+  /** The connection the store was opened with. */
+  readonly provider: SqliteProvider;
+  /** Another connection: a new SqliteProvider on the file in file mode, the one provider in memory. */
+  connect(): Promise<SqliteProvider>;
+}
 
-export const MODES: ProviderMode[] = [
-  {
-    name: "sqlite-memory",
-    create: () => SqliteProvider.inMemory(),
-    reopen: async (p) => p, // one process, one database: "restart" reuses the same store
-  },
-  {
-    name: "sqlite-file",
-    async create() {
-      mkdirSync(dir, { recursive: true }); // another e2e file's afterAll may have removed it
-      const path = join(dir, `e2e-${++n}.db`);
-      const p = await SqliteProvider.open(path);
-      paths.set(p, path);
-      return p;
-    },
-    async reopen(p) {
-      const path = paths.get(p);
-      if (path === undefined) throw new Error("not a file provider from this harness");
-      const q = await SqliteProvider.open(path);
-      paths.set(q, path);
-      return q;
-    },
-  },
-];
+/** A running runtime, and a client on the same provider. */
+export interface Env {
+  readonly provider: SqliteProvider;
+  readonly runtime: Runtime;
+  readonly client: Client;
+  /** Stops the runtime (idempotent); its connection stays open until the test ends. */
+  shutdown(): Promise<void>;
+  /**
+   * A process restart: stops this runtime, closes its connection (file mode; unless another runtime
+   * still runs on it) and starts a new runtime on a new connection to the same store (the same
+   * provider in memory), with other code or options if given (default: this runtime's).
+   */
+  restart(handlers?: Handlers, options?: RuntimeOptions): Promise<Env>;
+}
 
-/** Registers `body` once per provider mode, as `title [mode]`. */
-export function describeEachProvider(title: string, body: (mode: ProviderMode) => void): void {
-  for (const mode of MODES) describe(`${title} [${mode.name}]`, () => body(mode));
+export interface Harness {
+  readonly mode: ModeName;
+  /** A fresh, empty store. */
+  store(): Promise<Store>;
+  /**
+   * Starts a runtime with `FAST` options overridden by `options`: on a fresh store, on a store's
+   * connection, or on a given provider (a connection from `store.connect()`, another runtime's
+   * provider, or a wrapper around one; a runtime on a wrapper cannot `restart`).
+   */
+  start(handlers: Handlers, options?: RuntimeOptions, on?: Store | SqliteProvider): Promise<Env>;
+  /** A path in this harness's temp dir (file mode), removed after the tests. */
+  file(name: string): string;
+  /** A store on an existing database file, e.g. one another process wrote. */
+  openStore(path: string): Promise<Store>;
 }
 
 /** Options that keep tests fast and quiet; override per test. */
-export const FAST: RuntimeOptions = {
+const FAST: RuntimeOptions = {
   orchestrationConcurrency: 2,
   workerConcurrency: 2,
   dispatcherPollIntervalMs: 20,
@@ -68,45 +88,93 @@ export const FAST: RuntimeOptions = {
   logLevel: "off",
 };
 
-export interface Env {
-  provider: SqliteProvider;
-  runtime: Runtime;
-  client: Client;
-  /** Shuts the runtime down (idempotent) and closes the provider. */
-  stop(): Promise<void>;
+/** Registers `body` once per provider mode, as `title [mode]`, each with its own harness. */
+export function describeEachProvider(title: string, body: (e2e: Harness) => void): void {
+  for (const mode of MODES) describe(`${title} [${mode}]`, () => body(harness(mode)));
 }
 
-/** Builds registries from plain objects of handlers and starts a runtime on a fresh store. */
-export async function startEnv(
-  mode: ProviderMode,
-  handlers: {
-    activities?: Record<string, (ctx: any, input: any) => unknown>;
-    orchestrations?: Record<string, (ctx: any, input: any) => Generator<any, any, any>>;
-  },
-  options: RuntimeOptions = {},
-  provider?: SqliteProvider,
-): Promise<Env> {
-  const p = provider ?? (await mode.create());
-  const runtime = await Runtime.start(p, activityRegistry(handlers.activities ?? {}), orchestrationRegistry(handlers.orchestrations ?? {}), { ...FAST, ...options });
-  const client = new Client(p);
-  return {
-    provider: p,
-    runtime,
-    client,
-    async stop() {
-      await runtime.shutdown(200);
-      p.close();
-    },
+/**
+ * A harness for the enclosing describe block (or file): registers the hooks that stop its runtimes
+ * and close its connections after each test, and remove its temp dir after all of them.
+ */
+export function harness(mode: ModeName): Harness {
+  let dir: string | null = null;
+  let files = 0;
+  /** The store of each connection this harness opened. */
+  const storeOf = new Map<SqliteProvider, Store>();
+  const running = new Set<Env>();
+
+  afterEach(async () => {
+    // Several runtimes may share one connection: stop them all before closing any.
+    await Promise.all([...running].map((e) => e.shutdown()));
+    running.clear();
+    for (const p of storeOf.keys()) p.close();
+    storeOf.clear();
+  });
+  afterAll(() => {
+    if (dir !== null) rmSync(dir, { recursive: true, force: true });
+  });
+
+  const file = (name: string): string => {
+    dir ??= mkdtempSync(join(tmpdir(), "duroxide-e2e-"));
+    return join(dir, name);
   };
+
+  const storeOn = async (path: string | null): Promise<Store> => {
+    const open = () => (path === null ? SqliteProvider.inMemory() : SqliteProvider.open(path));
+    const first = await open();
+    const store: Store = {
+      provider: first,
+      async connect() {
+        if (path === null) return first; // one process, one in-memory database
+        const p = await open();
+        storeOf.set(p, store);
+        return p;
+      },
+    };
+    storeOf.set(first, store);
+    return store;
+  };
+
+  const store = () => storeOn(mode === "sqlite-memory" ? null : file(`e2e-${++files}.db`));
+
+  const start = async (handlers: Handlers, options: RuntimeOptions = {}, on?: Store | SqliteProvider): Promise<Env> => {
+    const target = on ?? (await store());
+    const provider = "connect" in target ? target.provider : target;
+    const home = storeOf.get(provider) ?? null;
+    const runtime = await Runtime.start(provider, activityRegistry(handlers.activities), orchestrationRegistry(handlers.orchestrations), { ...FAST, ...options });
+    const env: Env = {
+      provider,
+      runtime,
+      client: new Client(provider),
+      async shutdown() {
+        await runtime.shutdown(200);
+        running.delete(env);
+      },
+      async restart(nextHandlers = handlers, nextOptions = options) {
+        if (home === null) throw new Error("restart: this runtime runs on a provider the harness did not open");
+        await env.shutdown();
+        const next = await home.connect();
+        if (next !== provider && ![...running].some((e) => e.provider === provider)) provider.close();
+        return start(nextHandlers, nextOptions, next);
+      },
+    };
+    running.add(env);
+    return env;
+  };
+
+  return { mode, store, start, file, openStore: storeOn };
 }
 
-export function activityRegistry(handlers: Record<string, (ctx: any, input: any) => unknown>): ActivityRegistry {
+function activityRegistry(handlers: ActivityHandlers | ActivityRegistry = {}): ActivityRegistry {
+  if (handlers instanceof ActivityRegistry) return handlers;
   const b = ActivityRegistry.builder();
   for (const [name, fn] of Object.entries(handlers)) b.register(name, fn);
   return b.build();
 }
 
-export function orchestrationRegistry(handlers: Record<string, (ctx: any, input: any) => Generator<any, any, any>>): OrchestrationRegistry {
+function orchestrationRegistry(handlers: OrchestrationHandlers | OrchestrationRegistry = {}): OrchestrationRegistry {
+  if (handlers instanceof OrchestrationRegistry) return handlers;
   const b = OrchestrationRegistry.builder();
   for (const [name, fn] of Object.entries(handlers)) b.register(name, fn);
   return b.build();
@@ -116,22 +184,6 @@ export function orchestrationRegistry(handlers: Record<string, (ctx: any, input:
 export async function historyTypes(client: Client, instance: string, executionId?: number): Promise<string[]> {
   const h: Event[] = await client.readExecutionHistory(instance, executionId);
   return h.map((e) => e.type);
-}
-
-/**
- * Shuts `old`'s runtime down and starts a new one on the same store (a new connection in file
- * mode, the same database in memory), as a process restart would.
- */
-export async function restartEnv(
-  mode: ProviderMode,
-  old: Env,
-  handlers: Parameters<typeof startEnv>[1],
-  options: RuntimeOptions = {},
-): Promise<Env> {
-  await old.runtime.shutdown(200);
-  const p = await mode.reopen(old.provider);
-  if (p !== old.provider) old.provider.close();
-  return startEnv(mode, handlers, options, p);
 }
 
 /** Resolves with the promise's value, or fails if it takes longer than `ms`. */

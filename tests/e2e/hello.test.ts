@@ -1,14 +1,11 @@
 // docs/runtime-semantics.md §8.1: hello world — one activity; output returned; history Started,
 // Scheduled, Completed, Completed.
-import { afterEach, expect, test } from "bun:test";
-import { describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
+import { expect, test } from "bun:test";
+import { describeEachProvider, historyTypes } from "./harness.ts";
 
-describeEachProvider("hello world", (mode) => {
-  let env: Env | undefined;
-  afterEach(async () => env?.stop());
-
+describeEachProvider("hello world", (e2e) => {
   test("one activity: the output is returned and history is Started, ActivityScheduled, ActivityCompleted, OrchestrationCompleted", async () => {
-    env = await startEnv(mode, {
+    const env = await e2e.start({
       activities: { Hello: async (_ctx, name: string) => `Hello, ${name}!` },
       orchestrations: {
         HelloWorld: function* (ctx, name: string) {

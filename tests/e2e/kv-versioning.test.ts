@@ -1,19 +1,17 @@
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // KV store and orchestration versioning end to end (§8 items 27, 39, 40, 41) plus the rolling-deploy
 // scenario of issue 5: runtime A with only v1 and runtime B with v1+v2 on one SQLite file finish every
 // instance on a version the runtime running it has.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
-import type { SqliteProvider } from "../../src/providers/sqlite.ts";
 import type { OrchestrationContext } from "../../src/runtime/context.ts";
 import { SYSCALL_GET_KV } from "../../src/runtime/context.ts";
 import type { LogLevel, RuntimeOptions } from "../../src/runtime/options.ts";
 import { OrchestrationRegistry } from "../../src/runtime/registry.ts";
-import { Runtime } from "../../src/runtime/runtime.ts";
-import { activityRegistry, deferred, describeEachProvider, FAST, historyTypes, startEnv, type Env, type ProviderMode } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, type Handlers, type Harness } from "./harness.ts";
 
 type Ctx = OrchestrationContext;
-type Handlers = Parameters<typeof startEnv>[1];
 
 function ofType<K extends Event["type"]>(h: Event[], type: K): EventOf<K>[] {
   return h.filter((e): e is EventOf<K> => e.type === type);
@@ -35,51 +33,7 @@ async function executionVersions(client: Client, instance: string): Promise<stri
   return out;
 }
 
-describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
-  // Runtimes are shut down before any provider is closed; cleanups run in reverse order of creation.
-  const runtimes: Runtime[] = [];
-  const providers = new Set<SqliteProvider>();
-  const envs: Env[] = [];
-  afterEach(async () => {
-    for (const rt of runtimes) await rt.shutdown(200);
-    for (const e of envs) await e.runtime.shutdown(200);
-    for (const p of providers) p.close();
-    for (const e of envs) if (!providers.has(e.provider)) e.provider.close();
-    runtimes.length = 0;
-    envs.length = 0;
-    providers.clear();
-  });
-
-  async function start(handlers: Handlers, options: RuntimeOptions = {}): Promise<Env> {
-    const env = await startEnv(mode, handlers, options);
-    envs.push(env);
-    return env;
-  }
-
-  async function store(): Promise<SqliteProvider> {
-    const p = await mode.create();
-    providers.add(p);
-    return p;
-  }
-
-  /** Another connection to the same store in file mode; the same object in memory mode. */
-  async function connect(p: SqliteProvider): Promise<SqliteProvider> {
-    const q = await mode.reopen(p);
-    providers.add(q);
-    return q;
-  }
-
-  async function runtime(
-    p: SqliteProvider,
-    orchestrations: OrchestrationRegistry,
-    activities: Record<string, (ctx: any, input: any) => unknown> = {},
-    options: RuntimeOptions = {},
-  ): Promise<Runtime> {
-    const rt = await Runtime.start(p, activityRegistry(activities), orchestrations, { ...FAST, ...options });
-    runtimes.push(rt);
-    return rt;
-  }
-
+describeEachProvider("KV store and versioning", (e2e: Harness) => {
   // ---------------------------------------------------------------------------------- versioning
 
   /** Version `impl` of an orchestration that runs one activity per execution and then continues-as-new along `hops`. */
@@ -94,14 +48,12 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 27
   test("a start without a version runs the Latest registered version; startOrchestrationVersioned and {version} pin exactly", async () => {
-    const p = await store();
     const reg = OrchestrationRegistry.builder()
       .register("Greet", hopper("v1"))
       .registerVersioned("Greet", "1.1.0", hopper("v1.1"))
       .registerVersioned("Greet", "2.0.0", hopper("v2"))
       .build();
-    await runtime(p, reg, echo);
-    const client = new Client(p);
+    const { client } = await e2e.start({ orchestrations: reg, activities: echo });
     await client.startOrchestration("ver-latest", "Greet", { hops: [] });
     await client.startOrchestrationVersioned("ver-pin-1", "Greet", "1.0.0", { hops: [] });
     await client.startOrchestration("ver-pin-11", "Greet", { hops: [] }, { version: "1.1.0" });
@@ -124,10 +76,8 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 27
   test("continue-as-new without a version uses Latest, and ctx.continueAsNew(x, {version}) picks the version of the next execution", async () => {
-    const p = await store();
     const reg = OrchestrationRegistry.builder().register("Hop", hopper("v1")).registerVersioned("Hop", "2.0.0", hopper("v2")).build();
-    await runtime(p, reg, echo);
-    const client = new Client(p);
+    const { client } = await e2e.start({ orchestrations: reg, activities: echo });
     // exec 1 pinned to 1.0.0; exec 2 by policy (Latest = 2.0.0); exec 3 explicitly 1.0.0; exec 4 by policy again.
     await client.startOrchestrationVersioned("hop-1", "Hop", "1.0.0", { hops: [{}, { version: "1.0.0" }, {}] });
     const s = await client.waitForOrchestration("hop-1", { timeoutMs: 5_000 });
@@ -145,14 +95,12 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 27
   test("an Exact policy makes unpinned starts and continue-as-new use that version; explicit versions still win", async () => {
-    const p = await store();
     const reg = OrchestrationRegistry.builder()
       .register("Policy", hopper("v1"))
       .registerVersioned("Policy", "2.0.0", hopper("v2"))
       .setPolicy("Policy", { type: "Exact", version: "1.0.0" })
       .build();
-    await runtime(p, reg, echo);
-    const client = new Client(p);
+    const { client } = await e2e.start({ orchestrations: reg, activities: echo });
     await client.startOrchestration("pol-unpinned", "Policy", { hops: [{}, { version: "2.0.0" }] });
     await client.startOrchestrationVersioned("pol-pinned-2", "Policy", "2.0.0", { hops: [{}] });
     for (const id of ["pol-unpinned", "pol-pinned-2"]) {
@@ -182,18 +130,15 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
         return { version: ctx.orchestrationVersion, input, r };
       };
 
-    const p1 = await store();
-    const rt1 = await runtime(p1, OrchestrationRegistry.builder().register("Upgrade", v1(1)).build(), echo);
-    const c1 = new Client(p1);
+    const rt1 = await e2e.start({ orchestrations: OrchestrationRegistry.builder().register("Upgrade", v1(1)).build(), activities: echo });
+    const c1 = rt1.client;
     await c1.startOrchestration("upg-1", "Upgrade", null);
     await c1.waitForStatusChange("upg-1", 0, { timeoutMs: 5_000 });
     expect(await startedVersion(c1, "upg-1")).toBe("1.0.0");
-    await rt1.shutdown(200);
 
     // The new deployment has v1 and v2; v2 is Latest.
-    const p2 = await connect(p1);
-    await runtime(p2, OrchestrationRegistry.builder().register("Upgrade", v1(2)).registerVersioned("Upgrade", "2.0.0", v2(2)).build(), echo);
-    const c2 = new Client(p2);
+    const rt2 = await rt1.restart({ orchestrations: OrchestrationRegistry.builder().register("Upgrade", v1(2)).registerVersioned("Upgrade", "2.0.0", v2(2)).build(), activities: echo });
+    const c2 = rt2.client;
     await c2.raiseEvent("upg-1", "go", null);
     const s = await c2.waitForOrchestration("upg-1", { timeoutMs: 5_000 });
     expect(s).toMatchObject({ status: "Completed", output: { version: "2.0.0", input: "upgraded", r: "v2" } });
@@ -217,7 +162,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 39
   test("KV values are visible to clients while running, reads/clears work in the orchestration, and values survive continue-as-new", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         KvLife: function* (ctx: Ctx, input: { phase: number }) {
           if (input.phase === 1) {
@@ -308,7 +253,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   // §8 item 39
   test("a read-modify-write counter incremented once per turn over N event-driven turns replays cleanly and ends at N", async () => {
     const N = 6;
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Counter: function* (ctx: Ctx, n: number) {
           ctx.setCustomStatus("ready");
@@ -350,7 +295,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   // §8 item 39
   test("a read-modify-write counter keeps counting across continue-as-new (two ticks per execution)", async () => {
     const TARGET = 6;
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         CounterCan: function* (ctx: Ctx, target: number) {
           if (ctx.executionId === 1) ctx.setCustomStatus("ready");
@@ -390,7 +335,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 40
   test("100 keys are allowed; setting a 101st key in a later turn fails the instance with a message naming maxKvKeys", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         ManyKeys: function* (ctx: Ctx) {
           for (let i = 0; i < 100; i++) ctx.setValue(`k${i}`, i);
@@ -427,7 +372,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   // §8 item 40
   test("a value of exactly maxKvValueBytes is stored; one byte more fails the instance with a message naming the limit", async () => {
     const LIMIT = 16 * 1024;
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         BigValue: function* (ctx: Ctx) {
           ctx.setValue("exact", "x".repeat(LIMIT - 2)); // JSON adds two quotes: LIMIT bytes
@@ -456,7 +401,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 40
   test("clearing keys frees capacity: set 100, clear 50, set 50 more (in one turn and across turns), clear all, set 100", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Recycle: function* (ctx: Ctx) {
           for (let i = 0; i < 100; i++) ctx.setValue(`k${i}`, i);
@@ -490,7 +435,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
 
   // §8 item 41
   test("getValueFromInstance returns the recorded value on replay after the source changed; a fresh read sees the new value", async () => {
-    const env = await start({
+    const env = await e2e.start({
       orchestrations: {
         Source: function* (ctx: Ctx) {
           ctx.setValue("color", "red");
@@ -546,7 +491,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   // ---------------------------------------------------------------------------------- rolling deploy
 
   // Two runtimes on one SQLite file (two connections): file mode only.
-  if (mode.name !== "sqlite-file") return;
+  if (e2e.mode !== "sqlite-file") return;
 
   interface Run {
     runtime: "A" | "B";
@@ -614,18 +559,20 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   // defaults (1 s..60 s, 10 attempts) a missing version has minutes to appear; here a few seconds.
   const DEPLOY_OPTIONS: RuntimeOptions = { unregisteredBackoff: { baseDelayMs: 50, maxDelayMs: 200 }, maxAttempts: 200 };
   const step = { Step: async (_ctx: unknown, s: string) => `done ${s}` };
+  /** What runtime A (v1 only) and runtime B (v1 and v2) run. */
+  const deployA = (runs: Run[]): Handlers => ({ orchestrations: deployRegistry("A", false, runs), activities: step });
+  const deployB = (runs: Run[]): Handlers => ({ orchestrations: deployRegistry("B", true, runs), activities: step });
 
   // Issue 5, rolling deploy (§3.11, §5.3)
   test("rolling deploy: runtime A (v1) and runtime B (v1+v2) on one file finish every instance on a version the runtime has", async () => {
     const runs: Run[] = [];
     const logA = backoffLog();
-    const pA = await store();
-    const pB = await connect(pA);
-    expect(pB).not.toBe(pA);
-    await runtime(pA, deployRegistry("A", false, runs), step, { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" });
-    await runtime(pB, deployRegistry("B", true, runs), step, DEPLOY_OPTIONS);
+    const store = await e2e.store();
+    const a = await e2e.start(deployA(runs), { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" }, store);
+    const b = await e2e.start(deployB(runs), DEPLOY_OPTIONS, await store.connect());
+    expect(b.provider).not.toBe(a.provider);
     // Starts alternate between the two connections, so each runtime is woken for some of them.
-    const clients = [new Client(pA), new Client(pB)];
+    const clients = [a.client, b.client];
     const client = clients[0]!;
 
     const pinned2 = Array.from({ length: 5 }, (_, i) => `deploy-v2-${i}`);
@@ -681,9 +628,8 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   test("rolling deploy: a v2 instance that runtime A (v1 only) keeps backing off on completes once runtime B (v1+v2) appears", async () => {
     const runs: Run[] = [];
     const logA = backoffLog();
-    const pA = await store();
-    await runtime(pA, deployRegistry("A", false, runs), step, { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" });
-    const client = new Client(pA);
+    const store = await e2e.store();
+    const { client } = await e2e.start(deployA(runs), { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" }, store);
     await client.startOrchestrationVersioned("late-v2", "Deploy", "2.0.0", null);
     await client.startOrchestration("late-any", "Deploy", null);
 
@@ -698,8 +644,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     expect(runs.filter((r) => r.instance === "late-v2")).toEqual([]);
 
     // B joins on a second connection; A keeps running and keeps competing for the message.
-    const pB = await connect(pA);
-    await runtime(pB, deployRegistry("B", true, runs), step, DEPLOY_OPTIONS);
+    await e2e.start(deployB(runs), DEPLOY_OPTIONS, await store.connect());
     const s = await client.waitForOrchestration("late-v2", { timeoutMs: 10_000 });
     expect(s).toMatchObject({ status: "Completed", output: { version: "2.0.0", impl: "v2", finishedOn: "B", steps: ["done late-v2:1", "done late-v2:2"] } });
     expect(await startedVersion(client, "late-v2")).toBe("2.0.0");
@@ -714,21 +659,19 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
   test("rolling deploy: an unpinned instance that B started on v2 is never replayed by A with v1; A backs off until B is back", async () => {
     const runs: Run[] = [];
     const logA = backoffLog();
-    const pB = await store();
-    const b1 = await runtime(pB, deployRegistry("B", true, runs), step, DEPLOY_OPTIONS);
-    const clientB = new Client(pB);
+    const store = await e2e.store();
+    const b1 = await e2e.start(deployB(runs), DEPLOY_OPTIONS, store);
+    const clientB = b1.client;
     await clientB.startOrchestration("b-first", "Deploy", { waitFor: "go" });
     // B's first turn pins Latest (2.0.0) and subscribes to "go".
     expect(await clientB.waitForStatusChange("b-first", 0, { timeoutMs: 5_000 })).toMatchObject({ status: "Running", customStatus: "waiting for go" });
     const subscribed = ["OrchestrationStarted", "CustomStatusUpdated", "ExternalSubscribed"];
     expect(await historyTypes(clientB, "b-first")).toEqual(subscribed);
     expect(await startedVersion(clientB, "b-first")).toBe("2.0.0");
-    await b1.shutdown(200);
+    await b1.shutdown();
 
     // Only A (v1, whose Latest is 1.0.0) runs now; the event makes the instance runnable.
-    const pA = await connect(pB);
-    await runtime(pA, deployRegistry("A", false, runs), step, { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" });
-    const clientA = new Client(pA);
+    const { client: clientA } = await e2e.start(deployA(runs), { ...DEPLOY_OPTIONS, logger: logA.logger, logLevel: "warn" }, await store.connect());
     await clientA.raiseEvent("b-first", "go", null);
     await logA.reached("b-first", 3);
     expect(await historyTypes(clientA, "b-first")).toEqual(subscribed);
@@ -736,7 +679,7 @@ describeEachProvider("KV store and versioning", (mode: ProviderMode) => {
     expect((await clientA.getOrchestrationStatus("b-first")).status).toBe("Running");
 
     // B comes back (new runtime, same connection) and finishes it on v2 while A keeps running.
-    await runtime(pB, deployRegistry("B", true, runs), step, DEPLOY_OPTIONS);
+    await e2e.start(deployB(runs), DEPLOY_OPTIONS, b1.provider);
     const s = await clientA.waitForOrchestration("b-first", { timeoutMs: 10_000 });
     expect(s).toMatchObject({ status: "Completed", output: { version: "2.0.0", impl: "v2", finishedOn: "B", steps: ["done b-first:1", "done b-first:2"] } });
     expect(runs.every((r) => r.runtime === "B" && r.version === "2.0.0")).toBe(true);

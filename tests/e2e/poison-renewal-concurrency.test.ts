@@ -1,7 +1,8 @@
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // §8 items 44–50: poison messages, lock renewal, exclusive instance processing under concurrency,
 // instance management on runtime-made instances, corrupted history, shutdown with work in flight,
 // and usage errors of the generator model.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { ErrorDetails } from "../../src/core/error-details.ts";
 import { ClientError, ConfigurationError, ProviderError } from "../../src/core/errors.ts";
@@ -9,7 +10,7 @@ import type { Event } from "../../src/core/events.ts";
 import type { FetchedOrchestration, FetchedWorkItem } from "../../src/core/queue-types.ts";
 import type { SqliteProvider } from "../../src/providers/sqlite.ts";
 import { OrchestrationRegistry } from "../../src/runtime/registry.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes } from "./harness.ts";
 
 /**
  * A view of `p` whose methods named in `overrides` are replaced; every other member is the real
@@ -46,20 +47,10 @@ function failedDetails(status: { status: string; details?: ErrorDetails }): Erro
   return status.details!;
 }
 
-describeEachProvider("poison, renewal, concurrency, management, shutdown and usage errors", (mode) => {
-  let envs: Env[] = [];
-  afterEach(async () => {
-    for (const e of envs.reverse()) await e.stop();
-    envs = [];
-  });
-  const track = (e: Env): Env => {
-    envs.push(e);
-    return e;
-  };
-
+describeEachProvider("poison, renewal, concurrency, management, shutdown and usage errors", (e2e) => {
   // §8 item 44 (root instance): the 4th delivery with maxAttempts 3 poisons it without running user code.
   test("an orchestration message fetched more than maxAttempts times fails the instance with Poison without running its code", async () => {
-    const p = await mode.create();
+    const p = (await e2e.store()).provider;
     const client = new Client(p);
     await client.startOrchestration("poison-root", "NeverRuns", { n: 5 });
     // Three deliveries that never commit (as if three runtimes had crashed mid-turn).
@@ -71,20 +62,17 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
       await p.abandonOrchestrationItem(f!.lockToken, null, false);
     }
     let ran = false;
-    const env = track(
-      await startEnv(
-        mode,
-        {
-          orchestrations: {
-            NeverRuns: function* () {
-              ran = true;
-              return "ran";
-            },
+    const env = await e2e.start(
+      {
+        orchestrations: {
+          NeverRuns: function* () {
+            ran = true;
+            return "ran";
           },
         },
-        { maxAttempts: 3 },
-        p,
-      ),
+      },
+      { maxAttempts: 3 },
+      p,
     );
     const status = await env.client.waitForOrchestration("poison-root", { timeoutMs: 5_000 });
     const details = failedDetails(status);
@@ -108,7 +96,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
   // §8 item 44 (child instance): a child whose every commit fails is poisoned, and its parent is
   // notified and fails with the same details (a poison failure is never visible to user code).
   test("a child whose turns never commit is poisoned after maxAttempts and its parent fails with the same Poison details", async () => {
-    const p = await mode.create();
+    const p = (await e2e.store()).provider;
     const tokens = new Map<string, string>();
     const childDeliveries: number[] = [];
     let failedChildAcks = 0;
@@ -132,27 +120,24 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
       },
     });
     let caught: unknown = null;
-    const env = track(
-      await startEnv(
-        mode,
-        {
-          orchestrations: {
-            Parent: function* (ctx) {
-              try {
-                return yield* ctx.scheduleSubOrchestration("Child", 7, { instanceId: "poison-child" });
-              } catch (err) {
-                caught = err;
-                return "handled";
-              }
-            },
-            Child: function* (_ctx, n: number) {
-              return n * 2;
-            },
+    const env = await e2e.start(
+      {
+        orchestrations: {
+          Parent: function* (ctx) {
+            try {
+              return yield* ctx.scheduleSubOrchestration("Child", 7, { instanceId: "poison-child" });
+            } catch (err) {
+              caught = err;
+              return "handled";
+            }
+          },
+          Child: function* (_ctx, n: number) {
+            return n * 2;
           },
         },
-        { maxAttempts: 3 },
-        wrapped,
-      ),
+      },
+      { maxAttempts: 3 },
+      wrapped,
     );
     await env.client.startOrchestration("poison-parent", "Parent", null);
     const parent = await env.client.waitForOrchestration("poison-parent", { timeoutMs: 10_000 });
@@ -186,7 +171,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
   // §8 item 45: an activity running 2.5x its lease and a turn whose commit takes 2.5x the instance
   // lease (both run side by side) each finish exactly once, because both locks are renewed.
   test("an activity longer than workerLockTimeoutMs and a turn slower than orchestratorLockTimeoutMs both finish exactly once thanks to renewal", async () => {
-    const p = await mode.create();
+    const p = (await e2e.store()).provider;
     const tokens = new Map<string, string>();
     let slowActivityDeliveries = 0;
     let workerRenewals = 0;
@@ -231,41 +216,38 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     let slowCalls = 0;
     let echoCalls = 0;
     let sawAbort = false;
-    const env = track(
-      await startEnv(
-        mode,
-        {
-          activities: {
-            Slow: async (ctx, x: number) => {
-              slowCalls++;
-              await Bun.sleep(2_500);
-              sawAbort = ctx.signal.aborted;
-              return x + 1;
-            },
-            Echo: async (_ctx, x: string) => {
-              echoCalls++;
-              return x;
-            },
+    const env = await e2e.start(
+      {
+        activities: {
+          Slow: async (ctx, x: number) => {
+            slowCalls++;
+            await Bun.sleep(2_500);
+            sawAbort = ctx.signal.aborted;
+            return x + 1;
           },
-          orchestrations: {
-            SlowActivity: function* (ctx, x: number) {
-              return yield* ctx.scheduleActivity("Slow", x);
-            },
-            SlowTurn: function* (ctx, x: string) {
-              return yield* ctx.scheduleActivity("Echo", x);
-            },
+          Echo: async (_ctx, x: string) => {
+            echoCalls++;
+            return x;
           },
         },
-        {
-          workerLockTimeoutMs: 1_000,
-          workerLockRenewalBufferMs: 500,
-          orchestratorLockTimeoutMs: 1_000,
-          orchestratorLockRenewalBufferMs: 500,
-          orchestrationConcurrency: 2,
-          workerConcurrency: 2,
+        orchestrations: {
+          SlowActivity: function* (ctx, x: number) {
+            return yield* ctx.scheduleActivity("Slow", x);
+          },
+          SlowTurn: function* (ctx, x: string) {
+            return yield* ctx.scheduleActivity("Echo", x);
+          },
         },
-        wrapped,
-      ),
+      },
+      {
+        workerLockTimeoutMs: 1_000,
+        workerLockRenewalBufferMs: 500,
+        orchestratorLockTimeoutMs: 1_000,
+        orchestratorLockRenewalBufferMs: 500,
+        orchestrationConcurrency: 2,
+        workerConcurrency: 2,
+      },
+      wrapped,
     );
     const c = env.client;
     await c.startOrchestration("slow-activity", "SlowActivity", 41);
@@ -299,8 +281,9 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
   // dispatchers at once, every activity runs once, everything completes.
   test("with 200 instances and concurrent dispatchers no instance is processed by two dispatchers at once", async () => {
     const N = 200;
-    const p1 = await mode.create();
-    const p2 = await mode.reopen(p1); // a second connection in file mode; the same store in memory
+    const store = await e2e.store();
+    const p1 = store.provider;
+    const p2 = await store.connect(); // a second connection in file mode; the same store in memory
     let seq = 0;
     const active = new Map<string, { token: string; seq: number }>();
     const tokenInstance = new Map<string, string>();
@@ -355,12 +338,8 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
       },
     };
     const options = { orchestrationConcurrency: 4, workerConcurrency: 4, dispatcherPollIntervalMs: 5 };
-    const env1 = track(await startEnv(mode, handlers, options, tracked(p1)));
-    const env2Provider = p2 === p1 ? null : p2;
-    const rt2 = await startEnv(mode, handlers, options, tracked(p2));
-    // In memory mode both runtimes share one provider: stop only the runtime there, not the store.
-    if (env2Provider !== null) track(rt2);
-    else envs.push({ ...rt2, stop: () => rt2.runtime.shutdown(200) });
+    const env1 = await e2e.start(handlers, options, tracked(p1));
+    await e2e.start(handlers, options, tracked(p2));
 
     const ids = Array.from({ length: N }, (_, i) => `conc-${i}`);
     await Promise.all(ids.map((id, i) => env1.client.startOrchestration(id, "Work", i)));
@@ -381,18 +360,16 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 47: deleteInstance on a running tree needs force, refuses the child, cascades from the root.
   test("deleteInstance needs force for a running tree, refuses the sub-orchestration, and cascades from the root", async () => {
-    const env = track(
-      await startEnv(mode, {
-        orchestrations: {
-          TreeRoot: function* (ctx) {
-            return yield* ctx.scheduleSubOrchestration("TreeLeaf", null, { instanceId: "tree-leaf" });
-          },
-          TreeLeaf: function* (ctx) {
-            return yield* ctx.scheduleWait("go");
-          },
+    const env = await e2e.start({
+      orchestrations: {
+        TreeRoot: function* (ctx) {
+          return yield* ctx.scheduleSubOrchestration("TreeLeaf", null, { instanceId: "tree-leaf" });
         },
-      }),
-    );
+        TreeLeaf: function* (ctx) {
+          return yield* ctx.scheduleWait("go");
+        },
+      },
+    });
     const c = env.client;
     await c.startOrchestration("tree-root", "TreeRoot", null);
     await untilHistoryHas(c, "tree-leaf", "ExternalSubscribed");
@@ -425,20 +402,18 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 47: a completed tree is deleted without force, from the root, child included.
   test("deleteInstance of a completed root removes its completed children too", async () => {
-    const env = track(
-      await startEnv(mode, {
-        orchestrations: {
-          Root: function* (ctx) {
-            const a: number = yield* ctx.scheduleSubOrchestration("Leaf", 1);
-            const b: number = yield* ctx.scheduleSubOrchestration("Leaf", 2);
-            return a + b;
-          },
-          Leaf: function* (_ctx, n: number) {
-            return n * 10;
-          },
+    const env = await e2e.start({
+      orchestrations: {
+        Root: function* (ctx) {
+          const a: number = yield* ctx.scheduleSubOrchestration("Leaf", 1);
+          const b: number = yield* ctx.scheduleSubOrchestration("Leaf", 2);
+          return a + b;
         },
-      }),
-    );
+        Leaf: function* (_ctx, n: number) {
+          return n * 10;
+        },
+      },
+    });
     const c = env.client;
     await c.startOrchestration("done-root", "Root", null);
     expect(await c.waitForOrchestration("done-root", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: 30 });
@@ -456,7 +431,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const started = deferred();
     const release = deferred();
     const acked = deferred<string>();
-    const p = await mode.create();
+    const p = (await e2e.store()).provider;
     const wrapped = wrap(p, {
       async ackWorkItem(...args: Parameters<SqliteProvider["ackWorkItem"]>) {
         try {
@@ -468,26 +443,23 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
         }
       },
     });
-    const env = track(
-      await startEnv(
-        mode,
-        {
-          activities: {
-            Block: async () => {
-              started.resolve();
-              await release.promise;
-              return "late";
-            },
-          },
-          orchestrations: {
-            Blocked: function* (ctx) {
-              return yield* ctx.scheduleActivity("Block", null);
-            },
+    const env = await e2e.start(
+      {
+        activities: {
+          Block: async () => {
+            started.resolve();
+            await release.promise;
+            return "late";
           },
         },
-        { activityCancellationGracePeriodMs: 5_000 },
-        wrapped,
-      ),
+        orchestrations: {
+          Blocked: function* (ctx) {
+            return yield* ctx.scheduleActivity("Block", null);
+          },
+        },
+      },
+      { activityCancellationGracePeriodMs: 5_000 },
+      wrapped,
     );
     const c = env.client;
     await c.startOrchestration("doomed", "Blocked", null);
@@ -505,21 +477,19 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 47: bulk delete removes terminal roots (with their trees) and silently skips running ones.
   test("deleteInstanceBulk deletes terminal roots with their children and skips running instances", async () => {
-    const env = track(
-      await startEnv(mode, {
-        orchestrations: {
-          Quick: function* (_ctx, n: number) {
-            return n;
-          },
-          WithChild: function* (ctx) {
-            return yield* ctx.scheduleSubOrchestration("Quick", 9, { instanceId: "bulk-child" });
-          },
-          Waits: function* (ctx) {
-            return yield* ctx.scheduleWait("never");
-          },
+    const env = await e2e.start({
+      orchestrations: {
+        Quick: function* (_ctx, n: number) {
+          return n;
         },
-      }),
-    );
+        WithChild: function* (ctx) {
+          return yield* ctx.scheduleSubOrchestration("Quick", 9, { instanceId: "bulk-child" });
+        },
+        Waits: function* (ctx) {
+          return yield* ctx.scheduleWait("never");
+        },
+      },
+    });
     const c = env.client;
     for (const i of [1, 2, 3]) await c.startOrchestration(`bulk-q${i}`, "Quick", i);
     await c.startOrchestration("bulk-parent", "WithChild", null);
@@ -540,17 +510,15 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 47: prune removes old executions but never the current one, running or finished.
   test("pruneExecutions removes earlier executions but never the current one", async () => {
-    const env = track(
-      await startEnv(mode, {
-        orchestrations: {
-          Looper: function* (ctx, n: number) {
-            if (n < 3) return yield* ctx.continueAsNew(n + 1);
-            const extra: number = yield* ctx.scheduleWait("stop");
-            return n + extra;
-          },
+    const env = await e2e.start({
+      orchestrations: {
+        Looper: function* (ctx, n: number) {
+          if (n < 3) return yield* ctx.continueAsNew(n + 1);
+          const extra: number = yield* ctx.scheduleWait("stop");
+          return n + extra;
         },
-      }),
-    );
+      },
+    });
     const c = env.client;
     await c.startOrchestration("looper", "Looper", 0);
     await until("execution 4 to subscribe", async () => {
@@ -580,7 +548,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 48: unreadable history is abandoned with a 1 s backoff each delivery, then poisoned.
   test("undeserializable history is retried with a 1 s backoff and poisoned after maxAttempts", async () => {
-    const p = await mode.create();
+    const p = (await e2e.store()).provider;
     const deliveries: { attempt: number; at: number; historyError: string | null }[] = [];
     let ran = 0;
     const wrapped = wrap(p, {
@@ -590,20 +558,17 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
         return f;
       },
     });
-    const env = track(
-      await startEnv(
-        mode,
-        {
-          orchestrations: {
-            Corruptible: function* (ctx) {
-              ran++;
-              return yield* ctx.scheduleWait("go");
-            },
+    const env = await e2e.start(
+      {
+        orchestrations: {
+          Corruptible: function* (ctx) {
+            ran++;
+            return yield* ctx.scheduleWait("go");
           },
         },
-        { maxAttempts: 2 },
-        wrapped,
-      ),
+      },
+      { maxAttempts: 2 },
+      wrapped,
     );
     const c = env.client;
     await c.startOrchestration("corrupt", "Corruptible", null);
@@ -683,16 +648,14 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
       },
     };
     const opts = { workerLockTimeoutMs: 1_000, workerLockRenewalBufferMs: 500 };
-    const env1 = track(await startEnv(mode, handlers, opts));
+    const env1 = await e2e.start(handlers, opts);
     await env1.client.startOrchestration("restart-coop", "Job", 5);
     await firstStarted.promise;
-    await env1.runtime.shutdown(200);
+    await env1.shutdown();
     expect(firstSawAbort).toBe(true);
+    expect((await env1.client.getOrchestrationStatus("restart-coop")).status).toBe("Running");
     // A restart: file mode closes the connection and opens a new one; memory mode keeps the store.
-    if (mode.name === "sqlite-file") env1.provider.close();
-    const p2 = await mode.reopen(env1.provider);
-    expect((await new Client(p2).getOrchestrationStatus("restart-coop")).status).toBe("Running");
-    const env2 = track(await startEnv(mode, handlers, opts, p2));
+    const env2 = await env1.restart();
     const status = await env2.client.waitForOrchestration("restart-coop", { timeoutMs: 10_000 });
     expect(status).toMatchObject({ status: "Completed", output: 15 });
     expect(calls).toBe(2);
@@ -725,13 +688,10 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
       },
     };
     const opts = { workerLockTimeoutMs: 1_000, workerLockRenewalBufferMs: 500, activityCancellationGracePeriodMs: 100 };
-    const env1 = track(await startEnv(mode, handlers, opts));
+    const env1 = await e2e.start(handlers, opts);
     await env1.client.startOrchestration("restart-stubborn", "Job", 1);
     await firstStarted.promise;
-    await env1.runtime.shutdown(200);
-    if (mode.name === "sqlite-file") env1.provider.close();
-    const p2 = await mode.reopen(env1.provider);
-    const env2 = track(await startEnv(mode, handlers, opts, p2));
+    const env2 = await env1.restart();
     const status = await env2.client.waitForOrchestration("restart-stubborn", { timeoutMs: 10_000 });
     expect(status).toMatchObject({ status: "Completed", output: 101 });
     expect(calls).toBe(2);
@@ -745,21 +705,19 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 50: yielding something that is not a durable task fails the instance with a usage error.
   test("yielding a Promise or a plain value fails the instance with a clear usage error", async () => {
-    const env = track(
-      await startEnv(mode, {
-        activities: { Noop: async () => "ok" },
-        orchestrations: {
-          YieldsPromise: function* (ctx) {
-            yield* ctx.scheduleActivity("Noop", null);
-            const v = yield fetchLike() as any;
-            return v;
-          },
-          YieldsNumber: function* () {
-            return yield 42 as any;
-          },
+    const env = await e2e.start({
+      activities: { Noop: async () => "ok" },
+      orchestrations: {
+        YieldsPromise: function* (ctx) {
+          yield* ctx.scheduleActivity("Noop", null);
+          const v = yield fetchLike() as any;
+          return v;
         },
-      }),
-    );
+        YieldsNumber: function* () {
+          return yield 42 as any;
+        },
+      },
+    });
     const c = env.client;
     await c.startOrchestration("yields-promise", "YieldsPromise", null);
     await c.startOrchestration("yields-number", "YieldsNumber", null);

@@ -1,10 +1,11 @@
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // §8 items 14–26: queue (mailbox) events, sub-orchestrations and detached starts, cancellation
 // (client, cascade, activities), and continue-as-new executions.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import { SubOrchestrationFailedError } from "../../src/runtime/tasks.ts";
-import { deferred, describeEachProvider, historyTypes, startEnv, type Env, within } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, within } from "./harness.ts";
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5_000): Promise<T> {
@@ -38,23 +39,12 @@ const cancelledDetails = (reason: string) => ({
   retryable: false,
 });
 
-describeEachProvider("queues, children and cancellation", (mode) => {
-  let envs: Env[] = [];
-  afterEach(async () => {
-    for (const e of envs.reverse()) await e.stop();
-    envs = [];
-  });
-  const start = async (...args: Parameters<typeof startEnv>): Promise<Env> => {
-    const e = await startEnv(...args);
-    envs.push(e);
-    return e;
-  };
-
+describeEachProvider("queues, children and cancellation", (e2e) => {
   // ------------------------------------------------------------------ queues
 
   // §8 item 14
   test("queue messages sent after start but before dequeueEvent are buffered and delivered FIFO; messages sent before start are dropped", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       orchestrations: {
         Mailbox: function* (ctx) {
           ctx.setCustomStatus("waiting");
@@ -103,7 +93,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 15
   test("unconsumed queue messages survive continue-as-new in order, at most 20, and are dequeued by the next execution", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       orchestrations: {
         Carrier: function* (ctx, input: { phase: number; first?: unknown }) {
           if (input.phase === 1) {
@@ -146,7 +136,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 16
   test("an auto-named child gets id parent::sub::<event id>, a parent link in its Started event, and returns its output to the parent", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       activities: { Prep: async (_ctx, x: number) => x + 1 },
       orchestrations: {
         Parent16: function* (ctx, x: number) {
@@ -187,7 +177,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 17 (explicit id)
   test("a child with an explicit id uses it verbatim", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       orchestrations: {
         Parent17: function* (ctx) {
           return yield* ctx.scheduleSubOrchestration("Child17", "hi", { instanceId: "my-explicit-child" });
@@ -209,7 +199,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 17 (detached start)
   test("a detached start creates an independent root with the exact id, and the parent replays past it and completes", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       activities: { Echo: async (_ctx, s: string) => s },
       orchestrations: {
         Starter: function* (ctx) {
@@ -250,7 +240,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 18 (application failure)
   test("a child's application failure surfaces in the parent as a SubOrchestrationFailedError it can catch", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       orchestrations: {
         Catcher: function* (ctx) {
           try {
@@ -283,7 +273,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
   // §8 item 18 (nondeterminism)
   test("a child failing with nondeterminism fails the parent with the same details (the parent cannot catch it)", async () => {
     let childRuns = 0;
-    const env = await start(mode, {
+    const env = await e2e.start({
       activities: { A: async () => "a", B: async () => "b" },
       orchestrations: {
         Guardian: function* (ctx) {
@@ -319,8 +309,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 18 (poison)
   test("a child poisoned by an unregistered activity fails the parent with the same Poison details", async () => {
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         orchestrations: {
           Guardian: function* (ctx) {
@@ -381,7 +370,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 19
   test("cancelling a parent cascades to all running children and grandchildren; all end Failed with Cancelled", async () => {
-    const env = await start(mode, { orchestrations: waiters });
+    const env = await e2e.start({ orchestrations: waiters });
     const { client } = env;
     await client.startOrchestration("root", "Root", null);
     await client.waitForStatusChange("root", 0, { timeoutMs: 5_000 });
@@ -421,7 +410,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 20
   test("cancelling a child directly makes the parent's await fail with canceled: <reason>", async () => {
-    const env = await start(mode, {
+    const env = await e2e.start({
       orchestrations: {
         Leaf: waiters.Leaf,
         Awaiter: function* (ctx) {
@@ -450,7 +439,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 21 (completed instance)
   test("cancel on a completed instance is a no-op", async () => {
-    const env = await start(mode, { orchestrations: { Quick: function* () { return "done"; } } });
+    const env = await e2e.start({ orchestrations: { Quick: function* () { return "done"; } } });
     const { client } = env;
     await client.startOrchestration("quick", "Quick", null);
     expect(await client.waitForOrchestration("quick", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "done" });
@@ -464,7 +453,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
 
   // §8 item 21 (unknown instance)
   test("cancel on an unknown instance is a no-op: no instance appears", async () => {
-    const env = await start(mode, { orchestrations: { Quick: function* () { return "done"; } } });
+    const env = await e2e.start({ orchestrations: { Quick: function* () { return "done"; } } });
     const { client } = env;
     await client.cancelInstance("ghost", "nobody home");
     // A later instance is processed after the (older) cancel message was looked at.
@@ -478,13 +467,13 @@ describeEachProvider("queues, children and cancellation", (mode) => {
   // §8 item 21 (repeated cancels)
   test("repeated cancels record one OrchestrationCancelRequested, with the first reason", async () => {
     const handlers = { orchestrations: { Leaf: waiters.Leaf } };
-    const first = await start(mode, handlers);
+    const first = await e2e.start(handlers);
     await first.client.startOrchestration("rep", "Leaf", null);
     await first.client.waitForStatusChange("rep", 0, { timeoutMs: 5_000 });
     // With no runtime running, the three cancels are sure to land in one batch.
-    await first.runtime.shutdown(200);
+    await first.shutdown();
     for (const reason of ["first", "second", "third"]) await first.client.cancelInstance("rep", reason);
-    const env = await start(mode, handlers, {}, first.provider);
+    const env = await first.restart();
     const { client } = env;
     expect(await client.waitForOrchestration("rep", { timeoutMs: 5_000 })).toMatchObject({ status: "Failed", details: cancelledDetails("first") });
     // One more, after the end: ignored.
@@ -499,12 +488,11 @@ describeEachProvider("queues, children and cancellation", (mode) => {
   // §8 item 22
   test("a cancel enqueued right after start, before any turn, ends the instance as Cancelled and its work never runs", async () => {
     let runs = 0;
-    const provider = await mode.create();
-    const early = new Client(provider);
+    const store = await e2e.store();
+    const early = new Client(store.provider);
     await early.startOrchestration("doomed", "Doomed", null);
     await early.cancelInstance("doomed", "changed my mind");
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         activities: { Work: async () => ++runs },
         orchestrations: {
@@ -514,7 +502,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
         },
       },
       {},
-      provider,
+      store,
     );
     const { client } = env;
     expect(await client.waitForOrchestration("doomed", { timeoutMs: 5_000 })).toMatchObject({
@@ -538,8 +526,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
   test("a cooperative activity sees its AbortSignal after its orchestration is cancelled, and its result is dropped", async () => {
     const started = deferred();
     const aborted = deferred<number>();
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         activities: {
           Polite: async (ctx) => {
@@ -581,8 +568,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
     let abortedAt: number | null = null;
     let stubbornFinished = false;
     let quickStartedAt: number | null = null;
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         activities: {
           Stubborn: async (ctx) => {
@@ -636,8 +622,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
     const slowAborted = deferred();
     let slowRuns = 0;
     let slowReturned = false;
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         activities: {
           Slow: async (ctx) => {
@@ -697,7 +682,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
     const gate = deferred();
     // Look at the status right after each continue-as-new commit, before the next execution's first
     // turn can run (one orchestration slot, and it is busy inside this ack until the check returns).
-    const base = await mode.create();
+    const base = (await e2e.store()).provider;
     const between: { status: string; executions: number[] }[] = [];
     let observer: Client | null = null;
     const provider = new Proxy(base, {
@@ -714,8 +699,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
         return typeof v === "function" ? v.bind(target) : v;
       },
     });
-    const env = await start(
-      mode,
+    const env = await e2e.start(
       {
         activities: {
           Step: async (_ctx, n: number) => {
@@ -775,7 +759,7 @@ describeEachProvider("queues, children and cancellation", (mode) => {
   test("completions addressed to a previous execution are ignored after continue-as-new", async () => {
     const gateReached = deferred();
     const gate = deferred();
-    const env = await start(mode, {
+    const env = await e2e.start({
       activities: {
         Gate: async () => {
           gateReached.resolve();

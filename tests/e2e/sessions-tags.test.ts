@@ -1,15 +1,16 @@
+// § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // §8 items 42 and 43: activity tags (worker tag filters, guarded waits, replay checks, composition
 // with retry, race, cancellation and sessions) and sessions (one owner per session, reclaim after the
 // owner dies and its lease runs out, maxSessionsPerRuntime, workerNodeId across restarts), plus the
 // multi-runtime scenarios of issue 5: two runtimes on one database with different tag filters, and a
 // session moving to the other runtime. Multi-runtime cases use two connections to one file in file
 // mode and two runtimes on one provider in memory mode.
-import { afterEach, expect, test } from "bun:test";
+import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
-import { ConfigurationError, RetryPolicy, Runtime, TagFilter, type ActivityContext, type OrchestrationContext, type RuntimeOptions } from "../../src/index.ts";
+import { ConfigurationError, RetryPolicy, TagFilter, type ActivityContext, type OrchestrationContext, type RuntimeOptions } from "../../src/index.ts";
 import type { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { activityRegistry, deferred, describeEachProvider, FAST, orchestrationRegistry, within } from "./harness.ts";
+import { deferred, describeEachProvider, type Handlers, type Store, within } from "./harness.ts";
 
 type Activity = (ctx: ActivityContext, input: any, label: string) => unknown;
 type Orchestration = (ctx: OrchestrationContext, input: any) => Generator<any, any, any>;
@@ -43,6 +44,14 @@ function aborted(signal: AbortSignal): Promise<void> {
   });
 }
 
+/** Handlers whose activities also receive `label`, so a test can tell which runtime ran what. */
+function labelled(label: string, activities: Record<string, Activity>, orchestrations: Record<string, Orchestration>): Handlers {
+  return {
+    activities: Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, (ctx: ActivityContext, input: unknown) => fn(ctx, input, label)])),
+    orchestrations,
+  };
+}
+
 /** Orchestration used by the session tests: one session step, wait for "next", more steps on the same session. */
 const sessionSteps: Orchestration = function* (ctx, input: { session: string; second: string }) {
   const first = yield* ctx.scheduleActivityOnSession<Ran>("Where", 1, input.session);
@@ -53,41 +62,15 @@ const sessionSteps: Orchestration = function* (ctx, input: { session: string; se
   return [first, second, third];
 };
 
-describeEachProvider("sessions and tags", (mode) => {
-  let runtimes: Runtime[] = [];
-  let providers: SqliteProvider[] = [];
-  afterEach(async () => {
-    await Promise.all(runtimes.map((r) => r.shutdown(200)));
-    for (const p of providers) p.close();
-    runtimes = [];
-    providers = [];
-  });
-
-  /** A fresh store (closed after the test). */
-  const store = async (): Promise<SqliteProvider> => {
-    const p = await mode.create();
-    providers.push(p);
-    return p;
-  };
-  /** Another connection to the same store (file mode) or the same provider (memory mode). */
-  const connect = async (p: SqliteProvider): Promise<SqliteProvider> => {
-    const q = await mode.reopen(p);
-    if (q !== p) providers.push(q);
-    return q;
-  };
-  /** Starts a runtime whose activities receive `label`, so a test can tell which runtime ran what. */
-  const node = async (
-    p: SqliteProvider,
+describeEachProvider("sessions and tags", (e2e) => {
+  /** Starts a runtime on `on` (a store, or one of its connections) with `labelled` handlers. */
+  const node = (
+    on: Store | SqliteProvider,
     label: string,
     activities: Record<string, Activity>,
     orchestrations: Record<string, Orchestration>,
     options: RuntimeOptions = {},
-  ): Promise<Runtime> => {
-    const acts = Object.fromEntries(Object.entries(activities).map(([name, fn]) => [name, (ctx: ActivityContext, input: unknown) => fn(ctx, input, label)]));
-    const rt = await Runtime.start(p, activityRegistry(acts), orchestrationRegistry(orchestrations), { ...FAST, ...options });
-    runtimes.push(rt);
-    return rt;
-  };
+  ) => e2e.start(labelled(label, activities, orchestrations), options, on);
 
   // ======================================================================= §8 item 42: tags
 
@@ -114,9 +97,9 @@ describeEachProvider("sessions and tags", (mode) => {
     await Promise.all(
       cases.map(async ([name, filter, expected]) => {
         ran[name] = [];
-        const p = await store();
+        const p = await e2e.store();
         await node(p, name, { Work: (ctx, input: string) => (ran[name]!.push(input), `${input}:${ctx.tag ?? "-"}`) }, { Probe: probe }, { workerTagFilter: filter });
-        const client = new Client(p);
+        const client = new Client(p.provider);
         await client.startOrchestration(`probe-${name}`, "Probe", null);
         const status = await client.waitForOrchestration(`probe-${name}`, { timeoutMs: 8_000 });
         expect({ name, status }).toMatchObject({ name, status: { status: "Completed", output: expected } });
@@ -151,7 +134,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42
   test("a tagged activity no worker accepts waits until its guard timer wins; its row is removed so a later gpu worker never runs it", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const runs: string[] = [];
     await node(p, "default", { Render: (_ctx, _i, label) => (runs.push(label), "rendered") }, {
       Guarded: function* (ctx) {
@@ -159,7 +142,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return r.index === 0 ? r.value : "timeout";
       },
     });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("guarded-1", "Guarded", null);
     expect(await client.waitForOrchestration("guarded-1", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "timeout" });
     const h = await client.readExecutionHistory("guarded-1");
@@ -169,7 +152,7 @@ describeEachProvider("sessions and tags", (mode) => {
     expect((await client.getQueueDepths()).worker_queue).toBe(0);
 
     // A gpu worker that appears later finds nothing to run.
-    await node(await connect(p), "gpu", { Render: (_ctx, _i, label) => (runs.push(label), "rendered") }, {}, { workerTagFilter: TagFilter.tags("gpu") });
+    await node(await p.connect(), "gpu", { Render: (_ctx, _i, label) => (runs.push(label), "rendered") }, {}, { workerTagFilter: TagFilter.tags("gpu") });
     await Bun.sleep(400);
     expect(runs).toEqual([]);
     expect(await client.readExecutionHistory("guarded-1")).toEqual(h);
@@ -177,20 +160,17 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42
   test("changing an in-flight activity's tag in code fails the instance with Configuration/Nondeterminism; withTag and {tag} are interchangeable", async () => {
-    const p = await store();
-    const client = new Client(p);
     const v1: Orchestration = function* (ctx) {
       const r = yield* ctx.scheduleActivity("Work", "job").withTag("gpu");
       ctx.setCustomStatus("waiting");
       yield* ctx.scheduleWait("go");
       return r;
     };
-    const first = await node(p, "v1", { Work: (ctx) => `done:${ctx.tag}` }, { Tagged: v1 }, { workerTagFilter: TagFilter.any() });
+    const first = await node(await e2e.store(), "v1", { Work: (ctx) => `done:${ctx.tag}` }, { Tagged: v1 }, { workerTagFilter: TagFilter.any() });
     for (const id of ["tag-same", "tag-changed"]) {
-      await client.startOrchestration(id, "Tagged", { changed: id === "tag-changed" });
-      expect(await client.waitForStatusChange(id, 0, { timeoutMs: 5_000 })).toMatchObject({ status: "Running", customStatus: "waiting" });
+      await first.client.startOrchestration(id, "Tagged", { changed: id === "tag-changed" });
+      expect(await first.client.waitForStatusChange(id, 0, { timeoutMs: 5_000 })).toMatchObject({ status: "Running", customStatus: "waiting" });
     }
-    await first.shutdown(200);
 
     // New code: the same step written with the {tag} option, with the tag changed for one instance.
     const v2: Orchestration = function* (ctx, input: { changed: boolean }) {
@@ -199,7 +179,7 @@ describeEachProvider("sessions and tags", (mode) => {
       yield* ctx.scheduleWait("go");
       return r;
     };
-    await node(await connect(p), "v2", { Work: (ctx) => `done:${ctx.tag}` }, { Tagged: v2 }, { workerTagFilter: TagFilter.any() });
+    const { client } = await first.restart(labelled("v2", { Work: (ctx) => `done:${ctx.tag}` }, { Tagged: v2 }), { workerTagFilter: TagFilter.any() });
     for (const id of ["tag-same", "tag-changed"]) await client.raiseEvent(id, "go", null);
 
     expect(await client.waitForOrchestration("tag-same", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "done:gpu" });
@@ -213,7 +193,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42 (tags compose with retry and sessions)
   test("scheduleActivityWithRetry with {tag, sessionId}: every attempt is tagged, runs on a gpu worker and on one session owner", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const seen: Ran[] = [];
     let calls = 0;
     await node(
@@ -233,7 +213,7 @@ describeEachProvider("sessions and tags", (mode) => {
       },
       { workerTagFilter: TagFilter.tags("gpu"), workerConcurrency: 3 },
     );
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("retry-tag", "Retried", null);
     expect(await client.waitForOrchestration("retry-tag", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "ok" });
     expect(seen.map((s) => [s.tag, s.sessionId])).toEqual([
@@ -255,7 +235,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42 (tags compose with race)
   test("a race between two tagged activities is won by the one a worker accepts; the other is cancelled and never runs", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const runs: string[] = [];
     await node(p, "gpu", { Work: (ctx, input: string) => (runs.push(input), `${input}@${ctx.tag}`) }, {
       Raced: function* (ctx) {
@@ -263,7 +243,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return r;
       },
     }, { workerTagFilter: TagFilter.tags("gpu") });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("race-tags", "Raced", null);
     expect(await client.waitForOrchestration("race-tags", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: { index: 1, value: "gpu-job@gpu" } });
     const h = await client.readExecutionHistory("race-tags");
@@ -277,7 +257,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42 (tags compose with cancellation)
   test("cancelling an instance signals its running tagged activity and fails the instance as Cancelled", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const started = deferred<Ran>();
     const sawAbort = deferred();
     await node(p, "gpu", {
@@ -292,7 +272,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return yield* ctx.scheduleActivity("Long", null, { tag: "gpu" });
       },
     }, { workerTagFilter: TagFilter.defaultAnd("gpu") });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("cancel-tagged", "Waits", null);
     expect(await within("the tagged activity to start", started.promise)).toMatchObject({ label: "gpu", tag: "gpu" });
     await client.cancelInstance("cancel-tagged", "stop gpu");
@@ -308,8 +288,8 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42 (issue 5: two runtimes, different tag filters)
   test("two runtimes on one database with DefaultOnly and Tags(gpu) filters each run only their own activities, sessions included", async () => {
-    const pa = await store();
-    const pb = await connect(pa);
+    const pa = await e2e.store();
+    const pb = await pa.connect();
     const acts = { Where: where };
     const fanOut: Orchestration = function* (ctx) {
       const tasks = [];
@@ -321,7 +301,7 @@ describeEachProvider("sessions and tags", (mode) => {
     };
     await node(pa, "A", acts, { FanOut: fanOut }, { workerTagFilter: TagFilter.defaultOnly(), workerConcurrency: 3 });
     await node(pb, "B", acts, { FanOut: fanOut }, { workerTagFilter: TagFilter.tags("gpu"), workerConcurrency: 3 });
-    const client = new Client(pa);
+    const client = new Client(pa.provider);
     await client.startOrchestration("two-pools", "FanOut", null);
     const status = await client.waitForOrchestration<Ran[]>("two-pools", { timeoutMs: 8_000 });
     expect(status.status).toBe("Completed");
@@ -342,7 +322,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 42 (orchestrator-only node)
   test("a runtime with TagFilter.none() runs orchestrations but no activities; a worker runtime that joins later runs them", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const runs: string[] = [];
     const acts = { Work: (_ctx: ActivityContext, _i: unknown, label: string) => (runs.push(label), label) };
     const orchs: Record<string, Orchestration> = {
@@ -357,7 +337,7 @@ describeEachProvider("sessions and tags", (mode) => {
       },
     };
     await node(p, "orchestrator", acts, orchs, { workerTagFilter: TagFilter.none() });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("orch-only-timer", "TimerOnly", null);
     expect(await client.waitForOrchestration("orch-only-timer", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "timer-done" });
     await client.startOrchestration("orch-only-work", "NeedsWorker", null);
@@ -367,15 +347,15 @@ describeEachProvider("sessions and tags", (mode) => {
     expect((await client.getQueueDepths()).worker_queue).toBe(1);
     expect(await client.getOrchestrationStatus("orch-only-work")).toMatchObject({ status: "Running" });
 
-    await node(await connect(p), "worker", acts, orchs);
+    await node(await p.connect(), "worker", acts, orchs);
     expect(await client.waitForOrchestration("orch-only-work", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "worker" });
     expect(runs).toEqual(["worker"]);
   }, 10_000);
 
   // §8 item 42 (filter limits) and §6 (session idle rule)
   test("options: more than 5 worker tags, an empty tag set, or sessionIdleTimeoutMs ≤ workerLockTimeoutMs − workerLockRenewalBufferMs are rejected at start", async () => {
-    const p = await store();
-    const start = (options: RuntimeOptions) => Runtime.start(p, activityRegistry({}), orchestrationRegistry({}), { ...FAST, ...options }).then((rt) => (runtimes.push(rt), rt));
+    const p = await e2e.store();
+    const start = (options: RuntimeOptions) => e2e.start({}, options, p);
     await expect(start({ workerTagFilter: TagFilter.tags("a", "b", "c", "d", "e", "f") })).rejects.toThrow(ConfigurationError);
     await expect(start({ workerTagFilter: TagFilter.defaultAnd() })).rejects.toThrow(ConfigurationError);
     await expect(start({ workerLockTimeoutMs: 2_000, workerLockRenewalBufferMs: 500, sessionIdleTimeoutMs: 1_500 })).rejects.toThrow(/sessionIdleTimeoutMs/);
@@ -388,7 +368,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 43
   test("activities sharing a session id run on one owner while plain activities spread over the worker slots", async () => {
-    const p = await store();
+    const p = await e2e.store();
     await node(p, "rt", {
       Step: async (ctx, input, label) => {
         await Bun.sleep(20);
@@ -405,7 +385,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return yield* ctx.all(tasks);
       },
     }, { workerConcurrency: 4 });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("sessions-1", "Sessions", null);
     const status = await client.waitForOrchestration<Ran[]>("sessions-1", { timeoutMs: 8_000 });
     expect(status.status).toBe("Completed");
@@ -427,7 +407,7 @@ describeEachProvider("sessions and tags", (mode) => {
   test("when the owner runtime dies with a session activity in flight, another runtime reclaims the session only after the session lease", async () => {
     const LEASE = 1_000;
     const options: RuntimeOptions = { sessionLockTimeoutMs: LEASE, sessionLockRenewalBufferMs: 200 };
-    const pa = await store();
+    const pa = await e2e.store();
     const holdStarted = deferred<Ran>();
     const ranOnB = deferred<{ ran: Ran; at: number }>();
     const acts: Record<string, Activity> = {
@@ -444,17 +424,17 @@ describeEachProvider("sessions and tags", (mode) => {
       },
     };
     const a = await node(pa, "A", acts, { Steps: sessionSteps }, options);
-    const client = new Client(pa);
+    const client = new Client(pa.provider);
     await client.startOrchestration("session-move", "Steps", { session: "s", second: "Hold" });
     expect(await client.waitForStatusChange("session-move", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "first-done" });
     await client.raiseEvent("session-move", "next", null);
     const onA = await within("Hold to start on A", holdStarted.promise);
     expect(onA).toMatchObject({ label: "A", sessionId: "s" });
 
-    const pb = await connect(pa);
+    const pb = await pa.connect();
     await node(pb, "B", acts, { Steps: sessionSteps }, options);
     const diedAt = Date.now();
-    await a.shutdown(200); // stops A's heartbeats: its session lease runs out within LEASE ms
+    await a.shutdown(); // stops A's heartbeats: its session lease runs out within LEASE ms
     const { ran, at } = await within("Hold to be redelivered on B", ranOnB.promise, 8_000);
     expect(ran).toMatchObject({ label: "B", sessionId: "s" });
     expect(ran.workerId).not.toBe(onA.workerId);
@@ -481,7 +461,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 43
   test("maxSessionsPerRuntime 1: a second session waits while the first one's activity runs, and plain activities still run", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const gates = { s1: deferred(), s2: deferred() };
     const started = { s1: deferred<number>(), s2: deferred<number>() };
     const plainRan = deferred();
@@ -503,7 +483,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return yield* ctx.all([ctx.scheduleActivityOnSession("Hold", null, "s1"), ctx.scheduleActivityOnSession("Hold", null, "s2"), ctx.scheduleActivity("Plain", null)]);
       },
     }, { maxSessionsPerRuntime: 1, workerConcurrency: 3 });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("max-sessions", "TwoSessions", null);
     const first = await within("a session activity to start", Promise.race([started.s1.promise.then(() => "s1" as const), started.s2.promise.then(() => "s2" as const)]));
     const other = first === "s1" ? "s2" : "s1";
@@ -520,7 +500,7 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 43 (control for the test above)
   test("maxSessionsPerRuntime 2: two sessions' activities run at the same time", async () => {
-    const p = await store();
+    const p = await e2e.store();
     const both = { s1: deferred(), s2: deferred() };
     const release = deferred();
     await node(p, "rt", {
@@ -534,7 +514,7 @@ describeEachProvider("sessions and tags", (mode) => {
         return yield* ctx.all([ctx.scheduleActivityOnSession("Hold", null, "s1"), ctx.scheduleActivityOnSession("Hold", null, "s2")]);
       },
     }, { maxSessionsPerRuntime: 2, workerConcurrency: 2 });
-    const client = new Client(p);
+    const client = new Client(p.provider);
     await client.startOrchestration("two-sessions", "TwoSessions", null);
     await within("both sessions to run concurrently", Promise.all([both.s1.promise, both.s2.promise]));
     release.resolve();
@@ -544,20 +524,18 @@ describeEachProvider("sessions and tags", (mode) => {
   // §8 item 43 (workerNodeId)
   test("a runtime restarted with the same workerNodeId owns its sessions at once, without waiting for the session lease", async () => {
     const options: RuntimeOptions = { workerNodeId: "node-1", sessionLockTimeoutMs: 30_000, workerConcurrency: 2 };
-    const p1 = await store();
-    const client = new Client(p1);
     const secondRan = deferred<number>();
     const acts: Record<string, Activity> = {
       Where: where,
       Second: (ctx, input, label) => (secondRan.resolve(Date.now()), where(ctx, input, label)),
     };
-    const first = await node(p1, "before", acts, { Steps: sessionSteps }, options);
-    await client.startOrchestration("node-id", "Steps", { session: "pinned", second: "Second" });
-    expect(await client.waitForStatusChange("node-id", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "first-done" });
-    await first.shutdown(200);
+    const first = await node(await e2e.store(), "before", acts, { Steps: sessionSteps }, options);
+    await first.client.startOrchestration("node-id", "Steps", { session: "pinned", second: "Second" });
+    expect(await first.client.waitForStatusChange("node-id", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "first-done" });
+    await first.shutdown();
 
     const restartedAt = Date.now();
-    await node(await connect(p1), "after", acts, { Steps: sessionSteps }, options);
+    const { client } = await first.restart(labelled("after", acts, { Steps: sessionSteps }), options);
     await client.raiseEvent("node-id", "next", null);
     const ranAt = await within("the next session activity on the restarted node", secondRan.promise, 8_000);
     expect(ranAt - restartedAt).toBeLessThan(5_000); // far below the 30 s lease
@@ -573,18 +551,15 @@ describeEachProvider("sessions and tags", (mode) => {
 
   // §8 item 43 (control for the test above)
   test("a runtime restarted with a different workerNodeId must wait for the old session lease", async () => {
-    const p1 = await store();
-    const client = new Client(p1);
     const secondRan = deferred<number>();
     const acts: Record<string, Activity> = {
       Where: where,
       Second: (ctx, input, label) => (secondRan.resolve(Date.now()), where(ctx, input, label)),
     };
-    const first = await node(p1, "before", acts, { Steps: sessionSteps }, { workerNodeId: "node-1", sessionLockTimeoutMs: 30_000 });
-    await client.startOrchestration("node-id-2", "Steps", { session: "pinned", second: "Second" });
-    expect(await client.waitForStatusChange("node-id-2", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "first-done" });
-    await first.shutdown(200);
-    await node(await connect(p1), "after", acts, { Steps: sessionSteps }, { workerNodeId: "node-2", sessionLockTimeoutMs: 30_000 });
+    const first = await node(await e2e.store(), "before", acts, { Steps: sessionSteps }, { workerNodeId: "node-1", sessionLockTimeoutMs: 30_000 });
+    await first.client.startOrchestration("node-id-2", "Steps", { session: "pinned", second: "Second" });
+    expect(await first.client.waitForStatusChange("node-id-2", 0, { timeoutMs: 5_000 })).toMatchObject({ customStatus: "first-done" });
+    const { client } = await first.restart(labelled("after", acts, { Steps: sessionSteps }), { workerNodeId: "node-2", sessionLockTimeoutMs: 30_000 });
     await client.raiseEvent("node-id-2", "next", null);
     const result = await Promise.race([secondRan.promise.then(() => "ran"), Bun.sleep(1_000).then(() => "waiting")]);
     expect(result).toBe("waiting");
