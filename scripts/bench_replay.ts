@@ -8,7 +8,7 @@
  *
  *   bun run scripts/bench_replay.ts [--json]
  *
- * Target (issue 3): a 1,000-event replay in <= 2 ms (p50).
+ * Target: a 1,000-event replay in <= 2 ms (p50).
  */
 import os from "node:os";
 import { bench, run } from "mitata";

@@ -1,6 +1,6 @@
 // § numbers in this file refer to docs/runtime-semantics.md ("§8 item N" is §8.N there).
 // KV store and orchestration versioning end to end (§8 items 27, 39, 40, 41) plus the rolling-deploy
-// scenario of issue 5: runtime A with only v1 and runtime B with v1+v2 on one SQLite file finish every
+// scenario: runtime A with only v1 and runtime B with v1+v2 on one SQLite file finish every
 // instance on a version the runtime running it has.
 import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";

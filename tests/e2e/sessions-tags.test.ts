@@ -2,7 +2,7 @@
 // §8 items 42 and 43: activity tags (worker tag filters, guarded waits, replay checks, composition
 // with retry, race, cancellation and sessions) and sessions (one owner per session, reclaim after the
 // owner dies and its lease runs out, maxSessionsPerRuntime, workerNodeId across restarts), plus the
-// multi-runtime scenarios of issue 5: two runtimes on one database with different tag filters, and a
+// multi-runtime scenarios: two runtimes on one database with different tag filters, and a
 // session moving to the other runtime. Multi-runtime cases use two connections to one file in file
 // mode and two runtimes on one provider in memory mode.
 import { expect, test } from "bun:test";
@@ -286,7 +286,7 @@ describeEachProvider("sessions and tags", (e2e) => {
     expect(ofType(h, "ActivityScheduled").map((e) => e.tag)).toEqual(["gpu"]);
   }, 10_000);
 
-  // §8 item 42 (issue 5: two runtimes, different tag filters)
+  // §8 item 42 (two runtimes, different tag filters)
   test("two runtimes on one database with DefaultOnly and Tags(gpu) filters each run only their own activities, sessions included", async () => {
     const pa = await e2e.store();
     const pb = await pa.connect();
@@ -403,7 +403,7 @@ describeEachProvider("sessions and tags", (e2e) => {
     expect(ofType(h, "ActivityScheduled").map((e) => e.session_id ?? null)).toEqual([...Array(4)].flatMap(() => ["s1", "s2", null]));
   }, 10_000);
 
-  // §8 item 43 (issue 5: a session moves to the other runtime)
+  // §8 item 43 (a session moves to the other runtime)
   test("when the owner runtime dies with a session activity in flight, another runtime reclaims the session only after the session lease", async () => {
     const LEASE = 1_000;
     const options: RuntimeOptions = { sessionLockTimeoutMs: LEASE, sessionLockRenewalBufferMs: 200 };
