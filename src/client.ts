@@ -2,8 +2,8 @@
  * Client: starts, signals, cancels and observes orchestration instances. Everything goes through
  * the Provider, so a client works the same beside the runtime or in another process.
  *
- * Payloads are JSON values: inputs and event data are `JSON.stringify`'d once into work items, and
- * outputs / KV values are `JSON.parse`'d back. Every method validates its arguments and throws
+ * Payloads are JSON values: inputs and event data are encoded once into work items, and outputs /
+ * KV values decoded back, with the codec the runtime uses (core/payload.ts). Every method validates its arguments and throws
  * ClientError (with a `code`) before touching the provider.
  */
 import type {
@@ -19,11 +19,15 @@ import type {
 } from "./core/admin-types.ts";
 import { renderErrorDetails, type ErrorDetails } from "./core/error-details.ts";
 import { ClientError, ProviderError, type ClientErrorCode, type ProviderErrorKind } from "./core/errors.ts";
+import { describe } from "./core/describe.ts";
 import type { Event } from "./core/events.ts";
-import { parseSemver } from "./core/semver.ts";
+import { decodePayload, encodePayload } from "./core/payload.ts";
+import type { ExecutionStatus } from "./core/status.ts";
+import { SEMVER_RULE, tryParseSemver } from "./core/semver.ts";
+import { EXECUTION_STATUSES, isExecutionStatus } from "./core/status.ts";
 import type { WorkItem } from "./core/work-items.ts";
+import { instanceSignals, type InstanceSignals } from "./instance-signals.ts";
 import type { Provider, ProviderAdmin } from "./provider.ts";
-import { instanceSignals, type InstanceSignals } from "./runtime/instance-signals.ts";
 
 interface CustomStatusFields {
   /** The last value set with `ctx.setCustomStatus` (a string), or null. */
@@ -46,8 +50,6 @@ export interface WaitOptions {
   /** How long to wait before failing with ClientError code "Timeout". */
   timeoutMs: number;
 }
-
-const EXECUTION_STATUSES = ["Running", "Completed", "Failed", "ContinuedAsNew"] as const;
 
 /** Fallback re-check interval for runtimes in other processes (in-process ones signal at once). */
 const BACKOFF_START_MS = 20;
@@ -98,7 +100,7 @@ export class Client {
       type: "StartOrchestration",
       instance: instanceId,
       orchestration: name,
-      input: encodePayload(op, "input", input),
+      input: encodePayload(input, `${op}: input`, invalid),
       version,
       parent_instance: null,
       parent_id: null,
@@ -106,7 +108,10 @@ export class Client {
     });
   }
 
-  /** Starts pinned to exactly `version` ("MAJOR.MINOR.PATCH"). */
+  /**
+   * Starts pinned to exactly `version`: "MAJOR.MINOR.PATCH", the same rule `registerVersioned`
+   * applies, so a pre-release like "1.0.0-rc.1" is refused here (ClientError "InvalidInput").
+   */
   async startOrchestrationVersioned(instanceId: string, name: string, version: string, input?: unknown): Promise<void> {
     if (typeof version !== "string") throw invalid(`startOrchestrationVersioned: version must be a string like "1.0.0", got ${describe(version)}`);
     await this.startOrchestration(instanceId, name, input, { version });
@@ -117,7 +122,7 @@ export class Client {
     const op = "raiseEvent";
     checkId(op, "instanceId", instanceId);
     checkId(op, "eventName", eventName);
-    await this.enqueue(op, { type: "ExternalRaised", instance: instanceId, name: eventName, data: encodePayload(op, "data", data) });
+    await this.enqueue(op, { type: "ExternalRaised", instance: instanceId, name: eventName, data: encodePayload(data, `${op}: data`, invalid) });
   }
 
   /** Appends a message to the instance's FIFO mailbox `queueName` (read with `ctx.dequeueEvent`). */
@@ -125,7 +130,7 @@ export class Client {
     const op = "enqueueEvent";
     checkId(op, "instanceId", instanceId);
     checkId(op, "queueName", queueName);
-    await this.enqueue(op, { type: "QueueMessage", instance: instanceId, name: queueName, data: encodePayload(op, "data", data) });
+    await this.enqueue(op, { type: "QueueMessage", instance: instanceId, name: queueName, data: encodePayload(data, `${op}: data`, invalid) });
   }
 
   /** Requests cancellation; a no-op for terminal instances, idempotent when repeated. */
@@ -154,7 +159,7 @@ export class Client {
       timeoutMs,
       async () => {
         const s = await this.status<T>(instanceId);
-        return s.status === "Completed" || s.status === "Failed" ? s : undefined;
+        return isTerminal(s) ? s : undefined;
       },
       true,
     );
@@ -170,7 +175,7 @@ export class Client {
     const timeoutMs = checkWait(op, options);
     return this.waitUntil(op, instanceId, timeoutMs, async () => {
       const s = await this.status<T>(instanceId);
-      if (s.status === "Completed" || s.status === "Failed") return s;
+      if (isTerminal(s)) return s;
       return s.status === "Running" && s.customStatusVersion > lastSeenVersion ? s : undefined;
     });
   }
@@ -250,9 +255,9 @@ export class Client {
   }
 
   /** Instances whose current execution has `status`. */
-  async listInstancesByStatus(status: (typeof EXECUTION_STATUSES)[number]): Promise<string[]> {
+  async listInstancesByStatus(status: ExecutionStatus): Promise<string[]> {
     const op = "listInstancesByStatus";
-    if (!(EXECUTION_STATUSES as readonly unknown[]).includes(status)) {
+    if (!isExecutionStatus(status)) {
       throw invalid(`${op}: status must be one of ${EXECUTION_STATUSES.join(", ")}, got ${describe(status)}`);
     }
     return this.admin(op, (a) => a.listInstancesByStatus(status));
@@ -475,6 +480,10 @@ export class Client {
 
 // ------------------------------------------------------------------ helpers
 
+function isTerminal<T>(s: OrchestrationStatus<T>): s is TerminalStatus<T> {
+  return s.status === "Completed" || s.status === "Failed";
+}
+
 function toClientError(op: string, err: unknown): unknown {
   if (!(err instanceof ProviderError)) return err;
   const message = `${op}: ${err.message}`;
@@ -491,17 +500,6 @@ const CLIENT_CODE_OF_KIND: Partial<Record<ProviderErrorKind, ClientErrorCode>> =
   WouldOrphan: "CannotDeleteSubOrchestration",
 };
 
-function describe(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (typeof v === "bigint") return `${v}n`;
-  if (typeof v === "function" || typeof v === "symbol") return typeof v;
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
-}
-
 function checkId(op: string, what: string, v: unknown): asserts v is string {
   if (typeof v !== "string" || v.length === 0) throw invalid(`${op}: ${what} must be a non-empty string, got ${describe(v)}`);
 }
@@ -511,12 +509,7 @@ function checkExecutionId(op: string, v: unknown): asserts v is number {
 }
 
 function checkVersion(op: string, v: unknown): void {
-  try {
-    if (typeof v !== "string") throw new Error();
-    parseSemver(v);
-  } catch {
-    throw invalid(`${op}: version must be "MAJOR.MINOR.PATCH" like "1.0.0", got ${describe(v)}`);
-  }
+  if (tryParseSemver(v) === undefined) throw invalid(`${op}: version must be ${SEMVER_RULE}, got ${describe(v)}`);
 }
 
 function checkWait(op: string, options: unknown): number {
@@ -545,31 +538,5 @@ function checkPruneOptions(op: string, o: unknown): void {
   if (keep_last != null && (!Number.isSafeInteger(keep_last) || keep_last < 0)) throw invalid(`${op}: keep_last must be a non-negative integer, got ${describe(keep_last)}`);
   if (completed_before != null && (typeof completed_before !== "number" || !Number.isFinite(completed_before))) {
     throw invalid(`${op}: completed_before must be a time in ms, got ${describe(completed_before)}`);
-  }
-}
-
-/**
- * JSON-encodes a payload once. `undefined` (an omitted argument) is sent as null, so the handler
- * receives null rather than a missing input; values JSON cannot represent are refused here rather
- * than silently stored as something else.
- */
-function encodePayload(op: string, what: string, v: unknown): string {
-  if (v === undefined) return "null";
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(v);
-  } catch (err) {
-    throw invalid(`${op}: ${what} is not JSON-serializable (${(err as Error).message})`);
-  }
-  if (text === undefined) throw invalid(`${op}: ${what} is not JSON-serializable (got a ${typeof v})`);
-  return text;
-}
-
-/** Stored payloads are JSON; anything else (written by other tools) is returned as the raw string. */
-function decodePayload(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
   }
 }

@@ -1,8 +1,10 @@
 /**
- * duroxide: durable orchestrations for TypeScript on Bun. The curated public surface.
- * Providers live in their own entry points ("duroxide/sqlite", "duroxide/memory",
- * "duroxide/postgres"); provider authors import the contract from "duroxide/provider"; the pure
- * replay engine for unit tests of orchestrations is in "duroxide/testing".
+ * duroxide: durable orchestrations for TypeScript on Bun. The curated public surface: the runtime,
+ * the client, registries, the orchestration and activity APIs, and every type their signatures
+ * take or return. Providers live in their own entry points ("duroxide/sqlite", "duroxide/memory",
+ * "duroxide/postgres"); provider authors import the contract (work items, queue and fetch shapes,
+ * codecs, validators) from "duroxide/provider"; the pure replay engine for unit tests of
+ * orchestrations is in "duroxide/testing".
  */
 export { Runtime } from "./runtime/runtime.ts";
 export { Client, type OrchestrationStatus, type TerminalStatus, type WaitOptions } from "./client.ts";
@@ -11,9 +13,10 @@ export {
   ActivityRegistryBuilder,
   OrchestrationRegistry,
   OrchestrationRegistryBuilder,
+  type ResolvedOrchestration,
   type VersionPolicy,
 } from "./runtime/registry.ts";
-export { OrchestrationContext, type ActivityOptions, type SubOrchestrationOptions } from "./runtime/context.ts";
+export { OrchestrationContext, type ActivityOptions, type SubOrchestrationOptions, type TaskValue } from "./runtime/context.ts";
 export type { ActivityContext, ActivityHandler, OrchestrationHandler } from "./runtime/handler-types.ts";
 export {
   DurableTask,
@@ -22,11 +25,21 @@ export {
   SubOrchestrationFailedError,
   TaskCancelledError,
   OrchestrationUsageError,
+  type LeafTask,
   type RaceResult,
   type Settlement,
 } from "./runtime/tasks.ts";
 export { RetryPolicy, type BackoffStrategy, type RetryPolicyInput } from "./runtime/retry.ts";
-export { RUNTIME_VERSION, type RuntimeOptions, type Logger, type LogLevel, consoleLogger } from "./runtime/options.ts";
+export {
+  RUNTIME_VERSION,
+  consoleLogger,
+  type Logger,
+  type LogLevel,
+  type ResolvedRuntimeOptions,
+  type RuntimeOptions,
+  type UnregisteredBackoff,
+} from "./runtime/options.ts";
+export type { Semver, SemverRange } from "./core/semver.ts";
 export type { Provider, ProviderAdmin } from "./provider.ts";
 export {
   DuroxideError,
@@ -35,10 +48,11 @@ export {
   ConfigurationError,
   ValidationError,
   DecodeError,
+  type ClientErrorCode,
+  type ProviderErrorKind,
 } from "./core/errors.ts";
 export { TagFilter } from "./core/queue-types.ts";
+export type { ExecutionStatus } from "./core/status.ts";
 export type * from "./core/events.ts";
-export type * from "./core/work-items.ts";
 export type * from "./core/error-details.ts";
-export type * from "./core/queue-types.ts";
 export type * from "./core/admin-types.ts";

@@ -113,15 +113,8 @@ const HEADER_FIELDS: FieldSpec = {
   duroxide_version: "s",
 };
 
-export const EVENT_TYPES: readonly EventType[] = Object.keys(KIND_FIELDS) as EventType[];
-
-export function isTerminalEvent(e: Event): boolean {
-  return (
-    e.type === "OrchestrationCompleted" ||
-    e.type === "OrchestrationFailed" ||
-    e.type === "OrchestrationContinuedAsNew"
-  );
-}
+// Defined with the terminal statuses; re-exported here for provider authors ("duroxide/provider").
+export { isTerminalEvent } from "./status.ts";
 
 /** Verifies that an in-memory value is a well-formed Event; throws DecodeError naming the problem. */
 export function validateEvent(v: unknown): asserts v is Event {

@@ -4,6 +4,7 @@
  */
 import type { Event } from "./events.ts";
 import type { Semver, SemverRange } from "./semver.ts";
+import type { ExecutionStatus } from "./status.ts";
 import type { WorkItem } from "./work-items.ts";
 
 export interface KvEntry {
@@ -42,7 +43,8 @@ export interface FetchedWorkItem {
   attemptCount: number;
 }
 
-export type ExecutionStatus = "Running" | "Completed" | "Failed" | "ContinuedAsNew";
+// Defined with the terminal statuses (one home); re-exported here with the metadata that carries it.
+export type { ExecutionStatus } from "./status.ts";
 
 /** Computed by the runtime per turn; stored by the provider without interpretation. */
 export interface ExecutionMetadata {

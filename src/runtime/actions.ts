@@ -3,6 +3,13 @@
  * action against the next schedule event in history, or, past the end of history, turns it into a
  * new event and outgoing work.
  */
+import { clip } from "../core/describe.ts";
+import type { Event } from "../core/events.ts";
+
+// TODO(merge): replay-engine.ts imports clip from here, only for its own copy of describeEvent;
+// once it deletes that copy and imports describeEvent from here, delete this re-export.
+export { clip };
+
 export type Action =
   | { type: "CallActivity"; name: string; input: string; sessionId?: string; tag?: string }
   | { type: "CreateTimer"; delayMs: number }
@@ -21,15 +28,11 @@ export type ActionType = Action["type"];
 /** Actions recorded for bookkeeping only: matched if present in history, tolerated if absent. */
 export const METADATA_ACTIONS: ReadonlySet<ActionType> = new Set(["UpdateCustomStatus", "SetKeyValue", "ClearKeyValue", "ClearKeyValues"]);
 
-/** A payload shortened for error messages. */
-export function clip(payload: string, max = 120): string {
-  return payload.length <= max ? payload : `${payload.slice(0, max)}… (${payload.length} chars)`;
-}
-
+/** How nondeterminism messages name what the code scheduled (an action). */
 export function describeAction(a: Action): string {
   switch (a.type) {
     case "CallActivity":
-      return `activity "${a.name}" with input ${clip(a.input)}${a.tag ? ` tagged "${a.tag}"` : ""}${a.sessionId ? ` on session "${a.sessionId}"` : ""}`;
+      return describeActivity(a.name, a.input, a.tag, a.sessionId);
     case "CreateTimer":
       return `timer`;
     case "WaitExternal":
@@ -37,9 +40,9 @@ export function describeAction(a: Action): string {
     case "DequeueEvent":
       return `dequeue from "${a.name}"`;
     case "StartSubOrchestration":
-      return `sub-orchestration "${a.name}" with input ${clip(a.input)}`;
+      return describeSubOrchestration(a.name, a.input);
     case "StartOrchestrationDetached":
-      return `detached orchestration "${a.name}" (${a.instance})`;
+      return describeDetached(a.name, a.instance);
     case "ContinueAsNew":
       return "continue-as-new";
     case "UpdateCustomStatus":
@@ -51,4 +54,36 @@ export function describeAction(a: Action): string {
     case "ClearKeyValues":
       return "clear all values";
   }
+}
+
+/** How nondeterminism messages name what history recorded (the schedule event an action must match). */
+export function describeEvent(e: Event): string {
+  switch (e.type) {
+    case "ActivityScheduled":
+      return describeActivity(e.name, e.input, e.tag, e.session_id);
+    case "TimerCreated":
+      return "a timer";
+    case "ExternalSubscribed":
+      return `a wait for event "${e.name}"`;
+    case "ExternalSubscribedPersistent":
+      return `a dequeue from "${e.name}"`;
+    case "SubOrchestrationScheduled":
+      return describeSubOrchestration(e.name, e.input);
+    case "OrchestrationChained":
+      return describeDetached(e.name, e.instance);
+    default:
+      return e.type;
+  }
+}
+
+function describeActivity(name: string, input: string, tag: string | undefined, sessionId: string | undefined): string {
+  return `activity "${name}" with input ${clip(input)}${tag ? ` tagged "${tag}"` : ""}${sessionId ? ` on session "${sessionId}"` : ""}`;
+}
+
+function describeSubOrchestration(name: string, input: string): string {
+  return `sub-orchestration "${name}" with input ${clip(input)}`;
+}
+
+function describeDetached(name: string, instance: string): string {
+  return `detached orchestration "${name}" (${instance})`;
 }

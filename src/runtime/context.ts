@@ -3,7 +3,11 @@
  * at call time and returns a durable task; results come from history, never from live I/O, so a
  * replay of the same history takes exactly the same path.
  */
+import { describe } from "../core/describe.ts";
+import { decodePayload, encodePayload } from "../core/payload.ts";
+import { SEMVER_RULE, tryParseSemver } from "../core/semver.ts";
 import type { Action } from "./actions.ts";
+import type { LogLevel } from "./options.ts";
 import { backoffDelayMs, resolveRetryPolicy, type RetryPolicy } from "./retry.ts";
 import {
   AllSettledTask,
@@ -19,12 +23,14 @@ import {
   type TaskHost,
 } from "./tasks.ts";
 
+// TODO(merge): replay-engine.ts still imports decodePayload and LogLevel from here; once it imports
+// decodePayload from "../core/payload.ts" and LogLevel from "./options.ts", delete this line.
+export { decodePayload, type LogLevel };
+
 /** Reserved names of the built-in system activities. */
 export const SYSCALL_NEW_GUID = "__duroxide_syscall:new_guid";
 export const SYSCALL_UTC_NOW = "__duroxide_syscall:utc_now_ms";
 export const SYSCALL_GET_KV = "__duroxide_syscall:get_kv_value";
-
-export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** The result type of a durable task. */
 export type TaskValue<X> = X extends DurableTask<infer V> ? V : never;
@@ -59,7 +65,7 @@ export interface ActivityOptions {
 export interface SubOrchestrationOptions {
   /** Explicit child id; default `<parent>::sub::<event id>`. */
   instanceId?: string;
-  /** Exact version; default the registry policy when the child starts. */
+  /** Exact version ("MAJOR.MINOR.PATCH", as registered); default the registry policy when the child starts. */
   version?: string;
 }
 
@@ -68,29 +74,20 @@ function usage(message: string): never {
 }
 
 function checkName(what: string, name: unknown): string {
-  if (typeof name !== "string" || name.length === 0) usage(`${what} must be a non-empty string, got ${JSON.stringify(name)}`);
+  if (typeof name !== "string" || name.length === 0) usage(`${what} must be a non-empty string, got ${describe(name)}`);
   return name;
 }
 
-/** Encodes a payload once, as JSON; `undefined` becomes null. */
-export function encodePayload(what: string, value: unknown): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(value === undefined ? null : value);
-  } catch (err) {
-    usage(`${what} is not JSON-serializable: ${(err as Error).message}`);
-  }
-  if (text === undefined) usage(`${what} is not JSON-serializable (${typeof value})`);
-  return text;
+/** Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error. */
+function encode(what: string, value: unknown): string {
+  return encodePayload(value, what, (message) => new OrchestrationUsageError(message));
 }
 
-/** Decodes a stored payload; a value that is not JSON is returned as the raw string. */
-export function decodePayload(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
+/** Optional `version` of a start or continue-as-new: the registry's rule, checked before anything is recorded. */
+function checkVersion(version: unknown): string | null {
+  if (version === undefined) return null;
+  if (tryParseSemver(version) === undefined) usage(`version must be ${SEMVER_RULE}, got ${describe(version)}`);
+  return version as string;
 }
 
 export class OrchestrationContext {
@@ -118,7 +115,7 @@ export class OrchestrationContext {
 
   scheduleActivity<T = unknown>(name: string, input?: unknown, options: ActivityOptions = {}): LeafTask<T> {
     checkName("activity name", name);
-    const action: Action = { type: "CallActivity", name, input: encodePayload(`input of activity "${name}"`, input) };
+    const action: Action = { type: "CallActivity", name, input: encode(`input of activity "${name}"`, input) };
     if (options.sessionId !== undefined) action.sessionId = checkName("sessionId", options.sessionId);
     if (options.tag !== undefined) action.tag = checkName("tag", options.tag);
     return this.host.emit<T>(action);
@@ -165,7 +162,7 @@ export class OrchestrationContext {
 
   /** Resolves after `delayMs`, durably: the fire time is recorded and survives restarts. */
   scheduleTimer(delayMs: number): LeafTask<void> {
-    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) usage(`timer delay must be a finite number of ms >= 0, got ${String(delayMs)}`);
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) usage(`timer delay must be a finite number of ms >= 0, got ${describe(delayMs)}`);
     return this.host.emit<void>({ type: "CreateTimer", delayMs: Math.ceil(delayMs) });
   }
 
@@ -184,13 +181,13 @@ export class OrchestrationContext {
   scheduleSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): LeafTask<T> {
     checkName("orchestration name", name);
     if (options.instanceId !== undefined) checkName("instanceId", options.instanceId);
-    if (options.version !== undefined) checkName("version", options.version);
+    const version = checkVersion(options.version);
     return this.host.emit<T>({
       type: "StartSubOrchestration",
       name,
-      version: options.version ?? null,
+      version,
       instance: options.instanceId ?? null,
-      input: encodePayload(`input of sub-orchestration "${name}"`, input),
+      input: encode(`input of sub-orchestration "${name}"`, input),
     });
   }
 
@@ -198,12 +195,13 @@ export class OrchestrationContext {
   scheduleOrchestration(name: string, instanceId: string, input?: unknown, options: { version?: string } = {}): void {
     checkName("orchestration name", name);
     checkName("instanceId", instanceId);
+    const version = checkVersion(options.version);
     this.host.record({
       type: "StartOrchestrationDetached",
       name,
       instance: instanceId,
-      version: options.version ?? null,
-      input: encodePayload(`input of orchestration "${name}"`, input),
+      version,
+      input: encode(`input of orchestration "${name}"`, input),
     });
   }
 
@@ -212,8 +210,8 @@ export class OrchestrationContext {
    * Use `return yield* ctx.continueAsNew(input)`: the task never resolves.
    */
   continueAsNew(input?: unknown, options: { version?: string } = {}): DurableTask<never> {
-    if (options.version !== undefined) checkName("version", options.version);
-    this.host.record({ type: "ContinueAsNew", input: encodePayload("continue-as-new input", input), version: options.version ?? null });
+    const version = checkVersion(options.version);
+    this.host.record({ type: "ContinueAsNew", input: encode("continue-as-new input", input), version });
     return new NeverTask<never>(this.host);
   }
 
@@ -289,7 +287,7 @@ export class OrchestrationContext {
   /** Stores a JSON value under `key`; visible to clients once this turn commits, kept across continue-as-new. */
   setValue(key: string, value: unknown): void {
     checkName("key", key);
-    const encoded = encodePayload(`value of "${key}"`, value);
+    const encoded = encode(`value of "${key}"`, value);
     const now = this.host.now();
     this.host.kv.set(key, { value: encoded, updatedAtMs: now });
     this.host.record({ type: "SetKeyValue", key, value: encoded, timestampMs: now });

@@ -59,10 +59,6 @@ export class DispatchLoops<T> {
 
   constructor(private readonly cfg: LoopConfig<T>) {}
 
-  get stopping(): AbortSignal {
-    return this.stop.signal;
-  }
-
   start(): void {
     for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop(i));
   }

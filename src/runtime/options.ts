@@ -3,6 +3,7 @@
  * (`resolveRuntimeOptions`), and the small timing formulas the dispatchers share
  * (lease renewal interval, unregistered-handler backoff). Durations are milliseconds.
  */
+import { describe } from "../core/describe.ts";
 import { ConfigurationError } from "../core/errors.ts";
 import { MAX_WORKER_TAGS, type TagFilter } from "../core/queue-types.ts";
 import { compareSemver, formatSemver, isSemver, parseSemver, type SemverRange } from "../core/semver.ts";
@@ -425,20 +426,6 @@ function resolveTagFilter(value: unknown, maxTagBytes: number): TagFilter {
     }
     default:
       throw new ConfigurationError(`workerTagFilter has unknown type ${describe(f.type)}; ${usage}`);
-  }
-}
-
-function describe(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") return String(value);
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return "a function";
-  if (value instanceof Set) return `Set(${value.size})`;
-  try {
-    const s = JSON.stringify(value);
-    return s === undefined ? String(value) : s.length > 80 ? `${s.slice(0, 77)}...` : s;
-  } catch {
-    return String(value);
   }
 }
 

@@ -6,8 +6,8 @@ import { ProviderError } from "../core/errors.ts";
 import type { DispatcherCapabilityFilter, FetchedOrchestration, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import type { Provider } from "../provider.ts";
 import { DispatchLoops, sleep, type Processed } from "./dispatch-loop.ts";
-import { instanceSignals } from "./instance-signals.ts";
-import { renewalIntervalMs, type ResolvedRuntimeOptions } from "./options.ts";
+import { instanceSignals } from "../instance-signals.ts";
+import { renewalIntervalMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
 
@@ -46,14 +46,10 @@ export class OrchestrationDispatcher {
     return this.loops.shutdown();
   }
 
-  inFlight(): Promise<void>[] {
-    return this.loops.inFlight();
-  }
-
   private async process(f: FetchedOrchestration): Promise<Processed> {
     const o = this.options;
     const instance = f.item.instance;
-    const log = (level: "debug" | "info" | "warn" | "error", message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
+    const log = (level: LogLevel, message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
     const renewal = this.keepLockAlive(f.lockToken);
     let handedOff = false;
     try {

@@ -7,10 +7,10 @@ import { renderErrorDetails, type ErrorDetails } from "../core/error-details.ts"
 import type { Event, EventOf } from "../core/events.ts";
 import type { ExecutionMetadata, FetchedOrchestration, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import { parseSemver } from "../core/semver.ts";
+import { isTerminalEvent } from "../core/status.ts";
 import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
-import type { LogLevel } from "./context.ts";
 import type { OrchestrationHandler } from "./handler-types.ts";
-import { unregisteredBackoffMs, type ResolvedRuntimeOptions } from "./options.ts";
+import { unregisteredBackoffMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
 import { runTurn, type TurnOutcome, type TurnOutput } from "./replay-engine.ts";
 
@@ -41,8 +41,6 @@ export interface TurnDeps {
   log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
 }
 
-const TERMINAL = new Set<Event["type"]>(["OrchestrationCompleted", "OrchestrationFailed", "OrchestrationContinuedAsNew"]);
-
 function dropped(executionId: number): TurnDecision {
   return { type: "ack", executionId, delta: [], workerItems: [], orchestratorItems: [], metadata: {}, cancelledActivities: [], outcome: { type: "Dropped" } };
 }
@@ -61,16 +59,10 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
   }
 
   // Which execution does this batch drive?
-  let executionId = item.execution_id;
-  let history = item.history;
-  const startItem = item.messages.find((m): m is WorkItemOf<"StartOrchestration"> => m.type === "StartOrchestration");
-  const canItem = item.messages.find((m): m is WorkItemOf<"ContinueAsNew"> => m.type === "ContinueAsNew");
-  const last = history.at(-1);
-  if (last !== undefined && TERMINAL.has(last.type)) {
-    if (last.type !== "OrchestrationContinuedAsNew" || canItem === undefined) return dropped(executionId);
-    executionId += 1;
-    history = [];
-  }
+  const { startItem, canItem } = startMessages(item.messages);
+  const target = targetExecution(item.execution_id, item.history, canItem);
+  if (target === null) return dropped(item.execution_id);
+  const { executionId, history } = target;
   if (history.length === 0 && canItem === undefined && startItem === undefined) return dropped(executionId);
 
   // Which code runs it? A running execution replays its pinned version exactly.
@@ -125,6 +117,25 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
     }, handler.handler);
   }
   return ackFor(executionId, out, started !== undefined, deps);
+}
+
+function startMessages(messages: WorkItem[]): { startItem?: WorkItemOf<"StartOrchestration">; canItem?: WorkItemOf<"ContinueAsNew"> } {
+  return {
+    startItem: messages.find((m): m is WorkItemOf<"StartOrchestration"> => m.type === "StartOrchestration"),
+    canItem: messages.find((m): m is WorkItemOf<"ContinueAsNew"> => m.type === "ContinueAsNew"),
+  };
+}
+
+/**
+ * The execution a batch drives: the current one while it runs; after a continue-as-new, the next
+ * one (empty history) if the batch carries its ContinueAsNew; null when the execution is over and
+ * the batch cannot start another (its messages are dropped).
+ */
+function targetExecution(executionId: number, history: Event[], canItem: WorkItemOf<"ContinueAsNew"> | undefined): { executionId: number; history: Event[] } | null {
+  const last = history.at(-1);
+  if (last === undefined || !isTerminalEvent(last)) return { executionId, history };
+  if (last.type !== "OrchestrationContinuedAsNew" || canItem === undefined) return null;
+  return { executionId: executionId + 1, history: [] };
 }
 
 function resolveHandler(registry: OrchestrationRegistry, name: string, version: string | null): { version: string; handler: OrchestrationHandler } | null {
@@ -272,16 +283,11 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
       outcome: { type: "Failed", details },
     };
   }
-  let executionId = item.execution_id;
-  let history = item.history;
-  const canItem = item.messages.find((m) => m.type === "ContinueAsNew");
-  const last = history.at(-1);
-  if (last !== undefined && TERMINAL.has(last.type)) {
-    // A poisoned start of the next execution fails that execution; anything else is already over.
-    if (last.type !== "OrchestrationContinuedAsNew" || canItem === undefined) return dropped(executionId);
-    executionId += 1;
-    history = [];
-  }
+  // A poisoned start of the next execution fails that execution; anything else is already over.
+  const { startItem, canItem } = startMessages(item.messages);
+  const target = targetExecution(item.execution_id, item.history, canItem);
+  if (target === null) return dropped(item.execution_id);
+  const { executionId, history } = target;
   const details: ErrorDetails = {
     type: "Poison",
     attempt_count: attemptCount,
@@ -291,10 +297,7 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   };
   let started: EventOf<"OrchestrationStarted"> | undefined;
   if (history.length === 0) {
-    const src = (canItem ?? item.messages.find((m) => m.type === "StartOrchestration")) as
-      | WorkItemOf<"StartOrchestration">
-      | WorkItemOf<"ContinueAsNew">
-      | undefined;
+    const src = canItem ?? startItem;
     if (src === undefined) return dropped(executionId);
     started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps), deps.options);
   }

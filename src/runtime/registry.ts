@@ -13,7 +13,8 @@
  * resolve through the name's policy, running executions resolve their pinned version exactly.
  */
 import { ConfigurationError } from "../core/errors.ts";
-import { compareSemver, formatSemver, type Semver } from "../core/semver.ts";
+import { describe } from "../core/describe.ts";
+import { compareSemver, formatSemver, SEMVER_RULE, tryParseSemver, type Semver } from "../core/semver.ts";
 import type { ActivityHandler, OrchestrationHandler } from "./handler-types.ts";
 
 /** Activity names with this prefix are the runtime's built-in system calls (newGuid, utcNow, ...). */
@@ -123,7 +124,7 @@ export class ActivityRegistryBuilder {
     }
     if (typeof handler !== "function") {
       throw new ConfigurationError(
-        `activity "${name}": handler must be a function (ctx, input) => output, got ${typeName(handler)}`,
+        `activity "${name}": handler must be a function (ctx, input) => output, got ${describe(handler)}`,
       );
     }
     const kind = functionKind(handler);
@@ -198,7 +199,7 @@ export class OrchestrationRegistry {
   resolveExact(name: string, version: string): OrchestrationHandler | undefined {
     const list = this.#entries.get(name);
     if (list === undefined) return undefined;
-    const want = parseStrict(version);
+    const want = tryParseSemver(version);
     if (want === undefined) return undefined;
     return list.find((e) => compareSemver(e.semver, want) === 0)?.handler;
   }
@@ -241,14 +242,16 @@ export class OrchestrationRegistryBuilder {
     return this.registerVersioned(name, DEFAULT_ORCHESTRATION_VERSION, handler);
   }
 
-  /** Registers `handler` as `version` of `name`; versions of one name must be registered in strictly increasing order. */
+  /**
+   * Registers `handler` as `version` of `name` ("MAJOR.MINOR.PATCH", the rule clients and
+   * contexts apply too: no pre-release or build suffix). Versions of one name must be registered
+   * in strictly increasing order.
+   */
   registerVersioned<In = any, Out = any>(name: string, version: string, handler: OrchestrationHandler<In, Out>): this {
     checkName("orchestration", name);
-    const semver = parseStrict(version);
+    const semver = tryParseSemver(version);
     if (semver === undefined) {
-      throw new ConfigurationError(
-        `orchestration "${name}": version ${typeof version === "string" ? `"${version}"` : typeName(version)} is not a MAJOR.MINOR.PATCH semver like "1.1.0"`,
-      );
+      throw new ConfigurationError(`orchestration "${name}": version must be ${SEMVER_RULE}, got ${describe(version)}`);
     }
     checkOrchestrationHandler(name, handler);
     const list = this.#entries.get(name) ?? [];
@@ -277,16 +280,14 @@ export class OrchestrationRegistryBuilder {
     if (policy.type === "Latest") {
       this.#policies.set(name, { type: "Latest" });
     } else if (policy.type === "Exact") {
-      const semver = typeof policy.version === "string" ? parseStrict(policy.version) : undefined;
+      const semver = tryParseSemver(policy.version);
       if (semver === undefined) {
-        throw new ConfigurationError(
-          `orchestration "${name}": Exact policy needs a MAJOR.MINOR.PATCH version, got ${typeName(policy.version)}`,
-        );
+        throw new ConfigurationError(`orchestration "${name}": Exact policy needs a version ${SEMVER_RULE}, got ${describe(policy.version)}`);
       }
       this.#policies.set(name, { type: "Exact", version: formatSemver(semver) });
     } else {
       throw new ConfigurationError(
-        `orchestration "${name}": unknown policy type ${typeName((policy as { type?: unknown }).type)}; use "Latest" or "Exact"`,
+        `orchestration "${name}": unknown policy type ${describe((policy as { type?: unknown }).type)}; use "Latest" or "Exact"`,
       );
     }
     return this;
@@ -330,7 +331,7 @@ const GENERATOR_HINT =
 
 function checkOrchestrationHandler(name: string, handler: unknown): void {
   if (typeof handler !== "function") {
-    throw new ConfigurationError(`orchestration "${name}": handler must be a generator function, got ${typeName(handler)}; ${GENERATOR_HINT}`);
+    throw new ConfigurationError(`orchestration "${name}": handler must be a generator function, got ${describe(handler)}; ${GENERATOR_HINT}`);
   }
   const kind = functionKind(handler);
   if (kind === "GeneratorFunction") return;
@@ -353,23 +354,6 @@ function functionKind(fn: Function): string {
 
 function checkName(kind: string, name: unknown): asserts name is string {
   if (typeof name !== "string" || name.length === 0) {
-    throw new ConfigurationError(`${kind} name must be a non-empty string, got ${typeName(name)}`);
+    throw new ConfigurationError(`${kind} name must be a non-empty string, got ${describe(name)}`);
   }
-}
-
-function parseStrict(version: string): Semver | undefined {
-  if (typeof version !== "string") return undefined;
-  const m = /^(\d+)\.(\d+)\.(\d+)$/.exec(version.trim());
-  if (m === null) return undefined;
-  const v = { major: Number(m[1]), minor: Number(m[2]), patch: Number(m[3]) };
-  return [v.major, v.minor, v.patch].every(Number.isSafeInteger) ? v : undefined;
-}
-
-function typeName(value: unknown): string {
-  if (value === null) return "null";
-  if (value === undefined) return "undefined";
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "number" || typeof value === "boolean") return String(value);
-  if (typeof value === "function") return "a function";
-  return typeof value;
 }

@@ -5,6 +5,7 @@
  * `resolveRetryPolicy` validates it.
  * The retry loop itself runs in orchestration code (every attempt and backoff timer is in history).
  */
+import { describe } from "../core/describe.ts";
 import { ValidationError } from "../core/errors.ts";
 
 export type BackoffStrategy =
@@ -72,7 +73,7 @@ export const RetryPolicy = {
 export function resolveRetryPolicy(p?: RetryPolicyInput): RetryPolicy {
   if (p === undefined || p === null) return RetryPolicy.default();
   if (typeof p !== "object" || Array.isArray(p)) {
-    throw new ValidationError(`retry policy must be an object { maxAttempts, backoff, timeoutMs? }, got ${show(p)}`);
+    throw new ValidationError(`retry policy must be an object { maxAttempts, backoff, timeoutMs? }, got ${describe(p)}`);
   }
   const raw = p as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
@@ -109,7 +110,7 @@ export function backoffDelayMs(policy: RetryPolicy, failedAttempt: number): numb
 
 function resolveBackoff(value: unknown): BackoffStrategy {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new ValidationError(`backoff must be an object with a type, got ${show(value)}`);
+    throw new ValidationError(`backoff must be an object with a type, got ${describe(value)}`);
   }
   const b = value as Record<string, unknown>;
   const onlyKeys = (...keys: string[]) => {
@@ -141,14 +142,14 @@ function resolveBackoff(value: unknown): BackoffStrategy {
       const maxMs = int("backoff.maxMs", b.maxMs, 0);
       const multiplier = b.multiplier;
       if (typeof multiplier !== "number" || !Number.isFinite(multiplier) || multiplier < 1) {
-        throw new ValidationError(`backoff.multiplier must be a finite number ≥ 1, got ${show(multiplier)}`);
+        throw new ValidationError(`backoff.multiplier must be a finite number ≥ 1, got ${describe(multiplier)}`);
       }
       checkCap(baseMs, maxMs);
       return { type: "Exponential", baseMs, multiplier, maxMs };
     }
     default:
       throw new ValidationError(
-        `backoff.type must be "None", "Fixed", "Linear" or "Exponential", got ${show(b.type)}`,
+        `backoff.type must be "None", "Fixed", "Linear" or "Exponential", got ${describe(b.type)}`,
       );
   }
 }
@@ -162,18 +163,7 @@ function checkCap(baseMs: number, maxMs: number): void {
 function int(field: string, value: unknown, min: 0 | 1): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
     const want = min === 0 ? "a non-negative integer" : "a positive integer";
-    throw new ValidationError(`${field} must be ${want}, got ${show(value)}`);
+    throw new ValidationError(`${field} must be ${want}, got ${describe(value)}`);
   }
   return value;
-}
-
-function show(value: unknown): string {
-  if (value === undefined) return "undefined";
-  if (typeof value === "string") return JSON.stringify(value);
-  if (typeof value === "function") return "a function";
-  try {
-    return JSON.stringify(value) ?? String(value);
-  } catch {
-    return String(value);
-  }
 }

@@ -6,6 +6,7 @@
  */
 import type { ErrorDetails } from "../core/error-details.ts";
 import { ProviderError } from "../core/errors.ts";
+import { decodePayload, tryEncodePayload } from "../core/payload.ts";
 import type { FetchedWorkItem, ScheduledActivityIdentifier, SessionFetchConfig } from "../core/queue-types.ts";
 import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
 import type { Provider } from "../provider.ts";
@@ -71,10 +72,6 @@ export class WorkerDispatcher {
     // Cooperative activities settle right after the signal: let their loops finish before the
     // caller closes the provider.
     await waitAtMost(done, 100);
-  }
-
-  inFlight(): Promise<void>[] {
-    return this.loops.inFlight();
   }
 
   /**
@@ -152,7 +149,7 @@ export class WorkerDispatcher {
     const ctx = this.context(item, w, slot, controller.signal);
     let completion: WorkItem | null;
     try {
-      const outcome = await this.runHandler(() => handler(ctx, decode(item.input)), controller.signal);
+      const outcome = await this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal);
       if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
       else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, { type: "Application", kind: "ActivityFailed", message: outcome.message, retryable: false });
     } finally {
@@ -260,22 +257,10 @@ function activityKey(instance: string, executionId: number, id: number): string 
   return `${instance}|${executionId}|${id}`;
 }
 
-function decode(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return text;
-  }
-}
-
 function success(item: Execute, value: unknown, maxBytes: number): WorkItem {
-  let result: string | undefined;
-  try {
-    result = JSON.stringify(value === undefined ? null : value);
-  } catch (err) {
-    return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is not JSON-serializable: ${(err as Error).message}`, retryable: false });
-  }
-  if (result === undefined) return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is not JSON-serializable (${typeof value})`, retryable: false });
+  const encoded = tryEncodePayload(value);
+  if (!encoded.ok) return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is ${encoded.problem}`, retryable: false });
+  const result = encoded.text;
   if (Buffer.byteLength(result) > maxBytes) {
     return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result too large: ${Buffer.byteLength(result)} bytes (maxPayloadBytes ${maxBytes})`, retryable: false });
   }

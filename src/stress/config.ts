@@ -2,6 +2,7 @@
  * Stress-test configuration: the fields of the original's `StressTestConfig`, the presets of the
  * provider testing guide, and validation (a bad config is a ConfigurationError naming the field).
  */
+import { describe } from "../core/describe.ts";
 import { ConfigurationError } from "../core/errors.ts";
 
 export interface StressTestConfig {
@@ -94,13 +95,13 @@ export function resolveConfig(config: StressTestConfig): ResolvedStressTestConfi
   const int = (key: string, min: number): number => {
     const v = c[key];
     if (typeof v !== "number" || !Number.isSafeInteger(v) || v < min) {
-      throw new ConfigurationError(`StressTestConfig.${key} must be an integer >= ${min}, got ${show(v)}`);
+      throw new ConfigurationError(`StressTestConfig.${key} must be an integer >= ${min}, got ${describe(v)}`);
     }
     return v;
   };
   const positive = (key: string, value: unknown): number => {
     if (typeof value !== "number" || !Number.isFinite(value) || value <= 0) {
-      throw new ConfigurationError(`StressTestConfig.${key} must be a number of seconds > 0, got ${show(value)}`);
+      throw new ConfigurationError(`StressTestConfig.${key} must be a number of seconds > 0, got ${describe(value)}`);
     }
     return value;
   };
@@ -136,14 +137,4 @@ export function describeConfig(config: StressTestConfig): string {
 export function workerCeilingOrchPerSec(config: Pick<StressTestConfig, "workerConcurrency" | "tasksPerInstance" | "activityDelayMs">): number {
   const { workerConcurrency: w, tasksPerInstance: t, activityDelayMs: d } = config;
   return t === 0 || d === 0 ? Infinity : (1000 * w) / (t * d);
-}
-
-function show(v: unknown): string {
-  if (typeof v === "string") return JSON.stringify(v);
-  if (v === undefined) return "undefined";
-  try {
-    return JSON.stringify(v) ?? String(v);
-  } catch {
-    return String(v);
-  }
 }

@@ -9,7 +9,7 @@ import type { ExecutionMetadata } from "../../src/core/queue-types.ts";
 import type { WorkItem } from "../../src/core/work-items.ts";
 import type { Provider } from "../../src/provider.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { instanceSignals } from "../../src/runtime/instance-signals.ts";
+import { instanceSignals } from "../../src/instance-signals.ts";
 import {
   completedEvent,
   continueAsNewItem,
@@ -361,6 +361,8 @@ describe("bad input", () => {
     ["startOrchestration non-string name", (c) => c.startOrchestration("i", { n: 1 } as unknown as string, 1)],
     ["startOrchestration bad version", (c) => c.startOrchestration("i", "Orch", 1, { version: "v1" })],
     ["startOrchestration two-part version", (c) => c.startOrchestration("i", "Orch", 1, { version: "1.0" })],
+    ["startOrchestration pre-release version", (c) => c.startOrchestration("i", "Orch", 1, { version: "1.0.0-rc.1" })],
+    ["startOrchestrationVersioned build-suffixed version", (c) => c.startOrchestrationVersioned("i", "Orch", "1.0.0+build.5", null)],
     ["startOrchestration null options", (c) => c.startOrchestration("i", "Orch", 1, null as unknown as {})],
     ["startOrchestration BigInt input", (c) => c.startOrchestration("i", "Orch", 10n)],
     ["startOrchestration function input", (c) => c.startOrchestration("i", "Orch", () => 1)],

@@ -191,7 +191,7 @@ describe("OrchestrationRegistry", () => {
   });
 
   test("versions must be MAJOR.MINOR.PATCH", () => {
-    for (const bad of ["1.0", "v1.0.0", "", "1.0.0.0", "a.b.c"]) {
+    for (const bad of ["1.0", "v1.0.0", "", "1.0.0.0", "a.b.c", "1.0.0-rc.1", "1.0.0+build", " 1.0.0", "01.0.0"]) {
       expectConfigError(() => OrchestrationRegistry.builder().registerVersioned("O", bad, orch("x")), '"O"', "MAJOR.MINOR.PATCH");
     }
     expectConfigError(() => OrchestrationRegistry.builder().registerVersioned("O", 1 as any, orch("x")), "MAJOR.MINOR.PATCH");

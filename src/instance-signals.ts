@@ -3,8 +3,11 @@
  * after every committed turn of that instance; a client waiting on the same provider object
  * re-reads at once instead of at its next poll. Across processes nothing is signalled, so waiters
  * still poll on their own (slow) backoff; a signal is only a hint to look again now.
+ *
+ * The runtime notifies and the Client waits: the hub lives beside both (no I/O, no runtime or
+ * client code) so that neither has to import the other's internals.
  */
-import type { Provider } from "../provider.ts";
+import type { Provider } from "./provider.ts";
 
 /** Why a wait ended: a turn committed ("turn"), the instance reached a terminal state ("terminal"), or neither. */
 export type WakeReason = "terminal" | "turn" | "timeout";
