@@ -18,7 +18,8 @@ export type { Semver, SemverRange } from "./core/semver.ts";
 export { TagFilter, MAX_WORKER_TAGS } from "./core/queue-types.ts";
 
 // Codecs: JSON text <-> validated values (decoders throw DecodeError naming what was wrong).
-export { encodeEvent, decodeEvent, validateEvent, isTerminalEvent } from "./core/events.ts";
+export { encodeEvent, decodeEvent, validateEvent } from "./core/events.ts";
+export { isTerminalEvent, isTerminalStatus, TERMINAL_STATUSES } from "./core/status.ts";
 export { encodeWorkItem, decodeWorkItem, validateWorkItem, workItemInstance } from "./core/work-items.ts";
 export { compareSemver, semverInRange } from "./core/semver.ts";
 

@@ -113,8 +113,6 @@ const HEADER_FIELDS: FieldSpec = {
   duroxide_version: "s",
 };
 
-// Defined with the terminal statuses; re-exported here for provider authors ("duroxide/provider").
-export { isTerminalEvent } from "./status.ts";
 
 /** Verifies that an in-memory value is a well-formed Event; throws DecodeError naming the problem. */
 export function validateEvent(v: unknown): asserts v is Event {

@@ -7,6 +7,7 @@
 import { DecodeError, ProviderError } from "../core/errors.ts";
 import { validateEvent, type Event } from "../core/events.ts";
 import { isSemver, type Semver } from "../core/semver.ts";
+import { isExecutionStatus } from "../core/status.ts";
 import { MAX_WORKER_TAGS, type DispatcherCapabilityFilter, type ExecutionMetadata, type ScheduledActivityIdentifier, type SessionFetchConfig, type TagFilter } from "../core/queue-types.ts";
 import { validateWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
 import type { InstanceFilter, PruneOptions } from "../core/admin-types.ts";
@@ -61,12 +62,11 @@ export function checkEvents(op: string, events: unknown): Event[] {
   return events as Event[];
 }
 
-const STATUSES = new Set(["Running", "Completed", "Failed", "ContinuedAsNew"]);
 
 export function checkMetadata(op: string, m: unknown): ExecutionMetadata {
   if (typeof m !== "object" || m === null) throw bad(op, "metadata must be an object");
   const md = m as ExecutionMetadata;
-  if (md.status != null && !STATUSES.has(md.status)) throw bad(op, `metadata.status ${JSON.stringify(md.status)} is not Running/Completed/Failed/ContinuedAsNew`);
+  if (md.status != null && !isExecutionStatus(md.status)) throw bad(op, `metadata.status ${JSON.stringify(md.status)} is not Running/Completed/Failed/ContinuedAsNew`);
   for (const k of ["output", "orchestration_name", "orchestration_version", "parent_instance_id"] as const) {
     if (md[k] != null && typeof md[k] !== "string") throw bad(op, `metadata.${k} must be a string or null`);
   }

@@ -6,9 +6,6 @@
 import { clip } from "../core/describe.ts";
 import type { Event } from "../core/events.ts";
 
-// TODO(merge): replay-engine.ts imports clip from here, only for its own copy of describeEvent;
-// once it deletes that copy and imports describeEvent from here, delete this re-export.
-export { clip };
 
 export type Action =
   | { type: "CallActivity"; name: string; input: string; sessionId?: string; tag?: string }

@@ -23,10 +23,6 @@ import {
   type TaskHost,
 } from "./tasks.ts";
 
-// TODO(merge): replay-engine.ts still imports decodePayload and LogLevel from here; once it imports
-// decodePayload from "../core/payload.ts" and LogLevel from "./options.ts", delete this line.
-export { decodePayload, type LogLevel };
-
 /** Reserved names of the built-in system activities. */
 export const SYSCALL_NEW_GUID = "__duroxide_syscall:new_guid";
 export const SYSCALL_UTC_NOW = "__duroxide_syscall:utc_now_ms";

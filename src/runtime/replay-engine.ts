@@ -15,14 +15,16 @@ import type { ErrorDetails } from "../core/error-details.ts";
 import type { Event, EventOf } from "../core/events.ts";
 import type { KvEntry, ScheduledActivityIdentifier } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
-import { decodePayload, type LogLevel } from "./context.ts";
+import { decodePayload } from "../core/payload.ts";
+import { isTerminalEvent } from "../core/status.ts";
+import type { LogLevel } from "./options.ts";
 import { Nondeterminism, startRootCoroutine } from "./coroutine.ts";
 import type { OrchestrationHandler } from "./handler-types.ts";
 import { checkDroppedFutures, replayHistory } from "./replay/apply-history.ts";
 import { convertNewActions } from "./replay/new-actions.ts";
 import { stageMessages } from "./replay/stage-messages.ts";
 import { decideOutcome, finishTurn, turnOutput } from "./replay/turn-output.ts";
-import { TERMINAL, TurnState } from "./replay/turn-state.ts";
+import { TurnState } from "./replay/turn-state.ts";
 
 export { MAX_CARRY_FORWARD } from "./replay/turn-output.ts";
 export { DROPPED_FUTURE } from "./replay/turn-state.ts";
@@ -97,7 +99,7 @@ function run(turn: TurnState): TurnOutput {
     return failNondeterministic(turn);
   }
   // A finished execution only records late messages; the code does not run again.
-  if (turn.history.some((e) => TERMINAL.has(e.type))) return turnOutput(turn, { type: "Continue" });
+  if (turn.history.some(isTerminalEvent)) return turnOutput(turn, { type: "Continue" });
 
   startRoot(turn, first);
   replayHistory(turn);

@@ -45,11 +45,7 @@ export interface TaskHost {
   onCancel(task: DurableTask<unknown>): void;
 }
 
-let nextLocalId = 1;
-
 export abstract class DurableTask<T> {
-  /** Identity within the turn, in creation order; used for deterministic bookkeeping. */
-  readonly localId = nextLocalId++;
   // Typed loosely so DurableTask<string> is assignable to DurableTask<unknown> (covariant use).
   private state: Settlement<any> | null = null;
   private listeners: Array<(t: any) => void> = [];

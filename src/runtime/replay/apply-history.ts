@@ -5,8 +5,8 @@
  */
 import { renderErrorDetails } from "../../core/error-details.ts";
 import type { Event } from "../../core/events.ts";
-import { clip, describeAction, METADATA_ACTIONS, type Action } from "../actions.ts";
-import { decodePayload } from "../context.ts";
+import { describeAction, describeEvent, METADATA_ACTIONS, type Action } from "../actions.ts";
+import { decodePayload } from "../../core/payload.ts";
 import { ActivityFailedError, SubOrchestrationFailedError } from "../tasks.ts";
 import { COMPLETION_OF, DROPPED_FUTURE, SCHEDULE_EVENT, type TurnState } from "./turn-state.ts";
 
@@ -146,24 +146,5 @@ export function checkDroppedFutures(turn: TurnState): void {
         return;
       }
     }
-  }
-}
-
-function describeEvent(e: Event): string {
-  switch (e.type) {
-    case "ActivityScheduled":
-      return `activity "${e.name}" with input ${clip(e.input)}${e.tag ? ` tagged "${e.tag}"` : ""}${e.session_id ? ` on session "${e.session_id}"` : ""}`;
-    case "TimerCreated":
-      return "a timer";
-    case "ExternalSubscribed":
-      return `a wait for event "${e.name}"`;
-    case "ExternalSubscribedPersistent":
-      return `a dequeue from "${e.name}"`;
-    case "SubOrchestrationScheduled":
-      return `sub-orchestration "${e.name}" with input ${clip(e.input)}`;
-    case "OrchestrationChained":
-      return `detached orchestration "${e.name}" (${e.instance})`;
-    default:
-      return e.type;
   }
 }

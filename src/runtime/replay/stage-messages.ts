@@ -6,7 +6,8 @@
 import type { ErrorDetails } from "../../core/error-details.ts";
 import type { Event, EventKind } from "../../core/events.ts";
 import type { WorkItem } from "../../core/work-items.ts";
-import { COMPLETION_OF, TERMINAL, type TurnState } from "./turn-state.ts";
+import { isTerminalEvent } from "../../core/status.ts";
+import { COMPLETION_OF, type TurnState } from "./turn-state.ts";
 
 interface Completion {
   source: number;
@@ -45,7 +46,7 @@ class Staging {
       this.byId.set(e.event_id, e);
       if (COMPLETION_OF[e.type] !== undefined && e.source_event_id !== null) this.completedSources.add(e.source_event_id);
       if (e.type === "OrchestrationCancelRequested") this.cancelSeen = true;
-      if (TERMINAL.has(e.type)) terminal = true;
+      if (isTerminalEvent(e)) terminal = true;
     }
     this.terminal = terminal;
   }

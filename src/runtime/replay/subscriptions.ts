@@ -2,7 +2,7 @@
  * Who waits for which named event or queue, and the queue messages no dequeue has taken yet.
  * Deliveries carry no source event id, so they are matched here by name, in order.
  */
-import { decodePayload } from "../context.ts";
+import { decodePayload } from "../../core/payload.ts";
 import type { LeafTask } from "../tasks.ts";
 
 function listFor<T>(m: Map<string, T[]>, name: string): T[] {

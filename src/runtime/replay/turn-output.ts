@@ -6,6 +6,7 @@
 import type { ErrorDetails } from "../../core/error-details.ts";
 import type { Event, EventOf } from "../../core/events.ts";
 import type { WorkItem } from "../../core/work-items.ts";
+import { tryEncodePayload } from "../../core/payload.ts";
 import type { Action } from "../actions.ts";
 import type { TurnOutcome, TurnOutput } from "../replay-engine.ts";
 import { OrchestrationUsageError, type LeafTask } from "../tasks.ts";
@@ -41,13 +42,8 @@ export function decideOutcome(turn: TurnState): TurnOutcome {
 }
 
 function completedWith(value: unknown): TurnOutcome {
-  let output: string | undefined;
-  try {
-    output = JSON.stringify(value === undefined ? null : value);
-  } catch (err) {
-    return failed(`orchestration output is not JSON-serializable: ${(err as Error).message}`, "Panicked");
-  }
-  return output === undefined ? failed(`orchestration output is not JSON-serializable (${typeof value})`, "Panicked") : { type: "Completed", output };
+  const encoded = tryEncodePayload(value);
+  return encoded.ok ? { type: "Completed", output: encoded.text } : failed(`orchestration output is ${encoded.problem}`, "Panicked");
 }
 
 // ---------------------------------------------------------------- output

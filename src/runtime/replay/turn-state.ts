@@ -6,7 +6,8 @@
 import type { ErrorDetails } from "../../core/error-details.ts";
 import type { Event, EventKind, EventOf } from "../../core/events.ts";
 import type { Action } from "../actions.ts";
-import { OrchestrationContext, type ContextHost, type LogLevel } from "../context.ts";
+import { OrchestrationContext, type ContextHost } from "../context.ts";
+import type { LogLevel } from "../options.ts";
 import { Coroutine, Nondeterminism } from "../coroutine.ts";
 import type { TurnInput } from "../replay-engine.ts";
 import { LeafTask, type DurableTask, type Settlement } from "../tasks.ts";
@@ -34,7 +35,6 @@ export const COMPLETION_OF: Partial<Record<Event["type"], Event["type"]>> = {
   SubOrchestrationFailed: "SubOrchestrationScheduled",
 };
 
-export const TERMINAL = new Set<Event["type"]>(["OrchestrationCompleted", "OrchestrationFailed", "OrchestrationContinuedAsNew"]);
 
 export interface Schedule {
   kind: Event["type"];
