@@ -29,6 +29,7 @@ import { sessions } from "./sessions.ts";
 import { tagFiltering } from "./tag-filtering.ts";
 import { kvStore } from "./kv-store.ts";
 import { inputValidation } from "./input-validation.ts";
+import { capabilities } from "./capabilities.ts";
 
 export type { ProviderFactory, SuiteOptions, ProviderCase, ProviderModule, CaseContext, Requirement } from "./harness.ts";
 export { registerModules } from "./harness.ts";
@@ -58,6 +59,7 @@ export const modules = {
   tagFiltering,
   kvStore,
   inputValidation,
+  capabilities,
 } as const satisfies Record<string, ProviderModule>;
 
 /** Registers every module's cases with bun:test, one `describe` per module. Use with top-level await. */
@@ -87,3 +89,4 @@ export const runSessionsTests = runner(sessions);
 export const runTagFilteringTests = runner(tagFiltering);
 export const runKvStoreTests = runner(kvStore);
 export const runInputValidationTests = runner(inputValidation);
+export const runCapabilitiesTests = runner(capabilities);
