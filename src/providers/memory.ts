@@ -50,6 +50,7 @@ import { MemoryProviderAdmin } from "./memory/admin.ts";
 import { identify, pinnedWithin } from "./memory/orchestrator-queue.ts";
 import {
   MemoryStore,
+  TERMINAL_STATUSES,
   appendEvents,
   applyKvEvents,
   decodeHistory,
@@ -63,8 +64,6 @@ import {
 import { workerRow } from "./memory/worker-queue.ts";
 
 export const MEMORY_PROVIDER_VERSION = "0.1.0";
-
-const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
 
 /**
  * How often a waiting fetch looks again when work is queued but not for it (another runtime's
@@ -307,7 +306,7 @@ export class MemoryProvider implements Provider {
     if (md.status != null) {
       exec.status = md.status;
       exec.output = md.output ?? null;
-      if (TERMINAL.has(md.status)) exec.completedAt = now;
+      if (TERMINAL_STATUSES.has(md.status)) exec.completedAt = now;
     }
     const row = state.row;
     if (row !== null) {
@@ -321,7 +320,7 @@ export class MemoryProvider implements Provider {
       }
     }
     applyKvEvents(state, delta, now);
-    if (md.status != null && TERMINAL.has(md.status)) mergeKv(state);
+    if (md.status != null && TERMINAL_STATUSES.has(md.status)) mergeKv(state);
   }
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {

@@ -63,6 +63,33 @@ describe("MemoryProvider", () => {
     expect(performance.now() - started).toBeLessThan(1000);
   });
 
+  test("corrupt stored history: fetch reports history_error under a held lock, reads fail with Corrupt, an ack still appends", async () => {
+    const factory = memorySuiteFactory();
+    const p = await factory.createProvider();
+    const id = "corrupt";
+    await p.enqueueForOrchestrator(startItem(id), null);
+    const f = await p.fetchOrchestrationItem(1000, 0);
+    await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent(id)], [], [], runningMeta(), []);
+    await factory.corruptInstanceHistory(id);
+
+    for (const read of [p.read(id), p.readWithExecution(id, 1), p.asManagementCapability().readHistory(id)]) {
+      const err = await read.then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err).toBeInstanceOf(ProviderError);
+      expect((err as ProviderError).kind).toBe("Corrupt");
+    }
+    await p.enqueueForOrchestrator({ type: "ExternalRaised", instance: id, name: "poke", data: "{}" }, null);
+    const g = await p.fetchOrchestrationItem(1000, 0);
+    expect(g?.item.history).toEqual([]);
+    expect(g?.item.history_error).toContain("history deserialization failed");
+    expect(await p.fetchOrchestrationItem(1000, 0)).toBeNull(); // the lock is held
+    await p.ackOrchestrationItem(g!.lockToken, 1, [startedEvent(id, 1, { eventId: 99_999 })], [], [], { status: "Failed", output: "poison" }, []);
+    expect((await p.asManagementCapability().getExecutionInfo(id, 1)).event_count).toBe(2);
+    expect(await factory.getMaxAttemptCount(id)).toBe(0); // the batch was consumed
+  });
+
   test("a long poll wakes when a delayed message becomes visible, not only on enqueues", async () => {
     const p = await MemoryProvider.create();
     await p.enqueueForOrchestrator(startItem("later"), 150);

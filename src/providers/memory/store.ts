@@ -11,7 +11,7 @@
  * stored data a real case (a read that cannot decode it reports Corrupt / history_error).
  * Strings (KV values, custom status, outputs) are immutable and stored as they are.
  */
-import { decodeEvent, encodeEvent, type DeleteInstanceResult, type Event, type KvEntry, type Semver } from "../../provider-api.ts";
+import { decodeEvent, encodeEvent, type DeleteInstanceResult, type Event, type ExecutionStatus, type KvEntry, type Semver } from "../../provider-api.ts";
 import { OrchestratorQueue } from "./orchestrator-queue.ts";
 import type { Schedulable, ReadyEntry } from "./ready-queue.ts";
 import { WorkerQueue } from "./worker-queue.ts";
@@ -91,8 +91,11 @@ export interface InstanceRow {
   createdSeq: number;
 }
 
+/** Statuses that end an execution: they stamp completed_at and commit the execution's KV. */
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["Completed", "Failed", "ContinuedAsNew"]);
+
 export interface ExecutionRow {
-  status: "Running" | "Completed" | "Failed" | "ContinuedAsNew";
+  status: ExecutionStatus;
   output: string | null;
   startedAt: number;
   /** Set by terminal statuses only. */
