@@ -11,6 +11,7 @@ import { basename, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
+import { MemoryProvider } from "../src/providers/memory.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
 import {
@@ -47,7 +48,8 @@ comparison table. Default: sqlite-mem and sqlite-file at 1/1 and 2/2 with the pe
 baseline config (20 in flight, 10 s, 5 tasks, 10 ms delay, 60 s wait).
 
 Options:
-  --provider LIST      comma-separated: sqlite-mem, sqlite-file, or a path to a module exporting a
+  --provider LIST      comma-separated: memory (MemoryProvider, plain JS objects: the baseline that
+                       shows what storage costs), sqlite-mem, sqlite-file, or a path to a module exporting a
                        provider factory (default export or \`createProvider\`, an async function
                        returning a fresh, empty Provider; optional \`label\` string export)
                        (default: sqlite-mem,sqlite-file; with --large-payload: sqlite-mem)
@@ -202,6 +204,9 @@ function cleanupAll(): void {
 }
 
 function providerSpec(key: string): ProviderSpec {
+  if (key === "memory") {
+    return { key: "memory", label: "Memory", create: () => MemoryProvider.create(), dispose: closeProvider };
+  }
   if (key === "sqlite-mem" || key === "sqlite-memory" || key === "mem") {
     return { key: "sqlite-mem", label: "In-Memory SQLite", create: () => SqliteProvider.inMemory(), dispose: closeProvider };
   }
@@ -225,7 +230,7 @@ function providerSpec(key: string): ProviderSpec {
     };
   }
   if (!/[/\\]|\.[cm]?[jt]sx?$/.test(key)) {
-    throw new UsageError(`--provider: unknown provider "${key}" (use sqlite-mem, sqlite-file, or a path to a module like ./my-provider.ts)`);
+    throw new UsageError(`--provider: unknown provider "${key}" (use memory, sqlite-mem, sqlite-file, or a path to a module like ./my-provider.ts)`);
   }
   const path = resolve(process.cwd(), key);
   let label = basename(path).replace(/\.[^.]+$/, "");

@@ -243,6 +243,18 @@ describe("scripts/parallel_orchestrations.ts", () => {
     expect(r.stderr).toContain("=== Comparison Table ===");
   });
 
+  test("--provider memory runs on MemoryProvider and completes every instance", async () => {
+    const r = await cli(["--json", "--duration", "1", "--provider", "memory", "--config", "2/2", "--max-concurrent", "5", "--tasks", "3", "--delay-ms", "1"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    expect(lines).toHaveLength(1);
+    const row = JSON.parse(lines[0]!);
+    expect(row).toMatchObject({ provider: "Memory", config_label: "2/2", failed: 0, successRate: 100 });
+    expect(row.completed).toBeGreaterThan(0);
+    expect(row.completed).toBe(row.launched);
+    expect(row.activitiesExecuted).toBe(row.completed * 3);
+  });
+
   test("--provider accepts a module exporting a provider factory (label from its `label` export)", async () => {
     const mod = join(tmp, "my-provider.ts");
     writeFileSync(
