@@ -29,6 +29,7 @@ import {
   WakeSignal,
   decodeWorkItem,
   encodeWorkItem,
+  isTerminalStatus,
   validateProviderInput,
   workItemInstance,
   type DispatcherCapabilityFilter,
@@ -50,7 +51,6 @@ import { MemoryProviderAdmin } from "./memory/admin.ts";
 import { identify, pinnedWithin } from "./memory/orchestrator-queue.ts";
 import {
   MemoryStore,
-  TERMINAL_STATUSES,
   appendEvents,
   applyKvEvents,
   decodeHistory,
@@ -306,7 +306,7 @@ export class MemoryProvider implements Provider {
     if (md.status != null) {
       exec.status = md.status;
       exec.output = md.output ?? null;
-      if (TERMINAL_STATUSES.has(md.status)) exec.completedAt = now;
+      if (isTerminalStatus(md.status)) exec.completedAt = now;
     }
     const row = state.row;
     if (row !== null) {
@@ -320,7 +320,7 @@ export class MemoryProvider implements Provider {
       }
     }
     applyKvEvents(state, delta, now);
-    if (md.status != null && TERMINAL_STATUSES.has(md.status)) mergeKv(state);
+    if (isTerminalStatus(md.status)) mergeKv(state);
   }
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {

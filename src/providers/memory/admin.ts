@@ -17,9 +17,10 @@ import {
   type PruneResult,
   type QueueDepths,
   type SystemMetrics,
+  isTerminalStatus,
 } from "../../provider-api.ts";
 import { OrchestratorQueue } from "./orchestrator-queue.ts";
-import { TERMINAL_STATUSES, decodeHistory, type InstanceRow, type InstanceState, type MemoryStore } from "./store.ts";
+import { decodeHistory, type InstanceRow, type InstanceState, type MemoryStore } from "./store.ts";
 
 /** The provider's method runner: closed check, a timestamp, error mapping. */
 export type Run = <T>(op: string, body: (now: number) => T) => T;
@@ -235,7 +236,7 @@ export class MemoryProviderAdmin implements ProviderAdmin {
     const op = "deleteInstanceBulk";
     const f = validateAdminInput.deleteInstanceBulk(filter);
     return this.run(op, () => {
-      const roots = this.select(f, (s) => s.row.parentId === null && TERMINAL_STATUSES.has(this.status(s)));
+      const roots = this.select(f, (s) => s.row.parentId === null && isTerminalStatus(this.status(s)));
       return sum(roots.map((s) => this.deleteIds(op, this.tree(s.id), true)), NO_DELETE);
     });
   }

@@ -91,8 +91,6 @@ export interface InstanceRow {
   createdSeq: number;
 }
 
-/** Statuses that end an execution: they stamp completed_at and commit the execution's KV. */
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["Completed", "Failed", "ContinuedAsNew"]);
 
 export interface ExecutionRow {
   status: ExecutionStatus;
