@@ -8,7 +8,7 @@ import { TagFilter, type FetchedOrchestration, type FetchedWorkItem } from "../.
 import type { WorkItem } from "../../src/core/work-items.ts";
 import type { Client } from "../../src/client.ts";
 import type { Logger, LogLevel, RuntimeOptions } from "../../src/runtime/options.ts";
-import type { SqliteProvider } from "../../src/providers/sqlite.ts";
+import type { Provider } from "../../src/provider.ts";
 import { deferred, describeEachProvider, historyTypes, type Harness, type Handlers, type OrchestrationHandlers, within } from "./harness.ts";
 
 const pause = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -25,7 +25,7 @@ async function waitForHistory(client: Client, instance: string, pred: (h: Event[
 }
 
 /** Takes a worker item by hand, as a worker that will then "crash" (never ack). */
-async function stealWorkItem(provider: SqliteProvider, lockMs: number, timeoutMs = 5_000): Promise<FetchedWorkItem> {
+async function stealWorkItem(provider: Provider, lockMs: number, timeoutMs = 5_000): Promise<FetchedWorkItem> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const w = await provider.fetchWorkItem(lockMs, 0, null, TagFilter.defaultOnly());
@@ -36,7 +36,7 @@ async function stealWorkItem(provider: SqliteProvider, lockMs: number, timeoutMs
 }
 
 /** Takes an orchestration batch by hand, as a dispatcher that will then "crash" (never ack). */
-async function stealOrchestrationItem(provider: SqliteProvider, lockMs: number, timeoutMs = 5_000): Promise<FetchedOrchestration> {
+async function stealOrchestrationItem(provider: Provider, lockMs: number, timeoutMs = 5_000): Promise<FetchedOrchestration> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const f = await provider.fetchOrchestrationItem(lockMs, 0);

@@ -1,6 +1,8 @@
 /**
- * The one way e2e tests start runtimes. Every e2e file runs its cases once per SQLite mode (in
- * memory, and on a WAL file) with fast lock timeouts, through a `Harness`:
+ * The one way e2e tests start runtimes. Every e2e file runs its cases once per store mode with fast
+ * lock timeouts, through a `Harness`. The modes: SQLite in memory and on a WAL file, MemoryProvider,
+ * and SQLite in memory behind a wrapper that withholds every ProviderError message (the runtime and
+ * the client must decide by error kind alone):
  *
  *   describeEachProvider("title", (e2e) => {
  *     test("...", async () => {
@@ -20,13 +22,69 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client } from "../../src/client.ts";
 import type { Event } from "../../src/core/events.ts";
+import type { Provider } from "../../src/provider.ts";
+import { memorySuiteFactory } from "../../src/providers/memory.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { withOpaqueErrors } from "../providers/fixtures/opaque-errors.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 
-export type ModeName = "sqlite-memory" | "sqlite-file";
-const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file"];
+export type ModeName = "sqlite-memory" | "sqlite-file" | "memory" | "sqlite-opaque";
+const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file", "memory", "sqlite-opaque"];
+
+/** How a mode opens a store; `path` is null for modes without a file (one process, one store). */
+interface StoreKind {
+  open(path: string | null): Promise<Provider>;
+  /** Makes the instance's stored history undecodable, as the provider suite's hook does. */
+  corruptHistory(p: Provider, instanceId: string): Promise<void>;
+}
+
+const sqlite = (p: Provider): SqliteProvider => {
+  const inner = opaqueInner.get(p) ?? p;
+  if (!(inner instanceof SqliteProvider)) throw new Error("not a SQLite store");
+  return inner;
+};
+/** The SQLite provider behind each opaque wrapper (for the corruption hook). */
+const opaqueInner = new WeakMap<Provider, SqliteProvider>();
+const memory = memorySuiteFactory();
+const memoryStores = new WeakMap<Provider, (id: string) => Promise<void>>();
+
+async function corruptSqliteHistory(p: Provider, instanceId: string): Promise<void> {
+  const db = sqlite(p);
+  db.db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
+  db.invalidateCache(instanceId); // direct SQL bypasses the provider's cache of decoded history
+}
+
+const KINDS: Record<ModeName, StoreKind> = {
+  "sqlite-memory": { open: () => SqliteProvider.inMemory(), corruptHistory: corruptSqliteHistory },
+  "sqlite-file": { open: (path) => SqliteProvider.open(path!), corruptHistory: corruptSqliteHistory },
+  memory: {
+    async open() {
+      const p = await memory.createProvider();
+      memoryStores.set(p, (id) => memory.corruptInstanceHistory(id));
+      return p;
+    },
+    async corruptHistory(p, id) {
+      const corrupt = memoryStores.get(p);
+      if (corrupt === undefined) throw new Error("not a memory store");
+      await corrupt(id);
+    },
+  },
+  "sqlite-opaque": {
+    async open() {
+      const inner = await SqliteProvider.inMemory();
+      const p = withOpaqueErrors(inner);
+      opaqueInner.set(p, inner);
+      return p;
+    },
+    corruptHistory: corruptSqliteHistory,
+  },
+};
+
+function closeProvider(p: Provider): void {
+  (p as Provider & { close?: () => unknown }).close?.();
+}
 
 export type ActivityHandlers = Record<string, (ctx: any, input: any) => unknown>;
 export type OrchestrationHandlers = Record<string, (ctx: any, input: any) => Generator<any, any, any>>;
@@ -40,14 +98,16 @@ export interface Handlers {
 /** One database: it outlives the runtimes and connections on it until the test ends. */
 export interface Store {
   /** The connection the store was opened with. */
-  readonly provider: SqliteProvider;
-  /** Another connection: a new SqliteProvider on the file in file mode, the one provider in memory. */
-  connect(): Promise<SqliteProvider>;
+  readonly provider: Provider;
+  /** Another connection: a new SqliteProvider on the file in file mode, the one provider otherwise. */
+  connect(): Promise<Provider>;
+  /** Makes an instance's stored history undecodable (the provider suite's corruption hook). */
+  corruptHistory(instanceId: string): Promise<void>;
 }
 
 /** A running runtime, and a client on the same provider. */
 export interface Env {
-  readonly provider: SqliteProvider;
+  readonly provider: Provider;
   readonly runtime: Runtime;
   readonly client: Client;
   /** Stops the runtime (idempotent); its connection stays open until the test ends. */
@@ -69,7 +129,7 @@ export interface Harness {
    * connection, or on a given provider (a connection from `store.connect()`, another runtime's
    * provider, or a wrapper around one; a runtime on a wrapper cannot `restart`).
    */
-  start(handlers: Handlers, options?: RuntimeOptions, on?: Store | SqliteProvider): Promise<Env>;
+  start(handlers: Handlers, options?: RuntimeOptions, on?: Store | Provider): Promise<Env>;
   /** A path in this harness's temp dir (file mode), removed after the tests. */
   file(name: string): string;
   /** A store on an existing database file, e.g. one another process wrote. */
@@ -101,14 +161,14 @@ export function harness(mode: ModeName): Harness {
   let dir: string | null = null;
   let files = 0;
   /** The store of each connection this harness opened. */
-  const storeOf = new Map<SqliteProvider, Store>();
+  const storeOf = new Map<Provider, Store>();
   const running = new Set<Env>();
 
   afterEach(async () => {
     // Several runtimes may share one connection: stop them all before closing any.
     await Promise.all([...running].map((e) => e.shutdown()));
     running.clear();
-    for (const p of storeOf.keys()) p.close();
+    for (const p of storeOf.keys()) closeProvider(p);
     storeOf.clear();
   });
   afterAll(() => {
@@ -120,25 +180,27 @@ export function harness(mode: ModeName): Harness {
     return join(dir, name);
   };
 
+  const kind = KINDS[mode];
   const storeOn = async (path: string | null): Promise<Store> => {
-    const open = () => (path === null ? SqliteProvider.inMemory() : SqliteProvider.open(path));
+    const open = () => (path === null ? kind.open(null) : SqliteProvider.open(path));
     const first = await open();
     const store: Store = {
       provider: first,
       async connect() {
-        if (path === null) return first; // one process, one in-memory database
+        if (path === null) return first; // one process, one in-memory store
         const p = await open();
         storeOf.set(p, store);
         return p;
       },
+      corruptHistory: (id) => (path === null ? kind.corruptHistory(first, id) : corruptSqliteHistory(first, id)),
     };
     storeOf.set(first, store);
     return store;
   };
 
-  const store = () => storeOn(mode === "sqlite-memory" ? null : file(`e2e-${++files}.db`));
+  const store = () => storeOn(mode === "sqlite-file" ? file(`e2e-${++files}.db`) : null);
 
-  const start = async (handlers: Handlers, options: RuntimeOptions = {}, on?: Store | SqliteProvider): Promise<Env> => {
+  const start = async (handlers: Handlers, options: RuntimeOptions = {}, on?: Store | Provider): Promise<Env> => {
     const target = on ?? (await store());
     const provider = "connect" in target ? target.provider : target;
     const home = storeOf.get(provider) ?? null;
@@ -155,7 +217,7 @@ export function harness(mode: ModeName): Harness {
         if (home === null) throw new Error("restart: this runtime runs on a provider the harness did not open");
         await env.shutdown();
         const next = await home.connect();
-        if (next !== provider && ![...running].some((e) => e.provider === provider)) provider.close();
+        if (next !== provider && ![...running].some((e) => e.provider === provider)) closeProvider(provider);
         return start(nextHandlers, nextOptions, next);
       },
     };

@@ -8,7 +8,7 @@ import type { ErrorDetails } from "../../src/core/error-details.ts";
 import { ClientError, ConfigurationError, ProviderError } from "../../src/core/errors.ts";
 import type { Event } from "../../src/core/events.ts";
 import type { FetchedOrchestration, FetchedWorkItem } from "../../src/core/queue-types.ts";
-import type { SqliteProvider } from "../../src/providers/sqlite.ts";
+import type { Provider } from "../../src/provider.ts";
 import { OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { deferred, describeEachProvider, historyTypes } from "./harness.ts";
 
@@ -16,7 +16,7 @@ import { deferred, describeEachProvider, historyTypes } from "./harness.ts";
  * A view of `p` whose methods named in `overrides` are replaced; every other member is the real
  * provider's (methods bound to it). Runtime and client both accept it as a Provider.
  */
-function wrap(p: SqliteProvider, overrides: Partial<Record<keyof SqliteProvider, (...args: any[]) => any>>): SqliteProvider {
+function wrap(p: Provider, overrides: Partial<Record<keyof Provider, (...args: any[]) => any>>): Provider {
   return new Proxy(p, {
     get(target, key) {
       if (Object.hasOwn(overrides, key)) return (overrides as Record<PropertyKey, unknown>)[key];
@@ -101,7 +101,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const childDeliveries: number[] = [];
     let failedChildAcks = 0;
     const wrapped = wrap(p, {
-      async fetchOrchestrationItem(...args: Parameters<SqliteProvider["fetchOrchestrationItem"]>) {
+      async fetchOrchestrationItem(...args: Parameters<Provider["fetchOrchestrationItem"]>) {
         const f = await p.fetchOrchestrationItem(...args);
         if (f !== null) {
           tokens.set(f.lockToken, f.item.instance);
@@ -109,7 +109,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
         }
         return f;
       },
-      async ackOrchestrationItem(...args: Parameters<SqliteProvider["ackOrchestrationItem"]>) {
+      async ackOrchestrationItem(...args: Parameters<Provider["ackOrchestrationItem"]>) {
         const [token, , delta] = args;
         const poisonFailure = delta.some((e) => e.type === "OrchestrationFailed" && e.details.type === "Poison");
         if (tokens.get(token) === "poison-child" && !poisonFailure) {
@@ -180,22 +180,22 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     let ackFailures = 0;
     let slowed = false;
     const wrapped = wrap(p, {
-      async fetchWorkItem(...args: Parameters<SqliteProvider["fetchWorkItem"]>) {
+      async fetchWorkItem(...args: Parameters<Provider["fetchWorkItem"]>) {
         const w: FetchedWorkItem | null = await p.fetchWorkItem(...args);
         if (w !== null && w.item.type === "ActivityExecute" && w.item.name === "Slow") slowActivityDeliveries++;
         return w;
       },
-      async renewWorkItemLock(...args: Parameters<SqliteProvider["renewWorkItemLock"]>) {
+      async renewWorkItemLock(...args: Parameters<Provider["renewWorkItemLock"]>) {
         await p.renewWorkItemLock(...args);
         workerRenewals++;
       },
-      async fetchOrchestrationItem(...args: Parameters<SqliteProvider["fetchOrchestrationItem"]>) {
+      async fetchOrchestrationItem(...args: Parameters<Provider["fetchOrchestrationItem"]>) {
         const f: FetchedOrchestration | null = await p.fetchOrchestrationItem(...args);
         if (f !== null) tokens.set(f.lockToken, f.item.instance);
         if (f !== null && f.item.instance === "slow-turn") slowTurnDeliveries.push(f.attemptCount);
         return f;
       },
-      async ackOrchestrationItem(...args: Parameters<SqliteProvider["ackOrchestrationItem"]>) {
+      async ackOrchestrationItem(...args: Parameters<Provider["ackOrchestrationItem"]>) {
         const slowTurn = tokens.get(args[0]) === "slow-turn";
         if (slowTurn && !slowed) {
           slowed = true; // only the first turn's commit is slow
@@ -208,7 +208,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
           throw err;
         }
       },
-      async renewOrchestrationItemLock(...args: Parameters<SqliteProvider["renewOrchestrationItemLock"]>) {
+      async renewOrchestrationItemLock(...args: Parameters<Provider["renewOrchestrationItemLock"]>) {
         await p.renewOrchestrationItemLock(...args);
         if (tokens.get(args[0]) === "slow-turn") orchRenewals++;
       },
@@ -290,9 +290,9 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const overlaps: string[] = [];
     let maxActive = 0;
     let deliveries = 0;
-    const tracked = (p: SqliteProvider) =>
+    const tracked = (p: Provider) =>
       wrap(p, {
-        async fetchOrchestrationItem(...args: Parameters<SqliteProvider["fetchOrchestrationItem"]>) {
+        async fetchOrchestrationItem(...args: Parameters<Provider["fetchOrchestrationItem"]>) {
           const f = await p.fetchOrchestrationItem(...args);
           if (f !== null) {
             deliveries++;
@@ -305,11 +305,11 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
           }
           return f;
         },
-        async ackOrchestrationItem(...args: Parameters<SqliteProvider["ackOrchestrationItem"]>) {
+        async ackOrchestrationItem(...args: Parameters<Provider["ackOrchestrationItem"]>) {
           release(args[0]);
           return p.ackOrchestrationItem(...args);
         },
-        async abandonOrchestrationItem(...args: Parameters<SqliteProvider["abandonOrchestrationItem"]>) {
+        async abandonOrchestrationItem(...args: Parameters<Provider["abandonOrchestrationItem"]>) {
           release(args[0]);
           return p.abandonOrchestrationItem(...args);
         },
@@ -433,7 +433,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const acked = deferred<string>();
     const p = (await e2e.store()).provider;
     const wrapped = wrap(p, {
-      async ackWorkItem(...args: Parameters<SqliteProvider["ackWorkItem"]>) {
+      async ackWorkItem(...args: Parameters<Provider["ackWorkItem"]>) {
         try {
           await p.ackWorkItem(...args);
           acked.resolve("acked");
@@ -548,11 +548,12 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 48: unreadable history is abandoned with a 1 s backoff each delivery, then poisoned.
   test("undeserializable history is retried with a 1 s backoff and poisoned after maxAttempts", async () => {
-    const p = (await e2e.store()).provider;
+    const store = await e2e.store();
+    const p = store.provider;
     const deliveries: { attempt: number; at: number; historyError: string | null }[] = [];
     let ran = 0;
     const wrapped = wrap(p, {
-      async fetchOrchestrationItem(...args: Parameters<SqliteProvider["fetchOrchestrationItem"]>) {
+      async fetchOrchestrationItem(...args: Parameters<Provider["fetchOrchestrationItem"]>) {
         const f = await p.fetchOrchestrationItem(...args);
         if (f !== null && f.item.instance === "corrupt") deliveries.push({ attempt: f.attemptCount, at: Date.now(), historyError: f.item.history_error });
         return f;
@@ -576,8 +577,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const ranBefore = ran;
     deliveries.length = 0;
 
-    p.db.run("UPDATE history SET event_data='NOT_VALID_JSON{{{' WHERE instance_id=?", ["corrupt"]);
-    p.invalidateCache("corrupt"); // direct SQL bypasses the provider's cache of decoded history
+    await store.corruptHistory("corrupt");
     const t0 = Date.now();
     await c.raiseEvent("corrupt", "go", "payload");
     const info = await until("the corrupt instance to fail", async () => {
@@ -604,21 +604,10 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     expect(elapsed).toBeLessThan(8_000);
     expect(ran).toBe(ranBefore); // user code never ran on the unreadable history
 
-    // The failure was appended (never rewriting the corrupt rows) with the sentinel event id.
-    const rows = p.db
-      .query<{ event_id: number; event_type: string; event_data: string }, [string]>(
-        "SELECT event_id, event_type, event_data FROM history WHERE instance_id = ? ORDER BY event_id",
-      )
-      .all("corrupt");
-    const last = rows.at(-1)!;
-    expect(last.event_id).toBe(99_999);
-    expect(last.event_type).toBe("OrchestrationFailed");
-    const failed = JSON.parse(last.event_data) as Event;
-    expect(failed).toMatchObject({
-      type: "OrchestrationFailed",
-      details: { type: "Poison", attempt_count: 3, max_attempts: 2, message_type: { type: "FailedDeserialization", instance: "corrupt", execution_id: 1 } },
-    });
-    expect(rows.slice(0, -1).every((r) => r.event_data === "NOT_VALID_JSON{{{")).toBe(true);
+    // The failure was appended, never rewriting the corrupt rows: the history still does not decode.
+    const unreadable = await p.read("corrupt").then(() => null, (err: unknown) => err);
+    expect(unreadable).toBeInstanceOf(ProviderError);
+    expect((unreadable as ProviderError).kind).toBe("Corrupt");
     // The queue is drained: the raised event was consumed by the poison commit, not left to loop.
     expect((await c.getQueueDepths()).orchestrator_queue).toBe(0);
   });

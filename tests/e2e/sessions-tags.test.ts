@@ -9,7 +9,7 @@ import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import { ConfigurationError, RetryPolicy, TagFilter, type ActivityContext, type OrchestrationContext, type RuntimeOptions } from "../../src/index.ts";
-import type { SqliteProvider } from "../../src/providers/sqlite.ts";
+import type { Provider } from "../../src/provider.ts";
 import { deferred, describeEachProvider, type Handlers, type Store, within } from "./harness.ts";
 
 type Activity = (ctx: ActivityContext, input: any, label: string) => unknown;
@@ -65,7 +65,7 @@ const sessionSteps: Orchestration = function* (ctx, input: { session: string; se
 describeEachProvider("sessions and tags", (e2e) => {
   /** Starts a runtime on `on` (a store, or one of its connections) with `labelled` handlers. */
   const node = (
-    on: Store | SqliteProvider,
+    on: Store | Provider,
     label: string,
     activities: Record<string, Activity>,
     orchestrations: Record<string, Orchestration>,
