@@ -7,7 +7,7 @@ import type { ErrorDetails } from "../../src/core/error-details.ts";
 import { ClientError, ConfigurationError, ProviderError } from "../../src/core/errors.ts";
 import type { Event } from "../../src/core/events.ts";
 import type { FetchedOrchestration, FetchedWorkItem } from "../../src/core/queue-types.ts";
-import type { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { sqliteSuiteFactory, type SqliteProvider } from "../../src/providers/sqlite.ts";
 import { OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { deferred, describeEachProvider, historyTypes, startEnv, type Env } from "./harness.ts";
 
@@ -580,14 +580,25 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
 
   // §8 item 48: unreadable history is abandoned with a 1 s backoff each delivery, then poisoned.
   test("undeserializable history is retried with a 1 s backoff and poisoned after maxAttempts", async () => {
-    const p = await mode.create();
+    // The suite's corruption hook: the provider's connection is not public.
+    const store = sqliteSuiteFactory(() => mode.create());
+    const p = await store.createProvider();
     const deliveries: { attempt: number; at: number; historyError: string | null }[] = [];
+    const corruptLocks = new Set<string>();
+    const commits: Event[][] = [];
     let ran = 0;
     const wrapped = wrap(p, {
       async fetchOrchestrationItem(...args: Parameters<SqliteProvider["fetchOrchestrationItem"]>) {
         const f = await p.fetchOrchestrationItem(...args);
-        if (f !== null && f.item.instance === "corrupt") deliveries.push({ attempt: f.attemptCount, at: Date.now(), historyError: f.item.history_error });
+        if (f !== null && f.item.instance === "corrupt") {
+          deliveries.push({ attempt: f.attemptCount, at: Date.now(), historyError: f.item.history_error });
+          if (f.item.history_error !== null) corruptLocks.add(f.lockToken);
+        }
         return f;
+      },
+      async ackOrchestrationItem(...args: Parameters<SqliteProvider["ackOrchestrationItem"]>) {
+        if (corruptLocks.has(args[0])) commits.push(args[2]);
+        return p.ackOrchestrationItem(...args);
       },
     });
     const env = track(
@@ -611,8 +622,8 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const ranBefore = ran;
     deliveries.length = 0;
 
-    p.db.run("UPDATE history SET event_data='NOT_VALID_JSON{{{' WHERE instance_id=?", ["corrupt"]);
-    p.invalidateCache("corrupt"); // direct SQL bypasses the provider's cache of decoded history
+    const stored = (await c.getExecutionInfo("corrupt", 1)).event_count;
+    await store.corruptInstanceHistory("corrupt");
     const t0 = Date.now();
     await c.raiseEvent("corrupt", "go", "payload");
     const info = await until("the corrupt instance to fail", async () => {
@@ -639,21 +650,17 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     expect(elapsed).toBeLessThan(8_000);
     expect(ran).toBe(ranBefore); // user code never ran on the unreadable history
 
-    // The failure was appended (never rewriting the corrupt rows) with the sentinel event id.
-    const rows = p.db
-      .query<{ event_id: number; event_type: string; event_data: string }, [string]>(
-        "SELECT event_id, event_type, event_data FROM history WHERE instance_id = ? ORDER BY event_id",
-      )
-      .all("corrupt");
-    const last = rows.at(-1)!;
-    expect(last.event_id).toBe(99_999);
-    expect(last.event_type).toBe("OrchestrationFailed");
-    const failed = JSON.parse(last.event_data) as Event;
-    expect(failed).toMatchObject({
+    // The failure was appended with the sentinel event id, the one turn committed on the corrupt
+    // history, never rewriting its rows: they are all still stored, and still unreadable.
+    expect(commits).toHaveLength(1);
+    expect(commits[0]!).toHaveLength(1);
+    expect(commits[0]![0]).toMatchObject({
+      event_id: 99_999,
       type: "OrchestrationFailed",
       details: { type: "Poison", attempt_count: 3, max_attempts: 2, message_type: { type: "FailedDeserialization", instance: "corrupt", execution_id: 1 } },
     });
-    expect(rows.slice(0, -1).every((r) => r.event_data === "NOT_VALID_JSON{{{")).toBe(true);
+    expect((await c.getExecutionInfo("corrupt", 1)).event_count).toBe(stored + 1);
+    expect(await p.readWithExecution("corrupt", 1).catch((e: unknown) => e)).toMatchObject({ kind: "Corrupt" });
     // The queue is drained: the raised event was consumed by the poison commit, not left to loop.
     expect((await c.getQueueDepths()).orchestrator_queue).toBe(0);
   });
