@@ -24,7 +24,7 @@ import { Client } from "../../src/client.ts";
 import type { Event } from "../../src/core/events.ts";
 import type { Provider } from "../../src/provider.ts";
 import { memorySuiteFactory } from "../../src/providers/memory.ts";
-import { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { SqliteProvider, sqliteSuiteFactory } from "../../src/providers/sqlite.ts";
 import { withOpaqueErrors } from "../providers/fixtures/opaque-errors.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/registry.ts";
@@ -33,54 +33,30 @@ import { Runtime } from "../../src/runtime/runtime.ts";
 export type ModeName = "sqlite-memory" | "sqlite-file" | "memory" | "sqlite-opaque";
 const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file", "memory", "sqlite-opaque"];
 
-/** How a mode opens a store; `path` is null for modes without a file (one process, one store). */
-interface StoreKind {
-  open(path: string | null): Promise<Provider>;
-  /** Makes the instance's stored history undecodable, as the provider suite's hook does. */
-  corruptHistory(p: Provider, instanceId: string): Promise<void>;
+/** A store's first connection, and the provider suite's corruption hook acting on it. */
+interface Opened {
+  provider: Provider;
+  corruptHistory(instanceId: string): Promise<void>;
 }
 
-const sqlite = (p: Provider): SqliteProvider => {
-  const inner = opaqueInner.get(p) ?? p;
-  if (!(inner instanceof SqliteProvider)) throw new Error("not a SQLite store");
-  return inner;
+/**
+ * How each mode opens a store (`path` is set in file mode only). The hooks come from the
+ * providers' own suite factories, as a third party would get them: one factory per store, so a
+ * hook acts on that store's first connection.
+ */
+const KINDS: Record<ModeName, (path: string | null) => Promise<Opened>> = {
+  "sqlite-memory": () => viaFactory(sqliteSuiteFactory(() => SqliteProvider.inMemory())),
+  "sqlite-file": (path) => viaFactory(sqliteSuiteFactory(() => SqliteProvider.open(path!))),
+  memory: () => viaFactory(memorySuiteFactory()),
+  "sqlite-opaque": async () => {
+    const opened = await viaFactory(sqliteSuiteFactory(() => SqliteProvider.inMemory()));
+    return { ...opened, provider: withOpaqueErrors(opened.provider) };
+  },
 };
-/** The SQLite provider behind each opaque wrapper (for the corruption hook). */
-const opaqueInner = new WeakMap<Provider, SqliteProvider>();
-const memory = memorySuiteFactory();
-const memoryStores = new WeakMap<Provider, (id: string) => Promise<void>>();
 
-async function corruptSqliteHistory(p: Provider, instanceId: string): Promise<void> {
-  const db = sqlite(p);
-  db.db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
-  db.invalidateCache(instanceId); // direct SQL bypasses the provider's cache of decoded history
+async function viaFactory(f: { createProvider(): Promise<Provider>; corruptInstanceHistory(id: string): Promise<void> }): Promise<Opened> {
+  return { provider: await f.createProvider(), corruptHistory: (id) => f.corruptInstanceHistory(id) };
 }
-
-const KINDS: Record<ModeName, StoreKind> = {
-  "sqlite-memory": { open: () => SqliteProvider.inMemory(), corruptHistory: corruptSqliteHistory },
-  "sqlite-file": { open: (path) => SqliteProvider.open(path!), corruptHistory: corruptSqliteHistory },
-  memory: {
-    async open() {
-      const p = await memory.createProvider();
-      memoryStores.set(p, (id) => memory.corruptInstanceHistory(id));
-      return p;
-    },
-    async corruptHistory(p, id) {
-      const corrupt = memoryStores.get(p);
-      if (corrupt === undefined) throw new Error("not a memory store");
-      await corrupt(id);
-    },
-  },
-  "sqlite-opaque": {
-    async open() {
-      const inner = await SqliteProvider.inMemory();
-      const p = withOpaqueErrors(inner);
-      opaqueInner.set(p, inner);
-      return p;
-    },
-    corruptHistory: corruptSqliteHistory,
-  },
-};
 
 function closeProvider(p: Provider): void {
   (p as Provider & { close?: () => unknown }).close?.();
@@ -180,19 +156,17 @@ export function harness(mode: ModeName): Harness {
     return join(dir, name);
   };
 
-  const kind = KINDS[mode];
   const storeOn = async (path: string | null): Promise<Store> => {
-    const open = () => (path === null ? kind.open(null) : SqliteProvider.open(path));
-    const first = await open();
+    const { provider: first, corruptHistory } = await KINDS[path === null ? mode : "sqlite-file"](path);
     const store: Store = {
       provider: first,
       async connect() {
         if (path === null) return first; // one process, one in-memory store
-        const p = await open();
+        const p = await SqliteProvider.open(path);
         storeOf.set(p, store);
         return p;
       },
-      corruptHistory: (id) => (path === null ? kind.corruptHistory(first, id) : corruptSqliteHistory(first, id)),
+      corruptHistory,
     };
     storeOf.set(first, store);
     return store;

@@ -551,12 +551,21 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const store = await e2e.store();
     const p = store.provider;
     const deliveries: { attempt: number; at: number; historyError: string | null }[] = [];
+    const corruptLocks = new Set<string>();
+    const commits: Event[][] = [];
     let ran = 0;
     const wrapped = wrap(p, {
       async fetchOrchestrationItem(...args: Parameters<Provider["fetchOrchestrationItem"]>) {
         const f = await p.fetchOrchestrationItem(...args);
-        if (f !== null && f.item.instance === "corrupt") deliveries.push({ attempt: f.attemptCount, at: Date.now(), historyError: f.item.history_error });
+        if (f !== null && f.item.instance === "corrupt") {
+          deliveries.push({ attempt: f.attemptCount, at: Date.now(), historyError: f.item.history_error });
+          if (f.item.history_error !== null) corruptLocks.add(f.lockToken);
+        }
         return f;
+      },
+      async ackOrchestrationItem(...args: Parameters<Provider["ackOrchestrationItem"]>) {
+        if (corruptLocks.has(args[0])) commits.push(args[2]);
+        return p.ackOrchestrationItem(...args);
       },
     });
     const env = await e2e.start(
@@ -577,6 +586,7 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     const ranBefore = ran;
     deliveries.length = 0;
 
+    const stored = (await c.getExecutionInfo("corrupt", 1)).event_count;
     await store.corruptHistory("corrupt");
     const t0 = Date.now();
     await c.raiseEvent("corrupt", "go", "payload");
@@ -604,10 +614,17 @@ describeEachProvider("poison, renewal, concurrency, management, shutdown and usa
     expect(elapsed).toBeLessThan(8_000);
     expect(ran).toBe(ranBefore); // user code never ran on the unreadable history
 
-    // The failure was appended, never rewriting the corrupt rows: the history still does not decode.
-    const unreadable = await p.read("corrupt").then(() => null, (err: unknown) => err);
-    expect(unreadable).toBeInstanceOf(ProviderError);
-    expect((unreadable as ProviderError).kind).toBe("Corrupt");
+    // The failure was appended with the sentinel event id, the one turn committed on the corrupt
+    // history, never rewriting its rows: they are all still stored, and still unreadable.
+    expect(commits).toHaveLength(1);
+    expect(commits[0]!).toHaveLength(1);
+    expect(commits[0]![0]).toMatchObject({
+      event_id: 99_999,
+      type: "OrchestrationFailed",
+      details: { type: "Poison", attempt_count: 3, max_attempts: 2, message_type: { type: "FailedDeserialization", instance: "corrupt", execution_id: 1 } },
+    });
+    expect((await c.getExecutionInfo("corrupt", 1)).event_count).toBe(stored + 1);
+    expect(await p.readWithExecution("corrupt", 1).catch((e: unknown) => e)).toMatchObject({ kind: "Corrupt" });
     // The queue is drained: the raised event was consumed by the poison commit, not left to loop.
     expect((await c.getQueueDepths()).orchestrator_queue).toBe(0);
   });

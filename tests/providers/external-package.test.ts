@@ -11,19 +11,10 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const FACTORY_FILE = `
 import { runAllTests } from "duroxide/provider-tests";
-import { SqliteProvider } from "duroxide/sqlite";
+import { SqliteProvider, sqliteSuiteFactory } from "duroxide/sqlite";
 
-let last;
-await runAllTests({
-  createProvider: async () => (last = await SqliteProvider.inMemory()),
-  lockTimeoutMs: () => 1000,
-  corruptInstanceHistory: async (id) => {
-    last.db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [id]);
-    last.invalidateCache(id); // direct SQL bypasses the provider's cache of decoded history
-  },
-  getMaxAttemptCount: async (id) =>
-    last.db.query("SELECT MAX(attempt_count) AS m FROM orchestrator_queue WHERE instance_id = ?").get(id)?.m ?? 0,
-});
+// The corruption hooks come with the factory: the provider's connection is not public.
+await runAllTests(sqliteSuiteFactory(() => SqliteProvider.inMemory()));
 `;
 
 test("a provider repo depending on duroxide by path runs the whole exported suite", async () => {

@@ -3,17 +3,20 @@
 //
 // Each mutant is the in-memory SqliteProvider behind a thin wrapper that is identical to it except
 // for ONE realistic bug in ONE method, planted by changing that method's arguments or results (or,
-// where the bug lives in SQL, by running the buggy statement on the wrapped provider's `.db`);
-// sqlite.ts itself is never edited. The suite's cases run programmatically against the mutant (not
+// where the bug lives in SQL, by running the buggy statement on a second connection to the wrapped
+// provider's database file); sqlite.ts itself is never edited. The suite's cases run programmatically against the mutant (not
 // registered as bun tests), with long polling off and the long-poll-only cases skipped, the likely
 // modules first, stopping at the first failing case. That case must then pass against the clean
 // wrapper, so it is the planted bug, not the wrapper, that it caught.
-import { describe, expect, test } from "bun:test";
-import type { Event } from "../../src/core/events.ts";
+import { Database } from "bun:sqlite";
+import { afterAll, describe, expect, test } from "bun:test";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { modules, type CaseContext, type ProviderCase } from "../../src/provider-tests/index.ts";
 import type { DeleteInstanceResult, Provider, ProviderAdmin } from "../../src/provider.ts";
 import { checkTagFilter } from "../../src/providers/validate-args.ts";
-import { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { SqliteProvider, sqliteSuiteFactory } from "../../src/providers/sqlite.ts";
 
 type ModuleName = keyof typeof modules;
 
@@ -23,8 +26,9 @@ interface Mutant {
   bug: string;
   /** Modules tried first, in this order; every other module follows in catalog order. */
   likely: ModuleName[];
-  provider?: (base: SqliteProvider) => Partial<Provider>;
-  admin?: (base: SqliteProvider, admin: ProviderAdmin) => Partial<ProviderAdmin>;
+  /** `sql` is a second connection to the base provider's database, for bugs that live in SQL. */
+  provider?: (base: SqliteProvider, sql: Database) => Partial<Provider>;
+  admin?: (sql: Database, admin: ProviderAdmin) => Partial<ProviderAdmin>;
 }
 
 /** Methods deliberately left without a mutant, with the reason. Every other method must have one. */
@@ -37,8 +41,18 @@ const NOT_MUTATED: Partial<Record<keyof Provider | keyof ProviderAdmin, string>>
 
 // ---------------------------------------------------------------- the wrapper
 
+/**
+ * A fresh store: the provider on a new database file in `dir` (like the in-memory provider,
+ * without group commit), and a second connection to that file for the mutants that live in SQL.
+ */
+async function openStore(dir: string): Promise<{ base: SqliteProvider; sql: Database }> {
+  const path = join(dir, `${crypto.randomUUID()}.db`);
+  const base = await SqliteProvider.open(path, { longPolling: false, groupCommit: false });
+  return { base, sql: new Database(path) };
+}
+
 /** A Provider identical to `base` except for the mutant's overrides; `close()` closes `base`. */
-function wrap(base: SqliteProvider, mutant: Mutant | null): Provider & { close(): void } {
+function wrap(base: SqliteProvider, sql: Database, mutant: Mutant | null): Provider & { close(): void } {
   const a = base.asManagementCapability();
   const admin: ProviderAdmin = {
     listInstances: () => a.listInstances(),
@@ -85,19 +99,13 @@ function wrap(base: SqliteProvider, mutant: Mutant | null): Provider & { close()
     asManagementCapability: () => admin,
     close: () => base.close(),
   };
-  if (mutant?.provider) Object.assign(provider, mutant.provider(base));
-  if (mutant?.admin) Object.assign(admin, mutant.admin(base, a));
+  if (mutant?.provider) Object.assign(provider, mutant.provider(base, sql));
+  if (mutant?.admin) Object.assign(admin, mutant.admin(sql, a));
   return provider;
 }
 
 /** A positive delay replaced by "now"; invalid values still reach the real method and are rejected. */
 const dropDelay = (delayMs: number | null | undefined) => (typeof delayMs === "number" && delayMs > 0 ? 0 : delayMs);
-
-const eventsOf = (base: SqliteProvider, instance: string, executionId: number): Event[] =>
-  base.db
-    .query<{ event_data: string }, [string, number]>("SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id")
-    .all(instance, executionId)
-    .map((r) => JSON.parse(r.event_data) as Event);
 
 // ---------------------------------------------------------------- the mutants
 
@@ -222,10 +230,10 @@ const MUTANTS: Mutant[] = [
     method: "cleanupOrphanedSessions",
     bug: "also removes expired sessions that still have queued items",
     likely: ["sessions"],
-    provider: (b) => ({
+    provider: (b, sql) => ({
       async cleanupOrphanedSessions(idleTimeoutMs) {
         const n = await b.cleanupOrphanedSessions(idleTimeoutMs);
-        return n + b.db.run("DELETE FROM sessions WHERE locked_until <= ?", [Date.now()]).changes;
+        return n + sql.run("DELETE FROM sessions WHERE locked_until <= ?", [Date.now()]).changes;
       },
     }),
   },
@@ -258,11 +266,11 @@ const MUTANTS: Mutant[] = [
     method: "getKvValue",
     bug: "ignores the running execution's overlay: reads committed KV only",
     likely: ["kvStore"],
-    provider: (b) => ({
+    provider: (b, sql) => ({
       async getKvValue(instance, key) {
         await b.getKvValue(instance, key); // keeps the argument checks
         return (
-          b.db.query<{ value: string }, [string, string]>("SELECT value FROM kv_store WHERE instance_id = ? AND key = ?").get(instance, key)?.value ??
+          sql.query<{ value: string }, [string, string]>("SELECT value FROM kv_store WHERE instance_id = ? AND key = ?").get(instance, key)?.value ??
           null
         );
       },
@@ -272,14 +280,14 @@ const MUTANTS: Mutant[] = [
     method: "getKvAllValues",
     bug: "ignores overlay tombstones: a key cleared in the running execution still shows its committed value",
     likely: ["kvStore"],
-    provider: (b) => ({
+    provider: (b, sql) => ({
       async getKvAllValues(instance) {
         await b.getKvAllValues(instance); // keeps the argument checks
         const out: Record<string, string> = {};
-        for (const r of b.db.query<{ key: string; value: string }, [string]>("SELECT key, value FROM kv_store WHERE instance_id = ?").all(instance)) {
+        for (const r of sql.query<{ key: string; value: string }, [string]>("SELECT key, value FROM kv_store WHERE instance_id = ?").all(instance)) {
           out[r.key] = r.value;
         }
-        const overlay = b.db
+        const overlay = sql
           .query<{ key: string; value: string }, [string]>("SELECT key, value FROM kv_delta WHERE instance_id = ? AND value IS NOT NULL ORDER BY rowid")
           .all(instance);
         for (const r of overlay) out[r.key] = r.value;
@@ -292,16 +300,16 @@ const MUTANTS: Mutant[] = [
     method: "listInstances",
     bug: "drops the oldest instance (off-by-one limit)",
     likely: ["management"],
-    admin: (_b, a) => ({ listInstances: async () => (await a.listInstances()).slice(0, -1) }),
+    admin: (_sql, a) => ({ listInstances: async () => (await a.listInstances()).slice(0, -1) }),
   },
   {
     method: "listInstancesByStatus",
     bug: "matches the status of any execution, not of the current one",
     likely: ["management"],
-    admin: (b, a) => ({
+    admin: (sql, a) => ({
       async listInstancesByStatus(status) {
         await a.listInstancesByStatus(status); // keeps the argument checks
-        return b.db
+        return sql
           .query<{ instance_id: string }, [string]>(
             `SELECT DISTINCT i.instance_id FROM instances AS i JOIN executions AS e ON e.instance_id = i.instance_id
               WHERE e.status = ? ORDER BY i.created_at DESC, i.rowid DESC`,
@@ -315,13 +323,13 @@ const MUTANTS: Mutant[] = [
     method: "listExecutions",
     bug: "lists execution ids newest first instead of ascending",
     likely: ["prune", "management"],
-    admin: (_b, a) => ({ listExecutions: async (instance) => (await a.listExecutions(instance)).reverse() }),
+    admin: (_sql, a) => ({ listExecutions: async (instance) => (await a.listExecutions(instance)).reverse() }),
   },
   {
     method: "readHistoryWithExecutionId",
     bug: "ignores executionId and returns the latest execution's history",
     likely: ["management"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async readHistoryWithExecutionId(instance, executionId) {
         await a.readHistoryWithExecutionId(instance, executionId); // keeps the argument checks
         return a.readHistory(instance);
@@ -332,13 +340,13 @@ const MUTANTS: Mutant[] = [
     method: "readHistory",
     bug: "returns the first execution's history instead of the latest",
     likely: ["management"],
-    admin: (_b, a) => ({ readHistory: (instance) => a.readHistoryWithExecutionId(instance, 1) }),
+    admin: (_sql, a) => ({ readHistory: (instance) => a.readHistoryWithExecutionId(instance, 1) }),
   },
   {
     method: "latestExecutionId",
     bug: "returns the lowest execution id instead of the highest",
     likely: ["management"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async latestExecutionId(instance) {
         await a.latestExecutionId(instance); // keeps the argument checks
         return (await a.listExecutions(instance))[0] ?? 1;
@@ -349,10 +357,10 @@ const MUTANTS: Mutant[] = [
     method: "getInstanceInfo",
     bug: "reports the first execution's status instead of the current execution's",
     likely: ["prune", "management"],
-    admin: (b, a) => ({
+    admin: (sql, a) => ({
       async getInstanceInfo(instance) {
         const info = await a.getInstanceInfo(instance);
-        const first = b.db
+        const first = sql
           .query<{ status: string }, [string]>("SELECT status FROM executions WHERE instance_id = ? ORDER BY execution_id LIMIT 1")
           .get(instance);
         return { ...info, status: first?.status ?? info.status };
@@ -363,10 +371,10 @@ const MUTANTS: Mutant[] = [
     method: "getExecutionInfo",
     bug: "event_count counts the whole instance's history, not that execution's",
     likely: ["management"],
-    admin: (b, a) => ({
+    admin: (sql, a) => ({
       async getExecutionInfo(instance, executionId) {
         const info = await a.getExecutionInfo(instance, executionId);
-        const n = b.db.query<{ n: number }, [string]>("SELECT COUNT(*) AS n FROM history WHERE instance_id = ?").get(instance)?.n ?? 0;
+        const n = sql.query<{ n: number }, [string]>("SELECT COUNT(*) AS n FROM history WHERE instance_id = ?").get(instance)?.n ?? 0;
         return { ...info, event_count: n };
       },
     }),
@@ -375,7 +383,7 @@ const MUTANTS: Mutant[] = [
     method: "getSystemMetrics",
     bug: "completed_instances also counts Failed instances",
     likely: ["management"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async getSystemMetrics() {
         const m = await a.getSystemMetrics();
         return { ...m, completed_instances: m.completed_instances + m.failed_instances };
@@ -386,10 +394,10 @@ const MUTANTS: Mutant[] = [
     method: "getQueueDepths",
     bug: "counts messages of a batch under a live lock as queued",
     likely: ["inputValidation", "management"],
-    admin: (b, a) => ({
+    admin: (sql, a) => ({
       async getQueueDepths() {
         const d = await a.getQueueDepths();
-        const orch = b.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM orchestrator_queue").get()?.n ?? 0;
+        const orch = sql.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM orchestrator_queue").get()?.n ?? 0;
         return { ...d, orchestrator_queue: orch };
       },
     }),
@@ -398,7 +406,7 @@ const MUTANTS: Mutant[] = [
     method: "listChildren",
     bug: "returns every descendant, not only direct children",
     likely: ["deletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async listChildren(instance) {
         await a.listChildren(instance); // keeps the argument checks
         return (await a.getInstanceTree(instance)).all_ids.slice(1);
@@ -409,7 +417,7 @@ const MUTANTS: Mutant[] = [
     method: "getParentId",
     bug: "returns null for an unknown instance instead of a permanent 'not found' error",
     likely: ["deletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async getParentId(instance) {
         try {
           return await a.getParentId(instance);
@@ -423,7 +431,7 @@ const MUTANTS: Mutant[] = [
     method: "getInstanceTree",
     bug: "omits the root from all_ids",
     likely: ["deletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async getInstanceTree(instance) {
         const t = await a.getInstanceTree(instance);
         return { ...t, all_ids: t.all_ids.slice(1) };
@@ -434,7 +442,7 @@ const MUTANTS: Mutant[] = [
     method: "deleteInstancesAtomic",
     bug: "not atomic: deletes the ids one at a time, so a refusal half-way leaves earlier ids deleted",
     likely: ["deletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async deleteInstancesAtomic(ids, force) {
         const total: DeleteInstanceResult = { instances_deleted: 0, executions_deleted: 0, events_deleted: 0, queue_messages_deleted: 0 };
         for (const id of ids) {
@@ -452,7 +460,7 @@ const MUTANTS: Mutant[] = [
     method: "deleteInstance",
     bug: "with force, deletes a sub-orchestration (and its subtree) directly instead of refusing",
     likely: ["deletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       async deleteInstance(instance, force) {
         if (force && (await a.getParentId(instance).catch(() => null)) !== null) {
           return a.deleteInstancesAtomic((await a.getInstanceTree(instance)).all_ids, true);
@@ -465,7 +473,7 @@ const MUTANTS: Mutant[] = [
     method: "deleteInstanceBulk",
     bug: "ignores the filter's limit",
     likely: ["bulkDeletion"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       deleteInstanceBulk: (filter) =>
         a.deleteInstanceBulk(typeof filter?.limit === "number" && filter.limit >= 0 ? { ...filter, limit: null } : filter),
     }),
@@ -474,7 +482,7 @@ const MUTANTS: Mutant[] = [
     method: "pruneExecutions",
     bug: "keeps one execution too many (keep_last off by one)",
     likely: ["prune"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       pruneExecutions: (instance, options) =>
         a.pruneExecutions(
           instance,
@@ -486,7 +494,7 @@ const MUTANTS: Mutant[] = [
     method: "pruneExecutionsBulk",
     bug: "ignores the filter's instance_ids and prunes every instance",
     likely: ["prune"],
-    admin: (_b, a) => ({
+    admin: (_sql, a) => ({
       pruneExecutionsBulk: (filter, options) =>
         a.pruneExecutionsBulk(Array.isArray(filter?.instance_ids) ? { ...filter, instance_ids: null } : filter, options),
     }),
@@ -496,6 +504,9 @@ const MUTANTS: Mutant[] = [
 // ---------------------------------------------------------------- running cases
 
 const CASE_TIMEOUT_MS = 20_000;
+
+const root = mkdtempSync(join(tmpdir(), "duroxide-mutants-"));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 interface NamedCase {
   module: ModuleName;
@@ -510,33 +521,28 @@ function casesInOrder(likely: readonly ModuleName[]): NamedCase[] {
   );
 }
 
-/** Runs one case like harness.ts does, with fresh in-memory stores behind the (mutated) wrapper. Returns the failure or null. */
+/**
+ * Runs one case like harness.ts does, with fresh stores behind the (mutated) wrapper and the
+ * corruption hooks of sqliteSuiteFactory. Returns the failure or null.
+ */
 async function runCase(c: ProviderCase, mutant: Mutant | null): Promise<unknown> {
-  const opened: SqliteProvider[] = [];
-  const last = () => {
-    const p = opened.at(-1);
-    if (p === undefined) throw new Error("no provider created yet");
-    return p;
-  };
+  const dir = mkdtempSync(join(root, "case-"));
+  const stores = new Map<SqliteProvider, Database>();
+  const hooks = sqliteSuiteFactory(async () => {
+    const { base, sql } = await openStore(dir);
+    stores.set(base, sql);
+    return base;
+  });
   const ctx: CaseContext = {
     async createProvider() {
-      const base = await SqliteProvider.inMemory({ longPolling: false });
-      opened.push(base);
-      return wrap(base, mutant);
+      const base = await hooks.createProvider();
+      return wrap(base, stores.get(base)!, mutant);
     },
     lockTimeoutMs: 1000,
     shortPollThresholdMs: 100,
     longPolling: false,
-    async corruptInstanceHistory(instanceId) {
-      last().db.run("UPDATE history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = ?", [instanceId]);
-      last().invalidateCache(instanceId);
-    },
-    async getMaxAttemptCount(instanceId) {
-      const row = last()
-        .db.query<{ m: number | null }, [string]>("SELECT MAX(attempt_count) AS m FROM orchestrator_queue WHERE instance_id = ?")
-        .get(instanceId);
-      return row?.m ?? 0;
-    },
+    corruptInstanceHistory: hooks.corruptInstanceHistory,
+    getMaxAttemptCount: hooks.getMaxAttemptCount,
   };
   let timer: ReturnType<typeof setTimeout> | undefined;
   try {
@@ -551,7 +557,11 @@ async function runCase(c: ProviderCase, mutant: Mutant | null): Promise<unknown>
     return err ?? new Error("case threw a nullish value");
   } finally {
     clearTimeout(timer);
-    for (const p of opened) p.close();
+    for (const [base, sql] of stores) {
+      sql.close();
+      base.close();
+    }
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
@@ -561,8 +571,10 @@ const firstLine = (err: unknown) => (err instanceof Error ? err.message : String
 
 describe("planted bugs: each one-method bug fails at least one suite case", () => {
   test("every Provider and ProviderAdmin method has a mutant or a stated reason to have none", async () => {
-    const p = wrap(await SqliteProvider.inMemory(), null);
+    const { base, sql } = await openStore(root);
+    const p = wrap(base, sql, null);
     const methods = [...Object.keys(p), ...Object.keys(p.asManagementCapability()!)].filter((k) => k !== "close");
+    sql.close();
     p.close();
     const mutated = new Set<string>(MUTANTS.map((m) => m.method));
     const uncovered = methods.filter((m) => !mutated.has(m) && !(m in NOT_MUTATED));

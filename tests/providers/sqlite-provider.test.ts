@@ -1,5 +1,7 @@
 // SQLite-specific behaviour beyond the generic suite: opening, durability settings, dead letters,
-// and two processes sharing one file.
+// and two processes sharing one file. What the provider keeps in its tables is seen (and planted)
+// through a second connection to the file: the provider's own connection is not public.
+import { Database } from "bun:sqlite";
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -7,6 +9,7 @@ import { join } from "node:path";
 import { ValidationError } from "../../src/core/errors.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { SqliteProvider, parseSqliteUrl } from "../../src/providers/sqlite.ts";
+import { openDatabase } from "../../src/providers/sqlite/open.ts";
 import { activityItem, startItem, startedEvent, runningMeta } from "../../src/provider-tests/helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "duroxide-sqlite-"));
@@ -30,13 +33,19 @@ describe("SqliteProvider.open", () => {
   });
 
   test("file mode uses WAL with synchronous=NORMAL by default and FULL on request", async () => {
-    const a = await SqliteProvider.open(`sqlite:${freshPath()}`);
-    expect(a.db.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode).toBe("wal");
-    expect(a.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(1);
+    const path = freshPath();
+    const a = await SqliteProvider.open(`sqlite:${path}`);
+    const raw = new Database(path); // the journal mode is the file's, so any connection sees it
+    expect(raw.query<{ journal_mode: string }, []>("PRAGMA journal_mode").get()?.journal_mode).toBe("wal");
+    raw.close();
     a.close();
-    const b = await SqliteProvider.open(freshPath(), { synchronous: "FULL" });
-    expect(b.db.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(2);
-    b.close();
+    // synchronous is the connection's own: checked on the connection SqliteProvider.open opens with.
+    const normal = openDatabase(freshPath(), {});
+    expect(normal.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(1);
+    normal.close();
+    const full = openDatabase(freshPath(), { synchronous: "FULL" });
+    expect(full.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(2);
+    full.close();
   });
 
   test("data survives close and reopen", async () => {
@@ -55,32 +64,39 @@ describe("SqliteProvider.open", () => {
 
   test("refuses a database written by a newer schema version", async () => {
     const path = freshPath();
-    const a = await SqliteProvider.open(path);
-    a.db.run("PRAGMA user_version = 999");
-    a.close();
+    (await SqliteProvider.open(path)).close();
+    const raw = new Database(path);
+    raw.run("PRAGMA user_version = 999");
+    raw.close();
     await expect(SqliteProvider.open(path)).rejects.toThrow(/newer/);
   });
 });
 
 describe("undecodable queue rows", () => {
   test("a garbage orchestrator message is moved to dead_letters and does not block the next instance", async () => {
-    const p = await SqliteProvider.inMemory();
-    p.db.run("INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at, created_at) VALUES ('bad', 'StartOrchestration', '{not json', 0, 0)");
+    const path = freshPath();
+    const p = await SqliteProvider.open(path);
+    const raw = new Database(path);
+    raw.run("INSERT INTO orchestrator_queue (instance_id, kind, work_item, visible_at, created_at) VALUES ('bad', 'StartOrchestration', '{not json', 0, 0)");
     await p.enqueueForOrchestrator(startItem("good"), null);
     const f = await p.fetchOrchestrationItem(1000, 0);
     expect(f?.item.instance).toBe("good");
-    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'orchestrator'").get()?.n).toBe(1);
-    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM orchestrator_queue WHERE instance_id = 'bad'").get()?.n).toBe(0);
+    expect(raw.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'orchestrator'").get()?.n).toBe(1);
+    expect(raw.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM orchestrator_queue WHERE instance_id = 'bad'").get()?.n).toBe(0);
+    raw.close();
     p.close();
   });
 
   test("a garbage worker row is moved to dead_letters and the next item is delivered", async () => {
-    const p = await SqliteProvider.inMemory();
-    p.db.run("INSERT INTO worker_queue (work_item, visible_at, created_at) VALUES ('{\"type\":\"ActivityExecute\"}', 0, 0)");
+    const path = freshPath();
+    const p = await SqliteProvider.open(path);
+    const raw = new Database(path);
+    raw.run("INSERT INTO worker_queue (work_item, visible_at, created_at) VALUES ('{\"type\":\"ActivityExecute\"}', 0, 0)");
     await p.enqueueForWorker(activityItem("ok", 7));
     const w = await p.fetchWorkItem(1000, 0, null, TagFilter.defaultOnly());
     expect(w?.item).toMatchObject({ instance: "ok", id: 7 });
-    expect(p.db.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'worker'").get()?.n).toBe(1);
+    expect(raw.query<{ n: number }, []>("SELECT COUNT(*) AS n FROM dead_letters WHERE queue = 'worker'").get()?.n).toBe(1);
+    raw.close();
     p.close();
   });
 });

@@ -14,20 +14,13 @@ import type {
   PruneResult,
   QueueDepths,
   SystemMetrics,
-} from "../core/admin-types.ts";
-import { ProviderError } from "../core/errors.ts";
-import { decodeEvent, type Event } from "../core/events.ts";
-import type { ProviderAdmin } from "../provider.ts";
-import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptions, validateAdminInput } from "./validate-args.ts";
-
-/** What the admin needs from its provider: the connection and its transaction wrappers. */
-export interface SqliteHost {
-  readonly db: Database;
-  /** Drops cached state of instances whose rows were deleted. */
-  invalidateCache(instance?: string): void;
-  runTx<T>(op: string, fn: () => T): T;
-  runRead<T>(op: string, fn: () => T): T;
-}
+} from "../../core/admin-types.ts";
+import { ProviderError } from "../../core/errors.ts";
+import { decodeEvent, type Event } from "../../core/events.ts";
+import type { ProviderAdmin } from "../../provider.ts";
+import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptions, validateAdminInput } from "../validate-args.ts";
+import type { Connection } from "./connection.ts";
+import type { HistoryCache } from "./history-cache.ts";
 
 const DEFAULT_LIMIT = 1000;
 const TERMINAL_SQL = "('Completed', 'Failed', 'ContinuedAsNew')";
@@ -35,14 +28,21 @@ const TERMINAL_SQL = "('Completed', 'Failed', 'ContinuedAsNew')";
 const notFound = (op: string, instance: string) => ProviderError.notFound(op, `instance ${instance} not found`);
 
 export class SqliteProviderAdmin implements ProviderAdmin {
-  constructor(private readonly host: SqliteHost) {}
+  /**
+   * Handed by its provider: the connection (with its transaction wrappers) and the history cache,
+   * which must forget the instances whose rows a delete or prune removes.
+   */
+  constructor(
+    private readonly conn: Connection,
+    private readonly cache: Pick<HistoryCache, "forget">,
+  ) {}
 
   private get db(): Database {
-    return this.host.db;
+    return this.conn.db;
   }
 
   async listInstances(): Promise<string[]> {
-    return this.host.runRead("listInstances", () =>
+    return this.conn.read("listInstances", () =>
       this.db
         .query<{ instance_id: string }, []>("SELECT instance_id FROM instances ORDER BY created_at DESC, rowid DESC")
         .all()
@@ -53,7 +53,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async listInstancesByStatus(status: string): Promise<string[]> {
     const op = "listInstancesByStatus";
     validateAdminInput.listInstancesByStatus(status);
-    return this.host.runRead(op, () =>
+    return this.conn.read(op, () =>
       this.db
         .query<{ instance_id: string }, [string]>(
           `SELECT i.instance_id FROM instances AS i
@@ -68,7 +68,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async listExecutions(instance: string): Promise<number[]> {
     const op = "listExecutions";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () =>
+    return this.conn.read(op, () =>
       this.db
         .query<{ execution_id: number }, [string]>("SELECT execution_id FROM executions WHERE instance_id = ? ORDER BY execution_id")
         .all(instance)
@@ -80,19 +80,19 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     const op = "readHistoryWithExecutionId";
     checkInstanceId(op, instance);
     checkExecutionId(op, executionId);
-    return this.host.runRead(op, () => this.history(instance, executionId));
+    return this.conn.read(op, () => this.history(instance, executionId));
   }
 
   async readHistory(instance: string): Promise<Event[]> {
     const op = "readHistory";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => this.history(instance, this.latest(instance)));
+    return this.conn.read(op, () => this.history(instance, this.latest(instance)));
   }
 
   async latestExecutionId(instance: string): Promise<number> {
     const op = "latestExecutionId";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => this.latest(instance));
+    return this.conn.read(op, () => this.latest(instance));
   }
 
   private latest(instance: string): number {
@@ -109,7 +109,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async getInstanceInfo(instance: string): Promise<InstanceInfo> {
     const op = "getInstanceInfo";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => {
+    return this.conn.read(op, () => {
       const row = this.db
         .query<Omit<InstanceInfo, "orchestration_version" | "status"> & { orchestration_version: string | null; status: string | null }, [string]>(
           `SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.current_execution_id,
@@ -128,7 +128,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     const op = "getExecutionInfo";
     checkInstanceId(op, instance);
     checkExecutionId(op, executionId);
-    return this.host.runRead(op, () => {
+    return this.conn.read(op, () => {
       const row = this.db
         .query<ExecutionInfo, [string, number]>(
           `SELECT e.execution_id, e.status, e.output, e.started_at, e.completed_at,
@@ -142,7 +142,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   }
 
   async getSystemMetrics(): Promise<SystemMetrics> {
-    return this.host.runRead("getSystemMetrics", () => {
+    return this.conn.read("getSystemMetrics", () => {
       const row = this.db
         .query<SystemMetrics, []>(
           `SELECT (SELECT COUNT(*) FROM instances) AS total_instances,
@@ -160,7 +160,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   }
 
   async getQueueDepths(): Promise<QueueDepths> {
-    return this.host.runRead("getQueueDepths", () => {
+    return this.conn.read("getQueueDepths", () => {
       const now = Date.now();
       // A message counts as queued unless it belongs to a batch under a live lock; stale tags left by
       // expired or abandoned locks do not hide it (docs/provider-contract.md Q9).
@@ -179,7 +179,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async listChildren(instance: string): Promise<string[]> {
     const op = "listChildren";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => this.children(instance));
+    return this.conn.read(op, () => this.children(instance));
   }
 
   private children(instance: string): string[] {
@@ -192,7 +192,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async getParentId(instance: string): Promise<string | null> {
     const op = "getParentId";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => this.parentOf(op, instance));
+    return this.conn.read(op, () => this.parentOf(op, instance));
   }
 
   private parentOf(op: string, instance: string): string | null {
@@ -204,7 +204,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async getInstanceTree(instance: string): Promise<InstanceTree> {
     const op = "getInstanceTree";
     checkInstanceId(op, instance);
-    return this.host.runRead(op, () => ({ root_id: instance, all_ids: this.tree(instance) }));
+    return this.conn.read(op, () => ({ root_id: instance, all_ids: this.tree(instance) }));
   }
 
   /** The root and all descendants, breadth first; a visited set guards against cycles in bad data. */
@@ -225,7 +225,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async deleteInstancesAtomic(ids: string[], force: boolean): Promise<DeleteInstanceResult> {
     const op = "deleteInstancesAtomic";
     validateAdminInput.deleteInstancesAtomic(ids);
-    return this.host.runTx(op, () => this.deleteIds(op, ids, force));
+    return this.conn.tx(op, () => this.deleteIds(op, ids, force));
   }
 
   private deleteIds(op: string, ids: string[], force: boolean): DeleteInstanceResult {
@@ -271,14 +271,14 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     for (const table of ["history", "executions", "orchestrator_queue", "worker_queue", "instance_locks", "kv_store", "kv_delta", "instances"]) {
       db.query(`DELETE FROM ${table} WHERE ${inList}`).run(list);
     }
-    for (const id of ids) this.host.invalidateCache(id);
+    for (const id of ids) this.cache.forget(id);
     return result;
   }
 
   async deleteInstance(instance: string, force: boolean): Promise<DeleteInstanceResult> {
     const op = "deleteInstance";
     checkInstanceId(op, instance);
-    return this.host.runTx(op, () => {
+    return this.conn.tx(op, () => {
       const parent = this.parentOf(op, instance);
       if (parent !== null) {
         throw new ProviderError("NotRoot", op, `instance ${instance} is a sub-orchestration of ${parent}: delete its root instead`);
@@ -290,7 +290,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
   async deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult> {
     const op = "deleteInstanceBulk";
     const f = checkInstanceFilter(op, filter);
-    return this.host.runTx(op, () => {
+    return this.conn.tx(op, () => {
       const total = { instances_deleted: 0, executions_deleted: 0, events_deleted: 0, queue_messages_deleted: 0 };
       if (f.instance_ids != null && f.instance_ids.length === 0) return total;
       const roots = this.db
@@ -324,7 +324,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     const op = "pruneExecutions";
     checkInstanceId(op, instance);
     const opts = checkPruneOptions(op, options);
-    return this.host.runTx(op, () => this.pruneOne(op, instance, opts));
+    return this.conn.tx(op, () => this.pruneOne(op, instance, opts));
   }
 
   private pruneOne(op: string, instance: string, opts: PruneOptions): PruneResult {
@@ -343,7 +343,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
       .all(instance, inst.current_execution_id, keep, opts.completed_before == null ? 0 : 1, opts.completed_before ?? 0)
       .map((r) => r.execution_id);
     let events = 0;
-    if (victims.length > 0) this.host.invalidateCache(instance);
+    if (victims.length > 0) this.cache.forget(instance);
     for (const e of victims) {
       events += db.query("DELETE FROM history WHERE instance_id = ? AND execution_id = ?").run(instance, e).changes;
       db.query("DELETE FROM executions WHERE instance_id = ? AND execution_id = ?").run(instance, e);
@@ -355,7 +355,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     const op = "pruneExecutionsBulk";
     const f = checkInstanceFilter(op, filter);
     const opts = checkPruneOptions(op, options);
-    return this.host.runTx(op, () => {
+    return this.conn.tx(op, () => {
       const total = { instances_processed: 0, executions_deleted: 0, events_deleted: 0 };
       if (f.instance_ids != null && f.instance_ids.length === 0) return total;
       const ids = this.db
