@@ -22,7 +22,7 @@ export class GroupCommit {
   private readonly commit: Statement;
   private readonly rollback: Statement;
 
-  constructor(private readonly db: Database) {
+  constructor(db: Database) {
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
@@ -40,6 +40,14 @@ export class GroupCommit {
     });
   }
 
+  /**
+   * Commits every write requested so far, now (before the connection closes: a write whose
+   * promise is pending was accepted and must commit or fail, not vanish with the connection).
+   */
+  flushNow(): void {
+    this.flush();
+  }
+
   private flush(): void {
     this.scheduled = false;
     const batch = this.pending;
@@ -53,13 +61,11 @@ export class GroupCommit {
       this.begin.run();
       for (const p of batch) results.push(p.fn());
       this.commit.run();
-    } catch {
+    } catch (err) {
       this.tryRollback();
-      if (batch.length > 1) {
-        for (const p of batch) this.runAlone(p);
-        return;
-      }
-      this.runAlone(batch[0]!);
+      // A lone write has failed on its own already: re-running it would only run its body twice.
+      if (batch.length === 1) batch[0]!.reject(err);
+      else for (const p of batch) this.runAlone(p);
       return;
     }
     batch.forEach((p, i) => p.resolve(results[i]));

@@ -220,6 +220,7 @@ describe("GroupCommit", () => {
       (e: unknown) => e,
     );
     expect((err as { code?: string }).code).toBe("SQLITE_CONSTRAINT_UNIQUE");
+    expect(f.log.filter((l) => l === "w:a")).toHaveLength(2); // the failing body ran once, not re-run alone
     expect(f.log.filter((l) => l === "COMMIT")).toHaveLength(1); // only the first write's
     expect(f.log.at(-1)).toBe("ROLLBACK");
     expect(f.db.inTransaction).toBe(false);
@@ -254,6 +255,18 @@ describe("GroupCommit", () => {
 });
 
 describe("SqliteProvider with group commit", () => {
+  test("close() commits the writes it already accepted, then releases the file at once (an exclusive reopen succeeds)", async () => {
+    const path = join(dir, `close-${++files}.db`);
+    const p = await SqliteProvider.open(path, { groupCommit: true, exclusive: true });
+    const accepted = [p.enqueueForOrchestrator(externalRaisedItem("c-1", "e", "1"), null), p.enqueueForOrchestrator(externalRaisedItem("c-2", "e", "2"), null)];
+    p.close(); // same tick: both writes are still waiting for their group commit
+    await Promise.all(accepted);
+    await expect(p.enqueueForOrchestrator(externalRaisedItem("c-3", "e", "3"), null)).rejects.toMatchObject({ kind: "Closed" });
+    const again = await SqliteProvider.open(path, { exclusive: true });
+    toClose.push(again);
+    expect((await again.asManagementCapability().getQueueDepths()).orchestrator_queue).toBe(2);
+  });
+
   test("a batch in which one append fails (duplicate event id) commits every other write; read, readWithExecution, a fresh connection and the history cache then agree on every history", async () => {
     const path = join(dir, "provider.db");
     const p = await SqliteProvider.open(path, { groupCommit: true });

@@ -28,11 +28,15 @@ export class Connection {
     return this.isClosed;
   }
 
-  /** Closes the database; false when it was closed already. */
+  /**
+   * Commits the writes already accepted, then closes the database for real (its prepared
+   * statements finalized, so the file is released at once); false when it was closed already.
+   */
   close(): boolean {
     if (this.isClosed) return false;
+    this.writes?.flushNow();
     this.isClosed = true;
-    this.db.close();
+    this.db.close(true);
     return true;
   }
 
