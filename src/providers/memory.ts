@@ -19,9 +19,9 @@
  *   provider wake it, and it sleeps no longer than until the earliest delayed message or lapsing
  *   lock becomes fetchable (the head of the queue's ReadyQueue).
  *
- * Layout: memory/store.ts (instances, history, KV), memory/orchestrator-queue.ts,
- * memory/worker-queue.ts (with sessions), memory/ready-queue.ts (the ordered index both queues
- * use), memory/admin.ts (the management capability).
+ * Layout: memory/store.ts (the whole store), memory/instance-state.ts (one instance: row,
+ * history, lock, KV), memory/orchestrator-queue.ts, memory/worker-queue.ts (with sessions),
+ * memory/ready-queue.ts (the ordered index both queues use), memory/admin.ts (management).
  */
 import {
   DecodeError,
@@ -49,8 +49,8 @@ import {
 } from "../provider-api.ts";
 import { MemoryProviderAdmin } from "./memory/admin.ts";
 import { identify, pinnedWithin } from "./memory/orchestrator-queue.ts";
+import { MemoryStore } from "./memory/store.ts";
 import {
-  MemoryStore,
   appendEvents,
   applyKvEvents,
   decodeHistory,
@@ -60,7 +60,7 @@ import {
   mergeKv,
   type InstanceState,
   type OrchMessage,
-} from "./memory/store.ts";
+} from "./memory/instance-state.ts";
 import { workerRow } from "./memory/worker-queue.ts";
 
 export const MEMORY_PROVIDER_VERSION = "0.1.0";

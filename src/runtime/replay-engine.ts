@@ -11,65 +11,21 @@
  * exactly one completion is delivered between two runs of user code, in history order, and every
  * replay takes the same path.
  */
-import type { ErrorDetails } from "../core/error-details.ts";
-import type { Event, EventOf } from "../core/events.ts";
-import type { KvEntry, ScheduledActivityIdentifier } from "../core/queue-types.ts";
-import type { WorkItem } from "../core/work-items.ts";
 import { decodePayload } from "../core/payload.ts";
 import { isTerminalEvent } from "../core/status.ts";
-import type { LogLevel } from "./options.ts";
 import { Nondeterminism, startRootCoroutine } from "./coroutine.ts";
-import type { OrchestrationHandler } from "./handler-types.ts";
 import { checkDroppedFutures, replayHistory } from "./replay/apply-history.ts";
 import { convertNewActions } from "./replay/new-actions.ts";
 import { stageMessages } from "./replay/stage-messages.ts";
 import { decideOutcome, finishTurn, turnOutput } from "./replay/turn-output.ts";
 import { TurnState } from "./replay/turn-state.ts";
+import type { TurnInput, TurnOutput } from "./replay/turn-types.ts";
+import type { EventOf } from "../core/events.ts";
 
 export { MAX_CARRY_FORWARD } from "./replay/turn-output.ts";
 export { DROPPED_FUTURE } from "./replay/turn-state.ts";
 
-export interface TurnInput {
-  instance: string;
-  executionId: number;
-  /** Persisted events of the current execution, ordered by event_id; starts with OrchestrationStarted unless empty. */
-  history: Event[];
-  /** For a new execution (empty history): its OrchestrationStarted event, written as the first delta event. */
-  started?: Event;
-  /** This turn's messages (completions, events, cancels), in queue order. Start/ContinueAsNew items are the caller's. */
-  messages: WorkItem[];
-  handler: OrchestrationHandler;
-  /** Committed KV of completed executions. */
-  kvSnapshot: Record<string, KvEntry>;
-  /** Wall clock for new events (timer fire times, timestamps). */
-  now: number;
-  /** Runtime semver written into new events. */
-  runtimeVersion: string;
-  log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
-  /** End the execution with this failure without running the code (poison, limit violations). */
-  abort?: ErrorDetails;
-}
-
-export type TurnOutcome =
-  | { type: "Continue" }
-  | { type: "Completed"; output: string }
-  | { type: "Failed"; details: ErrorDetails }
-  | { type: "ContinueAsNew"; input: string; version: string | null }
-  | { type: "Cancelled"; reason: string };
-
-export interface TurnOutput {
-  delta: Event[];
-  workerItems: WorkItem[];
-  orchestratorItems: WorkItem[];
-  cancelledActivities: ScheduledActivityIdentifier[];
-  outcome: TurnOutcome;
-  /** The custom status after the turn (null = none). */
-  customStatus: string | null;
-  /** The instance's KV after the turn. */
-  kv: Map<string, { value: string; updatedAtMs: number }>;
-  /** The OrchestrationStarted event of the execution (persisted or new). */
-  startedEvent: EventOf<"OrchestrationStarted"> | null;
-}
+export type { TurnInput, TurnOutcome, TurnOutput } from "./replay/turn-types.ts";
 
 function failNondeterministic(turn: TurnState): TurnOutput {
   return finishTurn(turn, {

@@ -20,7 +20,8 @@ import {
   isTerminalStatus,
 } from "../../provider-api.ts";
 import { OrchestratorQueue } from "./orchestrator-queue.ts";
-import { decodeHistory, type InstanceRow, type InstanceState, type MemoryStore } from "./store.ts";
+import { decodeHistory, type InstanceRow, type InstanceState } from "./instance-state.ts";
+import type { MemoryStore } from "./store.ts";
 
 /** The provider's method runner: closed check, a timestamp, error mapping. */
 export type Run = <T>(op: string, body: (now: number) => T) => T;

@@ -10,7 +10,7 @@
  * that arrived during the turn survive for the next one).
  */
 import { compareSemver, decodeEvent, type Semver, type WorkItem } from "../../provider-api.ts";
-import type { InstanceState, OrchMessage, StoredEvent } from "./store.ts";
+import type { InstanceState, OrchMessage, StoredEvent } from "./instance-state.ts";
 import { ReadyQueue } from "./ready-queue.ts";
 
 export class OrchestratorQueue {

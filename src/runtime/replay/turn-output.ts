@@ -8,7 +8,7 @@ import type { Event, EventOf } from "../../core/events.ts";
 import type { WorkItem } from "../../core/work-items.ts";
 import { tryEncodePayload } from "../../core/payload.ts";
 import type { Action } from "../actions.ts";
-import type { TurnOutcome, TurnOutput } from "../replay-engine.ts";
+import type { TurnOutcome, TurnOutput } from "./turn-types.ts";
 import { OrchestrationUsageError, type LeafTask } from "../tasks.ts";
 import { COMPLETION_OF, DROPPED_FUTURE, SCHEDULE_EVENT, type TurnState } from "./turn-state.ts";
 

@@ -9,7 +9,7 @@ import type { Action } from "../actions.ts";
 import { OrchestrationContext, type ContextHost } from "../context.ts";
 import type { LogLevel } from "../options.ts";
 import { Coroutine, Nondeterminism } from "../coroutine.ts";
-import type { TurnInput } from "../replay-engine.ts";
+import type { TurnInput } from "./turn-types.ts";
 import { LeafTask, type DurableTask, type Settlement } from "../tasks.ts";
 import { Subscriptions } from "./subscriptions.ts";
 
