@@ -10,6 +10,7 @@ import type { Event } from "./core/events.ts";
 import type { WorkItem } from "./core/work-items.ts";
 import { ValidationError } from "./core/errors.ts";
 import { validateEvent } from "./core/events.ts";
+import { validateWorkItem } from "./core/work-items.ts";
 import type { OrchestrationHandler } from "./runtime/handler-types.ts";
 import { RUNTIME_VERSION } from "./runtime/options.ts";
 import { runTurn, type TurnInput, type TurnOutput } from "./runtime/replay-engine.ts";
@@ -31,14 +32,19 @@ export interface ReplayOptions {
 export function replayHistory(handler: OrchestrationHandler, history: Event[], options: ReplayOptions = {}): TurnOutput {
   if (typeof handler !== "function") throw new ValidationError("replayHistory needs an orchestration handler (a generator function)");
   if (!Array.isArray(history) || history.length === 0) throw new ValidationError("replayHistory needs a non-empty history starting with OrchestrationStarted");
+  if (typeof options !== "object" || options === null) throw new ValidationError("replayHistory options must be an object ({ messages?, now? })");
+  const messages = options.messages ?? [];
+  if (!Array.isArray(messages)) throw new ValidationError("replayHistory options.messages must be an array of work items");
   history.forEach((e) => validateEvent(e));
+  messages.forEach((m) => validateWorkItem(m));
+  if (options.now !== undefined && !Number.isFinite(options.now)) throw new ValidationError(`replayHistory options.now must be a finite number of ms, got ${String(options.now)}`);
   const first = history[0]!;
   if (first.type !== "OrchestrationStarted") throw new ValidationError(`history must start with OrchestrationStarted, got ${first.type}`);
   const input: TurnInput = {
     instance: first.instance_id,
     executionId: first.execution_id,
     history,
-    messages: options.messages ?? [],
+    messages,
     handler,
     kvSnapshot: {},
     now: options.now ?? history[history.length - 1]!.timestamp_ms,

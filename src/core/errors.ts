@@ -146,13 +146,15 @@ export class ProviderError extends DuroxideError {
   }
 
   /**
-   * Wraps anything thrown by storage code: ProviderErrors pass through, bad input becomes
-   * InvalidArgument, anything unknown Internal and retryable (the runtime backs off rather than
-   * failing an instance over a failure it cannot classify).
+   * Wraps anything thrown by storage code: ProviderErrors pass through, a DecodeError (stored data
+   * that does not decode; input is checked before storage code runs) becomes Corrupt, a
+   * ValidationError InvalidArgument, anything unknown Internal and retryable (the runtime backs
+   * off rather than failing an instance over a failure it cannot classify).
    */
   static from(operation: string, err: unknown): ProviderError {
     if (err instanceof ProviderError) return err;
-    if (err instanceof DecodeError || err instanceof ValidationError) return ProviderError.invalidArgument(operation, err.message, err);
+    if (err instanceof DecodeError) return ProviderError.corrupt(operation, `stored data cannot be decoded: ${err.message}`, err);
+    if (err instanceof ValidationError) return ProviderError.invalidArgument(operation, err.message, err);
     const message = err instanceof Error ? err.message : String(err);
     return new ProviderError("Internal", operation, message, { retryable: true, cause: err });
   }

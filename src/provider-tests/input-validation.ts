@@ -91,6 +91,36 @@ const v = (major: number, minor: number, patch: number): Semver => ({ major, min
 export const inputValidation: ProviderModule = {
   name: "input_validation",
   cases: [
+    // ---------------------------------------------------------------- JSON encoding
+    {
+      name: "events and work items whose JSON encoding differs from what was checked (a toJSON method, a BigInt field) are refused with InvalidArgument, nothing is stored and the queue keeps working",
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        // toJSON turns a well-formed item into something else at encoding time; BigInt cannot be encoded.
+        const sneaky = { ...startItem("json-sneaky"), toJSON: () => ({ type: "Bogus" }) };
+        await invalid(p.enqueueForOrchestrator(sneaky as never, null));
+        await invalid(p.enqueueForOrchestrator({ ...startItem("json-bigint"), extra: 1n } as never, null));
+        await invalid(p.enqueueForWorker({ ...activityItem("json-w", 1), toJSON: () => "x" } as never));
+        await expectQueuesEmpty(p, ctx.lockTimeoutMs);
+
+        const id = "json-events";
+        await p.enqueueForOrchestrator(startItem(id), null);
+        const f = await fetchOrch(p, ctx.lockTimeoutMs);
+        const badEvent = { ...startedEvent(id), toJSON: () => ({ not: "an event" }) };
+        await invalid(p.ackOrchestrationItem(f.lockToken, 1, [badEvent as Event], [], [], runningMeta(), []));
+        await invalid(p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id)], [{ ...activityItem(id, 2), extra: 1n } as never], [], runningMeta(), []));
+        // The lock survived the refused acks; a good ack commits, and history reads back cleanly.
+        await p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id)], [], [], runningMeta(), []);
+        await invalid(p.appendWithExecution(id, 1, [{ ...activityScheduledEvent(id, 1, 2), toJSON: () => "{" } as never]));
+        expect((await p.read(id)).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
+
+        await createRunningInstance(p, "json-worker", { extraEvents: [activityScheduledEvent("json-worker", 1, 2)], workerItems: [activityItem("json-worker", 2)] });
+        const w = await fetchWork(p, ctx.lockTimeoutMs);
+        await invalid(p.ackWorkItem(w.lockToken, { ...activityCompletedItem("json-worker", 2), result: 1n } as never));
+        // The worker lock is still held and a good completion goes through.
+        await p.ackWorkItem(w.lockToken, activityCompletedItem("json-worker", 2));
+      },
+    },
     // ---------------------------------------------------------------- enqueue
     {
       name: "enqueueForOrchestrator rejects empty instance ids and malformed items permanently and enqueues nothing",

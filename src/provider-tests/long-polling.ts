@@ -4,7 +4,7 @@
  */
 import { expect } from "bun:test";
 import type { ProviderModule } from "./harness.ts";
-import { activityItem, defaultTags, startItem } from "./helpers.ts";
+import { activityItem, defaultTags, expectProviderError, startItem } from "./helpers.ts";
 
 /** Poll timeout the waiting cases pass; a short-poll provider must ignore it. */
 const POLL_MS = 500;
@@ -93,6 +93,26 @@ export const longPolling: ProviderModule = {
         const { result, elapsedMs } = await pending;
         expect(result?.item).toMatchObject({ type: "ActivityExecute", instance: "woken", id: 1 });
         expect(elapsedMs).toBeLessThan(2000);
+      },
+    },
+    {
+      name: "closing a long-poll provider ends fetches waiting in a long poll with null (not an error), and later calls fail with kind Closed",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const close = (p as { close?: () => unknown }).close;
+        if (typeof close !== "function") return; // close() is optional; nothing to check without it
+        const orch = timed(() => p.fetchOrchestrationItem(LOCK_MS, 3000));
+        const work = timed(() => p.fetchWorkItem(LOCK_MS, 3000, null, defaultTags));
+        await Bun.sleep(50);
+        await close.call(p);
+        for (const { result, elapsedMs } of await Promise.all([orch, work])) {
+          expect(result).toBeNull();
+          expect(elapsedMs).toBeLessThan(2000);
+        }
+        await expectProviderError(p.enqueueForOrchestrator(startItem("after-close"), null), "Closed");
+        await expectProviderError(p.fetchOrchestrationItem(LOCK_MS, 0), "Closed");
+        await expectProviderError(p.fetchWorkItem(LOCK_MS, 0, null, defaultTags), "Closed");
       },
     },
   ],

@@ -24,11 +24,9 @@
  * memory/ready-queue.ts (the ordered index both queues use), memory/admin.ts (management).
  */
 import {
-  DecodeError,
   ProviderError,
   WakeSignal,
   decodeWorkItem,
-  encodeWorkItem,
   isTerminalStatus,
   validateProviderInput,
   workItemInstance,
@@ -75,15 +73,6 @@ const RECHECK_MS = 50;
 const ORPHAN_BACKOFF_MS = { min: 1_000, max: 60_000 };
 
 const isActivity = (w: WorkItem): w is WorkItemOf<"ActivityExecute"> => w.type === "ActivityExecute";
-
-/**
- * Maps what a method body threw to the contract's kinds: ProviderErrors pass through, stored data
- * that does not decode is Corrupt, anything else (a bug) Internal.
- */
-function storeError(op: string, err: unknown): ProviderError {
-  if (err instanceof DecodeError) return ProviderError.corrupt(op, `stored data cannot be decoded: ${err.message}`, err);
-  return ProviderError.from(op, err);
-}
 
 /** The store behind a provider, for the suite's corruption hooks only (set by the class's static block). */
 let storeOf: (p: MemoryProvider) => MemoryStore;
@@ -138,7 +127,7 @@ export class MemoryProvider implements Provider {
     try {
       return body(Date.now());
     } catch (err) {
-      throw storeError(op, err);
+      throw ProviderError.from(op, err); // stored data that does not decode: Corrupt
     }
   }
 
@@ -160,9 +149,9 @@ export class MemoryProvider implements Provider {
     }
   }
 
-  /** A new orchestrator-queue message, not yet fetched. */
-  private message(item: WorkItem, visibleAt: number, now: number): OrchMessage {
-    return { seq: this.store.nextSeq(), text: encodeWorkItem(item), visibleAt, createdAt: now, attempts: 0, batch: null };
+  /** A new orchestrator-queue message (its text from the validator), not yet fetched. */
+  private message(text: string, visibleAt: number, now: number): OrchMessage {
+    return { seq: this.store.nextSeq(), text, visibleAt, createdAt: now, attempts: 0, batch: null };
   }
 
   // ------------------------------------------------------------------ orchestrator queue
@@ -171,7 +160,7 @@ export class MemoryProvider implements Provider {
     const v = validateProviderInput.enqueueForOrchestrator(item, delayMs);
     this.run("enqueueForOrchestrator", (now) => {
       // No instance row here: instances exist only once an ack names them.
-      this.store.orchestrator.add(this.store.state(workItemInstance(v.item)), this.message(v.item, now + v.delayMs, now));
+      this.store.orchestrator.add(this.store.state(workItemInstance(v.item)), this.message(v.text, now + v.delayMs, now));
     });
     this.orchestratorWork.notify();
   }
@@ -259,7 +248,8 @@ export class MemoryProvider implements Provider {
     const op = "ackOrchestrationItem";
     const v = validateProviderInput.ackOrchestrationItem(lockToken, executionId, historyDelta, workerItems, orchestratorItems, metadata, cancelledActivities);
     this.run(op, (now) => {
-      // Everything that can fail, before anything changes: a failed ack leaves no trace.
+      // Everything that can fail, before anything changes: a failed ack leaves no trace. (The
+      // validator already proved every event and item encodes and decodes: nothing below throws.)
       const state = this.lockedInstance(op, lockToken, now);
       const dup = duplicateEventId(state.history.get(executionId), v.delta);
       if (dup !== null) throw new ProviderError("Conflict", op, `event_id ${dup} already exists in execution ${executionId} of ${state.id}`);
@@ -267,10 +257,10 @@ export class MemoryProvider implements Provider {
       for (const w of v.workerItems.filter(isActivity)) this.store.workers.add(workerRow(w, this.store.nextSeq(), now));
       // After the inserts: an activity scheduled and cancelled in the same turn ends up absent.
       for (const c of v.cancelled) this.store.workers.cancel(c.instance, c.execution_id, c.activity_id);
-      for (const o of v.orchestratorItems) {
+      v.orchestratorItems.forEach((o, i) => {
         const visibleAt = o.type === "TimerFired" ? o.fire_at_ms : now; // a timer fires at its time
-        this.store.orchestrator.add(this.store.state(workItemInstance(o)), this.message(o, visibleAt, now));
-      }
+        this.store.orchestrator.add(this.store.state(workItemInstance(o)), this.message(v.orchestratorTexts[i]!, visibleAt, now));
+      });
       this.store.orchestrator.unlock(state); // messages that arrived during the turn are next
       this.store.dropIfEmpty(state);
     });
@@ -350,7 +340,7 @@ export class MemoryProvider implements Provider {
   // ------------------------------------------------------------------ worker queue
 
   async enqueueForWorker(item: WorkItem): Promise<void> {
-    const checked = validateProviderInput.enqueueForWorker(item);
+    const { item: checked } = validateProviderInput.enqueueForWorker(item);
     this.run("enqueueForWorker", (now) => {
       if (isActivity(checked)) this.store.workers.add(workerRow(checked, this.store.nextSeq(), now));
     });
@@ -379,7 +369,7 @@ export class MemoryProvider implements Provider {
       if (row === null) throw ProviderError.lockLost(op, `work item lock ${lockToken} is gone: the activity was cancelled, its lock lapsed, or it was already acked`);
       this.store.workers.remove(row);
       this.store.workers.touchSession(row.sessionId, now);
-      if (checked !== null) this.store.orchestrator.add(this.store.state(workItemInstance(checked)), this.message(checked, now, now));
+      if (checked !== null) this.store.orchestrator.add(this.store.state(workItemInstance(checked.item)), this.message(checked.text, now, now));
     });
     if (checked !== null) this.orchestratorWork.notify();
   }
@@ -439,9 +429,9 @@ export class MemoryProvider implements Provider {
     const op = "appendWithExecution";
     const checked = validateProviderInput.appendWithExecution(instance, executionId, events);
     this.run(op, () => {
-      const dup = duplicateEventId(this.store.instances.get(instance)?.history.get(executionId), checked);
+      const dup = duplicateEventId(this.store.instances.get(instance)?.history.get(executionId), checked.events);
       if (dup !== null) throw new ProviderError("Conflict", op, `event_id ${dup} already exists in execution ${executionId} of ${instance}`);
-      if (checked.length > 0) appendEvents(this.store.state(instance), executionId, checked);
+      if (checked.events.length > 0) appendEvents(this.store.state(instance), executionId, checked.events);
     });
   }
 

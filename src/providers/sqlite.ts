@@ -23,7 +23,7 @@ import type {
   SessionFetchConfig,
   TagFilter,
 } from "../core/queue-types.ts";
-import { encodeWorkItem, workItemInstance, type WorkItem } from "../core/work-items.ts";
+import { workItemInstance, type WorkItem } from "../core/work-items.ts";
 import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
 import { SqliteProviderAdmin } from "./sqlite/admin.ts";
 import { Connection } from "./sqlite/connection.ts";
@@ -119,7 +119,8 @@ export class SqliteProvider implements Provider {
     const deadline = Date.now() + pollTimeoutMs;
     for (;;) {
       const found = await attempt();
-      if (found !== null || !this.longPolling) return found;
+      // Closed while the attempt ran: a waiting fetch ends with null (or what it already locked).
+      if (found !== null || !this.longPolling || this.conn.closed) return found;
       const now = Date.now();
       if (now >= deadline) return null;
       let wait = Math.min(deadline - now, this.pollIntervalMs);
@@ -134,10 +135,9 @@ export class SqliteProvider implements Provider {
 
   async enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void> {
     const op = "enqueueForOrchestrator";
-    validateProviderInput.enqueueForOrchestrator(item, delayMs);
+    const v = validateProviderInput.enqueueForOrchestrator(item, delayMs);
     const now = Date.now();
-    const encoded = encodeWorkItem(item);
-    await this.conn.write(op, () => this.s.insertOrch.run(workItemInstance(item), item.type, encoded, now + (delayMs ?? 0), now));
+    await this.conn.write(op, () => this.s.insertOrch.run(workItemInstance(v.item), v.item.type, v.text, now + v.delayMs, now));
     this.orchestratorWork.notify();
   }
 
@@ -148,7 +148,7 @@ export class SqliteProvider implements Provider {
   ): Promise<FetchedOrchestration | null> {
     const op = "fetchOrchestrationItem";
     const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
-    if (range === "none") return null;
+    if (range === "none") return this.conn.read(op, () => null); // admits nothing (closed: Closed)
     return this.poll(pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, async () => {
       // An empty queue is answered from a read, without taking the database's write lock: idle
       // pollers in other processes then never contend with the ones doing work.
@@ -220,12 +220,11 @@ export class SqliteProvider implements Provider {
 
   async enqueueForWorker(item: WorkItem): Promise<void> {
     const op = "enqueueForWorker";
-    validateProviderInput.enqueueForWorker(item);
-    if (item.type !== "ActivityExecute") return;
+    const { item: w, text } = validateProviderInput.enqueueForWorker(item);
+    if (w.type !== "ActivityExecute") return;
     const now = Date.now();
-    const encoded = encodeWorkItem(item);
     await this.conn.write(op, () =>
-      this.s.insertWorker.run(encoded, now, now, item.instance, item.execution_id, item.id, item.session_id ?? null, item.tag ?? null),
+      this.s.insertWorker.run(text, now, now, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null),
     );
     this.workerWork.notify();
   }
@@ -238,7 +237,7 @@ export class SqliteProvider implements Provider {
   ): Promise<FetchedWorkItem | null> {
     const op = "fetchWorkItem";
     const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
-    if (tf.type === "None") return null;
+    if (tf.type === "None") return this.conn.read(op, () => null); // an orchestrator-only node
     const pick = this.workerPicks.get(tf, sess !== null);
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
     const owner = sess?.owner_id ?? "";
@@ -259,8 +258,7 @@ export class SqliteProvider implements Provider {
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
     const op = "ackWorkItem";
-    validateProviderInput.ackWorkItem(lockToken, completion);
-    const encoded = completion == null ? null : encodeWorkItem(completion);
+    const done = validateProviderInput.ackWorkItem(lockToken, completion);
     await this.conn.write(op, () => {
       const s = this.s;
       const now = Date.now();
@@ -269,9 +267,9 @@ export class SqliteProvider implements Provider {
         throw ProviderError.lockLost(op, `work item lock ${lockToken} is gone: the activity was cancelled, its lock expired, or it was already acked`);
       }
       if (row.session_id !== null) s.touchSession.run(now, row.session_id, now);
-      if (completion != null && encoded !== null) s.insertOrch.run(workItemInstance(completion), completion.type, encoded, now, now);
+      if (done !== null) s.insertOrch.run(workItemInstance(done.item), done.item.type, done.text, now, now);
     });
-    if (completion != null) this.orchestratorWork.notify();
+    if (done !== null) this.orchestratorWork.notify();
   }
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -302,7 +300,7 @@ export class SqliteProvider implements Provider {
   async renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number> {
     const op = "renewSessionLock";
     validateProviderInput.renewSessionLock(ownerIds, extendForMs, idleTimeoutMs);
-    if (ownerIds.length === 0) return 0;
+    if (ownerIds.length === 0) return this.conn.read(op, () => 0);
     return this.conn.write(op, () => {
       const now = Date.now();
       return this.s.renewSessions.run(now + extendForMs, JSON.stringify(ownerIds), now, now - idleTimeoutMs).changes;
@@ -334,11 +332,11 @@ export class SqliteProvider implements Provider {
 
   async appendWithExecution(instance: string, executionId: number, events: Event[]): Promise<void> {
     const op = "appendWithExecution";
-    const evs = validateProviderInput.appendWithExecution(instance, executionId, events);
+    const v = validateProviderInput.appendWithExecution(instance, executionId, events);
     this.history.forget(instance);
     await this.conn.write(op, () => {
       const now = Date.now();
-      for (const e of evs) this.s.insertHistory.run(instance, executionId, e.event_id, e.type, JSON.stringify(e), now);
+      v.events.forEach((e, i) => this.s.insertHistory.run(instance, executionId, e.event_id, e.type, v.texts[i]!, now));
     });
   }
 

@@ -5,11 +5,11 @@
  * at the top of each method gives exactly the checks the suite's input_validation module expects.
  */
 import { DecodeError, ProviderError } from "../core/errors.ts";
-import { validateEvent, type Event } from "../core/events.ts";
+import { decodeEvent, validateEvent, type Event } from "../core/events.ts";
 import { isSemver, type Semver } from "../core/semver.ts";
 import { isExecutionStatus } from "../core/status.ts";
 import { MAX_WORKER_TAGS, type DispatcherCapabilityFilter, type ExecutionMetadata, type ScheduledActivityIdentifier, type SessionFetchConfig, type TagFilter } from "../core/queue-types.ts";
-import { validateWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
+import { decodeWorkItem, validateWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
 import type { InstanceFilter, PruneOptions } from "../core/admin-types.ts";
 
 const bad = (op: string, msg: string) => ProviderError.invalidArgument(op, msg);
@@ -36,32 +36,62 @@ export function checkDuration(op: string, name: string, ms: unknown, nullable = 
   }
 }
 
-export function checkWorkItem(op: string, item: unknown, allowed: readonly WorkItemType[] | null, forbidden: readonly WorkItemType[] = []): WorkItem {
+/**
+ * A value as the store will hold it: its JSON text, and the value decoded back from that text. A
+ * provider stores `text` and works with `value`, never with the caller's object: what it checked
+ * is then exactly what it stores (a toJSON method, a getter or a BigInt field cannot slip an
+ * undecodable row past the checks and poison a history or a queue), and nothing the caller still
+ * holds shares an object with the store.
+ */
+export interface Encoded<T> {
+  value: T;
+  text: string;
+}
+
+function roundTrip<T>(op: string, what: string, v: unknown, decode: (text: string) => T): Encoded<T> {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(v);
+  } catch (err) {
+    throw bad(op, `${what} cannot be encoded as JSON: ${(err as Error).message}`);
+  }
+  if (typeof text !== "string") throw bad(op, `${what} cannot be encoded as JSON`);
+  try {
+    return { value: decode(text), text };
+  } catch (err) {
+    throw bad(op, `${what} does not survive JSON encoding (a toJSON method or getter?): ${(err as DecodeError).message}`);
+  }
+}
+
+export function checkWorkItem(op: string, item: unknown, allowed: readonly WorkItemType[] | null, forbidden: readonly WorkItemType[] = []): Encoded<WorkItem> {
   try {
     validateWorkItem(item);
   } catch (err) {
     throw bad(op, (err as DecodeError).message);
   }
-  if (allowed !== null && !allowed.includes(item.type)) {
-    throw bad(op, `work item type ${item.type} is not accepted here (expected ${allowed.join(" or ")})`);
+  const encoded = roundTrip(op, `work item ${item.type}`, item, decodeWorkItem);
+  const type = encoded.value.type;
+  if (allowed !== null && !allowed.includes(type)) {
+    throw bad(op, `work item type ${type} is not accepted here (expected ${allowed.join(" or ")})`);
   }
-  if (forbidden.includes(item.type)) throw bad(op, `work item type ${item.type} is not accepted here`);
-  return item;
+  if (forbidden.includes(type)) throw bad(op, `work item type ${type} is not accepted here`);
+  return encoded;
 }
 
-export function checkEvents(op: string, events: unknown): Event[] {
+export function checkEvents(op: string, events: unknown): Encoded<Event>[] {
   if (!Array.isArray(events)) throw bad(op, "history delta must be an array of events");
-  for (const e of events) {
+  return events.map((e: unknown) => {
     try {
       validateEvent(e);
     } catch (err) {
       throw bad(op, (err as DecodeError).message);
     }
-    if (e.event_id < 1) throw bad(op, `event_id must be >= 1 (got ${e.event_id} for ${e.type})`);
-  }
-  return events as Event[];
+    const encoded = roundTrip(op, `event ${e.type}`, e, decodeEvent);
+    const id = encoded.value.event_id;
+    if (id < 1) throw bad(op, `event_id must be >= 1 (got ${id} for ${encoded.value.type})`);
+    return encoded;
+  });
 }
-
 
 export function checkMetadata(op: string, m: unknown): ExecutionMetadata {
   if (typeof m !== "object" || m === null) throw bad(op, "metadata must be an object");
@@ -162,14 +192,15 @@ export function checkCapabilityFilter(op: string, filter: unknown): [Semver, Sem
 /**
  * One validator per Provider method, named after it, taking the method's arguments in order.
  * Each throws InvalidArgument for input that can never be valid and returns the arguments in the
- * form a provider stores (defaults filled in).
+ * form a provider stores (defaults filled in; events and work items as `Encoded` values: a clean
+ * decoded copy and the JSON text to store, see `Encoded`).
  */
 export const validateProviderInput = {
-  enqueueForOrchestrator(item: unknown, delayMs: unknown): { item: WorkItem; delayMs: number } {
+  enqueueForOrchestrator(item: unknown, delayMs: unknown): { item: WorkItem; text: string; delayMs: number } {
     const op = "enqueueForOrchestrator";
     const checked = checkWorkItem(op, item, null, ORCHESTRATOR_FORBIDDEN_ITEMS);
     checkDuration(op, "delayMs", delayMs, true);
-    return { item: checked, delayMs: (delayMs as number | null | undefined) ?? 0 };
+    return { item: checked.value, text: checked.text, delayMs: (delayMs as number | null | undefined) ?? 0 };
   },
   fetchOrchestrationItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, filter: unknown): { range: [Semver, Semver] | "none" | null } {
     const op = "fetchOrchestrationItem";
@@ -185,18 +216,30 @@ export const validateProviderInput = {
     orchestratorItems: unknown,
     metadata: unknown,
     cancelledActivities: unknown,
-  ): { delta: Event[]; workerItems: WorkItem[]; orchestratorItems: WorkItem[]; metadata: ExecutionMetadata; cancelled: ScheduledActivityIdentifier[] } {
+  ): {
+    delta: Event[];
+    deltaTexts: string[];
+    workerItems: WorkItem[];
+    workerTexts: string[];
+    orchestratorItems: WorkItem[];
+    orchestratorTexts: string[];
+    metadata: ExecutionMetadata;
+    cancelled: ScheduledActivityIdentifier[];
+  } {
     const op = "ackOrchestrationItem";
     checkLockToken(op, lockToken);
     checkExecutionId(op, executionId);
     const delta = checkEvents(op, historyDelta);
     if (!Array.isArray(workerItems) || !Array.isArray(orchestratorItems)) throw bad(op, "workerItems and orchestratorItems must be arrays");
-    for (const w of workerItems) checkWorkItem(op, w, WORKER_ITEMS);
-    for (const o of orchestratorItems) checkWorkItem(op, o, null, ORCHESTRATOR_FORBIDDEN_ITEMS);
+    const worker = workerItems.map((w: unknown) => checkWorkItem(op, w, WORKER_ITEMS));
+    const orch = orchestratorItems.map((o: unknown) => checkWorkItem(op, o, null, ORCHESTRATOR_FORBIDDEN_ITEMS));
     return {
-      delta,
-      workerItems: workerItems as WorkItem[],
-      orchestratorItems: orchestratorItems as WorkItem[],
+      delta: delta.map((e) => e.value),
+      deltaTexts: delta.map((e) => e.text),
+      workerItems: worker.map((w) => w.value),
+      workerTexts: worker.map((w) => w.text),
+      orchestratorItems: orch.map((o) => o.value),
+      orchestratorTexts: orch.map((o) => o.text),
       metadata: checkMetadata(op, metadata ?? {}),
       cancelled: checkCancelled(op, cancelledActivities ?? []),
     };
@@ -212,8 +255,9 @@ export const validateProviderInput = {
     checkLockToken(op, lockToken);
     checkDuration(op, "extendForMs", extendForMs);
   },
-  enqueueForWorker(item: unknown): WorkItem {
-    return checkWorkItem("enqueueForWorker", item, WORKER_ITEMS);
+  enqueueForWorker(item: unknown): { item: WorkItem; text: string } {
+    const checked = checkWorkItem("enqueueForWorker", item, WORKER_ITEMS);
+    return { item: checked.value, text: checked.text };
   },
   fetchWorkItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, session: unknown, tagFilter: unknown): { session: SessionFetchConfig | null; tagFilter: TagFilter } {
     const op = "fetchWorkItem";
@@ -221,10 +265,13 @@ export const validateProviderInput = {
     checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
     return { session: checkSessionConfig(op, session), tagFilter: checkTagFilter(op, tagFilter) };
   },
-  ackWorkItem(lockToken: unknown, completion: unknown): WorkItem | null {
+  /** The completion to enqueue (null: none). */
+  ackWorkItem(lockToken: unknown, completion: unknown): { item: WorkItem; text: string } | null {
     const op = "ackWorkItem";
     checkLockToken(op, lockToken);
-    return completion === null || completion === undefined ? null : checkWorkItem(op, completion, COMPLETION_ITEMS);
+    if (completion === null || completion === undefined) return null;
+    const checked = checkWorkItem(op, completion, COMPLETION_ITEMS);
+    return { item: checked.value, text: checked.text };
   },
   abandonWorkItem(lockToken: unknown, delayMs: unknown): { delayMs: number } {
     const op = "abandonWorkItem";
@@ -254,11 +301,12 @@ export const validateProviderInput = {
     checkInstanceId("readWithExecution", instance);
     checkExecutionId("readWithExecution", executionId);
   },
-  appendWithExecution(instance: unknown, executionId: unknown, events: unknown): Event[] {
+  appendWithExecution(instance: unknown, executionId: unknown, events: unknown): { events: Event[]; texts: string[] } {
     const op = "appendWithExecution";
     checkInstanceId(op, instance);
     checkExecutionId(op, executionId);
-    return checkEvents(op, events);
+    const checked = checkEvents(op, events);
+    return { events: checked.map((e) => e.value), texts: checked.map((e) => e.text) };
   },
   getCustomStatus(instance: unknown, lastSeenVersion: unknown): void {
     const op = "getCustomStatus";

@@ -3,6 +3,9 @@
  * whichever comes first. Providers notify when they write work into a queue, so a fetch waiting in
  * the same process returns at once instead of at its next poll.
  */
+/** The longest delay setTimeout honours (about 24.8 days). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class WakeSignal {
   private waiters = new Set<() => void>();
 
@@ -28,7 +31,8 @@ export class WakeSignal {
         this.waiters.delete(wake);
         resolve();
       };
-      const timer = setTimeout(wake, ms);
+      // setTimeout fires at once for delays past 2^31-1 ms: clamp, the caller re-checks and waits again.
+      const timer = setTimeout(wake, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
       // A waiting fetch alone must not keep the process alive: a runtime holds its own handle
       // while running, so after shutdown a process can exit without waiting out long polls.
       (timer as { unref?: () => void }).unref?.();

@@ -87,9 +87,12 @@ export class DispatchLoops<T> {
         errors = 0;
       } catch (err) {
         errors++;
-        const retryable = !(err instanceof ProviderError) || err.retryable;
-        const delay = retryable ? Math.min(100 * 2 ** (errors - 1), 3_000) : 100;
-        this.cfg.logger.log("warn", `${this.cfg.name}-${slot}: fetch failed (${(err as Error).message}); retrying in ${delay} ms`, {});
+        // Back off either way: a permanent failure (a closed provider, corrupt data the provider
+        // cannot set aside) would otherwise turn this loop into a busy one; it is logged as an error.
+        const permanent = err instanceof ProviderError && !err.retryable;
+        const delay = Math.min(100 * 2 ** (errors - 1), 3_000);
+        const what = err instanceof ProviderError ? `${err.kind}: ${err.message}` : (err as Error).message;
+        this.cfg.logger.log(permanent ? "error" : "warn", `${this.cfg.name}-${slot}: fetch failed (${what}); retrying in ${delay} ms`, {});
         await sleep(delay, signal);
         continue;
       }

@@ -50,5 +50,9 @@ describe("replayHistory", () => {
     expect(() => replayHistory(order, [])).toThrow(ValidationError);
     expect(() => replayHistory("order" as never, history([started]))).toThrow(/generator function/);
     expect(() => replayHistory(order, history([{ type: "ActivityScheduled", name: "X", input: "1" } as EventKind]))).toThrow(/OrchestrationStarted/);
+    expect(() => replayHistory(order, history([started]), null as never)).toThrow(ValidationError);
+    expect(() => replayHistory(order, history([started]), { messages: "done" as never })).toThrow(/messages/);
+    // A completion without its result is malformed, not a silent null.
+    expect(() => replayHistory(order, history([started]), { messages: [{ type: "ActivityCompleted", instance: I, execution_id: 1, id: 2 } as never] })).toThrow(/result/);
   });
 });

@@ -1,4 +1,4 @@
-import { DecodeError, ProviderError, ValidationError } from "../../core/errors.ts";
+import { ProviderError } from "../../core/errors.ts";
 
 /**
  * Maps a storage failure to the contract's error kinds (docs/provider-contract.md §9):
@@ -7,10 +7,7 @@ import { DecodeError, ProviderError, ValidationError } from "../../core/errors.t
  * runtime backs off rather than failing an instance over a failure it cannot classify).
  */
 export function sqliteError(op: string, err: unknown): ProviderError {
-  if (err instanceof ProviderError) return err;
-  if (err instanceof DecodeError) return ProviderError.corrupt(op, `stored data is unreadable: ${err.message}`, err);
-  if (err instanceof ValidationError) return ProviderError.invalidArgument(op, err.message, err);
-  const code = (err as { code?: unknown }).code;
+  const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) {
     const dup = code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "SQLITE_CONSTRAINT_UNIQUE";
@@ -19,5 +16,5 @@ export function sqliteError(op: string, err: unknown): ProviderError {
   if (typeof code === "string" && (code.startsWith("SQLITE_BUSY") || code.startsWith("SQLITE_LOCKED"))) {
     return ProviderError.unavailable(op, message, err);
   }
-  return new ProviderError("Internal", op, message, { retryable: true, cause: err });
+  return ProviderError.from(op, err); // ProviderErrors as they are, DecodeError Corrupt, the rest Internal
 }

@@ -7,7 +7,8 @@
 import { ProviderError } from "../../core/errors.ts";
 import type { Event } from "../../core/events.ts";
 import type { ExecutionMetadata, ScheduledActivityIdentifier } from "../../core/queue-types.ts";
-import { encodeWorkItem, workItemInstance, type WorkItem } from "../../core/work-items.ts";
+import { workItemInstance, type WorkItem } from "../../core/work-items.ts";
+import type { validateProviderInput } from "../validate-args.ts";
 import type { FetchedLock, FetchedLocks } from "./fetched-locks.ts";
 import type { Statements } from "./statements.ts";
 
@@ -35,7 +36,7 @@ export interface Turn {
 export function encodeTurn(
   lockToken: string,
   executionId: number,
-  valid: Pick<Turn, "delta" | "workerItems" | "orchestratorItems" | "metadata" | "cancelled">,
+  valid: ReturnType<typeof validateProviderInput.ackOrchestrationItem>,
 ): Turn {
   const { delta, workerItems, orchestratorItems, metadata, cancelled } = valid;
   return {
@@ -46,9 +47,10 @@ export function encodeTurn(
     orchestratorItems,
     metadata,
     cancelled,
-    encodedEvents: delta.map((e) => JSON.stringify(e)),
-    encodedWorker: workerItems.map(encodeWorkItem),
-    encodedOrch: orchestratorItems.map(encodeWorkItem),
+    // The validator's texts: exactly what it checked decodes, so nothing is encoded twice.
+    encodedEvents: valid.deltaTexts,
+    encodedWorker: valid.workerTexts,
+    encodedOrch: valid.orchestratorTexts,
   };
 }
 
