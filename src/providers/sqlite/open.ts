@@ -25,8 +25,9 @@ export interface SqliteProviderOptions {
    */
   exclusive?: boolean;
   /**
-   * Group commit: writes requested in the same tick share one transaction (each in its own
-   * savepoint), paying the commit cost once per batch; false commits every write alone. Default:
+   * Group commit: writes requested in the same tick share one transaction (if one fails, the batch
+   * is rolled back and its writes re-run one transaction each), paying the commit cost once per
+   * batch; false commits every write alone. Default:
    * on for files (a commit writes WAL frames), off in memory (commits are nearly free there and the
    * batching delay costs more than it saves; measured with scripts/parallel_orchestrations.ts).
    */
