@@ -24,12 +24,12 @@ export function checkExecutionId(op: string, id: unknown): asserts id is number 
   }
 }
 
-export function checkLockToken(op: string, token: unknown): asserts token is string {
+function checkLockToken(op: string, token: unknown): asserts token is string {
   if (typeof token !== "string" || token.length === 0) throw bad(op, `lock token must be a non-empty string, got ${JSON.stringify(token)}`);
 }
 
 /** Durations in ms: finite and >= 0. `nullable` accepts null/undefined (meaning "none"). */
-export function checkDuration(op: string, name: string, ms: unknown, nullable = false): void {
+function checkDuration(op: string, name: string, ms: unknown, nullable = false): void {
   if (nullable && (ms === null || ms === undefined)) return;
   if (typeof ms !== "number" || !Number.isFinite(ms) || ms < 0) {
     throw bad(op, `${name} must be a finite number of milliseconds >= 0, got ${String(ms)}`);
@@ -64,7 +64,7 @@ function roundTrip<T>(op: string, what: string, v: unknown, decode: (text: strin
   }
 }
 
-export function checkWorkItem(op: string, item: unknown, allowed: readonly WorkItemType[] | null, forbidden: readonly WorkItemType[] = []): Encoded<WorkItem> {
+function checkWorkItem(op: string, item: unknown, allowed: readonly WorkItemType[] | null, forbidden: readonly WorkItemType[] = []): Encoded<WorkItem> {
   const encoded = roundTrip(op, "work item", item, decodeWorkItem);
   const type = encoded.value.type;
   if (allowed !== null && !allowed.includes(type)) {
@@ -74,7 +74,7 @@ export function checkWorkItem(op: string, item: unknown, allowed: readonly WorkI
   return encoded;
 }
 
-export function checkEvents(op: string, events: unknown): Encoded<Event>[] {
+function checkEvents(op: string, events: unknown): Encoded<Event>[] {
   if (!Array.isArray(events)) throw bad(op, "history delta must be an array of events");
   return events.map((e: unknown) => {
     const encoded = roundTrip(op, "event", e, decodeEvent);
@@ -84,7 +84,7 @@ export function checkEvents(op: string, events: unknown): Encoded<Event>[] {
   });
 }
 
-export function checkMetadata(op: string, m: unknown): ExecutionMetadata {
+function checkMetadata(op: string, m: unknown): ExecutionMetadata {
   if (typeof m !== "object" || m === null) throw bad(op, "metadata must be an object");
   const md = m as ExecutionMetadata;
   if (md.status != null && !isExecutionStatus(md.status)) throw bad(op, `metadata.status ${JSON.stringify(md.status)} is not Running/Completed/Failed/ContinuedAsNew`);
@@ -97,7 +97,7 @@ export function checkMetadata(op: string, m: unknown): ExecutionMetadata {
   return md;
 }
 
-export function checkCancelled(op: string, ids: unknown): ScheduledActivityIdentifier[] {
+function checkCancelled(op: string, ids: unknown): ScheduledActivityIdentifier[] {
   if (!Array.isArray(ids)) throw bad(op, "cancelled activities must be an array");
   for (const c of ids) {
     if (typeof c !== "object" || c === null || typeof c.instance !== "string" || !Number.isSafeInteger(c.execution_id) || !Number.isSafeInteger(c.activity_id)) {
@@ -128,7 +128,7 @@ export function checkTagFilter(op: string, f: unknown): TagFilter {
   }
 }
 
-export function checkSessionConfig(op: string, s: unknown): SessionFetchConfig | null {
+function checkSessionConfig(op: string, s: unknown): SessionFetchConfig | null {
   if (s === null || s === undefined) return null;
   const c = s as SessionFetchConfig;
   if (typeof c !== "object" || typeof c.owner_id !== "string" || c.owner_id.length === 0) throw bad(op, "session config needs a non-empty owner_id");
