@@ -1,0 +1,572 @@
+/**
+ * The PostgreSQL schema, as numbered migrations (docs/provider-contract.md §16.2).
+ *
+ * Every object lives in the provider's schema: the migration text names it `__S__`, replaced by
+ * the quoted schema name when applied, and the NOTIFY channel `__CH__`. Times are integer ms of
+ * the database server's clock (`__S__.now_ms()`), never a process's own clock, so machines with
+ * skewed clocks cannot steal each other's locks.
+ *
+ * Each hot-path provider call is one server-side function call: one round trip and one
+ * transaction (an autocommit statement). Failures the provider must report with a kind are
+ * raised with the project's own SQLSTATEs (class DX, see errors.ts), never recognised by text.
+ */
+
+export interface Migration {
+  version: number;
+  description: string;
+  sql: string;
+}
+
+/** Tables and indexes: the same data model as the SQLite provider, times in server-clock ms. */
+const TABLES = `
+CREATE TABLE __S__.instances (
+  instance_id TEXT PRIMARY KEY,
+  orchestration_name TEXT NOT NULL,
+  orchestration_version TEXT,
+  current_execution_id BIGINT NOT NULL DEFAULT 1,
+  parent_instance_id TEXT,
+  custom_status TEXT,
+  custom_status_version BIGINT NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL
+);
+CREATE INDEX idx_instances_parent ON __S__.instances(parent_instance_id) WHERE parent_instance_id IS NOT NULL;
+
+CREATE TABLE __S__.executions (
+  instance_id TEXT NOT NULL,
+  execution_id BIGINT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'Running',
+  output TEXT,
+  started_at BIGINT NOT NULL,
+  completed_at BIGINT,
+  duroxide_version_major INTEGER,
+  duroxide_version_minor INTEGER,
+  duroxide_version_patch INTEGER,
+  PRIMARY KEY (instance_id, execution_id)
+);
+CREATE INDEX idx_executions_status ON __S__.executions(status);
+
+CREATE TABLE __S__.history (
+  instance_id TEXT NOT NULL,
+  execution_id BIGINT NOT NULL,
+  event_id BIGINT NOT NULL,
+  event_type TEXT NOT NULL,
+  event_data TEXT NOT NULL,
+  created_at BIGINT NOT NULL,
+  PRIMARY KEY (instance_id, execution_id, event_id)
+);
+
+CREATE TABLE __S__.orchestrator_queue (
+  id BIGSERIAL PRIMARY KEY,
+  instance_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  work_item TEXT NOT NULL,
+  visible_at BIGINT NOT NULL,
+  lock_token TEXT,
+  attempt_count INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
+  created_at BIGINT NOT NULL
+);
+CREATE INDEX idx_orch_visible ON __S__.orchestrator_queue(visible_at, id);
+CREATE INDEX idx_orch_instance ON __S__.orchestrator_queue(instance_id, visible_at);
+CREATE INDEX idx_orch_lock ON __S__.orchestrator_queue(lock_token) WHERE lock_token IS NOT NULL;
+
+CREATE TABLE __S__.worker_queue (
+  id BIGSERIAL PRIMARY KEY,
+  work_item TEXT NOT NULL,
+  visible_at BIGINT NOT NULL,
+  lock_token TEXT,
+  locked_until BIGINT,
+  attempt_count INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
+  created_at BIGINT NOT NULL,
+  instance_id TEXT,
+  execution_id BIGINT,
+  activity_id BIGINT,
+  session_id TEXT,
+  tag TEXT
+);
+CREATE INDEX idx_worker_visible ON __S__.worker_queue(visible_at, id);
+CREATE UNIQUE INDEX idx_worker_lock ON __S__.worker_queue(lock_token) WHERE lock_token IS NOT NULL;
+CREATE INDEX idx_worker_identity ON __S__.worker_queue(instance_id, execution_id, activity_id);
+CREATE INDEX idx_worker_session ON __S__.worker_queue(session_id) WHERE session_id IS NOT NULL;
+
+CREATE TABLE __S__.instance_locks (
+  instance_id TEXT PRIMARY KEY,
+  lock_token TEXT NOT NULL,
+  locked_until BIGINT NOT NULL,
+  locked_at BIGINT NOT NULL
+);
+CREATE UNIQUE INDEX idx_instance_locks_token ON __S__.instance_locks(lock_token);
+
+CREATE TABLE __S__.sessions (
+  session_id TEXT PRIMARY KEY,
+  worker_id TEXT NOT NULL,
+  locked_until BIGINT NOT NULL,
+  last_activity_at BIGINT NOT NULL
+);
+
+CREATE TABLE __S__.kv_store (
+  instance_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  last_updated_at_ms BIGINT NOT NULL DEFAULT 0,
+  PRIMARY KEY (instance_id, key)
+);
+
+CREATE TABLE __S__.kv_delta (
+  instance_id TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT,
+  last_updated_at_ms BIGINT NOT NULL,
+  PRIMARY KEY (instance_id, key)
+);
+
+CREATE TABLE __S__.dead_letters (
+  id BIGSERIAL PRIMARY KEY,
+  queue TEXT NOT NULL,
+  instance_id TEXT,
+  work_item TEXT NOT NULL,
+  error TEXT NOT NULL,
+  created_at BIGINT NOT NULL
+);
+`;
+
+/**
+ * The hot-path functions. Error SQLSTATEs: DXL01 lock lost. Notification payloads on __CH__:
+ * 'o' orchestrator work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for the worker
+ * queue; 't<instance>' the instance's execution reached a terminal status.
+ */
+const FUNCTIONS = `
+CREATE FUNCTION __S__.now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
+$$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+CREATE FUNCTION __S__.enqueue_orch(p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+  VALUES (p_instance, p_kind, p_item, v_now + p_delay_ms, v_now);
+  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'o' || p_delay_ms ELSE 'o' END);
+END $$;
+
+-- Locks the instance of the oldest visible message that no live lock holds (and that the
+-- capability filter admits) and returns its batch, history and committed KV. A race lost to
+-- another process (its claim in progress, or its lock) skips that instance and keeps looking.
+-- Nothing found: only o_next_due_ms is set (ms until the next message becomes visible, or null).
+CREATE FUNCTION __S__.fetch_orch(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min INTEGER[], p_max INTEGER[],
+  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
+  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
+  OUT o_messages TEXT[], OUT o_attempt INTEGER,
+  OUT o_history TEXT[], OUT o_started TEXT,
+  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
+  OUT o_next_due_ms BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_skip TEXT[] := '{}';
+  v_cand TEXT;
+  v_token TEXT;
+  v_kinds TEXT[];
+  v_has_start BOOLEAN;
+BEGIN
+  LOOP
+    SELECT m.instance_id INTO v_cand
+      FROM __S__.orchestrator_queue AS m
+      LEFT JOIN __S__.instance_locks AS lk ON lk.instance_id = m.instance_id
+     WHERE m.visible_at <= v_now
+       AND (lk.locked_until IS NULL OR lk.locked_until <= v_now)
+       AND m.instance_id <> ALL (v_skip)
+       AND (NOT p_filtered OR NOT EXISTS (
+             SELECT 1 FROM __S__.instances AS i
+               JOIN __S__.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+              WHERE i.instance_id = m.instance_id AND e.duroxide_version_major IS NOT NULL
+                AND NOT (ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] >= p_min
+                     AND ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] <= p_max)))
+     ORDER BY m.visible_at, m.id
+     LIMIT 1;
+    IF NOT FOUND THEN
+      SELECT min(visible_at) - v_now INTO o_next_due_ms FROM __S__.orchestrator_queue WHERE visible_at > v_now;
+      RETURN;
+    END IF;
+    -- Another fetch is claiming this instance right now: leave it to that one.
+    IF NOT pg_try_advisory_xact_lock(hashtextextended('__S__.' || v_cand, 0)) THEN
+      v_skip := v_skip || v_cand;
+      CONTINUE;
+    END IF;
+    v_token := gen_random_uuid()::text;
+    INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
+    VALUES (v_cand, v_token, v_now + p_lock_ms, v_now)
+    ON CONFLICT (instance_id) DO UPDATE
+      SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
+      WHERE __S__.instance_locks.locked_until <= v_now;
+    IF NOT FOUND THEN
+      v_skip := v_skip || v_cand;
+      CONTINUE;
+    END IF;
+
+    WITH tagged AS (
+      UPDATE __S__.orchestrator_queue SET lock_token = v_token, attempt_count = attempt_count + 1
+       WHERE instance_id = v_cand AND visible_at <= v_now
+      RETURNING id, kind, work_item, attempt_count)
+    SELECT array_agg(work_item ORDER BY id), array_agg(kind ORDER BY id), max(attempt_count)
+      INTO o_messages, v_kinds, o_attempt FROM tagged;
+    IF o_messages IS NULL THEN
+      DELETE FROM __S__.instance_locks WHERE instance_id = v_cand AND lock_token = v_token;
+      v_skip := v_skip || v_cand;
+      CONTINUE;
+    END IF;
+
+    -- Who the instance is: its row, or else its latest execution's start event, or else a
+    -- start message in the batch (decoded by the caller).
+    o_existed := false;
+    SELECT orchestration_name, orchestration_version, current_execution_id
+      INTO o_name, o_version, o_execution_id FROM __S__.instances WHERE instance_id = v_cand;
+    IF FOUND THEN
+      o_existed := true;
+    ELSE
+      SELECT coalesce(max(execution_id), 1) INTO o_execution_id FROM __S__.executions WHERE instance_id = v_cand;
+      SELECT event_data INTO o_started FROM __S__.history
+       WHERE instance_id = v_cand AND execution_id = o_execution_id AND event_type = 'OrchestrationStarted'
+       ORDER BY event_id LIMIT 1;
+      v_has_start := 'StartOrchestration' = ANY (v_kinds) OR 'ContinueAsNew' = ANY (v_kinds);
+      IF o_started IS NULL AND NOT v_has_start THEN
+        -- Nothing here can be processed yet (an event raised before its start, a completion for
+        -- a deleted instance). Persistent events for an instance that never started are dropped;
+        -- the rest is looked at again later, backing off with its age (1 s to 60 s).
+        IF v_kinds <@ ARRAY['QueueMessage'] THEN
+          DELETE FROM __S__.orchestrator_queue WHERE lock_token = v_token;
+        ELSE
+          UPDATE __S__.orchestrator_queue
+             SET lock_token = NULL, attempt_count = greatest(attempt_count - 1, 0),
+                 visible_at = v_now + least(greatest(v_now - created_at, 1000), 60000)
+           WHERE lock_token = v_token;
+        END IF;
+        DELETE FROM __S__.instance_locks WHERE instance_id = v_cand AND lock_token = v_token;
+        v_skip := v_skip || v_cand;
+        o_name := NULL; o_version := NULL; o_execution_id := NULL; o_started := NULL; o_messages := NULL; o_attempt := NULL;
+        CONTINUE;
+      END IF;
+    END IF;
+
+    SELECT coalesce(array_agg(event_data ORDER BY event_id), '{}') INTO o_history
+      FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id;
+    SELECT coalesce(array_agg(key), '{}'), coalesce(array_agg(value), '{}'), coalesce(array_agg(last_updated_at_ms), '{}')
+      INTO o_kv_keys, o_kv_values, o_kv_times FROM __S__.kv_store WHERE instance_id = v_cand;
+    o_instance := v_cand;
+    o_token := v_token;
+    RETURN;
+  END LOOP;
+END $$;
+
+-- Commits one turn (docs/provider-contract.md §3.3): checks the lock, deletes the batch, writes
+-- the instance and execution rows, history, status, custom status, KV, activities, their
+-- cancellations and orchestrator messages, releases the lock. All or nothing.
+CREATE FUNCTION __S__.ack_orch(
+  p_token TEXT, p_execution_id BIGINT,
+  p_event_ids BIGINT[], p_event_types TEXT[], p_event_data TEXT[],
+  p_w_items TEXT[], p_w_instances TEXT[], p_w_executions BIGINT[], p_w_activities BIGINT[], p_w_sessions TEXT[], p_w_tags TEXT[],
+  p_o_instances TEXT[], p_o_kinds TEXT[], p_o_items TEXT[], p_o_delays BIGINT[],
+  p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin INTEGER[],
+  p_custom_status_set BOOLEAN, p_custom_status TEXT,
+  p_kv_ops TEXT[], p_kv_keys TEXT[], p_kv_values TEXT[], p_kv_times BIGINT[],
+  p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[])
+RETURNS TEXT
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_instance TEXT;
+  v_until BIGINT;
+  v_fresh BOOLEAN := false;
+  v_terminal BOOLEAN := p_status IN ('Completed', 'Failed', 'ContinuedAsNew');
+  v_min_delay BIGINT;
+  i INTEGER;
+BEGIN
+  SELECT instance_id, locked_until INTO v_instance, v_until FROM __S__.instance_locks WHERE lock_token = p_token FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('Invalid lock token: %s (unknown, already acked or abandoned, or the instance was deleted)', p_token);
+  END IF;
+  IF v_until <= v_now THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('lock expired for instance %s: the turn took longer than the lock timeout', v_instance);
+  END IF;
+
+  DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token;
+
+  IF p_name IS NOT NULL AND p_version IS NOT NULL THEN
+    INSERT INTO __S__.instances (instance_id, orchestration_name, orchestration_version, current_execution_id, parent_instance_id, created_at, updated_at)
+    VALUES (v_instance, p_name, p_version, p_execution_id, p_parent, v_now, v_now)
+    ON CONFLICT (instance_id) DO UPDATE
+      SET orchestration_name = EXCLUDED.orchestration_name, orchestration_version = EXCLUDED.orchestration_version, updated_at = EXCLUDED.updated_at
+      WHERE __S__.instances.orchestration_name IS DISTINCT FROM EXCLUDED.orchestration_name
+         OR __S__.instances.orchestration_version IS DISTINCT FROM EXCLUDED.orchestration_version;
+  END IF;
+
+  INSERT INTO __S__.executions (instance_id, execution_id, status, started_at)
+  VALUES (v_instance, p_execution_id, 'Running', v_now) ON CONFLICT DO NOTHING;
+  v_fresh := FOUND;
+  IF v_fresh THEN
+    UPDATE __S__.instances SET current_execution_id = p_execution_id, updated_at = v_now
+     WHERE instance_id = v_instance AND current_execution_id < p_execution_id;
+  END IF;
+  IF p_pin IS NOT NULL THEN
+    UPDATE __S__.executions SET duroxide_version_major = p_pin[1], duroxide_version_minor = p_pin[2], duroxide_version_patch = p_pin[3]
+     WHERE instance_id = v_instance AND execution_id = p_execution_id;
+  END IF;
+
+  IF cardinality(p_event_ids) > 0 THEN
+    INSERT INTO __S__.history (instance_id, execution_id, event_id, event_type, event_data, created_at)
+    SELECT v_instance, p_execution_id, e.id, e.t, e.d, v_now FROM unnest(p_event_ids, p_event_types, p_event_data) AS e(id, t, d);
+  END IF;
+
+  IF p_status IS NOT NULL AND NOT (v_fresh AND p_status = 'Running' AND p_output IS NULL) THEN
+    UPDATE __S__.executions
+       SET status = p_status, output = p_output, completed_at = CASE WHEN v_terminal THEN v_now ELSE completed_at END
+     WHERE instance_id = v_instance AND execution_id = p_execution_id;
+  END IF;
+
+  IF p_custom_status_set THEN
+    UPDATE __S__.instances SET custom_status = p_custom_status, custom_status_version = custom_status_version + 1, updated_at = v_now
+     WHERE instance_id = v_instance;
+  END IF;
+
+  -- KV: changes go to the execution's overlay in order; a terminal turn merges it into kv_store.
+  FOR i IN 1 .. coalesce(cardinality(p_kv_ops), 0) LOOP
+    IF p_kv_ops[i] = 'set' THEN
+      INSERT INTO __S__.kv_delta (instance_id, key, value, last_updated_at_ms) VALUES (v_instance, p_kv_keys[i], p_kv_values[i], p_kv_times[i])
+      ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    ELSIF p_kv_ops[i] = 'clear' THEN
+      INSERT INTO __S__.kv_delta (instance_id, key, value, last_updated_at_ms) VALUES (v_instance, p_kv_keys[i], NULL, v_now)
+      ON CONFLICT (instance_id, key) DO UPDATE SET value = NULL, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    ELSE
+      UPDATE __S__.kv_delta SET value = NULL, last_updated_at_ms = v_now WHERE instance_id = v_instance;
+      INSERT INTO __S__.kv_delta (instance_id, key, value, last_updated_at_ms)
+      SELECT v_instance, key, NULL, v_now FROM __S__.kv_store WHERE instance_id = v_instance
+      ON CONFLICT DO NOTHING;
+    END IF;
+  END LOOP;
+  IF v_terminal AND EXISTS (SELECT 1 FROM __S__.kv_delta WHERE instance_id = v_instance) THEN
+    INSERT INTO __S__.kv_store (instance_id, key, value, last_updated_at_ms)
+    SELECT instance_id, key, value, last_updated_at_ms FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NOT NULL
+    ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    DELETE FROM __S__.kv_store WHERE instance_id = v_instance
+       AND key IN (SELECT key FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NULL);
+    DELETE FROM __S__.kv_delta WHERE instance_id = v_instance;
+  END IF;
+
+  IF cardinality(p_w_items) > 0 THEN
+    INSERT INTO __S__.worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
+    SELECT w.item, v_now, v_now, w.inst, w.ex, w.act, w.sess, w.tag
+      FROM unnest(p_w_items, p_w_instances, p_w_executions, p_w_activities, p_w_sessions, p_w_tags) AS w(item, inst, ex, act, sess, tag);
+    PERFORM pg_notify('__CH__', 'w');
+  END IF;
+  -- After the inserts: scheduling and cancelling one activity in the same turn is a no-op.
+  IF cardinality(p_c_instances) > 0 THEN
+    DELETE FROM __S__.worker_queue AS w
+     USING unnest(p_c_instances, p_c_executions, p_c_activities) AS c(inst, ex, act)
+     WHERE w.instance_id = c.inst AND w.execution_id = c.ex AND w.activity_id = c.act;
+  END IF;
+
+  IF cardinality(p_o_items) > 0 THEN
+    INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+    SELECT o.inst, o.kind, o.item, v_now + o.delay, v_now FROM unnest(p_o_instances, p_o_kinds, p_o_items, p_o_delays) AS o(inst, kind, item, delay);
+    SELECT min(d) INTO v_min_delay FROM unnest(p_o_delays) AS d;
+    PERFORM pg_notify('__CH__', CASE WHEN v_min_delay > 0 THEN 'o' || v_min_delay ELSE 'o' END);
+  END IF;
+
+  DELETE FROM __S__.instance_locks WHERE instance_id = v_instance AND lock_token = p_token;
+  -- Messages that arrived during the turn are fetchable now that the lock is gone.
+  IF (v_min_delay IS NULL OR v_min_delay > 0)
+     AND EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now) THEN
+    PERFORM pg_notify('__CH__', 'o');
+  END IF;
+  IF v_terminal THEN
+    PERFORM pg_notify('__CH__', 't' || v_instance);
+  END IF;
+  RETURN v_instance;
+END $$;
+
+CREATE FUNCTION __S__.abandon_orch(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_instance TEXT;
+BEGIN
+  DELETE FROM __S__.instance_locks WHERE lock_token = p_token RETURNING instance_id INTO v_instance;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('Invalid lock token: %s (unknown, expired and re-locked, or already released)', p_token);
+  END IF;
+  IF p_ignore_attempt THEN
+    UPDATE __S__.orchestrator_queue SET attempt_count = greatest(attempt_count - 1, 0) WHERE lock_token = p_token;
+  END IF;
+  IF p_delay_ms > 0 THEN
+    UPDATE __S__.orchestrator_queue SET visible_at = v_now + p_delay_ms WHERE instance_id = v_instance AND visible_at <= v_now;
+  END IF;
+  UPDATE __S__.orchestrator_queue SET lock_token = NULL WHERE lock_token = p_token;
+  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'o' || p_delay_ms ELSE 'o' END);
+END $$;
+
+CREATE FUNCTION __S__.renew_orch(p_token TEXT, p_extend_ms BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  UPDATE __S__.instance_locks SET locked_until = v_now + p_extend_ms WHERE lock_token = p_token AND locked_until > v_now;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('cannot renew lock %s: it expired, was released, or the instance was deleted', p_token);
+  END IF;
+END $$;
+
+CREATE FUNCTION __S__.enqueue_worker(p_item TEXT, p_instance TEXT, p_execution_id BIGINT, p_activity_id BIGINT, p_session TEXT, p_tag TEXT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  INSERT INTO __S__.worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
+  VALUES (p_item, v_now, v_now, p_instance, p_execution_id, p_activity_id, p_session, p_tag);
+  PERFORM pg_notify('__CH__', 'w');
+END $$;
+
+-- Claims the oldest visible, unlocked work item the tag filter admits. p_tag_mode: 'default'
+-- (untagged only), 'tags' (one of p_tags), 'default_and' (untagged or one of p_tags), 'any'.
+-- With p_session, an item of a session is taken only when the session is free or p_owner's, and
+-- the session is claimed for p_owner in the same transaction; without it, session items are not
+-- taken at all. Nothing found: only o_next_due_ms is set.
+CREATE FUNCTION __S__.fetch_work(
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT,
+  OUT o_token TEXT, OUT o_item TEXT, OUT o_attempt INTEGER, OUT o_next_due_ms BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_skip BIGINT[] := '{}';
+  v_row RECORD;
+BEGIN
+  LOOP
+    SELECT w.id, w.work_item, w.attempt_count, w.session_id INTO v_row
+      FROM __S__.worker_queue AS w
+      LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
+     WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
+       AND CASE p_tag_mode
+             WHEN 'default' THEN w.tag IS NULL
+             WHEN 'tags' THEN w.tag = ANY (p_tags)
+             WHEN 'default_and' THEN w.tag IS NULL OR w.tag = ANY (p_tags)
+             ELSE true END
+       AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
+       AND w.id <> ALL (v_skip)
+     ORDER BY w.visible_at, w.id
+     LIMIT 1
+     FOR UPDATE OF w SKIP LOCKED;
+    IF NOT FOUND THEN
+      SELECT min(visible_at) - v_now INTO o_next_due_ms FROM __S__.worker_queue WHERE visible_at > v_now;
+      RETURN;
+    END IF;
+    IF v_row.session_id IS NOT NULL THEN
+      INSERT INTO __S__.sessions (session_id, worker_id, locked_until, last_activity_at)
+      VALUES (v_row.session_id, p_owner, v_now + p_session_lock_ms, v_now)
+      ON CONFLICT (session_id) DO UPDATE
+        SET worker_id = EXCLUDED.worker_id, locked_until = EXCLUDED.locked_until, last_activity_at = EXCLUDED.last_activity_at
+        WHERE __S__.sessions.locked_until <= v_now OR __S__.sessions.worker_id = p_owner;
+      IF NOT FOUND THEN
+        -- The session went to another owner between the pick and the claim.
+        v_skip := v_skip || v_row.id;
+        CONTINUE;
+      END IF;
+    END IF;
+    o_token := gen_random_uuid()::text;
+    UPDATE __S__.worker_queue SET lock_token = o_token, locked_until = v_now + p_lock_ms, attempt_count = attempt_count + 1
+     WHERE id = v_row.id;
+    o_item := v_row.work_item;
+    o_attempt := v_row.attempt_count + 1;
+    RETURN;
+  END LOOP;
+END $$;
+
+CREATE FUNCTION __S__.ack_work(p_token TEXT, p_instance TEXT, p_kind TEXT, p_item TEXT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_session TEXT;
+BEGIN
+  DELETE FROM __S__.worker_queue WHERE lock_token = p_token AND locked_until > v_now RETURNING session_id INTO v_session;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: the activity was cancelled, its lock expired, or it was already acked', p_token);
+  END IF;
+  IF v_session IS NOT NULL THEN
+    UPDATE __S__.sessions SET last_activity_at = v_now WHERE session_id = v_session AND locked_until > v_now;
+  END IF;
+  IF p_item IS NOT NULL THEN
+    INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+    VALUES (p_instance, p_kind, p_item, v_now, v_now);
+    PERFORM pg_notify('__CH__', 'o');
+  END IF;
+END $$;
+
+CREATE FUNCTION __S__.abandon_work(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  UPDATE __S__.worker_queue
+     SET lock_token = NULL, locked_until = NULL, visible_at = v_now + p_delay_ms,
+         attempt_count = CASE WHEN p_ignore_attempt THEN greatest(attempt_count - 1, 0) ELSE attempt_count END
+   WHERE lock_token = p_token;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('unknown work item lock token %s', p_token);
+  END IF;
+  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'w' || p_delay_ms ELSE 'w' END);
+END $$;
+
+CREATE FUNCTION __S__.renew_work(p_token TEXT, p_extend_ms BIGINT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_session TEXT;
+BEGIN
+  UPDATE __S__.worker_queue SET locked_until = v_now + p_extend_ms WHERE lock_token = p_token AND locked_until > v_now
+  RETURNING session_id INTO v_session;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: cancelled, expired or acked', p_token);
+  END IF;
+  IF v_session IS NOT NULL THEN
+    UPDATE __S__.sessions SET last_activity_at = v_now WHERE session_id = v_session AND locked_until > v_now;
+  END IF;
+END $$;
+
+CREATE FUNCTION __S__.renew_sessions(p_owners TEXT[], p_extend_ms BIGINT, p_idle_ms BIGINT) RETURNS INTEGER
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_count INTEGER;
+BEGIN
+  UPDATE __S__.sessions SET locked_until = v_now + p_extend_ms
+   WHERE worker_id = ANY (p_owners) AND locked_until > v_now AND last_activity_at > v_now - p_idle_ms;
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END $$;
+
+CREATE FUNCTION __S__.cleanup_sessions() RETURNS INTEGER
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_count INTEGER;
+BEGIN
+  DELETE FROM __S__.sessions AS s WHERE s.locked_until <= v_now
+     AND NOT EXISTS (SELECT 1 FROM __S__.worker_queue AS w WHERE w.session_id = s.session_id);
+  GET DIAGNOSTICS v_count = ROW_COUNT;
+  RETURN v_count;
+END $$;
+
+-- Moves one row that cannot be decoded to dead_letters, so it never blocks a queue again.
+CREATE FUNCTION __S__.dead_letter(p_queue TEXT, p_token TEXT, p_item TEXT, p_error TEXT) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  IF p_queue = 'worker' THEN
+    WITH gone AS (DELETE FROM __S__.worker_queue WHERE lock_token = p_token RETURNING work_item)
+    INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'worker', NULL, work_item, p_error, v_now FROM gone;
+  ELSE
+    WITH gone AS (DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token AND work_item = p_item RETURNING instance_id, work_item)
+    INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'orchestrator', instance_id, work_item, p_error, v_now FROM gone;
+  END IF;
+END $$;
+`;
+
+export const MIGRATIONS: readonly Migration[] = [{ version: 1, description: "tables, indexes and the hot-path functions", sql: TABLES + FUNCTIONS }];
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]!.version;
