@@ -8,8 +8,19 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class WakeSignal {
   private waiters = new Set<() => void>();
+  private notified = 0;
+
+  /**
+   * Counts notify() calls, waiters or not: a fetch that reads it before looking at the queue and
+   * finds it changed after looking knows that work may have arrived meanwhile, and looks again
+   * instead of sleeping through it.
+   */
+  get generation(): number {
+    return this.notified;
+  }
 
   notify(): void {
+    this.notified++;
     if (this.waiters.size === 0 || this.pending) return;
     // Wake on the next macrotask, not in this one: whoever wrote the work (e.g. a worker slot that
     // just acked an activity) first gets to start its next item, then the woken fetchers run.

@@ -1,8 +1,9 @@
 /**
  * The one way e2e tests start runtimes. Every e2e file runs its cases once per store mode with fast
  * lock timeouts, through a `Harness`. The modes: SQLite in memory and on a WAL file, MemoryProvider,
- * and SQLite in memory behind a wrapper that withholds every ProviderError message (the runtime and
- * the client must decide by error kind alone):
+ * SQLite in memory behind a wrapper that withholds every ProviderError message (the runtime and
+ * the client must decide by error kind alone), and PostgreSQL (a fresh schema per store, on the
+ * test process's server; skipped with the reason when there is none, except under CI):
  *
  *   describeEachProvider("title", (e2e) => {
  *     test("...", async () => {
@@ -20,23 +21,31 @@ import { afterAll, afterEach, describe } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { SQL } from "bun";
 import { Client } from "../../src/client.ts";
 import type { Event } from "../../src/core/events.ts";
 import type { Provider } from "../../src/provider.ts";
 import { memorySuiteFactory } from "../../src/providers/memory.ts";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { SqliteProvider, sqliteSuiteFactory } from "../../src/providers/sqlite.ts";
+import { postgresForTests } from "../providers/postgres-server.ts";
 import { withOpaqueErrors } from "../providers/fixtures/opaque-errors.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 
-export type ModeName = "sqlite-memory" | "sqlite-file" | "memory" | "sqlite-opaque";
-const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file", "memory", "sqlite-opaque"];
+export type ModeName = "sqlite-memory" | "sqlite-file" | "memory" | "sqlite-opaque" | "postgres";
+const MODES: readonly ModeName[] = ["sqlite-memory", "sqlite-file", "memory", "sqlite-opaque", "postgres"];
 
-/** A store's first connection, and the provider suite's corruption hook acting on it. */
+const pg = await postgresForTests();
+
+/** A store's first connection, the provider suite's corruption hook acting on it, and (PostgreSQL) how to open another. */
 interface Opened {
   provider: Provider;
   corruptHistory(instanceId: string): Promise<void>;
+  connect?(): Promise<Provider>;
+  /** Called once when the test's connections are closed (PostgreSQL: drops the schema). */
+  dispose?(): Promise<void>;
 }
 
 /**
@@ -52,14 +61,29 @@ const KINDS: Record<ModeName, (path: string | null) => Promise<Opened>> = {
     const opened = await viaFactory(sqliteSuiteFactory(() => SqliteProvider.inMemory()));
     return { ...opened, provider: withOpaqueErrors(opened.provider) };
   },
+  postgres: async () => {
+    const url = pg.url!;
+    const schema = `e2e_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+    const open = () => PostgresProvider.connect(url, { schema, poolMax: 4 });
+    return {
+      provider: await open(),
+      connect: open,
+      async corruptHistory(id) {
+        const sql = new SQL(url, { max: 1 });
+        await sql.unsafe(`UPDATE "${schema}".history SET event_data = 'NOT_VALID_JSON{{{' WHERE instance_id = $1`, [id]);
+        await sql.close();
+      },
+      dispose: () => PostgresProvider.dropSchema(url, schema),
+    };
+  },
 };
 
 async function viaFactory(f: { createProvider(): Promise<Provider>; corruptInstanceHistory(id: string): Promise<void> }): Promise<Opened> {
   return { provider: await f.createProvider(), corruptHistory: (id) => f.corruptInstanceHistory(id) };
 }
 
-function closeProvider(p: Provider): void {
-  (p as Provider & { close?: () => unknown }).close?.();
+async function closeProvider(p: Provider): Promise<void> {
+  await (p as Provider & { close?: () => unknown }).close?.();
 }
 
 export type ActivityHandlers = Record<string, (ctx: any, input: any) => unknown>;
@@ -75,7 +99,7 @@ export interface Handlers {
 export interface Store {
   /** The connection the store was opened with. */
   readonly provider: Provider;
-  /** Another connection: a new SqliteProvider on the file in file mode, the one provider otherwise. */
+  /** Another connection: a new SqliteProvider on the file in file mode, a new PostgresProvider on the schema for PostgreSQL, the one provider otherwise. */
   connect(): Promise<Provider>;
   /** Makes an instance's stored history undecodable (the provider suite's corruption hook). */
   corruptHistory(instanceId: string): Promise<void>;
@@ -126,7 +150,10 @@ const FAST: RuntimeOptions = {
 
 /** Registers `body` once per provider mode, as `title [mode]`, each with its own harness. */
 export function describeEachProvider(title: string, body: (e2e: Harness) => void): void {
-  for (const mode of MODES) describe(`${title} [${mode}]`, () => body(harness(mode)));
+  for (const mode of MODES) {
+    if (mode === "postgres" && pg.url === null) describe.skip(`${title} [postgres] [skipped: ${pg.reason}]`, () => body(harness(mode)));
+    else describe(`${title} [${mode}]`, () => body(harness(mode)));
+  }
 }
 
 /**
@@ -139,13 +166,15 @@ export function harness(mode: ModeName): Harness {
   /** The store of each connection this harness opened. */
   const storeOf = new Map<Provider, Store>();
   const running = new Set<Env>();
+  const disposals: (() => Promise<void>)[] = [];
 
   afterEach(async () => {
     // Several runtimes may share one connection: stop them all before closing any.
     await Promise.all([...running].map((e) => e.shutdown()));
     running.clear();
-    for (const p of storeOf.keys()) closeProvider(p);
+    await Promise.all([...storeOf.keys()].map(closeProvider));
     storeOf.clear();
+    await Promise.all(disposals.splice(0).map((d) => d()));
   });
   afterAll(() => {
     if (dir !== null) rmSync(dir, { recursive: true, force: true });
@@ -157,10 +186,16 @@ export function harness(mode: ModeName): Harness {
   };
 
   const storeOn = async (path: string | null): Promise<Store> => {
-    const { provider: first, corruptHistory } = await KINDS[path === null ? mode : "sqlite-file"](path);
+    const { provider: first, corruptHistory, connect, dispose } = await KINDS[path === null ? mode : "sqlite-file"](path);
+    if (dispose) disposals.push(dispose);
     const store: Store = {
       provider: first,
       async connect() {
+        if (connect) {
+          const p = await connect();
+          storeOf.set(p, store);
+          return p;
+        }
         if (path === null) return first; // one process, one in-memory store
         const p = await SqliteProvider.open(path);
         storeOf.set(p, store);
@@ -191,7 +226,7 @@ export function harness(mode: ModeName): Harness {
         if (home === null) throw new Error("restart: this runtime runs on a provider the harness did not open");
         await env.shutdown();
         const next = await home.connect();
-        if (next !== provider && ![...running].some((e) => e.provider === provider)) closeProvider(provider);
+        if (next !== provider && ![...running].some((e) => e.provider === provider)) await closeProvider(provider);
         return start(nextHandlers, nextOptions, next);
       },
     };
