@@ -515,6 +515,9 @@ async function runStress(cli: Cli): Promise<number> {
       let provider: Provider | null = null;
       let host: RuntimeProcesses | null = null;
       let runError: string | null = null;
+      /** Once the run has ended: instances a failed run left in flight fail noisily as the store closes; not news. */
+      let runOver = false;
+      const quiet = () => interrupted || runOver;
       let progress = progressReporter(out, "");
       try {
         provider = await spec.create();
@@ -532,7 +535,7 @@ async function runStress(cli: Cli): Promise<number> {
             workerConcurrency: w,
             wakeClientsOf: p,
             output: (line) => {
-              if (interrupted) return;
+              if (quiet()) return;
               progress.finish();
               process.stderr.write(`${line}\n`);
             },
@@ -543,10 +546,10 @@ async function runStress(cli: Cli): Promise<number> {
         const counter: ActivityCounter = { count: 0 };
         const options: RunStressTestOptions = {
           onProgress: (p) => {
-            if (!interrupted) progress.onProgress(p);
+            if (!quiet()) progress.onProgress(p);
           },
           log: (level, line) => {
-            if (interrupted) return;
+            if (quiet()) return;
             progress.finish();
             (level === "warn" ? process.stderr : out).write(`${line}\n`);
           },
@@ -595,6 +598,7 @@ async function runStress(cli: Cli): Promise<number> {
         const text = host !== null && host.failure.aborted && err === host.failure.reason ? runError : ((err as Error).stack ?? String(err));
         process.stderr.write(`✗ ${label} ${o}/${w}: run failed: ${text}\n`);
       } finally {
+        runOver = true;
         if (host !== null) {
           try {
             await host.stop();
