@@ -86,7 +86,7 @@ export class PostgresProvider implements Provider {
   ) {
     this.q = quoted(options.schema);
     this.sqlText = statements(this.q);
-    this.admin = new PostgresProviderAdmin(sql, options.schema);
+    this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
     this.announcer = new Announcer(sql, channelOf(options.schema));
     this.listener = options.listen
       ? new Listener(url, channelOf(options.schema), {
