@@ -56,6 +56,10 @@ CREATE TABLE __S__.history (
   PRIMARY KEY (instance_id, execution_id, event_id)
 );
 
+-- Queue rows are claimed by an UPDATE of columns no index covers (lock_token, locked_until,
+-- attempt_count), with free space left in every page (fillfactor), so a claim is a HOT update:
+-- no new index entries, no index bloat at the head of the queue. A worker row is found by the id
+-- its lock token starts with, an orchestrator row by its instance; neither needs a token index.
 CREATE TABLE __S__.orchestrator_queue (
   id BIGSERIAL PRIMARY KEY,
   instance_id TEXT NOT NULL,
@@ -65,10 +69,9 @@ CREATE TABLE __S__.orchestrator_queue (
   lock_token TEXT,
   attempt_count INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
   created_at BIGINT NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE INDEX idx_orch_visible ON __S__.orchestrator_queue(visible_at, id);
 CREATE INDEX idx_orch_instance ON __S__.orchestrator_queue(instance_id, visible_at);
-CREATE INDEX idx_orch_lock ON __S__.orchestrator_queue(lock_token) WHERE lock_token IS NOT NULL;
 
 CREATE TABLE __S__.worker_queue (
   id BIGSERIAL PRIMARY KEY,
@@ -83,9 +86,8 @@ CREATE TABLE __S__.worker_queue (
   activity_id BIGINT,
   session_id TEXT,
   tag TEXT
-);
+) WITH (fillfactor = 70);
 CREATE INDEX idx_worker_visible ON __S__.worker_queue(visible_at, id);
-CREATE UNIQUE INDEX idx_worker_lock ON __S__.worker_queue(lock_token) WHERE lock_token IS NOT NULL;
 CREATE INDEX idx_worker_identity ON __S__.worker_queue(instance_id, execution_id, activity_id);
 CREATE INDEX idx_worker_session ON __S__.worker_queue(session_id) WHERE session_id IS NOT NULL;
 
@@ -121,9 +123,9 @@ CREATE TABLE __S__.kv_delta (
 );
 
 -- The queues and the lock table churn: vacuum them early and often so scans meet few dead rows.
-ALTER TABLE __S__.orchestrator_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
-ALTER TABLE __S__.worker_queue SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
-ALTER TABLE __S__.instance_locks SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE __S__.orchestrator_queue SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE __S__.worker_queue SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE __S__.instance_locks SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0);
 ALTER TABLE __S__.sessions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0);
 
 CREATE TABLE __S__.dead_letters (
@@ -151,6 +153,11 @@ CREATE TABLE __S__.dead_letters (
 const FUNCTIONS = `
 CREATE FUNCTION __S__.now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
 $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+-- The queue row id a worker lock token starts with; null for a token of any other shape (then no
+-- row matches and the caller reports the lock as lost, never a cast error).
+CREATE FUNCTION __S__.token_row(p_token TEXT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN p_token ~ '^[0-9]{1,18}[.]' THEN split_part(p_token, '.', 1)::bigint END $$;
 
 CREATE FUNCTION __S__.enqueue_orch(p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -189,6 +196,7 @@ BEGIN
   PERFORM set_config('enable_seqscan', 'off', true);
   PERFORM set_config('enable_bitmapscan', 'off', true);
   PERFORM set_config('enable_sort', 'off', true);
+  PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
   LOOP
     SELECT m.instance_id INTO v_cand
       FROM __S__.orchestrator_queue AS m
@@ -254,12 +262,12 @@ BEGIN
         -- a deleted instance). Persistent events for an instance that never started are dropped;
         -- the rest is looked at again later, backing off with its age (1 s to 60 s).
         IF v_kinds <@ ARRAY['QueueMessage'] THEN
-          DELETE FROM __S__.orchestrator_queue WHERE lock_token = v_token;
+          DELETE FROM __S__.orchestrator_queue WHERE instance_id = v_cand AND lock_token = v_token;
         ELSE
           UPDATE __S__.orchestrator_queue
              SET lock_token = NULL, attempt_count = greatest(attempt_count - 1, 0),
                  visible_at = v_now + least(greatest(v_now - created_at, 1000), 60000)
-           WHERE lock_token = v_token;
+           WHERE instance_id = v_cand AND lock_token = v_token;
         END IF;
         DELETE FROM __S__.instance_locks WHERE instance_id = v_cand AND lock_token = v_token;
         v_skip := v_skip || v_cand;
@@ -308,7 +316,7 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('lock expired for instance %s: the turn took longer than the lock timeout', v_instance);
   END IF;
 
-  DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token;
+  DELETE FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND lock_token = p_token;
 
   IF p_name IS NOT NULL AND p_version IS NOT NULL THEN
     INSERT INTO __S__.instances (instance_id, orchestration_name, orchestration_version, current_execution_id, parent_instance_id, created_at, updated_at)
@@ -407,12 +415,12 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('Invalid lock token: %s (unknown, expired and re-locked, or already released)', p_token);
   END IF;
   IF p_ignore_attempt THEN
-    UPDATE __S__.orchestrator_queue SET attempt_count = greatest(attempt_count - 1, 0) WHERE lock_token = p_token;
+    UPDATE __S__.orchestrator_queue SET attempt_count = greatest(attempt_count - 1, 0) WHERE instance_id = v_instance AND lock_token = p_token;
   END IF;
   IF p_delay_ms > 0 THEN
     UPDATE __S__.orchestrator_queue SET visible_at = v_now + p_delay_ms WHERE instance_id = v_instance AND visible_at <= v_now;
   END IF;
-  UPDATE __S__.orchestrator_queue SET lock_token = NULL WHERE lock_token = p_token;
+  UPDATE __S__.orchestrator_queue SET lock_token = NULL WHERE instance_id = v_instance AND lock_token = p_token;
 END $$;
 
 CREATE FUNCTION __S__.renew_orch(p_token TEXT, p_extend_ms BIGINT) RETURNS void
@@ -456,6 +464,7 @@ BEGIN
   PERFORM set_config('enable_seqscan', 'off', true);
   PERFORM set_config('enable_bitmapscan', 'off', true);
   PERFORM set_config('enable_sort', 'off', true);
+  PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
   LOOP
     SELECT w.id, w.work_item, w.attempt_count, w.session_id INTO v_row
       FROM __S__.worker_queue AS w
@@ -487,7 +496,8 @@ BEGIN
         CONTINUE;
       END IF;
     END IF;
-    o_token := gen_random_uuid()::text;
+    -- The token starts with the row's id: ack, renew and abandon find the row by primary key.
+    o_token := v_row.id || '.' || gen_random_uuid();
     UPDATE __S__.worker_queue SET lock_token = o_token, locked_until = v_now + p_lock_ms, attempt_count = attempt_count + 1
      WHERE id = v_row.id;
     o_item := v_row.work_item;
@@ -502,7 +512,8 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_session TEXT;
 BEGIN
-  DELETE FROM __S__.worker_queue WHERE lock_token = p_token AND locked_until > v_now RETURNING session_id INTO v_session;
+  DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_token) AND lock_token = p_token AND locked_until > v_now
+  RETURNING session_id INTO v_session;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: the activity was cancelled, its lock expired, or it was already acked', p_token);
   END IF;
@@ -523,7 +534,7 @@ BEGIN
   UPDATE __S__.worker_queue
      SET lock_token = NULL, locked_until = NULL, visible_at = v_now + p_delay_ms,
          attempt_count = CASE WHEN p_ignore_attempt THEN greatest(attempt_count - 1, 0) ELSE attempt_count END
-   WHERE lock_token = p_token;
+   WHERE id = __S__.token_row(p_token) AND lock_token = p_token;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('unknown work item lock token %s', p_token);
   END IF;
@@ -536,7 +547,8 @@ DECLARE
   v_session TEXT;
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
-  UPDATE __S__.worker_queue SET locked_until = v_now + p_extend_ms WHERE lock_token = p_token AND locked_until > v_now
+  UPDATE __S__.worker_queue SET locked_until = v_now + p_extend_ms
+   WHERE id = __S__.token_row(p_token) AND lock_token = p_token AND locked_until > v_now
   RETURNING session_id INTO v_session;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: cancelled, expired or acked', p_token);
@@ -577,10 +589,13 @@ LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
   IF p_queue = 'worker' THEN
-    WITH gone AS (DELETE FROM __S__.worker_queue WHERE lock_token = p_token RETURNING work_item)
+    WITH gone AS (DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_token) AND lock_token = p_token RETURNING work_item)
     INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'worker', NULL, work_item, p_error, v_now FROM gone;
   ELSE
-    WITH gone AS (DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token AND work_item = p_item RETURNING instance_id, work_item)
+    WITH gone AS (DELETE FROM __S__.orchestrator_queue
+                   WHERE instance_id = (SELECT instance_id FROM __S__.instance_locks WHERE lock_token = p_token)
+                     AND lock_token = p_token AND work_item = p_item
+                  RETURNING instance_id, work_item)
     INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'orchestrator', instance_id, work_item, p_error, v_now FROM gone;
   END IF;
 END $$;
