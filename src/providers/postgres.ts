@@ -78,6 +78,8 @@ export class PostgresProvider implements Provider {
   private readonly admin: PostgresProviderAdmin;
   private closed = false;
   private closing: Promise<void> | null = null;
+  /** Tags this provider's announcements, so that its own listener skips them. */
+  private readonly sender = crypto.randomUUID().slice(0, 8);
 
   private constructor(
     private readonly sql: SQL,
@@ -87,7 +89,7 @@ export class PostgresProvider implements Provider {
     this.q = quoted(options.schema);
     this.sqlText = statements(this.q);
     this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
-    this.announcer = new Announcer(sql, channelOf(options.schema));
+    this.announcer = new Announcer(sql, channelOf(options.schema), this.sender);
     this.listener = options.listen
       ? new Listener(url, channelOf(options.schema), {
           orchestrator: (ms) => this.wakeIn(this.orchestratorWork, ms),
@@ -97,7 +99,7 @@ export class PostgresProvider implements Provider {
             this.orchestratorWork.notify();
             this.workerWork.notify();
           },
-        }, options.connectTimeoutSeconds)
+        }, options.connectTimeoutSeconds, this.sender)
       : null;
   }
 

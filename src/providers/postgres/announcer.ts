@@ -6,8 +6,10 @@
  * next (one statement, duplicates dropped), so under load this costs about one round trip at a
  * time, off every caller's path.
  *
- * Payloads: 'o' orchestrator work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for
- * the worker queue; 't<instance>' the instance's execution reached a terminal status.
+ * Payloads: `<sender>:<what>`, where the sender is the announcing provider's id (its own listener
+ * skips its own announcements: it woke its fetches directly already) and what is 'o' orchestrator
+ * work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for the worker queue;
+ * 't<instance>' the instance's execution reached a terminal status.
  *
  * An announcement lost to a crash between the commit and the NOTIFY, or to a dropped connection,
  * costs a listener at most its fallback poll interval.
@@ -24,11 +26,12 @@ export class Announcer {
   constructor(
     private readonly sql: SQL,
     private readonly channel: string,
+    private readonly sender: string,
   ) {}
 
-  announce(payload: string): void {
+  announce(what: string): void {
     if (this.closed) return;
-    this.pending.add(payload);
+    this.pending.add(`${this.sender}:${what}`);
     this.flushing ??= this.flush();
   }
 

@@ -35,6 +35,8 @@ export class Listener {
     private readonly channel: string,
     private readonly handlers: ListenerHandlers,
     connectTimeoutSeconds: number,
+    /** This provider's sender id (see announcer.ts). */
+    private readonly self: string,
   ) {
     this.sql = new SQL(url, {
       max: 1,
@@ -49,7 +51,11 @@ export class Listener {
     this.connected = true;
   }
 
-  private dispatch(payload: string): void {
+  private dispatch(message: string): void {
+    const colon = message.indexOf(":");
+    // This provider's own announcements: it woke its own fetches when it committed.
+    if (colon < 0 || message.slice(0, colon) === this.self) return;
+    const payload = message.slice(colon + 1);
     const kind = payload.charAt(0);
     if (kind === "t") return this.handlers.terminal(payload.slice(1));
     const delay = payload.length > 1 ? Number(payload.slice(1)) : 0;
