@@ -213,7 +213,15 @@ BEGIN
      ORDER BY m.visible_at, m.id
      LIMIT 1;
     IF NOT FOUND THEN
-      SELECT min(visible_at) - v_now INTO o_next_due_ms FROM __S__.orchestrator_queue WHERE visible_at > v_now;
+      -- When to look again: the next message to become visible, or the next lock to expire over
+      -- visible messages (its holder may have died: the batch is then fetchable again).
+      SELECT least(
+               (SELECT min(visible_at) FROM __S__.orchestrator_queue WHERE visible_at > v_now),
+               (SELECT min(lk.locked_until) FROM __S__.instance_locks AS lk
+                 WHERE lk.locked_until > v_now
+                   AND EXISTS (SELECT 1 FROM __S__.orchestrator_queue AS q WHERE q.instance_id = lk.instance_id AND q.visible_at <= v_now)))
+             - v_now
+        INTO o_next_due_ms;
       RETURN;
     END IF;
     -- Another fetch is claiming this instance right now: leave it to that one.
@@ -481,7 +489,13 @@ BEGIN
      LIMIT 1
      FOR UPDATE OF w SKIP LOCKED;
     IF NOT FOUND THEN
-      SELECT min(visible_at) - v_now INTO o_next_due_ms FROM __S__.worker_queue WHERE visible_at > v_now;
+      -- When to look again: the next item to become visible, or the next lease to expire (its
+      -- worker may have died: the item is then fetchable again).
+      SELECT least(
+               (SELECT min(visible_at) FROM __S__.worker_queue WHERE visible_at > v_now),
+               (SELECT min(locked_until) FROM __S__.worker_queue WHERE lock_token IS NOT NULL AND locked_until > v_now))
+             - v_now
+        INTO o_next_due_ms;
       RETURN;
     END IF;
     IF v_row.session_id IS NOT NULL THEN
