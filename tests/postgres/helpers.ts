@@ -138,3 +138,51 @@ export async function within<T>(what: string, p: Promise<T>, ms: number): Promis
     clearTimeout(timer);
   }
 }
+
+export interface QueryRecord {
+  op: string;
+  start: number;
+  /** performance.now() when the query settled; 0 while it runs. */
+  end: number;
+}
+
+/**
+ * Records every SQL round trip a PostgresProvider makes (its private `call`, wrapped on the
+ * instance), so a test can see when a long-polling fetch has looked at the queue and gone to
+ * sleep, and whether it looked again (a wake-up) before its poll timeout.
+ */
+export function spyQueries(provider: object): { records: QueryRecord[]; settled(op: string, count?: number): Promise<void>; count(op: string): number } {
+  type Call = (op: string, text: string, params: unknown[]) => Promise<unknown[]>;
+  const target = provider as { call: Call };
+  const original = target.call.bind(provider);
+  const records: QueryRecord[] = [];
+  const waiters = new Set<() => void>();
+  target.call = async (op, text, params) => {
+    const r: QueryRecord = { op, start: performance.now(), end: 0 };
+    records.push(r);
+    try {
+      return await original(op, text, params);
+    } finally {
+      r.end = performance.now();
+      for (const w of [...waiters]) w();
+    }
+  };
+  const count = (op: string) => records.filter((r) => r.op === op).length;
+  return {
+    records,
+    count,
+    /** Resolves once `count` queries of `op` (default 1) have settled. */
+    settled(op, n = 1) {
+      return new Promise((resolve) => {
+        const check = () => {
+          if (records.filter((r) => r.op === op && r.end > 0).length >= n) {
+            waiters.delete(check);
+            resolve();
+          }
+        };
+        waiters.add(check);
+        check();
+      });
+    },
+  };
+}
