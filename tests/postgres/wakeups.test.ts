@@ -114,14 +114,22 @@ pgTest(
         return (yield* go) + n;
       })
       .build();
-    // Completion times, taken when A's ack of the completing turn returns.
+    // Completion times, taken when A's ack of the completing turn returns (B may hear of the
+    // commit a moment before A's call returns: await the time, do not just read it).
     const completedAt = new Map<string, number>();
+    const completionWaiters = new Map<string, (at: number) => void>();
+    const completion = (instance: string) =>
+      completedAt.has(instance) ? Promise.resolve(completedAt.get(instance)!) : new Promise<number>((r) => completionWaiters.set(instance, r));
     const ack = a.ackOrchestrationItem.bind(a);
     a.ackOrchestrationItem = async (token, execId, delta, wItems, oItems, metadata: ExecutionMetadata, cancelled) => {
       await ack(token, execId, delta, wItems, oItems, metadata, cancelled);
       if (metadata.status === "Completed") {
         const done = delta.find((e) => e.type === "OrchestrationCompleted");
-        if (done) completedAt.set(done.instance_id, performance.now());
+        if (done) {
+          const at = performance.now();
+          completedAt.set(done.instance_id, at);
+          completionWaiters.get(done.instance_id)?.(at);
+        }
       }
     };
     const rt = await Runtime.start(a, ActivityRegistry.builder().build(), orchestrations, {
@@ -156,8 +164,7 @@ pgTest(
         expect(s.status).toBe("Completed");
         expect(s.status === "Completed" && s.output).toBe(100 + k);
         expect(reason).toBe("terminal"); // B's process heard of the completion though it did nothing itself
-        const done = completedAt.get(id)!;
-        expect(done).toBeGreaterThan(0);
+        const done = await within(`A's completing ack of ${id}`, completion(id), 10_000);
         samples.push({ id, signal: signalledAt - done, ret: returnedAt - done, reason });
       }
       for (const x of samples) {
