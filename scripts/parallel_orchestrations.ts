@@ -4,6 +4,11 @@
  * and orch/worker configs and prints the comparison table. With no flags: in-memory and file
  * SQLite, 1/1 and 2/2, the testing guide's performance-baseline config (20 in flight, 10 s,
  * 5 tasks, 10 ms delay). `bun run scripts/parallel_orchestrations.ts --help` lists the flags.
+ *
+ * `--processes N` (N > 1) runs the runtimes in N child processes on one store (src/stress/
+ * runtime-processes.ts) while this process pumps and measures; `--provider postgres` runs on
+ * PostgreSQL (--pg-url, DUROXIDE_PG_URL, or a throw-away server), one fresh schema per run.
+ * docs/stress-tests.md §6.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
@@ -14,6 +19,9 @@ import type { Provider } from "../src/provider.ts";
 import { MemoryProvider } from "../src/providers/memory.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
+import { MAX_RUNTIME_PROCESSES, startRuntimeProcesses, type RuntimeProcesses, type ScenarioDescriptor } from "../src/stress/runtime-processes.ts";
+import { closeStore, loadPostgresProvider, redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
+import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
 import {
   PERFORMANCE_BASELINE,
   activitiesPerLargePayloadInstance,
@@ -49,11 +57,25 @@ baseline config (20 in flight, 10 s, 5 tasks, 10 ms delay, 60 s wait).
 
 Options:
   --provider LIST      comma-separated: memory (MemoryProvider, plain JS objects: the baseline that
-                       shows what storage costs), sqlite-mem, sqlite-file, or a path to a module exporting a
-                       provider factory (default export or \`createProvider\`, an async function
-                       returning a fresh, empty Provider; optional \`label\` string export)
-                       (default: sqlite-mem,sqlite-file; with --large-payload: sqlite-mem)
-  --config LIST        orch/worker slot pairs, e.g. 1/1,2/2 (default: 1/1,2/2; large payload: 1/1)
+                       shows what storage costs), sqlite-mem, sqlite-file, postgres (PostgreSQL, see
+                       --pg-url), or a path to a module exporting a provider factory (default export
+                       or \`createProvider\`, an async function returning a fresh, empty Provider;
+                       optional \`label\` string export)
+                       (default: sqlite-mem,sqlite-file; with --large-payload: sqlite-mem;
+                       with --processes > 1: sqlite-file)
+  --config LIST        orch/worker slot pairs, e.g. 1/1,2/2 (default: 1/1,2/2; large payload: 1/1);
+                       with --processes N these are the slots of each runtime process
+  --processes N        runtime processes, 1 to ${MAX_RUNTIME_PROCESSES} (default 1: the runtime runs in this process).
+                       N > 1: N child processes each run a Runtime with the --config slots on the same
+                       store; this process only starts instances, measures and prints. Needs a store
+                       other processes can open: sqlite-file or postgres (not memory, sqlite-mem or a
+                       provider module). The Provider column then reads e.g. "File SQLite x2 proc"
+  --pg-url URL         PostgreSQL server for --provider postgres (default: env DUROXIDE_PG_URL; with
+                       neither, a throw-away server is started with default durability settings and
+                       stopped at the end). Each provider x config run uses a fresh schema
+                       stress_<random hex>, dropped afterwards
+  --pool-max N         connection pool size of each PostgreSQL provider, 1 to 100 (default 10; with
+                       --processes N there are N + 1 pools)
   --duration N         seconds the pump launches instances (default 10)
   --max-concurrent N   instances in flight at once (default 20; large payload 5)
   --tasks N            activities per instance (default 5)
@@ -72,9 +94,10 @@ Options:
 Reading the table: Completed / Failed count instances (Failed = Infra + Config + App + timeouts);
 Success % = completed / launched; Orch/sec = completed / total time (pump + drain); Activity/sec =
 Orch/sec x activities per instance; p50/p95/p99 lat ms = per-instance latency from the start call
-to the completion being observed; Peak RSS MB = the process's resident memory.
+to the completion being observed; Peak RSS MB = the process's resident memory (with --processes N:
+this process's peak plus each runtime process's peak).
 Ceiling: with activity delay d ms, T tasks and W worker slots, at most 1000*W/(T*d) orch/s
-(20 at 1/1 and 40 at 2/2 for the default config).
+(20 at 1/1 and 40 at 2/2 for the default config); with --processes N, 1000*N*W/(T*d).
 
 Exit status: 0 when every run completed 100 %, 1 when a run failed, 2 for bad flags.`;
 
@@ -84,12 +107,17 @@ interface ProviderSpec {
   key: string;
   label: string;
   create(): Promise<Provider>;
-  dispose(p: Provider): void;
+  /** How other processes open the store `p` (created by create()); absent when they cannot. */
+  storeOf?(p: Provider): StoreDescriptor;
+  dispose(p: Provider): void | Promise<void>;
 }
 
 interface Cli {
   providers: ProviderSpec[];
   configs: [number, number][];
+  processes: number;
+  pgUrl: string | undefined;
+  poolMax: number | undefined;
   durationSecs: number | undefined;
   maxConcurrent: number | undefined;
   tasks: number | undefined;
@@ -116,6 +144,9 @@ function parseCli(argv: string[]): Cli | "help" {
         tasks: { type: "string" },
         "delay-ms": { type: "string" },
         "wait-secs": { type: "string" },
+        processes: { type: "string" },
+        "pg-url": { type: "string" },
+        "pool-max": { type: "string" },
         json: { type: "boolean" },
         track: { type: "boolean" },
         "large-payload": { type: "boolean" },
@@ -136,8 +167,26 @@ function parseCli(argv: string[]): Cli | "help" {
   if (largePayload && track) throw new UsageError("--track records the parallel-orchestrations scenario only; drop --track for --large-payload");
   if (largePayload && values.tasks !== undefined) throw new UsageError("--tasks does not apply to --large-payload (each instance runs 40 activities by design)");
 
-  const providerList = (values.provider as string | undefined) ?? (largePayload ? "sqlite-mem" : "sqlite-mem,sqlite-file");
+  const processes = num("--processes", values.processes, { min: 1, max: MAX_RUNTIME_PROCESSES, integer: true }) ?? 1;
+  if (bench && values.processes !== undefined) throw new UsageError("--processes applies to the stress runs; --bench runs in this process only");
+  const providerList = (values.provider as string | undefined) ?? (processes > 1 ? "sqlite-file" : largePayload ? "sqlite-mem" : "sqlite-mem,sqlite-file");
   const providers = splitList("--provider", providerList).map(providerSpec);
+  if (processes > 1) {
+    for (const p of providers) {
+      if (p.storeOf !== undefined) continue;
+      throw new UsageError(
+        p.key === "memory" || p.key === "sqlite-mem"
+          ? `--processes ${processes}: provider ${p.key} keeps its store in one process's memory, so runtime processes cannot share it; use sqlite-file or postgres`
+          : `--processes ${processes}: provider ${p.key} is a provider module, whose factory returns a fresh store other processes cannot open; use sqlite-file or postgres`,
+      );
+    }
+  }
+  const hasPostgres = providers.some((p) => p.key === "postgres");
+  const pgUrl = values["pg-url"] as string | undefined;
+  if (pgUrl !== undefined && !hasPostgres) throw new UsageError("--pg-url applies to --provider postgres only");
+  if (pgUrl !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(pgUrl.trim())) throw new UsageError(`--pg-url must be a postgres:// or postgresql:// URL, got ${JSON.stringify(pgUrl)}`);
+  if (values["pool-max"] !== undefined && !hasPostgres) throw new UsageError("--pool-max applies to --provider postgres only");
+  const poolMax = num("--pool-max", values["pool-max"], { min: 1, max: 100, integer: true });
   const configs = splitList("--config", (values.config as string | undefined) ?? (largePayload ? "1/1" : "1/1,2/2")).map((c) => {
     const m = /^(\d+)\/(\d+)$/.exec(c);
     const o = Number(m?.[1]);
@@ -151,6 +200,9 @@ function parseCli(argv: string[]): Cli | "help" {
   return {
     providers,
     configs,
+    processes,
+    pgUrl: pgUrl?.trim(),
+    poolMax,
     durationSecs: num("--duration", values.duration, { min: 0, exclusive: true }),
     maxConcurrent: num("--max-concurrent", values["max-concurrent"], { min: 1, integer: true }),
     tasks: num("--tasks", values.tasks, { min: 0, integer: true }),
@@ -169,14 +221,18 @@ function splitList(flag: string, text: string): string[] {
   return items;
 }
 
-function num(flag: string, raw: unknown, rule: { min: number; integer?: boolean; exclusive?: boolean }): number | undefined {
+function num(flag: string, raw: unknown, rule: { min: number; max?: number; integer?: boolean; exclusive?: boolean }): number | undefined {
   if (raw === undefined) return undefined;
   const text = String(raw).trim();
   const n = text === "" ? NaN : Number(text);
   const bad =
-    !Number.isFinite(n) || (rule.integer === true && !Number.isSafeInteger(n)) || (rule.exclusive === true ? n <= rule.min : n < rule.min);
+    !Number.isFinite(n) ||
+    (rule.integer === true && !Number.isSafeInteger(n)) ||
+    (rule.exclusive === true ? n <= rule.min : n < rule.min) ||
+    (rule.max !== undefined && n > rule.max);
   if (bad) {
-    const want = `${rule.integer ? "an integer" : "a number"} ${rule.exclusive ? ">" : ">="} ${rule.min}`;
+    const kind = rule.integer ? "an integer" : "a number";
+    const want = rule.max !== undefined ? `${kind} from ${rule.min} to ${rule.max}` : `${kind} ${rule.exclusive ? ">" : ">="} ${rule.min}`;
     throw new UsageError(`${flag} must be ${want}, got ${JSON.stringify(raw)}`);
   }
   return n;
@@ -186,21 +242,78 @@ function num(flag: string, raw: unknown, rule: { min: number; integer?: boolean;
 
 let tempDir: string | null = null;
 let fileSeq = 0;
-const liveProviders = new Set<Provider>();
+/** Providers open now, with the spec that disposes of each (Ctrl-C and exit clean them up). */
+const liveProviders = new Map<Provider, ProviderSpec | null>();
+/** Runtime processes running now. */
+const liveHosts = new Set<RuntimeProcesses>();
+/** Set by Ctrl-C / SIGTERM: the run in progress is being torn down, its failures are not news. */
+let interrupted = false;
+
+/** PostgreSQL settings (--pg-url, --pool-max) and the URL once resolved (a throw-away server is started at most once). */
+const postgres = {
+  flagUrl: undefined as string | undefined,
+  poolMax: 10,
+  url: null as Promise<string> | null,
+  source: "",
+  server: null as ThrowawayPostgres | null,
+};
+
+/** --pg-url, else DUROXIDE_PG_URL, else a throw-away server with default (durable) settings, started on first call. */
+function postgresUrl(): Promise<string> {
+  postgres.url ??= (async () => {
+    if (postgres.flagUrl !== undefined) {
+      postgres.source = "--pg-url";
+      return postgres.flagUrl;
+    }
+    const env = process.env.DUROXIDE_PG_URL?.trim();
+    if (env) {
+      postgres.source = "DUROXIDE_PG_URL";
+      return env;
+    }
+    // Not `fast`: a benchmark's commits must cost what they cost on a real server (fsync on).
+    postgres.server = await startThrowawayPostgres();
+    postgres.source = `throw-away server on port ${postgres.server.port}, stopped at the end`;
+    return postgres.server.url;
+  })();
+  return postgres.url;
+}
 
 function closeProvider(p: Provider): void {
   liveProviders.delete(p);
   try {
-    (p as { close?: () => void }).close?.();
+    void Promise.resolve((p as { close?: () => unknown }).close?.()).catch(() => {});
   } catch {
     // best effort
   }
 }
 
+/** At exit (synchronous): children get SIGTERM, stores are closed, the temp dir goes (a throw-away server stops itself). */
 function cleanupAll(): void {
-  for (const p of [...liveProviders]) closeProvider(p);
+  for (const h of [...liveHosts]) h.kill();
+  liveHosts.clear();
+  for (const p of [...liveProviders.keys()]) closeProvider(p);
   if (tempDir !== null) rmSync(tempDir, { recursive: true, force: true });
   tempDir = null;
+}
+
+/** The full clean-up (end of run, Ctrl-C): stops runtime processes, disposes of stores (drops PostgreSQL schemas), stops a throw-away server. */
+async function cleanupAsync(): Promise<void> {
+  await Promise.allSettled([...liveHosts].map((h) => h.stop(5_000)));
+  liveHosts.clear();
+  await Promise.allSettled(
+    [...liveProviders].map(async ([p, spec]) => {
+      liveProviders.delete(p);
+      await (spec === null ? closeStore(p) : spec.dispose(p));
+    }),
+  );
+  const server = postgres.server;
+  postgres.server = null;
+  await server?.stop();
+  cleanupAll();
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(crypto.getRandomValues(new Uint8Array(bytes)), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 function providerSpec(key: string): ProviderSpec {
@@ -222,6 +335,9 @@ function providerSpec(key: string): ProviderSpec {
         paths.set(p, path);
         return p;
       },
+      storeOf(p) {
+        return { kind: "sqlite-file", path: paths.get(p)! };
+      },
       dispose(p) {
         closeProvider(p);
         const path = paths.get(p);
@@ -229,8 +345,47 @@ function providerSpec(key: string): ProviderSpec {
       },
     };
   }
+  if (key === "postgres" || key === "postgresql" || key === "pg") {
+    const stores = new WeakMap<Provider, { url: string; schema: string }>();
+    return {
+      key: "postgres",
+      label: "PostgreSQL",
+      async create() {
+        const url = await postgresUrl();
+        const pg = await loadPostgresProvider();
+        const schema = `stress_${randomHex(6)}`;
+        try {
+          const p = await pg.connect(url, { schema, poolMax: postgres.poolMax });
+          stores.set(p, { url, schema });
+          return p;
+        } catch (err) {
+          await pg.dropSchema(url, schema).catch(() => {}); // whatever connect created
+          throw err;
+        }
+      },
+      storeOf(p) {
+        const s = stores.get(p)!;
+        return { kind: "postgres", url: s.url, schema: s.schema, poolMax: postgres.poolMax };
+      },
+      async dispose(p) {
+        liveProviders.delete(p);
+        const s = stores.get(p);
+        try {
+          await closeStore(p);
+        } catch (err) {
+          process.stderr.write(`warning: closing the PostgreSQL provider failed: ${(err as Error).message}\n`);
+        }
+        if (s === undefined) return;
+        try {
+          await (await loadPostgresProvider()).dropSchema(s.url, s.schema);
+        } catch (err) {
+          process.stderr.write(`warning: could not drop schema ${s.schema} (drop it by hand: DROP SCHEMA ${s.schema} CASCADE): ${(err as Error).message}\n`);
+        }
+      },
+    };
+  }
   if (!/[/\\]|\.[cm]?[jt]sx?$/.test(key)) {
-    throw new UsageError(`--provider: unknown provider "${key}" (use memory, sqlite-mem, sqlite-file, or a path to a module like ./my-provider.ts)`);
+    throw new UsageError(`--provider: unknown provider "${key}" (use memory, sqlite-mem, sqlite-file, postgres, or a path to a module like ./my-provider.ts)`);
   }
   const path = resolve(process.cwd(), key);
   let label = basename(path).replace(/\.[^.]+$/, "");
@@ -313,18 +468,40 @@ async function runStress(cli: Cli): Promise<number> {
       ? describeConfig(c).replace(/ tasks=\d+/, "") +
         ` payloads=${lp!.smallPayloadKb}/${lp!.mediumPayloadKb}/${lp!.largePayloadKb}KB activities=${activitiesPerLargePayloadInstance(lp!)} children=${lp!.subOrchCount}`
       : describeConfig(c);
-  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")}`;
+  const n = cli.processes;
+  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")} processes=${n}`;
+  /** The worker ceiling of a run: N processes with W slots each. */
+  const ceilingOf = (c: Pick<StressTestConfig, "workerConcurrency" | "tasksPerInstance" | "activityDelayMs">) =>
+    workerCeilingOrchPerSec({ ...c, workerConcurrency: c.workerConcurrency * n });
+  const labelOf = (spec: ProviderSpec) => (n > 1 ? `${spec.label} x${n} proc` : spec.label);
 
   say(`duroxide stress: ${scenario}`);
   say(`  machine   ${machineLine()}`);
   say(`  config    ${allConfigsText}`);
   say(`  providers ${cli.providers.map((p) => p.key).join(", ")}`);
+  say(
+    n > 1
+      ? `  runtime   ${n} runtime processes, each with the orch/worker slots above, on one store; this process starts instances and measures`
+      : "  runtime   in this process",
+  );
+  if (cli.providers.some((p) => p.key === "postgres")) {
+    postgres.flagUrl = cli.pgUrl;
+    postgres.poolMax = cli.poolMax ?? 10;
+    try {
+      await loadPostgresProvider(); // before starting a server: a checkout without the provider fails at once
+      const url = await postgresUrl();
+      say(`  postgres  ${redactUrl(url)} (${postgres.source}), pool max ${postgres.poolMax}${n > 1 ? ` per process (${n + 1} pools)` : ""}, a fresh schema per run`);
+    } catch (err) {
+      process.stderr.write(`✗ PostgreSQL is not available: ${(err as Error).message}\n`);
+      return 1;
+    }
+  }
   if (!cli.largePayload) {
     const ceilings = cli.configs.map(([o, w]) => {
-      const c = workerCeilingOrchPerSec({ workerConcurrency: w, tasksPerInstance: baseConfig.tasksPerInstance, activityDelayMs: baseConfig.activityDelayMs });
+      const c = ceilingOf({ workerConcurrency: w, tasksPerInstance: baseConfig.tasksPerInstance, activityDelayMs: baseConfig.activityDelayMs });
       return `${o}/${w}: ${Number.isFinite(c) ? `${c.toFixed(2)} orch/s` : "none (0 ms delay or 0 tasks)"}`;
     });
-    say(`  ceiling   1000*W/(T*d) -> ${ceilings.join(", ")}`);
+    say(`  ceiling   ${n > 1 ? `1000*N*W/(T*d), N = ${n}` : "1000*W/(T*d)"} -> ${ceilings.join(", ")}`);
   }
   say();
 
@@ -332,21 +509,52 @@ async function runStress(cli: Cli): Promise<number> {
   let exit = 0;
   for (const spec of cli.providers) {
     for (const [o, w] of cli.configs) {
+      if (interrupted) break;
       const config: StressTestConfig = { ...baseConfig, orchConcurrency: o, workerConcurrency: w };
+      let label = labelOf(spec);
       let provider: Provider | null = null;
+      let host: RuntimeProcesses | null = null;
+      let runError: string | null = null;
+      /** Once the run has ended: instances a failed run left in flight fail noisily as the store closes; not news. */
+      let runOver = false;
+      const quiet = () => interrupted || runOver;
       let progress = progressReporter(out, "");
       try {
         provider = await spec.create();
-        liveProviders.add(provider);
-        progress = progressReporter(out, `[${spec.label} ${o}/${w}]`);
+        liveProviders.set(provider, spec);
+        label = labelOf(spec); // a provider module's label is known once it is loaded
+        if (n > 1) {
+          const scenarioSpec: ScenarioDescriptor =
+            lp !== null ? { kind: "large-payload", config: { ...lp, base: config } } : { kind: "parallel", activityDelayMs: config.activityDelayMs };
+          const p = provider;
+          host = await startRuntimeProcesses({
+            count: n,
+            store: spec.storeOf!(p),
+            scenario: scenarioSpec,
+            orchConcurrency: o,
+            workerConcurrency: w,
+            wakeClientsOf: p,
+            output: (line) => {
+              if (quiet()) return;
+              progress.finish();
+              process.stderr.write(`${line}\n`);
+            },
+          });
+          liveHosts.add(host);
+        }
+        progress = progressReporter(out, `[${label} ${o}/${w}]`);
         const counter: ActivityCounter = { count: 0 };
         const options: RunStressTestOptions = {
-          onProgress: progress.onProgress,
+          onProgress: (p) => {
+            if (!quiet()) progress.onProgress(p);
+          },
           log: (level, line) => {
+            if (quiet()) return;
             progress.finish();
             (level === "warn" ? process.stderr : out).write(`${line}\n`);
           },
           activityCounter: counter,
+          ...(host === null ? {} : { externalRuntimes: host }),
         };
         if (lp !== null) {
           const c = { ...lp, base: config };
@@ -358,21 +566,22 @@ async function runStress(cli: Cli): Promise<number> {
             activitiesPerInstance: activitiesPerLargePayloadInstance(c),
           } satisfies RunStressTestOptions);
         }
-        const r = await measureStressTest(spec.label, provider, config, options);
+        const r = await measureStressTest(label, provider, config, options);
         progress.finish();
         results.push(r);
         if (r.successRate < 100 || r.failed > 0) {
           exit = 1;
-          say(`✗ ${spec.label} ${o}/${w}: success ${r.successRate.toFixed(2)}% (below 100 %)`);
+          say(`✗ ${label} ${o}/${w}: success ${r.successRate.toFixed(2)}% (below 100 %)`);
         }
         if (cli.json) {
           process.stdout.write(
             `${JSON.stringify({
               scenario,
-              provider: spec.label,
+              provider: label,
               config_label: configLabel(config),
+              processes: n,
               ...r,
-              ceiling_orch_per_sec: cli.largePayload ? null : finiteOrNull(workerCeilingOrchPerSec(r.config)),
+              ceiling_orch_per_sec: cli.largePayload ? null : finiteOrNull(ceilingOf(r.config)),
               bun: Bun.version,
               platform: `${os.platform()} ${os.arch()}`,
               cpu: os.cpus()[0]?.model?.trim() ?? "unknown",
@@ -384,9 +593,25 @@ async function runStress(cli: Cli): Promise<number> {
       } catch (err) {
         progress.finish();
         exit = 1;
-        process.stderr.write(`✗ ${spec.label} ${o}/${w}: run failed: ${(err as Error).stack ?? String(err)}\n`);
+        runError = (err as Error).message;
+        // A dead runtime process is described in full by the message; other errors get their stack.
+        const text = host !== null && host.failure.aborted && err === host.failure.reason ? runError : ((err as Error).stack ?? String(err));
+        process.stderr.write(`✗ ${label} ${o}/${w}: run failed: ${text}\n`);
       } finally {
-        if (provider !== null) spec.dispose(provider);
+        runOver = true;
+        if (host !== null) {
+          try {
+            await host.stop();
+          } catch (err) {
+            exit = 1;
+            if ((err as Error).message !== runError) process.stderr.write(`✗ ${label} ${o}/${w}: runtime processes: ${(err as Error).message}\n`);
+          }
+          liveHosts.delete(host);
+        }
+        if (provider !== null) {
+          liveProviders.delete(provider);
+          await spec.dispose(provider);
+        }
       }
       say();
     }
@@ -398,12 +623,12 @@ async function runStress(cli: Cli): Promise<number> {
   if (!cli.largePayload) {
     const lines = results
       .map((r) => {
-        const c = workerCeilingOrchPerSec(r.config);
+        const c = ceilingOf(r.config);
         return Number.isFinite(c) ? `  ${r.name} ${configLabel(r.config)}: ${r.orchThroughput.toFixed(2)} orch/s = ${((r.orchThroughput / c) * 100).toFixed(1)}% of the worker ceiling ${c.toFixed(2)}` : null;
       })
       .filter((l) => l !== null);
     if (lines.length > 0) {
-      say("Against the ceiling 1000*W/(T*d):");
+      say(`Against the ceiling ${n > 1 ? "1000*N*W/(T*d)" : "1000*W/(T*d)"}:`);
       for (const l of lines) say(l);
     }
   }
@@ -436,7 +661,7 @@ async function runBench(cli: Cli): Promise<number> {
   const { bench, run } = await import("mitata");
   if (!cli.json) out.write("\n== single round trip: start -> wait of one FanoutOrchestration (5 x ProcessTask, 0 ms), in-memory SQLite, 2/2\n");
   const provider = await SqliteProvider.inMemory();
-  liveProviders.add(provider);
+  liveProviders.set(provider, null);
   const runtime = await Runtime.start(provider, createDefaultActivities(0), createDefaultOrchestrations(), {
     orchestrationConcurrency: 2,
     workerConcurrency: 2,
@@ -487,14 +712,18 @@ export async function main(argv: string[]): Promise<number> {
   process.on("exit", cleanupAll);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {
-      cleanupAll();
-      process.exit(130);
+      // First signal: clean up (stop runtime processes, drop PostgreSQL schemas, stop a throw-away
+      // server), at most 10 s; a second one exits at once (the exit handler still does the basics).
+      if (interrupted) process.exit(130);
+      interrupted = true;
+      process.stderr.write(`\n${sig}: cleaning up (again to exit at once)\n`);
+      void Promise.race([cleanupAsync(), Bun.sleep(10_000)]).finally(() => process.exit(130));
     });
   }
   try {
     return cli.bench ? await runBench(cli) : await runStress(cli);
   } finally {
-    cleanupAll();
+    await cleanupAsync();
   }
 }
 

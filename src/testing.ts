@@ -1,5 +1,6 @@
 /**
- * duroxide/testing: helpers for unit-testing orchestrations without a runtime or a store.
+ * duroxide/testing: helpers for unit-testing orchestrations without a runtime or a store, and a
+ * throw-away PostgreSQL server for tests that need one.
  *
  * The replay engine is a pure function from (history, new messages, handler) to the turn's
  * output: the events it appends, the work it schedules and how the execution ends. Feed it a
@@ -16,6 +17,13 @@ import { RUNTIME_VERSION } from "./runtime/options.ts";
 import { runTurn, type TurnInput, type TurnOutput } from "./runtime/replay-engine.ts";
 
 export { runTurn, type TurnInput, type TurnOutput, type TurnOutcome } from "./runtime/replay-engine.ts";
+/** A throw-away PostgreSQL server for a provider repo's tests (see the PostgreSQL section of the README). */
+export {
+  startThrowawayPostgres,
+  findPostgresBinaries,
+  type ThrowawayPostgres,
+  type ThrowawayPostgresOptions,
+} from "./testing/throwaway-postgres.ts";
 
 export interface ReplayOptions {
   /** Messages delivered in this turn (completions, raised events), after the history. Default none. */

@@ -7,9 +7,9 @@
  * round trip, one transaction. Lock expiry and visibility are decided by the database's clock.
  * Claims never double-deliver: an instance is locked by a row in `instance_locks` taken under a
  * transaction advisory lock (a fetch that loses a race skips that instance and keeps looking);
- * work items are claimed with `FOR UPDATE SKIP LOCKED`. Enqueues NOTIFY the schema's channel, so
- * an idle fetch in any process wakes within milliseconds; a slow fallback poll covers
- * notifications lost while the listening connection was down.
+ * work items are claimed with `FOR UPDATE SKIP LOCKED`. After committing new work the provider
+ * NOTIFYs the schema's channel, so an idle fetch in any process wakes within milliseconds; a slow
+ * fallback poll covers notifications lost while the listening connection was down.
  *
  * This class is the contract's surface: argument checks, decoding, long polling and wake-ups.
  * The SQL lives in ./postgres/schema.ts; options, migrations, error mapping, the listener and
@@ -33,6 +33,7 @@ import { instanceSignals } from "../instance-signals.ts";
 import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
 import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
+import { Announcer } from "./postgres/announcer.ts";
 import { postgresError } from "./postgres/errors.ts";
 import { Listener } from "./postgres/listener.ts";
 import { migrate } from "./postgres/migrate.ts";
@@ -69,6 +70,7 @@ export class PostgresProvider implements Provider {
   private readonly q: string;
   private readonly sqlText: ReturnType<typeof statements>;
   private readonly listener: Listener | null;
+  private readonly announcer: Announcer;
   private readonly orchestratorWork = new WakeSignal();
   private readonly workerWork = new WakeSignal();
   /** The earliest pending timed wake-up per queue (delayed work announced by a notification). */
@@ -84,7 +86,8 @@ export class PostgresProvider implements Provider {
   ) {
     this.q = quoted(options.schema);
     this.sqlText = statements(this.q);
-    this.admin = new PostgresProviderAdmin(sql, options.schema);
+    this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
+    this.announcer = new Announcer(sql, channelOf(options.schema));
     this.listener = options.listen
       ? new Listener(url, channelOf(options.schema), {
           orchestrator: (ms) => this.wakeIn(this.orchestratorWork, ms),
@@ -157,6 +160,7 @@ export class PostgresProvider implements Provider {
       this.workerWork.notify();
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
+      await this.announcer.close();
       await this.listener?.close();
       await this.sql.close({ timeout: 5 }).catch(() => {});
     })();
@@ -215,6 +219,7 @@ export class PostgresProvider implements Provider {
     const op = "enqueueForOrchestrator";
     const v = validateProviderInput.enqueueForOrchestrator(item, delayMs);
     await this.call(op, this.sqlText.enqueueOrch, [workItemInstance(v.item), v.item.type, v.text, v.delayMs]);
+    this.announcer.announce(v.delayMs > 0 ? `o${v.delayMs}` : "o");
     this.wakeIn(this.orchestratorWork, v.delayMs);
   }
 
@@ -329,18 +334,29 @@ export class PostgresProvider implements Provider {
       cancelledActivities,
     );
     const params = ackParams(lockToken, executionId, v);
-    await this.call(op, this.sqlText.ackOrch, params);
+    const r = (await this.call(op, this.sqlText.ackOrch, params))[0]!;
     // Messages that arrived during the turn are fetchable now that the lock is gone.
     this.orchestratorWork.notify();
-    if ((params[5] as string[]).length > 0) this.workerWork.notify();
+    if (r.o_pending) this.announcer.announce("o");
+    if ((params[5] as string[]).length > 0) {
+      this.announcer.announce("w");
+      this.workerWork.notify();
+    }
     const delays = params[14] as number[];
-    if (delays.length > 0) this.wakeIn(this.orchestratorWork, Math.min(...delays));
+    if (delays.length > 0) {
+      const first = Math.min(...delays);
+      this.announcer.announce(first > 0 ? `o${first}` : "o");
+      this.wakeIn(this.orchestratorWork, first);
+    }
+    const status = v.metadata.status;
+    if (status === "Completed" || status === "Failed" || status === "ContinuedAsNew") this.announcer.announce(`t${r.o_instance as string}`);
   }
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonOrchestrationItem";
     const { delayMs: delay } = validateProviderInput.abandonOrchestrationItem(lockToken, delayMs);
     await this.call(op, this.sqlText.abandonOrch, [lockToken, delay, ignoreAttempt === true]);
+    this.announcer.announce(delay > 0 ? `o${delay}` : "o");
     this.wakeIn(this.orchestratorWork, delay);
   }
 
@@ -358,6 +374,7 @@ export class PostgresProvider implements Provider {
     if (this.closed) throw ProviderError.closed(op);
     if (w.type !== "ActivityExecute") return;
     await this.call(op, this.sqlText.enqueueWorker, [text, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null]);
+    this.announcer.announce("w");
     this.workerWork.notify();
   }
 
@@ -397,13 +414,17 @@ export class PostgresProvider implements Provider {
       done === null ? null : done.item.type,
       done === null ? null : done.text,
     ]);
-    if (done !== null) this.orchestratorWork.notify();
+    if (done !== null) {
+      this.announcer.announce("o");
+      this.orchestratorWork.notify();
+    }
   }
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonWorkItem";
     const { delayMs: delay } = validateProviderInput.abandonWorkItem(lockToken, delayMs);
     await this.call(op, this.sqlText.abandonWork, [lockToken, delay, ignoreAttempt === true]);
+    this.announcer.announce(delay > 0 ? `w${delay}` : "w");
     this.wakeIn(this.workerWork, delay);
   }
 
@@ -592,7 +613,7 @@ function statements(q: string) {
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
     fetchOrch: `SELECT * FROM ${q}.fetch_orch($1::bigint, $2::boolean, $3::int[], $4::int[])`,
-    ackOrch: `SELECT ${q}.ack_orch(${placeholders(30, [
+    ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(30, [
       "text", "bigint", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "text[]", "bigint[]",
@@ -600,7 +621,7 @@ function statements(q: string) {
       "boolean", "text",
       "text[]", "text[]", "text[]", "bigint[]",
       "text[]", "bigint[]", "bigint[]",
-    ])}) AS instance`,
+    ])})`,
     abandonOrch: `SELECT ${q}.abandon_orch($1::text, $2::bigint, $3::boolean)`,
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,
     enqueueWorker: `SELECT ${q}.enqueue_worker($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text)`,

@@ -63,6 +63,15 @@ export interface RuntimeOptions {
   workerNodeId?: string;
   /** Which activity tags this runtime's workers accept. Default DefaultOnly (untagged only). */
   workerTagFilter?: TagFilter;
+  /**
+   * While a worker slot runs an activity, claim the slot's next (non-session) activity, so the
+   * slot starts it the moment the current one ends instead of after a provider round trip. A
+   * claimed item waits at most `workerPrefetchHoldMs`, then goes back to the queue for others.
+   * Default true (docs/runtime-semantics.md §6.4).
+   */
+  workerPrefetch?: boolean;
+  /** Longest a prefetched activity waits for its slot before it is handed back. Default 1000, ≥ 1. */
+  workerPrefetchHoldMs?: number;
   /** A turn that would grow history past this many events fails the instance. Default 10_000, ≥ 1. */
   maxHistoryEvents?: number;
   /** Largest input/output/event/activity payload (UTF-8 bytes) a turn may write. Default 1 MiB, ≥ 1. */
@@ -102,12 +111,14 @@ export interface ResolvedRuntimeOptions {
   maxSessionsPerRuntime: number;
   workerNodeId: string | undefined;
   workerTagFilter: TagFilter;
+  workerPrefetch: boolean;
   maxHistoryEvents: number;
   maxPayloadBytes: number;
   maxCustomStatusBytes: number;
   maxKvKeys: number;
   maxKvValueBytes: number;
   maxTagBytes: number;
+  workerPrefetchHoldMs: number;
   /** Already filtered by `logLevel`: call it unconditionally. */
   logger: Logger;
   logLevel: LogLevel | "off";
@@ -138,6 +149,7 @@ const NUMERIC_OPTIONS = {
   maxKvKeys: [100, 1],
   maxKvValueBytes: [16 * 1024, 1],
   maxTagBytes: [256, 1],
+  workerPrefetchHoldMs: [1_000, 1],
 } as const satisfies Record<string, readonly [number, Min]>;
 
 type NumericOption = keyof typeof NUMERIC_OPTIONS;
@@ -147,6 +159,7 @@ const OTHER_OPTIONS = [
   "supportedReplayVersions",
   "workerNodeId",
   "workerTagFilter",
+  "workerPrefetch",
   "logger",
   "logLevel",
 ] as const;
@@ -193,6 +206,10 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
   }
 
   const workerTagFilter = resolveTagFilter(raw.workerTagFilter, numbers.maxTagBytes);
+  if (raw.workerPrefetch !== undefined && typeof raw.workerPrefetch !== "boolean") {
+    throw new ConfigurationError(`workerPrefetch must be a boolean, got ${describe(raw.workerPrefetch)}`);
+  }
+  const workerPrefetch = raw.workerPrefetch ?? true;
 
   let logLevel: LogLevel | "off" = "info";
   if (raw.logLevel !== undefined) {
@@ -235,6 +252,7 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
     supportedReplayVersions,
     workerNodeId,
     workerTagFilter,
+    workerPrefetch,
     logger,
     logLevel,
   };

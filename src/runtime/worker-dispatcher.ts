@@ -21,6 +21,18 @@ type Execute = WorkItemOf<"ActivityExecute">;
 /** Raised into the race when the activity's cancellation grace period ran out. */
 const GRACE_EXPIRED = Symbol("grace expired");
 
+/** A held item older than this renews its lease before it runs (the run's renewals count from its start). */
+const RENEW_HELD_AFTER_MS = 100;
+
+/** A slot's next activity, claimed while its current one runs (docs/runtime-semantics.md §6.4). */
+interface Prefetch {
+  claim: Promise<FetchedWorkItem | null>;
+  /** The claimed item while it waits for the slot; null before the claim returns and after hand-over or release. */
+  held: FetchedWorkItem | null;
+  claimedAt: number;
+  expiry: ReturnType<typeof setTimeout> | null;
+}
+
 export class WorkerDispatcher {
   private readonly loops: DispatchLoops<FetchedWorkItem>;
   private readonly client: Client;
@@ -30,6 +42,8 @@ export class WorkerDispatcher {
   private readonly sessionsInFlight = new Map<string, number>();
   private readonly slotOwners: string[];
   private sessionTimers: ReturnType<typeof setInterval>[] = [];
+  private readonly prefetches: (Prefetch | null)[];
+  private stopping = false;
 
   constructor(
     private readonly provider: Provider,
@@ -39,6 +53,7 @@ export class WorkerDispatcher {
   ) {
     this.client = new Client(provider);
     this.slotOwners = Array.from({ length: options.workerConcurrency }, (_, i) => options.workerNodeId ?? `work-${i}-${runtimeId}`);
+    this.prefetches = Array.from({ length: options.workerConcurrency }, () => null);
     this.loops = new DispatchLoops({
       name: `work-${runtimeId}`,
       concurrency: options.workerConcurrency,
@@ -58,7 +73,10 @@ export class WorkerDispatcher {
   /** Stops fetching and waits up to `timeoutMs` for running activities, then signals the rest. */
   async shutdown(timeoutMs: number): Promise<void> {
     for (const t of this.sessionTimers) clearInterval(t);
+    this.stopping = true;
     const done = this.loops.shutdown();
+    // Prefetched items go back at once: another runtime can take them now.
+    await Promise.all(this.prefetches.map((_, slot) => this.releasePrefetch(slot)));
     await waitAtMost(done, timeoutMs);
     // Activities still running are signalled, and their items handed back at once (not after the
     // grace period): a restarted runtime gets them without waiting for the lock to expire. A
@@ -82,7 +100,9 @@ export class WorkerDispatcher {
     for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.controller.abort(new Error("activity cancelled"));
   }
 
-  private fetch(slot: number): Promise<FetchedWorkItem | null> {
+  private async fetch(slot: number): Promise<FetchedWorkItem | null> {
+    const next = await this.takePrefetch(slot);
+    if (next !== null) return next;
     const o = this.options;
     const atCapacity = this.sessionsInFlight.size >= o.maxSessionsPerRuntime;
     const session: SessionFetchConfig | null = atCapacity ? null : { owner_id: this.slotOwners[slot]!, lock_timeout: o.sessionLockTimeoutMs };
@@ -145,6 +165,7 @@ export class WorkerDispatcher {
     const controller = new AbortController();
     const key = activityKey(item.instance, item.execution_id, item.id);
     const renewal = this.keepLockAlive(w.lockToken, controller);
+    this.prefetch(slot);
     this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
     let completion: WorkItem | null;
@@ -196,6 +217,74 @@ export class WorkerDispatcher {
       if (err instanceof ProviderError && !err.retryable) return; // row gone: cancelled or lease lost
       await this.provider.abandonWorkItem(w.lockToken, 100, false).catch(() => {});
     }
+  }
+
+  /**
+   * Claims the slot's next activity while its current one runs, so the slot need not wait for a
+   * provider round trip between two activities. Only non-session items (a session claim would pin
+   * the session to this slot early). The item waits at most workerPrefetchHoldMs (and never long
+   * enough to need a renewal), then goes back to the queue, its attempt not counted.
+   */
+  private prefetch(slot: number): void {
+    const o = this.options;
+    if (!o.workerPrefetch || this.stopping || (this.prefetches[slot] ?? null) !== null) return;
+    const pre: Prefetch = { claim: Promise.resolve(null), held: null, claimedAt: 0, expiry: null };
+    this.prefetches[slot] = pre;
+    pre.claim = this.provider.fetchWorkItem(o.workerLockTimeoutMs, 0, null, o.workerTagFilter).then(
+      (w) => {
+        if (w === null) {
+          if (this.prefetches[slot] === pre) this.prefetches[slot] = null;
+          return null;
+        }
+        if (this.stopping || this.prefetches[slot] !== pre) {
+          // Shut down or handed over meanwhile: nobody will run it here.
+          this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
+          return null;
+        }
+        pre.held = w;
+        pre.claimedAt = performance.now();
+        const holdMs = Math.min(o.workerPrefetchHoldMs, Math.floor(o.workerLockTimeoutMs / 4));
+        pre.expiry = setTimeout(() => void this.releasePrefetch(slot), holdMs);
+        return w;
+      },
+      () => {
+        if (this.prefetches[slot] === pre) this.prefetches[slot] = null;
+        return null; // the slot's own fetch will meet (and report) the provider's trouble
+      },
+    );
+  }
+
+  /** The slot's prefetched item, if one is held and its lease is still good; null otherwise. */
+  private async takePrefetch(slot: number): Promise<FetchedWorkItem | null> {
+    const pre = this.prefetches[slot] ?? null;
+    if (pre === null) return null;
+    await pre.claim;
+    if (this.prefetches[slot] !== pre) return null; // released meanwhile
+    this.prefetches[slot] = null;
+    const w = pre.held;
+    pre.held = null;
+    if (pre.expiry !== null) clearTimeout(pre.expiry);
+    if (w === null) return null;
+    if (performance.now() - pre.claimedAt > RENEW_HELD_AFTER_MS) {
+      try {
+        await this.provider.renewWorkItemLock(w.lockToken, this.options.workerLockTimeoutMs);
+      } catch {
+        return null; // cancelled while it waited (row gone), or the provider failed: fetch afresh
+      }
+    }
+    return w;
+  }
+
+  /** Hands the slot's prefetched item back to the queue (hold expired, or shutting down). */
+  private async releasePrefetch(slot: number): Promise<void> {
+    const pre = this.prefetches[slot] ?? null;
+    if (pre === null) return;
+    this.prefetches[slot] = null;
+    if (pre.expiry !== null) clearTimeout(pre.expiry);
+    await pre.claim;
+    const w = pre.held;
+    pre.held = null;
+    if (w !== null) await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
   }
 
   private keepLockAlive(token: string, controller: AbortController): { stop(): void } {

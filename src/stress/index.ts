@@ -41,6 +41,8 @@ export {
   measureStressTest,
   runStressTest,
   type ActivityCounter,
+  type ExternalRuntimeSnapshot,
+  type ExternalRuntimes,
   type FailureCategory,
   type FailureSample,
   type RunStressTestOptions,
@@ -60,6 +62,14 @@ export {
   runLargePayloadTest,
   type LargePayloadConfig,
 } from "./scenario-large-payload.ts";
+export {
+  MAX_RUNTIME_PROCESSES,
+  startRuntimeProcesses,
+  type RuntimeProcesses,
+  type RuntimeProcessesOptions,
+  type ScenarioDescriptor,
+} from "./runtime-processes.ts";
+export { type StoreDescriptor } from "./stores.ts";
 export { TABLE_COLUMNS, TABLE_MARKER, formatComparisonTable, printComparisonTable, tableHeader } from "./table.ts";
 export {
   RESULTS_FILE,

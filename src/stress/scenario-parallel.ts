@@ -107,11 +107,11 @@ export interface StressTestResult {
   activitiesExecuted: number | null;
   /** Per-instance latency of completed instances: start call to completion observed. */
   latency: LatencySummary;
-  /** Highest process RSS sampled during the run, MB. */
+  /** Highest process RSS sampled during the run, MB; with external runtimes, plus the sum of their processes' peaks. */
   peakRssMb: number;
-  /** RSS in MB at each second of the run (index = second): growth over a long run shows here. */
+  /** This process's RSS in MB at each second of the run (index = second): growth over a long run shows here. */
   rssTimelineMb: number[];
-  /** Process CPU time / wall time during the run, % of one core. */
+  /** Process CPU time / wall time during the run, % of one core; with external runtimes, theirs added. */
   cpuPercent: number;
   /** completed / launched × 100 (0 when nothing was launched). */
   successRate: number;
@@ -159,6 +159,31 @@ export interface RunStressTestOptions {
   drainLimitMs?: number;
   /** Counter the built-in scenario's activities increment (sets `activitiesExecuted`). */
   activityCounter?: ActivityCounter;
+  /**
+   * Runtimes that run elsewhere (e.g. `startRuntimeProcesses`: other processes on the same store).
+   * When given, the runner starts no Runtime of its own (so `activities`, `orchestrations`,
+   * `activityCounter` and `runtimeOptions` are unused: those runtimes have their own) and does not
+   * stop them; it only pumps and measures through `provider`. docs/stress-tests.md §6.
+   */
+  externalRuntimes?: ExternalRuntimes;
+}
+
+/** What runtimes outside the runner have done so far (all of them together). */
+export interface ExternalRuntimeSnapshot {
+  /** Activities the built-in scenario's activities counted; null when not counted. */
+  activitiesExecuted: number | null;
+  /** Sum of each runtime process's peak RSS so far, MB. */
+  peakRssMb: number;
+  /** CPU time (user + system) they used so far, ms. */
+  cpuMs: number;
+}
+
+/** Runtimes the runner does not own (RunStressTestOptions.externalRuntimes). */
+export interface ExternalRuntimes {
+  /** Their counts so far; rejects when they can no longer answer (a process died). */
+  snapshot(): Promise<ExternalRuntimeSnapshot>;
+  /** Aborted (with an Error naming the cause) when they can no longer run the scenario: the run then rejects with that reason. */
+  readonly failure: AbortSignal;
 }
 
 /** Thrown by runStressTest when the success rate is below 100 %; `result` has every figure. */
@@ -219,13 +244,22 @@ export async function measureStressTest(
   const drainLimitMs = options.drainLimitMs ?? DRAIN_LIMIT_MS;
   const waitMs = Math.round(cfg.waitTimeoutSecs * 1000);
 
-  const runtime = await Runtime.start(provider, activities, orchestrations, {
-    orchestrationConcurrency: cfg.orchConcurrency,
-    workerConcurrency: cfg.workerConcurrency,
-    logLevel: "warn",
-    ...options.runtimeOptions,
-  });
+  const external = options.externalRuntimes;
+  const failure = external?.failure;
+  const runtime =
+    external === undefined
+      ? await Runtime.start(provider, activities, orchestrations, {
+          orchestrationConcurrency: cfg.orchConcurrency,
+          workerConcurrency: cfg.workerConcurrency,
+          logLevel: "warn",
+          ...options.runtimeOptions,
+        })
+      : null;
   const client = new Client(provider);
+  /** Ends the run with the external runtimes' failure, if they reported one. */
+  const checkExternal = () => {
+    if (failure?.aborted === true) throw failure.reason;
+  };
 
   let launched = 0;
   let completed = 0;
@@ -287,6 +321,13 @@ export async function measureStressTest(
     }
   };
 
+  let externalBefore: ExternalRuntimeSnapshot | null = null;
+  try {
+    externalBefore = external === undefined ? null : await external.snapshot();
+  } catch (err) {
+    await runtime?.shutdown(1_000);
+    throw err;
+  }
   const sampler = new ResourceSampler();
   sampler.start();
   const start = performance.now();
@@ -322,6 +363,7 @@ export async function measureStressTest(
     let next = 0;
     let lastYield = performance.now();
     for (let now = performance.now(); now < endAt; now = performance.now()) {
+      checkExternal();
       tick();
       if (now - lastYield >= 10) {
         // Let timers and I/O run between bursts (the refill wake-ups are microtasks).
@@ -330,7 +372,7 @@ export async function measureStressTest(
         continue;
       }
       if (active >= cfg.maxConcurrent) {
-        await waitFor((wake) => (slotFreed = wake), Math.min(10, endAt - now));
+        await waitFor((wake) => (slotFreed = wake), Math.min(10, endAt - now), failure);
         continue;
       }
       const n = ++next;
@@ -345,26 +387,40 @@ export async function measureStressTest(
     const drainStart = performance.now();
     let lastLog = drainStart;
     while (active > 0) {
+      checkExternal();
       const elapsed = performance.now() - drainStart;
       if (elapsed >= drainLimitMs) {
         log("warn", `drain gave up after ${Math.round(elapsed / 1000)} s with ${active} instances still in flight`);
         break;
       }
-      await waitFor((wake) => (allDone = wake), Math.min(1_000, drainLimitMs - elapsed));
+      await waitFor((wake) => (allDone = wake), Math.min(1_000, drainLimitMs - elapsed), failure);
       allDone = null;
       if (performance.now() - lastLog >= 10_000 && active > 0) {
         lastLog = performance.now();
         log("info", `draining: ${active} instances still in flight after ${Math.round((lastLog - drainStart) / 1000)} s`);
       }
     }
+    checkExternal();
     const end = performance.now();
     phase = "done";
     clearInterval(tickTimer);
     const usage = sampler.stop();
+    const externalAfter = external === undefined ? null : await external.snapshot();
     options.onProgress?.(progress());
 
     const totalMs = end - start;
     const secs = totalMs / 1000;
+    let activitiesExecuted = counter === undefined ? null : counter.count;
+    let peakRssMb = usage.peakRssMb;
+    let cpuPercent = usage.cpuPercent;
+    if (externalBefore !== null && externalAfter !== null) {
+      // The runtimes ran elsewhere: their activities, and their memory and CPU on top of this process's.
+      const a0 = externalBefore.activitiesExecuted;
+      const a1 = externalAfter.activitiesExecuted;
+      activitiesExecuted = a1 === null ? null : a1 - (a0 ?? 0);
+      peakRssMb = round2(peakRssMb + externalAfter.peakRssMb);
+      if (totalMs > 0) cpuPercent = round2(cpuPercent + ((externalAfter.cpuMs - externalBefore.cpuMs) / totalMs) * 100);
+    }
     const result: StressTestResult = {
       name,
       config: cfg,
@@ -380,20 +436,21 @@ export async function measureStressTest(
       drainTimeMs: round2(end - drainStart),
       orchThroughput: secs > 0 ? completed / secs : 0,
       activityThroughput: secs > 0 ? (completed * perInstance) / secs : 0,
-      activitiesExecuted: counter === undefined ? null : counter.count,
+      activitiesExecuted,
       latency: summarizeLatencies(latencies),
-      peakRssMb: usage.peakRssMb,
+      peakRssMb,
       rssTimelineMb: usage.rssTimelineMb,
-      cpuPercent: usage.cpuPercent,
+      cpuPercent,
       successRate: launched > 0 ? (completed / launched) * 100 : 0,
       failureSamples: samples,
     };
     logResult(log, result);
     return result;
   } finally {
+    phase = "done";
     clearInterval(tickTimer);
     sampler.stop();
-    await runtime.shutdown(1_000);
+    await runtime?.shutdown(1_000);
   }
 }
 
@@ -432,14 +489,16 @@ function defaultLog(level: "info" | "warn", line: string): void {
   else console.log(line);
 }
 
-/** Resolves when `arm`'s wake is called or after `ms`, whichever is first. */
-function waitFor(arm: (wake: () => void) => void, ms: number): Promise<void> {
+/** Resolves when `arm`'s wake is called, after `ms`, or when `abort` fires, whichever is first. */
+function waitFor(arm: (wake: () => void) => void, ms: number, abort?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     const timer = setTimeout(done, Math.max(0, ms));
     function done() {
       clearTimeout(timer);
+      abort?.removeEventListener("abort", done);
       resolve();
     }
+    abort?.addEventListener("abort", done, { once: true });
     arm(done);
   });
 }

@@ -122,11 +122,24 @@ export async function startThrowawayPostgres(options: ThrowawayPostgresOptions =
   const stopNow = () => {
     if (stopped) return;
     stopped = true;
+    watchdog.kill();
     pgCtl("stop", "-m", "immediate");
     rmSync(dir, { recursive: true, force: true });
   };
-  // A test run that ends without calling stop() must not leave a server behind.
+  // A run that ends without calling stop() must not leave a server behind: at exit, and, for a
+  // process that is killed (no exit handler runs), a detached watchdog that stops the server and
+  // deletes its directory once this process is gone.
   process.once("exit", stopNow);
+  const asUser = asPostgres ? "runuser -u postgres -- " : "";
+  const watchdog = Bun.spawn(
+    [
+      "sh",
+      "-c",
+      `while kill -0 ${process.pid} 2>/dev/null; do sleep 1; done; ${asUser}"${join(bin, "pg_ctl")}" -D "${dataDir}" stop -m immediate >/dev/null 2>&1; rm -rf "${dir}"`,
+    ],
+    { stdin: "ignore", stdout: "ignore", stderr: "ignore", detached: true },
+  );
+  watchdog.unref();
   return {
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,

@@ -18,6 +18,7 @@ import {
   formatEntry,
   runLargePayloadTest,
   runStressTest,
+  startRuntimeProcesses,
   summarizeLatencies,
   tableHeader,
   trackResults,
@@ -283,4 +284,64 @@ describe("scripts/parallel_orchestrations.ts", () => {
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toContain("--config");
   });
+
+  test("--processes, --pool-max and --pg-url are validated: --processes must be 1..16 and refuses stores in one process's memory", async () => {
+    for (const value of ["0", "17", "1.5", "two"]) {
+      const r = await cli(["--processes", value]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--processes must be an integer from 1 to 16, got "${value}"`);
+    }
+    for (const provider of ["sqlite-mem", "memory"]) {
+      const r = await cli(["--processes", "2", "--provider", provider]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--processes 2: provider ${provider} keeps its store in one process's memory`);
+    }
+    const pool = await cli(["--pool-max", "4", "--provider", "sqlite-file"]);
+    expect(pool.code).toBe(2);
+    expect(pool.stderr).toContain("--pool-max applies to --provider postgres only");
+    const badPool = await cli(["--pool-max", "0", "--provider", "postgres"]);
+    expect(badPool.code).toBe(2);
+    expect(badPool.stderr).toContain('--pool-max must be an integer from 1 to 100, got "0"');
+    const badUrl = await cli(["--pg-url", "localhost:5432", "--provider", "postgres"]);
+    expect(badUrl.code).toBe(2);
+    expect(badUrl.stderr).toContain("--pg-url must be a postgres:// or postgresql:// URL");
+  });
+
+  test(
+    "--processes 2 on sqlite-file: two runtime processes run every instance (100 %), their activities are counted, the row says 2 processes",
+    async () => {
+      const r = await cli(["--json", "--processes", "2", "--provider", "sqlite-file", "--duration", "2", "--config", "2/2"]);
+      expect(r.code).toBe(0);
+      const lines = r.stdout.trim().split("\n");
+      expect(lines).toHaveLength(1);
+      const row = JSON.parse(lines[0]!);
+      expect(row).toMatchObject({ provider: "File SQLite x2 proc", config_label: "2/2", processes: 2, failed: 0, successRate: 100 });
+      expect(row.completed).toBeGreaterThan(0);
+      expect(row.completed).toBe(row.launched);
+      expect(row.activitiesExecuted).toBe(row.completed * 5);
+      expect(row.ceiling_orch_per_sec).toBe(80); // 1000 * 2 processes * 2 slots / (5 tasks * 10 ms)
+      expect(r.stderr).toContain("processes=2");
+      expect(r.stderr).toContain("2 runtime processes");
+    },
+    60_000,
+  );
+});
+
+describe("startRuntimeProcesses", () => {
+  test("a runtime process that cannot start rejects the start with a message naming it, its exit code and its output", async () => {
+    const err = await startRuntimeProcesses({
+      count: 2,
+      store: { kind: "sqlite-file", path: join(tmp, "no-such-dir", "x.db") },
+      scenario: { kind: "parallel", activityDelayMs: 1 },
+      orchConcurrency: 1,
+      workerConcurrency: 1,
+      output: () => {},
+    }).then(
+      () => null,
+      (e: unknown) => e as Error,
+    );
+    expect(err).toBeInstanceOf(Error);
+    expect(err!.message).toMatch(/^runtime process [12] of 2 \(pid \d+\) ended before the run did: exited with code 1; last output:/);
+    expect(err!.message).toContain("failed to start");
+  }, 30_000);
 });

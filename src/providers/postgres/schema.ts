@@ -56,6 +56,10 @@ CREATE TABLE __S__.history (
   PRIMARY KEY (instance_id, execution_id, event_id)
 );
 
+-- Queue rows are claimed by an UPDATE of columns no index covers (lock_token, locked_until,
+-- attempt_count), with free space left in every page (fillfactor), so a claim is a HOT update:
+-- no new index entries, no index bloat at the head of the queue. A worker row is found by the id
+-- its lock token starts with, an orchestrator row by its instance; neither needs a token index.
 CREATE TABLE __S__.orchestrator_queue (
   id BIGSERIAL PRIMARY KEY,
   instance_id TEXT NOT NULL,
@@ -65,10 +69,9 @@ CREATE TABLE __S__.orchestrator_queue (
   lock_token TEXT,
   attempt_count INTEGER NOT NULL DEFAULT 0 CHECK (attempt_count >= 0),
   created_at BIGINT NOT NULL
-);
+) WITH (fillfactor = 70);
 CREATE INDEX idx_orch_visible ON __S__.orchestrator_queue(visible_at, id);
 CREATE INDEX idx_orch_instance ON __S__.orchestrator_queue(instance_id, visible_at);
-CREATE INDEX idx_orch_lock ON __S__.orchestrator_queue(lock_token) WHERE lock_token IS NOT NULL;
 
 CREATE TABLE __S__.worker_queue (
   id BIGSERIAL PRIMARY KEY,
@@ -83,9 +86,8 @@ CREATE TABLE __S__.worker_queue (
   activity_id BIGINT,
   session_id TEXT,
   tag TEXT
-);
+) WITH (fillfactor = 70);
 CREATE INDEX idx_worker_visible ON __S__.worker_queue(visible_at, id);
-CREATE UNIQUE INDEX idx_worker_lock ON __S__.worker_queue(lock_token) WHERE lock_token IS NOT NULL;
 CREATE INDEX idx_worker_identity ON __S__.worker_queue(instance_id, execution_id, activity_id);
 CREATE INDEX idx_worker_session ON __S__.worker_queue(session_id) WHERE session_id IS NOT NULL;
 
@@ -120,6 +122,12 @@ CREATE TABLE __S__.kv_delta (
   PRIMARY KEY (instance_id, key)
 );
 
+-- The queues and the lock table churn: vacuum them early and often so scans meet few dead rows.
+ALTER TABLE __S__.orchestrator_queue SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE __S__.worker_queue SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0, autovacuum_analyze_scale_factor = 0.05);
+ALTER TABLE __S__.instance_locks SET (vacuum_truncate = false, autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0);
+ALTER TABLE __S__.sessions SET (autovacuum_vacuum_scale_factor = 0, autovacuum_vacuum_threshold = 500, autovacuum_vacuum_cost_delay = 0);
+
 CREATE TABLE __S__.dead_letters (
   id BIGSERIAL PRIMARY KEY,
   queue TEXT NOT NULL,
@@ -131,13 +139,25 @@ CREATE TABLE __S__.dead_letters (
 `;
 
 /**
- * The hot-path functions. Error SQLSTATEs: DXL01 lock lost. Notification payloads on __CH__:
- * 'o' orchestrator work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for the worker
- * queue; 't<instance>' the instance's execution reached a terminal status.
+ * The hot-path functions. Error SQLSTATE DXL01: lock lost.
+ *
+ * Claims, renewals and abandons commit with synchronous_commit off: they decide who works on what
+ * but record no result, so losing one in a server crash only makes an item available again, as
+ * an expired lock would (delivery is at least once either way). Everything that records work
+ * (enqueues, acks, history) commits durably.
+ *
+ * No function sends NOTIFY: a notifying transaction holds PostgreSQL's global notify lock from
+ * before its commit until after its WAL flush, which serialises every committer's fsync. The
+ * provider announces work after the commit instead, batched (see announcer.ts).
  */
 const FUNCTIONS = `
 CREATE FUNCTION __S__.now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
 $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
+
+-- The queue row id a worker lock token starts with; null for a token of any other shape (then no
+-- row matches and the caller reports the lock as lost, never a cast error).
+CREATE FUNCTION __S__.token_row(p_token TEXT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE WHEN p_token ~ '^[0-9]{1,18}[.]' THEN split_part(p_token, '.', 1)::bigint END $$;
 
 CREATE FUNCTION __S__.enqueue_orch(p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
@@ -145,7 +165,6 @@ DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
   INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
   VALUES (p_instance, p_kind, p_item, v_now + p_delay_ms, v_now);
-  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'o' || p_delay_ms ELSE 'o' END);
 END $$;
 
 -- Locks the instance of the oldest visible message that no live lock holds (and that the
@@ -169,6 +188,15 @@ DECLARE
   v_kinds TEXT[];
   v_has_start BOOLEAN;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true); -- a claim need not survive a server crash
+  -- Queue tables churn (every row is inserted, locked and deleted within seconds), so their
+  -- statistics say "tiny" while their pages hold many dead versions, and the planner would scan
+  -- and sort every visible row: walk the (visible_at, id) index in order and stop at the first
+  -- claimable row instead (measured: 0.05 ms instead of 0.5 ms per pick on a churned queue).
+  PERFORM set_config('enable_seqscan', 'off', true);
+  PERFORM set_config('enable_bitmapscan', 'off', true);
+  PERFORM set_config('enable_sort', 'off', true);
+  PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
   LOOP
     SELECT m.instance_id INTO v_cand
       FROM __S__.orchestrator_queue AS m
@@ -234,12 +262,12 @@ BEGIN
         -- a deleted instance). Persistent events for an instance that never started are dropped;
         -- the rest is looked at again later, backing off with its age (1 s to 60 s).
         IF v_kinds <@ ARRAY['QueueMessage'] THEN
-          DELETE FROM __S__.orchestrator_queue WHERE lock_token = v_token;
+          DELETE FROM __S__.orchestrator_queue WHERE instance_id = v_cand AND lock_token = v_token;
         ELSE
           UPDATE __S__.orchestrator_queue
              SET lock_token = NULL, attempt_count = greatest(attempt_count - 1, 0),
                  visible_at = v_now + least(greatest(v_now - created_at, 1000), 60000)
-           WHERE lock_token = v_token;
+           WHERE instance_id = v_cand AND lock_token = v_token;
         END IF;
         DELETE FROM __S__.instance_locks WHERE instance_id = v_cand AND lock_token = v_token;
         v_skip := v_skip || v_cand;
@@ -269,8 +297,8 @@ CREATE FUNCTION __S__.ack_orch(
   p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin INTEGER[],
   p_custom_status_set BOOLEAN, p_custom_status TEXT,
   p_kv_ops TEXT[], p_kv_keys TEXT[], p_kv_values TEXT[], p_kv_times BIGINT[],
-  p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[])
-RETURNS TEXT
+  p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[],
+  OUT o_instance TEXT, OUT o_pending BOOLEAN)
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
@@ -278,7 +306,6 @@ DECLARE
   v_until BIGINT;
   v_fresh BOOLEAN := false;
   v_terminal BOOLEAN := p_status IN ('Completed', 'Failed', 'ContinuedAsNew');
-  v_min_delay BIGINT;
   i INTEGER;
 BEGIN
   SELECT instance_id, locked_until INTO v_instance, v_until FROM __S__.instance_locks WHERE lock_token = p_token FOR UPDATE;
@@ -289,7 +316,7 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('lock expired for instance %s: the turn took longer than the lock timeout', v_instance);
   END IF;
 
-  DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token;
+  DELETE FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND lock_token = p_token;
 
   IF p_name IS NOT NULL AND p_version IS NOT NULL THEN
     INSERT INTO __S__.instances (instance_id, orchestration_name, orchestration_version, current_execution_id, parent_instance_id, created_at, updated_at)
@@ -356,7 +383,6 @@ BEGIN
     INSERT INTO __S__.worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
     SELECT w.item, v_now, v_now, w.inst, w.ex, w.act, w.sess, w.tag
       FROM unnest(p_w_items, p_w_instances, p_w_executions, p_w_activities, p_w_sessions, p_w_tags) AS w(item, inst, ex, act, sess, tag);
-    PERFORM pg_notify('__CH__', 'w');
   END IF;
   -- After the inserts: scheduling and cancelling one activity in the same turn is a no-op.
   IF cardinality(p_c_instances) > 0 THEN
@@ -368,20 +394,13 @@ BEGIN
   IF cardinality(p_o_items) > 0 THEN
     INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
     SELECT o.inst, o.kind, o.item, v_now + o.delay, v_now FROM unnest(p_o_instances, p_o_kinds, p_o_items, p_o_delays) AS o(inst, kind, item, delay);
-    SELECT min(d) INTO v_min_delay FROM unnest(p_o_delays) AS d;
-    PERFORM pg_notify('__CH__', CASE WHEN v_min_delay > 0 THEN 'o' || v_min_delay ELSE 'o' END);
   END IF;
 
   DELETE FROM __S__.instance_locks WHERE instance_id = v_instance AND lock_token = p_token;
-  -- Messages that arrived during the turn are fetchable now that the lock is gone.
-  IF (v_min_delay IS NULL OR v_min_delay > 0)
-     AND EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now) THEN
-    PERFORM pg_notify('__CH__', 'o');
-  END IF;
-  IF v_terminal THEN
-    PERFORM pg_notify('__CH__', 't' || v_instance);
-  END IF;
-  RETURN v_instance;
+  o_instance := v_instance;
+  -- Messages that arrived during the turn are fetchable now that the lock is gone: the caller
+  -- announces them to other processes.
+  o_pending := EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now);
 END $$;
 
 CREATE FUNCTION __S__.abandon_orch(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
@@ -390,24 +409,25 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_instance TEXT;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   DELETE FROM __S__.instance_locks WHERE lock_token = p_token RETURNING instance_id INTO v_instance;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('Invalid lock token: %s (unknown, expired and re-locked, or already released)', p_token);
   END IF;
   IF p_ignore_attempt THEN
-    UPDATE __S__.orchestrator_queue SET attempt_count = greatest(attempt_count - 1, 0) WHERE lock_token = p_token;
+    UPDATE __S__.orchestrator_queue SET attempt_count = greatest(attempt_count - 1, 0) WHERE instance_id = v_instance AND lock_token = p_token;
   END IF;
   IF p_delay_ms > 0 THEN
     UPDATE __S__.orchestrator_queue SET visible_at = v_now + p_delay_ms WHERE instance_id = v_instance AND visible_at <= v_now;
   END IF;
-  UPDATE __S__.orchestrator_queue SET lock_token = NULL WHERE lock_token = p_token;
-  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'o' || p_delay_ms ELSE 'o' END);
+  UPDATE __S__.orchestrator_queue SET lock_token = NULL WHERE instance_id = v_instance AND lock_token = p_token;
 END $$;
 
 CREATE FUNCTION __S__.renew_orch(p_token TEXT, p_extend_ms BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   UPDATE __S__.instance_locks SET locked_until = v_now + p_extend_ms WHERE lock_token = p_token AND locked_until > v_now;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('cannot renew lock %s: it expired, was released, or the instance was deleted', p_token);
@@ -420,7 +440,6 @@ DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
   INSERT INTO __S__.worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id, session_id, tag)
   VALUES (p_item, v_now, v_now, p_instance, p_execution_id, p_activity_id, p_session, p_tag);
-  PERFORM pg_notify('__CH__', 'w');
 END $$;
 
 -- Claims the oldest visible, unlocked work item the tag filter admits. p_tag_mode: 'default'
@@ -437,6 +456,15 @@ DECLARE
   v_skip BIGINT[] := '{}';
   v_row RECORD;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true); -- a claim need not survive a server crash
+  -- Queue tables churn (every row is inserted, locked and deleted within seconds), so their
+  -- statistics say "tiny" while their pages hold many dead versions, and the planner would scan
+  -- and sort every visible row: walk the (visible_at, id) index in order and stop at the first
+  -- claimable row instead (measured: 0.05 ms instead of 0.5 ms per pick on a churned queue).
+  PERFORM set_config('enable_seqscan', 'off', true);
+  PERFORM set_config('enable_bitmapscan', 'off', true);
+  PERFORM set_config('enable_sort', 'off', true);
+  PERFORM set_config('plan_cache_mode', 'force_generic_plan', true);
   LOOP
     SELECT w.id, w.work_item, w.attempt_count, w.session_id INTO v_row
       FROM __S__.worker_queue AS w
@@ -468,7 +496,8 @@ BEGIN
         CONTINUE;
       END IF;
     END IF;
-    o_token := gen_random_uuid()::text;
+    -- The token starts with the row's id: ack, renew and abandon find the row by primary key.
+    o_token := v_row.id || '.' || gen_random_uuid();
     UPDATE __S__.worker_queue SET lock_token = o_token, locked_until = v_now + p_lock_ms, attempt_count = attempt_count + 1
      WHERE id = v_row.id;
     o_item := v_row.work_item;
@@ -483,7 +512,8 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_session TEXT;
 BEGIN
-  DELETE FROM __S__.worker_queue WHERE lock_token = p_token AND locked_until > v_now RETURNING session_id INTO v_session;
+  DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_token) AND lock_token = p_token AND locked_until > v_now
+  RETURNING session_id INTO v_session;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: the activity was cancelled, its lock expired, or it was already acked', p_token);
   END IF;
@@ -493,7 +523,6 @@ BEGIN
   IF p_item IS NOT NULL THEN
     INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
     VALUES (p_instance, p_kind, p_item, v_now, v_now);
-    PERFORM pg_notify('__CH__', 'o');
   END IF;
 END $$;
 
@@ -501,14 +530,14 @@ CREATE FUNCTION __S__.abandon_work(p_token TEXT, p_delay_ms BIGINT, p_ignore_att
 LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   UPDATE __S__.worker_queue
      SET lock_token = NULL, locked_until = NULL, visible_at = v_now + p_delay_ms,
          attempt_count = CASE WHEN p_ignore_attempt THEN greatest(attempt_count - 1, 0) ELSE attempt_count END
-   WHERE lock_token = p_token;
+   WHERE id = __S__.token_row(p_token) AND lock_token = p_token;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('unknown work item lock token %s', p_token);
   END IF;
-  PERFORM pg_notify('__CH__', CASE WHEN p_delay_ms > 0 THEN 'w' || p_delay_ms ELSE 'w' END);
 END $$;
 
 CREATE FUNCTION __S__.renew_work(p_token TEXT, p_extend_ms BIGINT) RETURNS void
@@ -517,7 +546,9 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_session TEXT;
 BEGIN
-  UPDATE __S__.worker_queue SET locked_until = v_now + p_extend_ms WHERE lock_token = p_token AND locked_until > v_now
+  PERFORM set_config('synchronous_commit', 'off', true);
+  UPDATE __S__.worker_queue SET locked_until = v_now + p_extend_ms
+   WHERE id = __S__.token_row(p_token) AND lock_token = p_token AND locked_until > v_now
   RETURNING session_id INTO v_session;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: cancelled, expired or acked', p_token);
@@ -533,6 +564,7 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_count INTEGER;
 BEGIN
+  PERFORM set_config('synchronous_commit', 'off', true);
   UPDATE __S__.sessions SET locked_until = v_now + p_extend_ms
    WHERE worker_id = ANY (p_owners) AND locked_until > v_now AND last_activity_at > v_now - p_idle_ms;
   GET DIAGNOSTICS v_count = ROW_COUNT;
@@ -557,10 +589,13 @@ LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
   IF p_queue = 'worker' THEN
-    WITH gone AS (DELETE FROM __S__.worker_queue WHERE lock_token = p_token RETURNING work_item)
+    WITH gone AS (DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_token) AND lock_token = p_token RETURNING work_item)
     INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'worker', NULL, work_item, p_error, v_now FROM gone;
   ELSE
-    WITH gone AS (DELETE FROM __S__.orchestrator_queue WHERE lock_token = p_token AND work_item = p_item RETURNING instance_id, work_item)
+    WITH gone AS (DELETE FROM __S__.orchestrator_queue
+                   WHERE instance_id = (SELECT instance_id FROM __S__.instance_locks WHERE lock_token = p_token)
+                     AND lock_token = p_token AND work_item = p_item
+                  RETURNING instance_id, work_item)
     INSERT INTO __S__.dead_letters (queue, instance_id, work_item, error, created_at) SELECT 'orchestrator', instance_id, work_item, p_error, v_now FROM gone;
   END IF;
 END $$;

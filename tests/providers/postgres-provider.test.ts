@@ -1,0 +1,156 @@
+// What is particular to PostgresProvider beyond the correctness suite: capabilities, close(),
+// the database's clock deciding locks, values PostgreSQL text cannot hold, and the mapping of
+// SQLSTATEs and connection failures to error kinds.
+import { afterAll, describe, expect, test } from "bun:test";
+import { ProviderError, TagFilter } from "../../src/provider-api.ts";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
+import { postgresError } from "../../src/providers/postgres/errors.ts";
+import { decodeText, encodeText } from "../../src/providers/postgres/text-codec.ts";
+import { activityItem, customStatusEvent, kvSetEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
+import { postgresForTests } from "./postgres-server.ts";
+
+const pg = await postgresForTests();
+const schemas: string[] = [];
+
+async function fresh(options: Parameters<typeof PostgresProvider.connect>[1] = {}): Promise<PostgresProvider> {
+  const schema = `test_${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
+  schemas.push(schema);
+  return PostgresProvider.connect(pg.url!, { poolMax: 3, ...options, schema });
+}
+
+afterAll(async () => {
+  if (pg.url !== null) for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
+});
+
+describe("postgresError (no server needed)", () => {
+  const err = (fields: Record<string, unknown>) => Object.assign(new Error("boom"), fields);
+  test("serialization, deadlock, lock-not-available, shutdown and connection SQLSTATEs are Unavailable and retryable", () => {
+    for (const state of ["40001", "40P01", "55P03", "57P01", "57P02", "57P03", "08006", "08001", "53300"]) {
+      const e = postgresError("op", err({ code: "ERR_POSTGRES_SERVER_ERROR", errno: state }));
+      expect(e.kind, state).toBe("Unavailable");
+      expect(e.retryable, state).toBe(true);
+    }
+  });
+  test("the provider's own DXL01 is LockLost; constraint violations Conflict; bad data InvalidArgument; all permanent", () => {
+    const lost = postgresError("op", err({ errno: "DXL01" }));
+    expect([lost.kind, lost.retryable]).toEqual(["LockLost", false]);
+    const dup = postgresError("op", err({ errno: "23505" }));
+    expect([dup.kind, dup.retryable]).toEqual(["Conflict", false]);
+    const data = postgresError("op", err({ errno: "22021" }));
+    expect([data.kind, data.retryable]).toEqual(["InvalidArgument", false]);
+    const undefinedTable = postgresError("op", err({ errno: "42P01" }));
+    expect([undefinedTable.kind, undefinedTable.retryable]).toEqual(["Internal", false]);
+  });
+  test("failures without a SQLSTATE: socket and pool errors are Unavailable, client-side query bugs Internal", () => {
+    for (const code of ["ERR_POSTGRES_CONNECTION_CLOSED", "ERR_POSTGRES_CONNECTION_TIMEOUT", "ECONNREFUSED", "ECONNRESET"]) {
+      const e = postgresError("op", err({ code }));
+      expect([e.kind, e.retryable], code).toEqual(["Unavailable", true]);
+    }
+    const bug = postgresError("op", err({ code: "ERR_POSTGRES_SYNTAX_ERROR" }));
+    expect([bug.kind, bug.retryable]).toEqual(["Internal", false]);
+  });
+  test("messages are never what decides: the same SQLSTATE with any text maps the same", () => {
+    const a = postgresError("op", Object.assign(new Error("deadlock detected"), { errno: "23505" }));
+    expect(a.kind).toBe("Conflict");
+  });
+});
+
+describe("text codec (no server needed)", () => {
+  test("clean strings are stored as they are; NUL, lone surrogates and the marker round-trip exactly", () => {
+    expect(encodeText("plain ünïcode 😀")).toBe("plain ünïcode 😀");
+    for (const s of ["a\u0000b", "\ud800 lone high", "lone low \udc00", "\u0001dx-json:looks like the marker", "😀\u0000"]) {
+      const stored = encodeText(s);
+      expect(stored.includes("\u0000")).toBe(false);
+      expect(decodeText(stored)).toBe(s);
+    }
+    expect(encodeText(null)).toBeNull();
+  });
+});
+
+if (pg.url === null) {
+  test.skip(`PostgresProvider [skipped: ${pg.reason}]`, () => {});
+} else {
+  describe("PostgresProvider", () => {
+    test("declares long polling, management, multiple processes and cross-process wake-ups; listen: false drops the last", async () => {
+      const p = await fresh();
+      expect(p.capabilities()).toEqual({ longPolling: true, management: true, multiProcess: true, crossProcessWakeups: true });
+      expect(p.name()).toBe("postgres");
+      const quiet = await fresh({ listen: false });
+      expect(quiet.capabilities().crossProcessWakeups).toBe(false);
+      await p.close();
+      await quiet.close();
+    });
+
+    test("after close() every method fails with kind Closed (admin included); a waiting fetch returns null; close() is idempotent", async () => {
+      const p = await fresh();
+      const waiting = p.fetchOrchestrationItem(1000, 20_000);
+      await Bun.sleep(50);
+      const t0 = performance.now();
+      await Promise.all([p.close(), p.close()]);
+      expect(await waiting).toBeNull();
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      const calls: [string, Promise<unknown>][] = [
+        ["enqueueForOrchestrator", p.enqueueForOrchestrator(startItem("y"), null)],
+        ["fetchOrchestrationItem", p.fetchOrchestrationItem(1000, 0)],
+        ["fetchWorkItem", p.fetchWorkItem(1000, 0, null, TagFilter.defaultOnly())],
+        ["ackWorkItem", p.ackWorkItem("token", null)],
+        ["read", p.read("x")],
+        ["getKvValue", p.getKvValue("x", "k")],
+        ["renewSessionLock", p.renewSessionLock(["w"], 1000, 1000)],
+        ["listInstances", p.asManagementCapability().listInstances()],
+      ];
+      for (const [op, call] of calls) {
+        const e = await call.then(
+          () => null,
+          (x: unknown) => x,
+        );
+        expect(e, op).toBeInstanceOf(ProviderError);
+        expect((e as ProviderError).kind, op).toBe("Closed");
+      }
+    });
+
+    test("locks are decided by the database's clock: a process whose clock runs an hour ahead cannot steal a live lock", async () => {
+      const a = await fresh();
+      const b = await PostgresProvider.connect(pg.url!, { schema: a.schema, poolMax: 2 });
+      await a.enqueueForOrchestrator(startItem("clock"), null);
+      await a.enqueueForWorker(activityItem("clock", 1));
+      const held = await a.fetchOrchestrationItem(30_000, 0);
+      const work = await a.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly());
+      expect(held).not.toBeNull();
+      expect(work).not.toBeNull();
+      const realNow = Date.now;
+      Date.now = () => realNow() + 3_600_000;
+      try {
+        expect(await b.fetchOrchestrationItem(30_000, 0)).toBeNull();
+        expect(await b.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly())).toBeNull();
+      } finally {
+        Date.now = realNow;
+      }
+      await a.ackWorkItem(work!.lockToken, null);
+      await b.close();
+      await a.close();
+    });
+
+    test("custom status, KV values and output holding NUL or lone surrogates round-trip exactly", async () => {
+      const p = await fresh();
+      const weird = "x\u0000y\ud800z";
+      await p.enqueueForOrchestrator(startItem("odd"), null);
+      const f = await p.fetchOrchestrationItem(30_000, 0);
+      await p.ackOrchestrationItem(
+        f!.lockToken,
+        1,
+        [startedEvent("odd"), customStatusEvent("odd", 1, 2, weird), kvSetEvent("odd", 1, 3, "k", weird)],
+        [],
+        [],
+        runningMeta("TestOrch", "1.0.0", { status: "Completed", output: weird }),
+        [],
+      );
+      expect((await p.getCustomStatus("odd", 0))?.status).toBe(weird);
+      expect(await p.getKvValue("odd", "k")).toBe(weird);
+      expect(await p.getKvAllValues("odd")).toEqual({ k: weird });
+      const info = await p.asManagementCapability().getExecutionInfo("odd", 1);
+      expect(info.output).toBe(weird);
+      await p.close();
+    });
+  });
+}
