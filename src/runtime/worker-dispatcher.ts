@@ -21,6 +21,9 @@ type Execute = WorkItemOf<"ActivityExecute">;
 /** Raised into the race when the activity's cancellation grace period ran out. */
 const GRACE_EXPIRED = Symbol("grace expired");
 
+/** Pauses between tries of a completion's ack that failed retryably (null: the last try). */
+const ACK_RETRY_PAUSES_MS = [100, 400, 1_000, null] as const;
+
 /** A held item older than this renews its lease before it runs (the run's renewals count from its start). */
 const RENEW_HELD_AFTER_MS = 100;
 
@@ -210,13 +213,24 @@ export class WorkerDispatcher {
     return Promise.race([work, grace]);
   }
 
+  /**
+   * Acks the completion. A retryable failure (a connection cut by a database restart, say) is
+   * retried a few times while the lease is still good, so a finished activity is not run again
+   * for a blip; an ack that did commit but lost its reply then fails as LockLost, which is
+   * dropped like any lost lease. After the last try the item goes back to the queue.
+   */
   private async ack(w: FetchedWorkItem, completion: WorkItem): Promise<void> {
-    try {
-      await this.provider.ackWorkItem(w.lockToken, completion);
-    } catch (err) {
-      if (err instanceof ProviderError && !err.retryable) return; // row gone: cancelled or lease lost
-      await this.provider.abandonWorkItem(w.lockToken, 100, false).catch(() => {});
+    for (const pauseMs of ACK_RETRY_PAUSES_MS) {
+      try {
+        await this.provider.ackWorkItem(w.lockToken, completion);
+        return;
+      } catch (err) {
+        if (err instanceof ProviderError && !err.retryable) return; // row gone: cancelled or lease lost
+        if (!(err instanceof ProviderError) || pauseMs === null || this.stopping) break;
+        await new Promise((r) => setTimeout(r, pauseMs));
+      }
     }
+    await this.provider.abandonWorkItem(w.lockToken, 100, false).catch(() => {});
   }
 
   /**

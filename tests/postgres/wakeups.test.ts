@@ -216,21 +216,15 @@ pgTest("(d) two schemas on one server do not wake each other", async () => {
   figures.push(`(d) other schema: no wake-up, looks at ${looks.map((l) => l.toFixed(0)).join(", ")} ms, null after ${ms.toFixed(0)} ms`);
 });
 
-// PROVIDER BUG (found by the asynchronous-restart case of restart.test.ts; see the report):
-// a lock that expires (its holder crashed, or lost its ack/abandon to an outage) makes the item
-// fetchable again, but nothing wakes a waiting fetch then: fetch_orch/fetch_work return
-// o_next_due_ms from `visible_at` only, ignoring `locked_until` (instance_locks for the
-// orchestrator queue, worker_queue.locked_until for the worker queue), and no notification is
-// sent on expiry. So redelivery waits for the fallback poll (fallbackPollIntervalMs, default 1 s)
-// or the fetch's poll timeout, not for the lock's expiry (MemoryProvider schedules its long poll
-// at max(visible_at, locked_until)). Marked `test.failing`: these pass while the bug is there and
-// fail once it is fixed — then drop `.failing`.
-function pgBugTest(name: string, fn: () => Promise<void>): void {
+// A lock that expires (its holder crashed, or lost its ack/abandon to an outage) makes the item
+// fetchable again; a waiting fetch must wake at that expiry, not at its fallback poll (60 s here)
+// or its poll timeout: the empty fetch learns the next expiry from the server and sleeps no longer.
+function expiryTest(name: string, fn: () => Promise<void>): void {
   if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test.failing(name, fn, 30_000);
+  else test(name, fn, 30_000);
 }
 
-pgBugTest("(e) PROVIDER BUG, expected to fail until fixed: a worker fetch waiting while another process holds the item's lock returns once that lock expires", async () => {
+expiryTest("(e) a worker fetch waiting while another process holds the item's lock returns once that lock expires", async () => {
   const { a, b } = await pair();
   await b.enqueueForWorker(activityItem("lost-work-lock", 1));
   const held = await b.fetchWorkItem(1_000, 0, null, TagFilter.defaultOnly()); // B "dies" holding it for 1 s
@@ -244,7 +238,7 @@ pgBugTest("(e) PROVIDER BUG, expected to fail until fixed: a worker fetch waitin
   expect(ms).toBeLessThan(1_000 + WAKE_BOUND_MS);
 });
 
-pgBugTest("(e) PROVIDER BUG, expected to fail until fixed: an orchestrator fetch waiting while another process holds the instance's lock returns once that lock expires", async () => {
+expiryTest("(e) an orchestrator fetch waiting while another process holds the instance's lock returns once that lock expires", async () => {
   const { a, b } = await pair();
   await b.enqueueForOrchestrator(startItem("lost-orch-lock"), null);
   const held = await b.fetchOrchestrationItem(1_000, 0); // B "dies" holding the instance for 1 s
