@@ -1,7 +1,8 @@
 /**
  * duroxide: durable orchestrations for TypeScript on Bun. The curated public surface: the runtime,
  * the client, registries, the orchestration and activity APIs, and every type their signatures
- * take or return. Providers live in their own entry points ("duroxide/sqlite", "duroxide/memory");
+ * take or return. Providers live in their own entry points ("duroxide/sqlite", "duroxide/postgres",
+ * "duroxide/memory");
  * provider authors import the contract (work items, queue and fetch shapes,
  * codecs, validators) from "duroxide/provider"; the pure replay engine for unit tests of
  * orchestrations is in "duroxide/testing".

@@ -55,6 +55,14 @@ describe("postgresError (no server needed)", () => {
   });
 });
 
+test("the package exports duroxide/postgres (the provider and its suite factory) and the throw-away server from duroxide/testing", async () => {
+  const entry = await import("duroxide/postgres");
+  expect(entry.PostgresProvider).toBe(PostgresProvider);
+  expect(typeof entry.postgresSuiteFactory).toBe("function");
+  const testing = await import("duroxide/testing");
+  expect(typeof testing.startThrowawayPostgres).toBe("function");
+});
+
 describe("text codec (no server needed)", () => {
   test("clean strings are stored as they are; NUL, lone surrogates and the marker round-trip exactly", () => {
     expect(encodeText("plain ünïcode 😀")).toBe("plain ünïcode 😀");
