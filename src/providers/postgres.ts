@@ -36,6 +36,7 @@ import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
 import { postgresError } from "./postgres/errors.ts";
 import { Listener } from "./postgres/listener.ts";
+import { checkStorable } from "./postgres/storable.ts";
 import { migrate } from "./postgres/migrate.ts";
 import { channelOf, checkUrl, quoted, resolveOptions, type PostgresProviderOptions, type ResolvedOptions } from "./postgres/options.ts";
 import { SCHEMA_VERSION } from "./postgres/schema.ts";
@@ -76,6 +77,8 @@ export class PostgresProvider implements Provider {
   /** The earliest pending timed wake-up per queue (delayed work announced by a notification). */
   private readonly timedWakes = new Map<WakeSignal, { at: number; timer: ReturnType<typeof setTimeout> }>();
   private readonly admin: PostgresProviderAdmin;
+  /** The admin as callers get it: every argument checked by checkStorable first. */
+  private readonly checkedAdmin: ProviderAdmin;
   private closed = false;
   private closing: Promise<void> | null = null;
   /** Tags this provider's announcements, so that its own listener skips them. */
@@ -89,6 +92,7 @@ export class PostgresProvider implements Provider {
     this.q = quoted(options.schema);
     this.sqlText = statements(this.q);
     this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
+    this.checkedAdmin = withStorableArguments(this.admin);
     this.announcer = new Announcer(sql, channelOf(options.schema), this.sender);
     this.listener = options.listen
       ? new Listener(url, channelOf(options.schema), {
@@ -171,6 +175,7 @@ export class PostgresProvider implements Provider {
 
   private async call(op: string, text: string, params: unknown[]): Promise<Row[]> {
     if (this.closed) throw ProviderError.closed(op);
+    checkStorable(op, params);
     try {
       return (await this.sql.unsafe(text, params)) as Row[];
     } catch (err) {
@@ -518,8 +523,26 @@ export class PostgresProvider implements Provider {
   }
 
   asManagementCapability(): ProviderAdmin {
-    return this.admin;
+    return this.checkedAdmin;
   }
+}
+
+/** The admin behind a check of every string argument (ids, filters) before it reaches PostgreSQL. */
+function withStorableArguments(admin: ProviderAdmin): ProviderAdmin {
+  return new Proxy(admin, {
+    get(target, key, receiver) {
+      const value = Reflect.get(target, key, receiver) as unknown;
+      if (typeof value !== "function" || typeof key !== "string") return value;
+      return (...args: unknown[]) => {
+        try {
+          checkStorable(key, args);
+        } catch (err) {
+          return Promise.reject(err);
+        }
+        return (value as (...a: unknown[]) => unknown).apply(target, args);
+      };
+    },
+  });
 }
 
 function decodeEvents(op: string, rows: Row[]): Event[] {
@@ -614,12 +637,12 @@ function statements(q: string) {
   const placeholders = (n: number, types: string[]) => types.slice(0, n).map((t, i) => `$${i + 1}::${t}`).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
-    fetchOrch: `SELECT * FROM ${q}.fetch_orch($1::bigint, $2::boolean, $3::int[], $4::int[])`,
+    fetchOrch: `SELECT * FROM ${q}.fetch_orch($1::bigint, $2::boolean, $3::bigint[], $4::bigint[])`,
     ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(30, [
       "text", "bigint", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "text[]", "bigint[]",
-      "text", "text", "text", "text", "text", "int[]",
+      "text", "text", "text", "text", "text", "bigint[]",
       "boolean", "text",
       "text[]", "text[]", "text[]", "bigint[]",
       "text[]", "bigint[]", "bigint[]",

@@ -283,7 +283,10 @@ export class WorkerDispatcher {
       try {
         await this.provider.renewWorkItemLock(w.lockToken, this.options.workerLockTimeoutMs);
       } catch {
-        return null; // cancelled while it waited (row gone), or the provider failed: fetch afresh
+        // Cancelled while it waited (row gone), or the provider failed: hand it back (a no-op when
+        // the row is gone) rather than leave it locked for a lease, and fetch afresh.
+        await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
+        return null;
       }
     }
     return w;

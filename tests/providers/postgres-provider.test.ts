@@ -139,6 +139,38 @@ if (pg.url === null) {
       await a.close();
     });
 
+    test("version components beyond 2^31 (any safe integer, as on SQLite) work in a capability filter and a pinned version", async () => {
+      const p = await fresh();
+      const big = { major: 2 ** 40, minor: 2 ** 31, patch: 0 };
+      await p.enqueueForOrchestrator(startItem("big-version"), null);
+      const f = await p.fetchOrchestrationItem(30_000, 0, { supported_duroxide_versions: [{ min: { major: 0, minor: 0, patch: 0 }, max: big }] });
+      expect(f?.item.instance).toBe("big-version");
+      await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("big-version")], [], [], runningMeta("TestOrch", "1.0.0", { pinned_duroxide_version: big }), []);
+      await p.enqueueForOrchestrator(startItem("big-version"), null);
+      const none = await p.fetchOrchestrationItem(30_000, 0, { supported_duroxide_versions: [{ min: { major: 0, minor: 0, patch: 0 }, max: { major: 2 ** 40, minor: 0, patch: 0 } }] });
+      expect(none).toBeNull(); // pinned 2^40.2^31.0 is above that range
+      await p.close();
+    });
+
+    test("ids PostgreSQL text cannot hold exactly (NUL, unpaired surrogates) are refused with InvalidArgument, and never merged with another id", async () => {
+      const p = await fresh();
+      for (const id of ["s\ud800", "s\udbff", "nul\u0000id"]) {
+        const e = await p.enqueueForOrchestrator(startItem(id), null).then(() => null, (x: unknown) => x);
+        expect(e, JSON.stringify(id)).toBeInstanceOf(ProviderError);
+        expect((e as ProviderError).kind).toBe("InvalidArgument");
+      }
+      expect(await p.fetchOrchestrationItem(30_000, 0)).toBeNull(); // nothing was stored
+      const admin = p.asManagementCapability();
+      const del = await admin.deleteInstance("s\ud800", true).then(() => null, (x: unknown) => x);
+      expect((del as ProviderError).kind).toBe("InvalidArgument");
+      const r = await p.read("x\udc00").then(() => null, (x: unknown) => x);
+      expect((r as ProviderError).kind).toBe("InvalidArgument");
+      // A well-formed surrogate pair is fine.
+      await p.enqueueForOrchestrator(startItem("emoji-😀"), null);
+      expect((await p.fetchOrchestrationItem(30_000, 0))?.item.instance).toBe("emoji-😀");
+      await p.close();
+    });
+
     test("custom status, KV values and output holding NUL or lone surrogates round-trip exactly", async () => {
       const p = await fresh();
       const weird = "x\u0000y\ud800z";

@@ -39,9 +39,10 @@ CREATE TABLE __S__.executions (
   output TEXT,
   started_at BIGINT NOT NULL,
   completed_at BIGINT,
-  duroxide_version_major INTEGER,
-  duroxide_version_minor INTEGER,
-  duroxide_version_patch INTEGER,
+  -- BIGINT: a version component may be any safe integer, as on SQLite (INTEGER stops at 2^31-1).
+  duroxide_version_major BIGINT,
+  duroxide_version_minor BIGINT,
+  duroxide_version_patch BIGINT,
   PRIMARY KEY (instance_id, execution_id)
 );
 CREATE INDEX idx_executions_status ON __S__.executions(status);
@@ -172,7 +173,7 @@ END $$;
 -- another process (its claim in progress, or its lock) skips that instance and keeps looking.
 -- Nothing found: only o_next_due_ms is set (ms until the next message becomes visible, or null).
 CREATE FUNCTION __S__.fetch_orch(
-  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min INTEGER[], p_max INTEGER[],
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[],
   OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
   OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
   OUT o_messages TEXT[], OUT o_attempt INTEGER,
@@ -305,7 +306,7 @@ CREATE FUNCTION __S__.ack_orch(
   p_event_ids BIGINT[], p_event_types TEXT[], p_event_data TEXT[],
   p_w_items TEXT[], p_w_instances TEXT[], p_w_executions BIGINT[], p_w_activities BIGINT[], p_w_sessions TEXT[], p_w_tags TEXT[],
   p_o_instances TEXT[], p_o_kinds TEXT[], p_o_items TEXT[], p_o_delays BIGINT[],
-  p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin INTEGER[],
+  p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin BIGINT[],
   p_custom_status_set BOOLEAN, p_custom_status TEXT,
   p_kv_ops TEXT[], p_kv_keys TEXT[], p_kv_values TEXT[], p_kv_times BIGINT[],
   p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[],
