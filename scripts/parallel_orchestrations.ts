@@ -20,7 +20,8 @@ import { MemoryProvider } from "../src/providers/memory.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
 import { MAX_RUNTIME_PROCESSES, startRuntimeProcesses, type RuntimeProcesses, type ScenarioDescriptor } from "../src/stress/runtime-processes.ts";
-import { closeStore, loadPostgresProvider, redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
+import { closeStore, redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
+import { PostgresProvider } from "../src/providers/postgres.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
 import {
   PERFORMANCE_BASELINE,
@@ -352,14 +353,13 @@ function providerSpec(key: string): ProviderSpec {
       label: "PostgreSQL",
       async create() {
         const url = await postgresUrl();
-        const pg = await loadPostgresProvider();
         const schema = `stress_${randomHex(6)}`;
         try {
-          const p = await pg.connect(url, { schema, poolMax: postgres.poolMax });
+          const p = await PostgresProvider.connect(url, { schema, poolMax: postgres.poolMax });
           stores.set(p, { url, schema });
           return p;
         } catch (err) {
-          await pg.dropSchema(url, schema).catch(() => {}); // whatever connect created
+          await PostgresProvider.dropSchema(url, schema).catch(() => {}); // whatever connect created
           throw err;
         }
       },
@@ -377,7 +377,7 @@ function providerSpec(key: string): ProviderSpec {
         }
         if (s === undefined) return;
         try {
-          await (await loadPostgresProvider()).dropSchema(s.url, s.schema);
+          await PostgresProvider.dropSchema(s.url, s.schema);
         } catch (err) {
           process.stderr.write(`warning: could not drop schema ${s.schema} (drop it by hand: DROP SCHEMA ${s.schema} CASCADE): ${(err as Error).message}\n`);
         }
@@ -488,7 +488,6 @@ async function runStress(cli: Cli): Promise<number> {
     postgres.flagUrl = cli.pgUrl;
     postgres.poolMax = cli.poolMax ?? 10;
     try {
-      await loadPostgresProvider(); // before starting a server: a checkout without the provider fails at once
       const url = await postgresUrl();
       say(`  postgres  ${redactUrl(url)} (${postgres.source}), pool max ${postgres.poolMax}${n > 1 ? ` per process (${n + 1} pools)` : ""}, a fresh schema per run`);
     } catch (err) {

@@ -29,6 +29,7 @@ import type {
   TagFilter,
 } from "../core/queue-types.ts";
 import { decodeWorkItem, workItemInstance, type WorkItem } from "../core/work-items.ts";
+import { isTerminalStatus } from "../core/status.ts";
 import { instanceSignals } from "../instance-signals.ts";
 import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
 import type { ProviderFactory } from "../provider-tests/harness.ts";
@@ -340,23 +341,20 @@ export class PostgresProvider implements Provider {
       metadata,
       cancelledActivities,
     );
-    const params = ackParams(lockToken, executionId, v);
-    const r = (await this.call(op, this.sqlText.ackOrch, params))[0]!;
+    const ack = ackParams(lockToken, executionId, v);
+    const r = (await this.call(op, this.sqlText.ackOrch, ack.params))[0]!;
     // Messages that arrived during the turn are fetchable now that the lock is gone.
     this.orchestratorWork.notify();
     if (r.o_pending) this.announcer.announce("o");
-    if ((params[5] as string[]).length > 0) {
+    if (ack.activities > 0) {
       this.announcer.announce("w");
       this.workerWork.notify();
     }
-    const delays = params[14] as number[];
-    if (delays.length > 0) {
-      const first = Math.min(...delays);
-      this.announcer.announce(first > 0 ? `o${first}` : "o");
-      this.wakeIn(this.orchestratorWork, first);
+    if (ack.firstDelayMs !== null) {
+      this.announcer.announce(ack.firstDelayMs > 0 ? `o${ack.firstDelayMs}` : "o");
+      this.wakeIn(this.orchestratorWork, ack.firstDelayMs);
     }
-    const status = v.metadata.status;
-    if (status === "Completed" || status === "Failed" || status === "ContinuedAsNew") this.announcer.announce(`t${r.o_instance as string}`);
+    if (isTerminalStatus(v.metadata.status)) this.announcer.announce(`t${r.o_instance as string}`);
   }
 
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -553,8 +551,16 @@ function decodeEvents(op: string, rows: Row[]): Event[] {
   }
 }
 
-/** The ack function's 30 parameters, in its order (see ack_orch in ./postgres/schema.ts). */
-function ackParams(lockToken: string, executionId: number, v: ReturnType<typeof validateProviderInput.ackOrchestrationItem>): unknown[] {
+/**
+ * The ack function's 30 parameters, in its order (see ack_orch in ./postgres/schema.ts), with what
+ * the caller announces after the commit: how many activities the turn enqueued, and when its
+ * first orchestrator message becomes visible (ms from now; null when it enqueued none).
+ */
+function ackParams(
+  lockToken: string,
+  executionId: number,
+  v: ReturnType<typeof validateProviderInput.ackOrchestrationItem>,
+): { params: unknown[]; activities: number; firstDelayMs: number | null } {
   const events = v.delta;
   const w = { items: [] as string[], inst: [] as string[], exec: [] as number[], act: [] as number[], sess: [] as (string | null)[], tag: [] as (string | null)[] };
   v.workerItems.forEach((item, i) => {
@@ -598,7 +604,7 @@ function ackParams(lockToken: string, executionId: number, v: ReturnType<typeof 
   }
   const md = v.metadata;
   const pin = md.pinned_duroxide_version;
-  return [
+  const params = [
     lockToken,
     executionId,
     events.map((e) => e.event_id),
@@ -630,15 +636,16 @@ function ackParams(lockToken: string, executionId: number, v: ReturnType<typeof 
     v.cancelled.map((c) => c.execution_id),
     v.cancelled.map((c) => c.activity_id),
   ];
+  return { params, activities: w.items.length, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
 }
 
 /** Every statement's text, for one schema. */
 function statements(q: string) {
-  const placeholders = (n: number, types: string[]) => types.slice(0, n).map((t, i) => `$${i + 1}::${t}`).join(", ");
+  const placeholders = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}`).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
     fetchOrch: `SELECT * FROM ${q}.fetch_orch($1::bigint, $2::boolean, $3::bigint[], $4::bigint[])`,
-    ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(30, [
+    ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders([
       "text", "bigint", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "text[]", "bigint[]",

@@ -8,7 +8,8 @@
  */
 import { ProviderError } from "../../core/errors.ts";
 
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+/** A NUL, or a surrogate half without its partner: what PostgreSQL text cannot hold exactly. */
+export const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function unstorable(v: unknown, depth: number): string | null {
   if (typeof v === "string") return UNSTORABLE.test(v) ? v : null;

@@ -5,9 +5,9 @@
  * escapes both), so every string round-trips exactly. A clean string that happens to start with
  * the marker is escaped too, so reading is never ambiguous.
  */
+import { UNSTORABLE } from "./storable.ts";
+
 const MARKER = "\u0001dx-json:";
-// A NUL, or a surrogate half without its partner.
-const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function encodeText(s: string): string;
 export function encodeText(s: string | null): string | null;
