@@ -35,6 +35,7 @@ import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.
 import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
+import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { postgresError } from "./postgres/errors.ts";
 import { Listener } from "./postgres/listener.ts";
 import { checkStorable } from "./postgres/storable.ts";
@@ -57,6 +58,17 @@ interface Attempt<T> {
   /** ms until the queue's next message becomes visible (server clock), null when none is pending. */
   nextDueMs: number | null;
 }
+
+/** A worker ack as ack_work_many takes it (null completion fields: acked without a completion). */
+interface WorkAck {
+  token: string;
+  instance: string | null;
+  kind: string | null;
+  item: string | null;
+}
+
+/** Most acks one ack_work_many call carries (bounds one transaction's work and its parameters). */
+const MAX_ACK_BATCH = 64;
 
 const TAG_MODES = { DefaultOnly: "default", Tags: "tags", DefaultAnd: "default_and", Any: "any" } as const;
 
@@ -84,6 +96,8 @@ export class PostgresProvider implements Provider {
   private closing: Promise<void> | null = null;
   /** Tags this provider's announcements, so that its own listener skips them. */
   private readonly sender = crypto.randomUUID().slice(0, 8);
+  /** Worker acks made while others commit go together (group commit: one transaction per batch). */
+  private readonly workAcks = new Batcher<WorkAck, void>((acks) => this.sendWorkAcks(acks), MAX_ACK_BATCH);
 
   private constructor(
     private readonly sql: SQL,
@@ -413,16 +427,37 @@ export class PostgresProvider implements Provider {
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
     const op = "ackWorkItem";
     const done = validateProviderInput.ackWorkItem(lockToken, completion);
-    await this.call(op, this.sqlText.ackWork, [
-      lockToken,
-      done === null ? null : workItemInstance(done.item),
-      done === null ? null : done.item.type,
-      done === null ? null : done.text,
-    ]);
+    if (this.closed) throw ProviderError.closed(op);
+    const ack: WorkAck = {
+      token: lockToken,
+      instance: done === null ? null : workItemInstance(done.item),
+      kind: done === null ? null : done.item.type,
+      item: done === null ? null : done.text,
+    };
+    // Checked alone, so that one unstorable ack cannot fail the batch it would have joined.
+    checkStorable(op, [ack.token, ack.instance, ack.kind, ack.item]);
+    await this.workAcks.submit(ack);
     if (done !== null) {
       this.announcer.announce("o");
       this.orchestratorWork.notify();
     }
+  }
+
+  /** One batch of worker acks: one call of ack_work_many; an ack whose lock is gone fails alone. */
+  private async sendWorkAcks(acks: WorkAck[]): Promise<Outcome<void>[]> {
+    const op = "ackWorkItem";
+    const rows = await this.call(op, this.sqlText.ackWorkMany, [
+      acks.map((a) => a.token),
+      acks.map((a) => a.instance),
+      acks.map((a) => a.kind),
+      acks.map((a) => a.item),
+    ]);
+    const applied = new Set((rows[0]!.done as number[]).map(Number));
+    return acks.map((a, i) =>
+      applied.has(i + 1)
+        ? { ok: true, value: undefined }
+        : { ok: false, error: ProviderError.lockLost(op, `work item lock ${a.token} is gone: the activity was cancelled, its lock expired, or it was already acked`) },
+    );
   }
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -658,7 +693,7 @@ function statements(q: string) {
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,
     enqueueWorker: `SELECT ${q}.enqueue_worker($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text)`,
     fetchWork: `SELECT * FROM ${q}.fetch_work($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint)`,
-    ackWork: `SELECT ${q}.ack_work($1::text, $2::text, $3::text, $4::text)`,
+    ackWorkMany: `SELECT ${q}.ack_work_many($1::text[], $2::text[], $3::text[], $4::text[]) AS done`,
     abandonWork: `SELECT ${q}.abandon_work($1::text, $2::bigint, $3::boolean)`,
     renewWork: `SELECT ${q}.renew_work($1::text, $2::bigint)`,
     renewSessions: `SELECT ${q}.renew_sessions($1::text[], $2::bigint, $3::bigint) AS n`,

@@ -170,8 +170,9 @@ const LOOKUP_SETTINGS =
   "SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off SET plan_cache_mode = force_generic_plan SET jit = off";
 
 const FUNCTIONS = `
--- Version 1 set the planner settings per call through this (a statement per setting, per call).
+-- Functions of version 1 that are gone.
 DROP FUNCTION IF EXISTS __S__.claim_settings();
+DROP FUNCTION IF EXISTS __S__.ack_work(TEXT, TEXT, TEXT, TEXT); -- replaced by ack_work_many
 
 CREATE OR REPLACE FUNCTION __S__.now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
 $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
@@ -532,24 +533,33 @@ BEGIN
   END LOOP;
 END $$;
 
-CREATE OR REPLACE FUNCTION __S__.ack_work(p_token TEXT, p_instance TEXT, p_kind TEXT, p_item TEXT) RETURNS void
+-- Acks a batch of work items in one transaction (the provider groups acks that callers make while
+-- another batch is committing: one commit, one WAL flush for all of them). Each ack stands alone:
+-- one whose lock is gone (cancelled, expired, acked twice) is skipped and reported, the others
+-- commit. Returns the 1-based positions of the acks that were applied; completions are enqueued
+-- in the batch's order.
+CREATE OR REPLACE FUNCTION __S__.ack_work_many(p_tokens TEXT[], p_instances TEXT[], p_kinds TEXT[], p_items TEXT[]) RETURNS INTEGER[]
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
   v_session TEXT;
+  v_done INTEGER[] := '{}';
+  i INTEGER;
 BEGIN
-  DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_token) AND lock_token = p_token AND locked_until > v_now
-  RETURNING session_id INTO v_session;
-  IF NOT FOUND THEN
-    RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('work item lock %s is gone: the activity was cancelled, its lock expired, or it was already acked', p_token);
-  END IF;
-  IF v_session IS NOT NULL THEN
-    UPDATE __S__.sessions SET last_activity_at = v_now WHERE session_id = v_session AND locked_until > v_now;
-  END IF;
-  IF p_item IS NOT NULL THEN
-    INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
-    VALUES (p_instance, p_kind, p_item, v_now, v_now);
-  END IF;
+  FOR i IN 1 .. coalesce(cardinality(p_tokens), 0) LOOP
+    DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_tokens[i]) AND lock_token = p_tokens[i] AND locked_until > v_now
+    RETURNING session_id INTO v_session;
+    CONTINUE WHEN NOT FOUND;
+    IF v_session IS NOT NULL THEN
+      UPDATE __S__.sessions SET last_activity_at = v_now WHERE session_id = v_session AND locked_until > v_now;
+    END IF;
+    IF p_items[i] IS NOT NULL THEN
+      INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+      VALUES (p_instances[i], p_kinds[i], p_items[i], v_now, v_now);
+    END IF;
+    v_done := v_done || i;
+  END LOOP;
+  RETURN v_done;
 END $$;
 
 CREATE OR REPLACE FUNCTION __S__.abandon_work(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
