@@ -67,6 +67,16 @@ interface WorkAck {
   item: string | null;
 }
 
+/** One durable write: a statement of the hot path and its parameters. */
+interface Write {
+  op: string;
+  text: string;
+  params: unknown[];
+}
+
+/** Most writes one transaction carries. */
+const MAX_WRITE_BATCH = 32;
+
 /** Most acks one ack_work_many call carries (bounds one transaction's work and its parameters). */
 const MAX_ACK_BATCH = 64;
 
@@ -97,6 +107,8 @@ export class PostgresProvider implements Provider {
   /** Tags this provider's announcements, so that its own listener skips them. */
   private readonly sender = crypto.randomUUID().slice(0, 8);
   /** Worker acks made while others commit go together (group commit: one transaction per batch). */
+  /** Durable writes made while another batch commits go together (see write()). */
+  private readonly writes = new Batcher<Write, Row[]>((batch) => this.sendWrites(batch), MAX_WRITE_BATCH);
   private readonly workAcks = new Batcher<WorkAck, void>((acks) => this.sendWorkAcks(acks), MAX_ACK_BATCH);
 
   private constructor(
@@ -199,6 +211,50 @@ export class PostgresProvider implements Provider {
     }
   }
 
+  /**
+   * A write that records work (an enqueue, a turn's ack): durable, so its commit waits for the WAL
+   * flush. Writes made while another batch commits join the next batch: one transaction, one
+   * flush for all of them (their statements pipelined on one connection). Each write is still
+   * all-or-nothing on its own: when one fails (a lost lock) the batch rolls back and every write
+   * runs again alone, so the failing one fails and the others commit. No promise resolves before
+   * the commit that made its write durable.
+   */
+  private write(op: string, text: string, params: unknown[]): Promise<Row[]> {
+    if (this.closed) return Promise.reject(ProviderError.closed(op));
+    try {
+      checkStorable(op, params);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.writes.submit({ op, text, params });
+  }
+
+  private async sendWrites(batch: Write[]): Promise<Outcome<Row[]>[]> {
+    const alone = (w: Write) => this.call(w.op, w.text, w.params).then(
+      (rows): Outcome<Row[]> => ({ ok: true, value: rows }),
+      (error): Outcome<Row[]> => ({ ok: false, error }),
+    );
+    if (batch.length === 1) return [await alone(batch[0]!)];
+    if (this.closed) return batch.map((w) => ({ ok: false, error: ProviderError.closed(w.op) }));
+    let statementFailed = false;
+    try {
+      const results = await this.sql.begin(async (tx) => {
+        const settled = await Promise.allSettled(batch.map((w) => tx.unsafe(w.text, w.params)));
+        if (settled.some((r) => r.status === "rejected")) {
+          statementFailed = true;
+          throw new Error("a write of the batch failed: rolled back, each write runs alone");
+        }
+        return settled.map((r) => (r as PromiseFulfilledResult<Row[]>).value);
+      });
+      return results.map((rows) => ({ ok: true, value: rows as Row[] }));
+    } catch (err) {
+      // Nothing of the batch committed: either a statement failed (run each alone to isolate it)
+      // or the connection did (every write fails as its own call would have).
+      if (statementFailed) return Promise.all(batch.map(alone));
+      return batch.map((w) => ({ ok: false, error: this.closed ? ProviderError.closed(w.op) : postgresError(w.op, err) }));
+    }
+  }
+
   /** Wakes `signal`'s waiters now, or when delayed work becomes visible (one timer per queue, the earliest). */
   private wakeIn(signal: WakeSignal, delayMs: number): void {
     if (delayMs <= 0) return signal.notify();
@@ -240,7 +296,7 @@ export class PostgresProvider implements Provider {
   async enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void> {
     const op = "enqueueForOrchestrator";
     const v = validateProviderInput.enqueueForOrchestrator(item, delayMs);
-    await this.call(op, this.sqlText.enqueueOrch, [workItemInstance(v.item), v.item.type, v.text, v.delayMs]);
+    await this.write(op, this.sqlText.enqueueOrch, [workItemInstance(v.item), v.item.type, v.text, v.delayMs]);
     this.announcer.announce(v.delayMs > 0 ? `o${v.delayMs}` : "o");
     this.wakeIn(this.orchestratorWork, v.delayMs);
   }
@@ -356,7 +412,7 @@ export class PostgresProvider implements Provider {
       cancelledActivities,
     );
     const ack = ackParams(lockToken, executionId, v);
-    const r = (await this.call(op, this.sqlText.ackOrch, ack.params))[0]!;
+    const r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
     // Messages that arrived during the turn are fetchable now that the lock is gone.
     this.orchestratorWork.notify();
     if (r.o_pending) this.announcer.announce("o");
@@ -392,7 +448,7 @@ export class PostgresProvider implements Provider {
     const { item: w, text } = validateProviderInput.enqueueForWorker(item);
     if (this.closed) throw ProviderError.closed(op);
     if (w.type !== "ActivityExecute") return;
-    await this.call(op, this.sqlText.enqueueWorker, [text, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null]);
+    await this.write(op, this.sqlText.enqueueWorker, [text, w.instance, w.execution_id, w.id, w.session_id ?? null, w.tag ?? null]);
     this.announcer.announce("w");
     this.workerWork.notify();
   }
