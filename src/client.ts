@@ -373,11 +373,19 @@ export class Client {
       if (ProviderError.isKind(err, "NotFound")) return { status: "NotFound" };
       return null;
     }
-    if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatus(instanceId)) };
+    if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatusOf(info)) };
     if (info.status === "Completed" && info.output !== null) {
-      return { status: "Completed", output: decodePayload(info.output) as T, ...(await this.customStatus(instanceId)) };
+      return { status: "Completed", output: decodePayload(info.output) as T, ...(await this.customStatusOf(info)) };
     }
     return null;
+  }
+
+  /** The custom status the instance row carries, when the provider includes it; else a second read. */
+  private customStatusOf(info: InstanceInfo): Promise<CustomStatusFields> | CustomStatusFields {
+    if (info.custom_status_version !== undefined && info.custom_status !== undefined) {
+      return { customStatus: info.custom_status, customStatusVersion: info.custom_status_version };
+    }
+    return this.customStatus(info.instance_id);
   }
 
   /**

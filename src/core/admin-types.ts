@@ -11,6 +11,12 @@ export interface InstanceInfo {
   created_at: number;
   updated_at: number;
   parent_instance_id: string | null;
+  /**
+   * The instance's custom status and its version, as getCustomStatus reports them (null / 0 when
+   * never set). Optional: a provider that includes them saves a status reader the second query.
+   */
+  custom_status?: string | null;
+  custom_status_version?: number;
 }
 
 export interface ExecutionInfo {

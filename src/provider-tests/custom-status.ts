@@ -28,6 +28,27 @@ export const customStatus: ProviderModule = {
   name: "custom_status",
   cases: [
     {
+      name: "getInstanceInfo, when it carries custom_status, reports what getCustomStatus does (never set, set, cleared)",
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const admin = p.asManagementCapability();
+        if (admin === null) return; // no management capability: nothing to compare
+        const id = "cs-info";
+        await createRunningInstance(p, id);
+        const agrees = async (status: string | null, version: number) => {
+          const info = await admin.getInstanceInfo(id);
+          if (info.custom_status_version === undefined && info.custom_status === undefined) return; // optional fields left out
+          expect({ status: info.custom_status, version: info.custom_status_version }).toEqual({ status, version });
+        };
+        await agrees(null, 0);
+        await setStatus(p, id, 100, "stage \u00e9 1");
+        expect(await p.getCustomStatus(id, 0)).toEqual({ status: "stage \u00e9 1", version: 1 });
+        await agrees("stage \u00e9 1", 1);
+        await setStatus(p, id, 101, null);
+        await agrees(null, 2);
+      },
+    },
+    {
       name: "an ack with CustomStatusUpdated(\"progress\") stores the status at version 1 (test_custom_status_set)",
       async run(ctx) {
         const p = await ctx.createProvider();

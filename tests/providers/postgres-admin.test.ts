@@ -149,6 +149,7 @@ if (url === null) {
       expect(b).toEqual({
         instance_id: "b", orchestration_name: "O", orchestration_version: "1.0.0", current_execution_id: 1, status: "Completed",
         output: "nul\u0000inside", created_at: 7, updated_at: b.updated_at, parent_instance_id: null,
+        custom_status: null, custom_status_version: 0,
       });
       expect(typeof b.updated_at).toBe("number");
       expect((await e.admin.getInstanceInfo("a")).output).toBe("\u0001dx-json:looks encoded");

@@ -119,6 +119,8 @@ export class MemoryProviderAdmin implements ProviderAdmin {
         created_at: s.row.createdAt,
         updated_at: s.row.updatedAt,
         parent_instance_id: s.row.parentId,
+        custom_status: s.row.customStatus,
+        custom_status_version: s.row.customStatusVersion,
       };
     });
   }

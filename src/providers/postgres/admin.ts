@@ -47,7 +47,7 @@ function statements(q: string) {
        ORDER BY event_id`,
     latest: `SELECT coalesce(max(execution_id), 1) AS m FROM ${q}.executions WHERE instance_id = $1::text`,
     instanceInfo: `SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.current_execution_id,
-              e.status, e.output, i.created_at, i.updated_at, i.parent_instance_id
+              e.status, e.output, i.created_at, i.updated_at, i.parent_instance_id, i.custom_status, i.custom_status_version
          FROM ${q}.instances AS i
          LEFT JOIN ${q}.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
         WHERE i.instance_id = $1::text`,
@@ -168,6 +168,8 @@ export class PostgresProviderAdmin implements ProviderAdmin {
         created_at: Number(r.created_at),
         updated_at: Number(r.updated_at),
         parent_instance_id: (r.parent_instance_id as string | null) ?? null,
+        custom_status: decodeText((r.custom_status as string | null) ?? null),
+        custom_status_version: Number(r.custom_status_version),
       };
     });
   }

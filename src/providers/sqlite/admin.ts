@@ -113,7 +113,7 @@ export class SqliteProviderAdmin implements ProviderAdmin {
       const row = this.db
         .query<Omit<InstanceInfo, "orchestration_version" | "status"> & { orchestration_version: string | null; status: string | null }, [string]>(
           `SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.current_execution_id,
-                  e.status, e.output, i.created_at, i.updated_at, i.parent_instance_id
+                  e.status, e.output, i.created_at, i.updated_at, i.parent_instance_id, i.custom_status, i.custom_status_version
              FROM instances AS i
              LEFT JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
             WHERE i.instance_id = ?`,
