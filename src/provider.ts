@@ -54,6 +54,13 @@ export interface ProviderCapabilities {
   multiProcess?: boolean;
   /** Enqueues made by other processes wake this process's waiting fetches (LISTEN/NOTIFY, say). */
   crossProcessWakeups?: boolean;
+  /**
+   * An instance reaching a terminal status in any process wakes this process's waiters
+   * (`instanceSignals(provider).notify`), so a client waiting for completion needs no quick polls.
+   * Without it only a runtime on this same provider object signals; other processes are noticed
+   * by polling.
+   */
+  terminalWakeups?: boolean;
 }
 export type * from "./core/admin-types.ts";
 export type * from "./core/queue-types.ts";

@@ -7,7 +7,7 @@ import { expect } from "bun:test";
 import type { ProviderCapabilities } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
 
-const KNOWN: readonly (keyof ProviderCapabilities)[] = ["longPolling", "management", "multiProcess", "crossProcessWakeups"];
+const KNOWN: readonly (keyof ProviderCapabilities)[] = ["longPolling", "management", "multiProcess", "crossProcessWakeups", "terminalWakeups"];
 
 export const capabilities: ProviderModule = {
   name: "capabilities",

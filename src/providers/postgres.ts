@@ -608,7 +608,7 @@ export class PostgresProvider implements Provider {
   }
 
   capabilities(): ProviderCapabilities {
-    return { longPolling: true, management: true, multiProcess: true, crossProcessWakeups: this.listener !== null };
+    return { longPolling: true, management: true, multiProcess: true, crossProcessWakeups: this.listener !== null, terminalWakeups: this.listener !== null };
   }
 
   asManagementCapability(): ProviderAdmin {

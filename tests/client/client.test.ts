@@ -264,6 +264,22 @@ describe("waitForOrchestration", () => {
     expect(instanceSignals(spy).size).toBe(0);
   });
 
+  test("with a provider declaring terminalWakeups it checks once, then sleeps until signalled (no quick polls)", async () => {
+    const base = await SqliteProvider.inMemory();
+    const { spy, afterRead } = withReadHook(base);
+    (spy as { capabilities: Provider["capabilities"] }).capabilities = () => ({ ...base.capabilities(), terminalWakeups: true });
+    const client = new Client(spy);
+    await createRunningInstance(spy, "i1");
+    const waiting = client.waitForOrchestration("i1", { timeoutMs: 10_000 });
+    await afterRead(1);
+    // Without the capability the checks would run at ~20, 60 and 140 ms; with it the next one is 500 ms away.
+    const second = afterRead(2).then(() => "checked again");
+    expect(await Promise.race([second, Bun.sleep(250).then(() => "still asleep")])).toBe("still asleep");
+    await turn(spy, "i1", [completedEvent("i1", 1, 2, "7")], terminalMeta("Completed", "7"));
+    instanceSignals(spy).notify("i1");
+    expect(await waiting).toMatchObject({ status: "Completed", output: 7 });
+  });
+
   test("without any notify (runtime in another process) the fallback poll still finds completion", async () => {
     const base = await SqliteProvider.inMemory();
     const { spy, afterRead } = withReadHook(base);
