@@ -1,10 +1,12 @@
-// PostgresProvider.connect: migrations under concurrency, a schema newer than the code, option
-// checks (docs/provider-contract.md §16.1, §16.2).
+// PostgresProvider.connect: migrations under concurrency, an upgrade from an older version, a
+// schema newer than the code, option checks (docs/provider-contract.md §16.1, §16.2).
 import { afterAll, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { ProviderError } from "../../src/core/errors.ts";
-import { startItem } from "../../src/provider-tests/helpers.ts";
+import { TagFilter } from "../../src/core/queue-types.ts";
+import { activityCompletedItem, activityItem, runningMeta, startedEvent, startItem } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
+import { channelOf, quoted } from "../../src/providers/postgres/options.ts";
 import { MIGRATIONS, SCHEMA_VERSION } from "../../src/providers/postgres/schema.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema } from "./helpers.ts";
@@ -127,4 +129,79 @@ pgTest("connect rejects bad options and URLs with InvalidArgument naming the opt
     sql.unsafe(`SELECT nspname FROM pg_namespace WHERE nspname IN ($1, 'Bad-Name', 'bad-name', 'pg_mine')`, [ok]),
   );
   expect(created.length).toBe(0);
+});
+
+pgTest("a schema at version 1 (tables, and the functions of the release that made it) is brought to the latest version: old functions dropped, the provider works", async (url) => {
+  const schema = fresh();
+  const q = quoted(schema);
+  const render = (text: string) => text.replaceAll("__S__", q).replaceAll("__CH__", channelOf(schema));
+  const functions = async (sql: SQL, s: string): Promise<string[]> =>
+    (await sql.unsafe(`SELECT p.oid::regprocedure::text AS f FROM pg_proc AS p WHERE p.pronamespace = to_regnamespace($1) ORDER BY 1`, [s])).map(
+      (r: { f: string }) => r.f.slice(s.length + 1),
+    );
+  const settingsOf = async (sql: SQL, fn: string): Promise<string[] | null> =>
+    (await sql.unsafe(`SELECT proconfig FROM pg_proc WHERE oid = to_regprocedure($1)`, [`${q}.${fn}`]))[0]?.proconfig ?? null;
+  const fetchOrch = "fetch_orch(bigint,boolean,bigint[],bigint[])";
+
+  // What an older release's migrate() left: schema_migrations at version 1, the tables, and the
+  // functions of that release: today's hot-path functions without their SET clauses (that release
+  // set planner settings through claim_settings()), no ack_work_many, and the two that are gone.
+  await withSql(url, async (sql) => {
+    await sql.unsafe(`CREATE SCHEMA ${q}`);
+    await sql.unsafe(
+      `CREATE TABLE ${q}.schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())`,
+    );
+    expect(MIGRATIONS[0]!.version).toBe(1);
+    await sql.unsafe(`BEGIN;\n${render(MIGRATIONS[0]!.sql)};\nINSERT INTO ${q}.schema_migrations (version, description) VALUES (1, 'tables, indexes and the hot-path functions');\nCOMMIT;`).simple();
+    await sql.unsafe(render(MIGRATIONS.slice(1).map((m) => m.sql).join(";\n"))).simple();
+    for (const fn of await functions(sql, schema)) await sql.unsafe(`ALTER FUNCTION ${q}.${fn} RESET ALL`);
+    await sql.unsafe(`DROP FUNCTION ${q}.ack_work_many(text[], text[], text[], text[])`);
+    await sql.unsafe(`CREATE FUNCTION ${q}.claim_settings() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('jit', 'off', true); END $$`);
+    await sql.unsafe(`CREATE FUNCTION ${q}.ack_work(p_token TEXT, p_instance TEXT, p_kind TEXT, p_item TEXT) RETURNS void LANGUAGE plpgsql AS $$ BEGIN END $$`);
+    const before = await functions(sql, schema);
+    expect(before).toContain("claim_settings()");
+    expect(before).toContain("ack_work(text,text,text,text)");
+    expect(before).not.toContain("ack_work_many(text[],text[],text[],text[])");
+    expect(await settingsOf(sql, fetchOrch)).toBeNull();
+  });
+
+  const p = await PostgresProvider.connect(url, { schema, poolMax: 2 });
+  opened.push(p);
+
+  // Every later migration applied once; the schema now has exactly the functions of a fresh one,
+  // in their current form.
+  const reference = fresh();
+  opened.push(await PostgresProvider.connect(url, { schema: reference, poolMax: 1 }));
+  await withSql(url, async (sql) => {
+    const versions = await sql.unsafe(`SELECT version FROM ${q}.schema_migrations ORDER BY version`);
+    expect(versions.map((r: { version: number }) => Number(r.version))).toEqual(MIGRATIONS.map((m) => m.version));
+    expect(Number(versions[versions.length - 1].version)).toBe(SCHEMA_VERSION);
+    const upgraded = await functions(sql, schema);
+    expect(upgraded).not.toContain("claim_settings()");
+    expect(upgraded).not.toContain("ack_work(text,text,text,text)");
+    expect(upgraded).toContain("ack_work_many(text[],text[],text[],text[])");
+    expect(upgraded).toEqual(await functions(sql, reference));
+    expect(await settingsOf(sql, fetchOrch)).toContain("jit=off");
+  });
+
+  // And it works: enqueue, fetch, ack a turn (with an activity), then ack that activity.
+  await p.enqueueForOrchestrator(startItem("upgraded"), null);
+  const f = await p.fetchOrchestrationItem(5_000, 0);
+  expect(f?.item.instance).toBe("upgraded");
+  await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("upgraded")], [activityItem("upgraded", 2)], [], runningMeta(), []);
+  expect((await p.read("upgraded")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
+  const w = await p.fetchWorkItem(5_000, 0, null, TagFilter.defaultOnly());
+  expect(w?.item.type === "ActivityExecute" && w.item.id).toBe(2);
+  await p.ackWorkItem(w!.lockToken, activityCompletedItem("upgraded", 2));
+  const next = await p.fetchOrchestrationItem(5_000, 0);
+  expect(next?.item.messages.map((m) => m.type)).toEqual(["ActivityCompleted"]);
+
+  // A second connect, without migrating, finds it current.
+  const again = await PostgresProvider.connect(url, { schema, poolMax: 1, migrate: false });
+  await again.close();
+  await p.close();
+  await PostgresProvider.dropSchema(url, schema);
+  schemas.delete(schema);
+  const left = await withSql(url, (sql) => sql.unsafe(`SELECT to_regnamespace($1) IS NOT NULL AS present`, [schema]));
+  expect(left[0].present).toBe(false);
 });
