@@ -248,9 +248,14 @@ export class PostgresProvider implements Provider {
       });
       return results.map((rows) => ({ ok: true, value: rows as Row[] }));
     } catch (err) {
-      // Nothing of the batch committed: either a statement failed (run each alone to isolate it)
-      // or the connection did (every write fails as its own call would have).
-      if (statementFailed) return Promise.all(batch.map(alone));
+      // Nothing of the batch committed: either a statement failed (run each alone to isolate it,
+      // one after another in request order, as the batch would have applied them) or the
+      // connection did (every write fails as its own call would have).
+      if (statementFailed) {
+        const out: Outcome<Row[]>[] = [];
+        for (const w of batch) out.push(await alone(w));
+        return out;
+      }
       return batch.map((w) => ({ ok: false, error: this.closed ? ProviderError.closed(w.op) : postgresError(w.op, err) }));
     }
   }

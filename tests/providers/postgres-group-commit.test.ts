@@ -256,5 +256,21 @@ if (pg.url === null) {
       expect(got.get("gc-order")!.map((m) => (m.type === "ExternalRaised" ? m.name : m.type))).toEqual(["StartOrchestration", ...names]);
       expect(got.get("gc-other")!.map((m) => m.type)).toEqual(["StartOrchestration"]);
     });
+
+    test("when a batch rolls back, its writes re-run alone in the order they were made (the survivors keep their order)", async () => {
+      const p = await fresh();
+      const sizes = batchSizes(p, "sendWrites");
+      const names = ["e0", "e1", "e2", "e3", "e4", "e5", "e6", "e7"];
+      const all = await outcomes([
+        p.ackOrchestrationItem("no-such-token", 1, [], [], [], runningMeta(), []),
+        p.enqueueForOrchestrator(startItem("gc-rerun"), null),
+        ...names.map((n) => p.enqueueForOrchestrator(externalRaisedItem("gc-rerun", n), null)),
+      ]);
+      expect(all).toEqual(["LockLost", ...Array(1 + names.length).fill("ok")]);
+      // One batch of 10 (it rolled back; its writes then ran alone, outside the batcher).
+      expect(sizes).toEqual([10]);
+      const f = await fetchOrch(p, 30_000);
+      expect(f.item.messages.map((m) => (m.type === "ExternalRaised" ? m.name : m.type))).toEqual(["StartOrchestration", ...names]);
+    });
   });
 }

@@ -81,10 +81,11 @@ if (pg.url === null) {
   describe("PostgresProvider", () => {
     test("declares long polling, management, multiple processes and cross-process wake-ups; listen: false drops the last", async () => {
       const p = await fresh();
-      expect(p.capabilities()).toEqual({ longPolling: true, management: true, multiProcess: true, crossProcessWakeups: true });
+      expect(p.capabilities()).toEqual({ longPolling: true, management: true, multiProcess: true, crossProcessWakeups: true, terminalWakeups: true });
       expect(p.name()).toBe("postgres");
       const quiet = await fresh({ listen: false });
       expect(quiet.capabilities().crossProcessWakeups).toBe(false);
+      expect(quiet.capabilities().terminalWakeups).toBe(false);
       await p.close();
       await quiet.close();
     });
