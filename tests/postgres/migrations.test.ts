@@ -7,7 +7,7 @@ import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityCompletedItem, activityItem, runningMeta, startedEvent, startItem } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { channelOf, quoted } from "../../src/providers/postgres/options.ts";
-import { MIGRATIONS, SCHEMA_VERSION } from "../../src/providers/postgres/schema.ts";
+import { FUNCTIONS, MIGRATIONS, SCHEMA_VERSION } from "../../src/providers/postgres/schema.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema } from "./helpers.ts";
 
@@ -153,7 +153,7 @@ pgTest("a schema at version 1 (tables, and the functions of the release that mad
     );
     expect(MIGRATIONS[0]!.version).toBe(1);
     await sql.unsafe(`BEGIN;\n${render(MIGRATIONS[0]!.sql)};\nINSERT INTO ${q}.schema_migrations (version, description) VALUES (1, 'tables, indexes and the hot-path functions');\nCOMMIT;`).simple();
-    await sql.unsafe(render(MIGRATIONS.slice(1).map((m) => m.sql).join(";\n"))).simple();
+    await sql.unsafe(render(FUNCTIONS)).simple();
     for (const fn of await functions(sql, schema)) await sql.unsafe(`ALTER FUNCTION ${q}.${fn} RESET ALL`);
     await sql.unsafe(`DROP FUNCTION ${q}.ack_work_many(text[], text[], text[], text[])`);
     await sql.unsafe(`CREATE FUNCTION ${q}.claim_settings() RETURNS void LANGUAGE plpgsql AS $$ BEGIN PERFORM set_config('jit', 'off', true); END $$`);
@@ -182,6 +182,10 @@ pgTest("a schema at version 1 (tables, and the functions of the release that mad
     expect(upgraded).toContain("ack_work_many(text[],text[],text[],text[])");
     expect(upgraded).toEqual(await functions(sql, reference));
     expect(await settingsOf(sql, fetchOrch)).toContain("jit=off");
+    // And the same indexes.
+    const indexes = async (s: string) =>
+      (await sql.unsafe(`SELECT indexname FROM pg_indexes WHERE schemaname = $1 ORDER BY 1`, [s])).map((r: { indexname: string }) => r.indexname);
+    expect(await indexes(schema)).toEqual(await indexes(reference));
   });
 
   // And it works: enqueue, fetch, ack a turn (with an activity), then ack that activity.

@@ -169,7 +169,7 @@ CREATE TABLE __S__.dead_letters (
 const LOOKUP_SETTINGS =
   "SET enable_seqscan = off SET enable_bitmapscan = off SET enable_sort = off SET plan_cache_mode = force_generic_plan SET jit = off";
 
-const FUNCTIONS = `
+export const FUNCTIONS = `
 -- Functions of version 1 that are gone.
 DROP FUNCTION IF EXISTS __S__.claim_settings();
 DROP FUNCTION IF EXISTS __S__.ack_work(TEXT, TEXT, TEXT, TEXT); -- replaced by ack_work_many
