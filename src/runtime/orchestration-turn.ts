@@ -89,7 +89,7 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
   }
 
   if (history.length === 0) {
-    started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps);
+    started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps, item.history[0]);
   }
 
   const messages = item.messages.filter((m) => m.type !== "StartOrchestration" && m.type !== "ContinueAsNew");
@@ -152,7 +152,10 @@ function startedEventFor(
   src: WorkItemOf<"StartOrchestration"> | WorkItemOf<"ContinueAsNew">,
   version: string,
   deps: TurnDeps,
+  previous: Event | undefined,
 ): EventOf<"OrchestrationStarted"> {
+  // A continued child keeps its parent link, so its last execution reports to the parent (§3.7).
+  const link = src.type === "StartOrchestration" ? src : previous?.type === "OrchestrationStarted" ? previous : null;
   const e: EventOf<"OrchestrationStarted"> = {
     event_id: 1,
     source_event_id: null,
@@ -164,10 +167,10 @@ function startedEventFor(
     name: src.orchestration,
     version,
     input: src.input,
-    parent_instance: src.type === "StartOrchestration" ? src.parent_instance : null,
-    parent_id: src.type === "StartOrchestration" ? src.parent_id : null,
+    parent_instance: link?.parent_instance ?? null,
+    parent_id: link?.parent_id ?? null,
   };
-  if (src.type === "StartOrchestration" && src.parent_execution_id !== undefined) e.parent_execution_id = src.parent_execution_id;
+  if (link?.parent_execution_id !== undefined) e.parent_execution_id = link.parent_execution_id;
   if (src.type === "ContinueAsNew") {
     if (src.carry_forward_events.length > 0) e.carry_forward_events = src.carry_forward_events;
     if (src.initial_custom_status !== undefined) e.initial_custom_status = src.initial_custom_status;
@@ -299,7 +302,7 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   if (history.length === 0) {
     const src = canItem ?? startItem;
     if (src === undefined) return dropped(executionId);
-    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps), deps.options);
+    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps, item.history[0]), deps.options);
   }
   return fail(fetched, deps, executionId, history, started, details);
 }

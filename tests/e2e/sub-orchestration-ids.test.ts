@@ -44,6 +44,14 @@ const orchestrations = {
   Echo: function* (ctx: OrchestrationContext) {
     return { id: ctx.instanceId };
   },
+  /** A child that continues as new once before it returns. */
+  Phased: function* (ctx: OrchestrationContext, phase: number) {
+    if (phase === 1) return yield* ctx.continueAsNew(2);
+    return `phase ${phase} of ${ctx.instanceId}, execution ${ctx.executionId}`;
+  },
+  Caller: function* (ctx: OrchestrationContext) {
+    return yield* ctx.scheduleSubOrchestration("Phased", 1);
+  },
 };
 
 describeEachProvider("sub-orchestration instance ids", (e2e) => {
@@ -61,5 +69,15 @@ describeEachProvider("sub-orchestration instance ids", (e2e) => {
       const started = (await client.readExecutionHistory(id))[0] as EventOf<"OrchestrationStarted">;
       expect(started).toMatchObject({ parent_instance: "loop", parent_id: 2, parent_execution_id: i + 1 });
     }
+  }, 10_000);
+
+  // §3.7
+  test("a child that continues as new reports its last execution's result to its parent", async () => {
+    const { client } = await e2e.start({ orchestrations });
+    await client.startOrchestration("caller", "Caller", null);
+    const status = await client.waitForOrchestration("caller", { timeoutMs: 5_000 });
+    expect(status).toMatchObject({ status: "Completed", output: "phase 2 of caller::sub::2, execution 2" });
+    expect(await client.listExecutions("caller::sub::2")).toEqual([1, 2]);
+    expect((await client.readExecutionHistory("caller::sub::2", 2))[0]).toMatchObject({ type: "OrchestrationStarted", parent_instance: "caller", parent_id: 2, parent_execution_id: 1 });
   }, 10_000);
 });

@@ -111,3 +111,14 @@ describe("automatic child ids (§3.6)", () => {
     expect(d.outcome).toEqual({ type: "Completed", output: j("r") });
   });
 });
+
+describe("a child that continues as new keeps its parent link (§3.7)", () => {
+  test("the next execution's Started carries the link and its end reports to the parent", () => {
+    const h1 = [started(["p", 4, 2], 1, "Looper"), ev(2, { type: "OrchestrationContinuedAsNew", input: j(2) })];
+    const can: WorkItem = { type: "ContinueAsNew", instance: I, orchestration: "Looper", input: j(2), version: null, carry_forward_events: [] };
+    const d = ack(planTurn(fetched({ history: h1, messages: [can] }), deps()));
+    expect(d.executionId).toBe(2);
+    expect(d.delta[0] as EventOf<"OrchestrationStarted">).toMatchObject({ type: "OrchestrationStarted", execution_id: 2, parent_instance: "p", parent_id: 4, parent_execution_id: 2 });
+    expect(d.orchestratorItems).toEqual([{ type: "SubOrchCompleted", parent_instance: "p", parent_execution_id: 2, parent_id: 4, result: j("done-2") }]);
+  });
+});
