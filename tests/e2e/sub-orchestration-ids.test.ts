@@ -52,6 +52,19 @@ const orchestrations = {
   Caller: function* (ctx: OrchestrationContext) {
     return yield* ctx.scheduleSubOrchestration("Phased", 1);
   },
+  /** Runs until "release" is raised: an instance that holds its id for as long as the test needs. */
+  Holder: function* (ctx: OrchestrationContext) {
+    yield* ctx.scheduleWait("release");
+    return "holder-done";
+  },
+  /** Starts a Holder child with the explicit id `input` and reports what its call returned or threw. */
+  Claimer: function* (ctx: OrchestrationContext, childId: string) {
+    try {
+      return { result: yield* ctx.scheduleSubOrchestration("Holder", null, { instanceId: childId }) };
+    } catch (e) {
+      return { error: (e as Error).message, errorName: (e as Error).name };
+    }
+  },
 };
 
 describeEachProvider("sub-orchestration instance ids", (e2e) => {
@@ -79,5 +92,80 @@ describeEachProvider("sub-orchestration instance ids", (e2e) => {
     expect(status).toMatchObject({ status: "Completed", output: "phase 2 of caller::sub::2, execution 2" });
     expect(await client.listExecutions("caller::sub::2")).toEqual([1, 2]);
     expect((await client.readExecutionHistory("caller::sub::2", 2))[0]).toMatchObject({ type: "OrchestrationStarted", parent_instance: "caller", parent_id: 2, parent_execution_id: 1 });
+  }, 10_000);
+
+  // §3.6
+  test.each(["running", "completed"] as const)("a child id held by a client-started instance (%s) fails the parent's call with a catchable error naming the id and its holder", async (holderState) => {
+    const { client } = await e2e.start({ orchestrations });
+    await client.startOrchestration("taken-by-client", "Holder", null);
+    await heldOpen(client, "taken-by-client");
+    if (holderState === "completed") {
+      await client.raiseEvent("taken-by-client", "release", null);
+      await client.waitForOrchestration("taken-by-client", { timeoutMs: 5_000 });
+    }
+    const before = await client.readExecutionHistory("taken-by-client");
+
+    await client.startOrchestration("claimer-1", "Claimer", "taken-by-client");
+    const status = await client.waitForOrchestration<{ error: string; errorName: string }>("claimer-1", { timeoutMs: 5_000 });
+    expect(status.status).toBe("Completed");
+    const output = (status as { output: { error: string; errorName: string } }).output;
+    expect(output.errorName).toBe("SubOrchestrationFailedError");
+    expect(output.error).toContain(`"taken-by-client"`);
+    expect(output.error).toContain("already in use");
+    expect(output.error).toContain("not started by a parent orchestration");
+    const failed = (await client.readExecutionHistory("claimer-1")).find((e) => e.type === "SubOrchestrationFailed") as EventOf<"SubOrchestrationFailed">;
+    expect(failed.details).toMatchObject({ type: "Application", kind: "OrchestrationFailed", retryable: false });
+
+    // The holder is untouched: no event was added and it still answers only to its own client.
+    expect(await client.readExecutionHistory("taken-by-client")).toEqual(before);
+    if (holderState === "running") {
+      await client.raiseEvent("taken-by-client", "release", null);
+      expect(await client.waitForOrchestration("taken-by-client", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "holder-done" });
+    }
+  }, 10_000);
+
+  // §3.6
+  test("a child id held by another parent's child fails the second parent's call, naming that parent; the first parent is unaffected", async () => {
+    const { client } = await e2e.start({ orchestrations });
+    await client.startOrchestration("owner-a", "Claimer", "shared-kid");
+    await heldOpen(client, "shared-kid");
+
+    await client.startOrchestration("claimer-b", "Claimer", "shared-kid");
+    const status = await client.waitForOrchestration("claimer-b", { timeoutMs: 5_000 });
+    expect(status.status).toBe("Completed");
+    const error = (status as { output: { error: string } }).output.error;
+    expect(error).toContain(`"shared-kid"`);
+    expect(error).toContain(`child of "owner-a"`);
+
+    await client.raiseEvent("shared-kid", "release", null);
+    expect(await client.waitForOrchestration("owner-a", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: { result: "holder-done" } });
+    const kid = await client.readExecutionHistory("shared-kid");
+    expect(kid.filter((e) => e.type === "OrchestrationStarted")).toHaveLength(1);
+    expect(kid[0]).toMatchObject({ parent_instance: "owner-a" });
+  }, 10_000);
+
+  // §3.6: at-least-once delivery must not turn into a clash
+  test("a redelivered start of a child from its own parent is ignored: the parent gets the child's result", async () => {
+    const env = await e2e.start({ orchestrations });
+    const { client } = env;
+    await client.startOrchestration("owner-dup", "Claimer", "dup-kid");
+    await heldOpen(client, "dup-kid");
+    const started = (await client.readExecutionHistory("dup-kid"))[0] as EventOf<"OrchestrationStarted">;
+    await env.provider.enqueueForOrchestrator({
+      type: "StartOrchestration",
+      instance: "dup-kid",
+      orchestration: "Holder",
+      input: started.input,
+      version: null,
+      parent_instance: started.parent_instance,
+      parent_id: started.parent_id,
+      parent_execution_id: started.parent_execution_id ?? 1,
+      execution_id: 1,
+    });
+    await orchestratorQueueDrained(client);
+    expect((await client.readExecutionHistory("owner-dup")).map((e) => e.type)).toEqual(["OrchestrationStarted", "SubOrchestrationScheduled"]);
+
+    await client.raiseEvent("dup-kid", "release", null);
+    expect(await client.waitForOrchestration("owner-dup", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: { result: "holder-done" } });
   }, 10_000);
 });

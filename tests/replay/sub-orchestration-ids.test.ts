@@ -112,6 +112,59 @@ describe("automatic child ids (§3.6)", () => {
   });
 });
 
+describe("a child start for an id already taken is answered, not dropped (§3.6)", () => {
+  test("held by a client-started running instance: the parent gets an application SubOrchFailed naming the id and the holder; the holder runs on", () => {
+    const d = planTurn(fetched({ history: waiting(), messages: [start(["p", 4, 2]), { type: "ExternalRaised", instance: I, name: "go", data: j(1) }] }), deps());
+    expect(ack(d).outcome).toEqual({ type: "Completed", output: j(1) });
+    const [reply, ...more] = replies(d);
+    expect(more).toEqual([]);
+    expect(reply).toMatchObject({ parent_instance: "p", parent_execution_id: 2, parent_id: 4, details: { type: "Application", kind: "OrchestrationFailed", retryable: false } });
+    const message = (reply!.details as { message: string }).message;
+    expect(message).toContain(`instance id "kid" is already in use`);
+    expect(message).toContain(`"Kid" not started by a parent orchestration`);
+    // The holder completes to nobody: its own Started has no parent.
+    expect(ack(d).orchestratorItems.filter((w) => w.type === "SubOrchCompleted")).toEqual([]);
+  });
+
+  test("held by a finished instance: the batch is still dropped, but the parent is answered", () => {
+    const history = [started(["other", 7, 1]), ev(2, { type: "OrchestrationCompleted", output: j("r") })];
+    const d = ack(planTurn(fetched({ history, messages: [start(["p", 4, 1])] }), deps()));
+    expect(d.outcome).toEqual({ type: "Dropped" });
+    expect(d.delta).toEqual([]);
+    expect(replies(d)).toHaveLength(1);
+    expect((replies(d)[0]!.details as { message: string }).message).toContain(`the child of "other" (execution 1, event 7)`);
+  });
+
+  test("two starts in one batch: the first starts the instance and a later child start is answered; a later client start is not", () => {
+    const clientFirst = planTurn(fetched({ messages: [start(), start(["p", 4, 1]), start()] }), deps());
+    expect(ack(clientFirst).delta[0]).toMatchObject({ type: "OrchestrationStarted", parent_instance: null });
+    expect(replies(clientFirst)).toMatchObject([{ parent_instance: "p", parent_id: 4 }]);
+
+    const childFirst = planTurn(fetched({ messages: [start(["p", 4, 1]), start()] }), deps());
+    expect(ack(childFirst).delta[0]).toMatchObject({ type: "OrchestrationStarted", parent_instance: "p", parent_id: 4 });
+    expect(replies(childFirst)).toEqual([]);
+  });
+
+  test("a redelivered start from the child's own parent is ignored, also when the link omits parent_execution_id (= 1)", () => {
+    const own = [started(["p", 4, 1]), ev(2, { type: "ExternalSubscribed", name: "go" })];
+    expect(replies(planTurn(fetched({ history: own, messages: [start(["p", 4, 1]), start(["p", 4])] }), deps()))).toEqual([]);
+    // The same parent at another event or in another execution is a clash: that call has no child.
+    const clashes = replies(planTurn(fetched({ history: own, messages: [start(["p", 5, 1]), start(["p", 4, 2])] }), deps()));
+    expect(clashes.map((r) => [r.parent_id, r.parent_execution_id])).toEqual([[5, 1], [4, 2]]);
+  });
+
+  test("a parent naming itself as its child gets an error saying so", () => {
+    const d = planTurn(fetched({ history: waiting(), messages: [start([I, 3, 1])] }), deps());
+    expect((replies(d)[0]!.details as { message: string }).message).toContain("the calling orchestration itself");
+  });
+
+  test("a poisoned instance whose history cannot be read still answers child starts", () => {
+    const d = planTurn(fetched({ messages: [start(["p", 4, 1])], historyError: "bad json", attempt: 4 }), deps());
+    expect(ack(d).outcome).toMatchObject({ type: "Failed" });
+    expect((replies(d)[0]!.details as { message: string }).message).toContain("cannot be read");
+  });
+});
+
 describe("a child that continues as new keeps its parent link (§3.7)", () => {
   test("the next execution's Started carries the link and its end reports to the parent", () => {
     const h1 = [started(["p", 4, 2], 1, "Looper"), ev(2, { type: "OrchestrationContinuedAsNew", input: j(2) })];
