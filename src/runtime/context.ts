@@ -59,7 +59,7 @@ export interface ActivityOptions {
 }
 
 export interface SubOrchestrationOptions {
-  /** Explicit child id; default `<parent>::sub::<event id>`. */
+  /** Explicit child id; default `<parent>::sub::<event id>` (from execution 2 on `<parent>::sub::<execution>::<event id>`, docs/runtime-semantics.md §3.6). */
   instanceId?: string;
   /** Exact version ("MAJOR.MINOR.PATCH", as registered); default the registry policy when the child starts. */
   version?: string;

@@ -13,6 +13,7 @@ import type { OrchestrationHandler } from "./handler-types.ts";
 import { unregisteredBackoffMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
 import { runTurn, type TurnOutcome, type TurnOutput } from "./replay-engine.ts";
+import { refuseChildStarts } from "./replay/refused-child-starts.ts";
 
 /** Event id used for the failure appended to an unreadable history (append-only, never re-read). */
 export const POISON_EVENT_ID = 99_999;
@@ -50,6 +51,30 @@ function byteLength(s: string): number {
 }
 
 export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
+  const decision = planBatch(fetched, deps);
+  return decision.type === "ack" ? answerRefusedChildStarts(fetched, decision, deps) : decision;
+}
+
+/**
+ * A parent waits for every child it starts, so a child start that starts nothing here (the id is
+ * taken, docs/runtime-semantics.md §3.6) is answered in the same ack, whatever else the batch did.
+ */
+function answerRefusedChildStarts(fetched: FetchedOrchestration, decision: Extract<TurnDecision, { type: "ack" }>, deps: TurnDeps): TurnDecision {
+  const { item } = fetched;
+  if (!item.messages.some((m) => m.type === "StartOrchestration")) return decision;
+  // The instance's current Started: written by this batch, else the first event of its history.
+  const fresh = decision.delta.find((e): e is EventOf<"OrchestrationStarted"> => e.type === "OrchestrationStarted");
+  const stored = item.history[0]?.type === "OrchestrationStarted" ? item.history[0] : null;
+  const holder = fresh ?? stored;
+  const { startItem, canItem } = startMessages(item.messages);
+  const startedBy = fresh !== undefined && item.history.length === 0 && canItem === undefined ? startItem : undefined;
+  const refused = refuseChildStarts(item.instance, item.messages, holder, startedBy);
+  if (refused.length === 0) return decision;
+  for (const r of refused) deps.log?.("warn", `instance ${item.instance}: ${r.message}`, { instance_id: item.instance, parent_instance_id: r.reply.parent_instance });
+  return { ...decision, orchestratorItems: [...decision.orchestratorItems, ...refused.map((r) => r.reply)] };
+}
+
+function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   const { item, attemptCount } = fetched;
   const { options } = deps;
 
@@ -89,7 +114,7 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
   }
 
   if (history.length === 0) {
-    started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps);
+    started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps, item.history[0]);
   }
 
   const messages = item.messages.filter((m) => m.type !== "StartOrchestration" && m.type !== "ContinueAsNew");
@@ -152,7 +177,10 @@ function startedEventFor(
   src: WorkItemOf<"StartOrchestration"> | WorkItemOf<"ContinueAsNew">,
   version: string,
   deps: TurnDeps,
+  previous: Event | undefined,
 ): EventOf<"OrchestrationStarted"> {
+  // A continued child keeps its parent link, so its last execution reports to the parent (§3.7).
+  const link = src.type === "StartOrchestration" ? src : previous?.type === "OrchestrationStarted" ? previous : null;
   const e: EventOf<"OrchestrationStarted"> = {
     event_id: 1,
     source_event_id: null,
@@ -164,10 +192,10 @@ function startedEventFor(
     name: src.orchestration,
     version,
     input: src.input,
-    parent_instance: src.type === "StartOrchestration" ? src.parent_instance : null,
-    parent_id: src.type === "StartOrchestration" ? src.parent_id : null,
+    parent_instance: link?.parent_instance ?? null,
+    parent_id: link?.parent_id ?? null,
   };
-  if (src.type === "StartOrchestration" && src.parent_execution_id !== undefined) e.parent_execution_id = src.parent_execution_id;
+  if (link?.parent_execution_id !== undefined) e.parent_execution_id = link.parent_execution_id;
   if (src.type === "ContinueAsNew") {
     if (src.carry_forward_events.length > 0) e.carry_forward_events = src.carry_forward_events;
     if (src.initial_custom_status !== undefined) e.initial_custom_status = src.initial_custom_status;
@@ -299,7 +327,7 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   if (history.length === 0) {
     const src = canItem ?? startItem;
     if (src === undefined) return dropped(executionId);
-    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps), deps.options);
+    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps, item.history[0]), deps.options);
   }
   return fail(fetched, deps, executionId, history, started, details);
 }

@@ -579,7 +579,7 @@ describe("new actions become events and work items (§2.5)", () => {
   });
 
   // §8 item 16
-  test("an auto-named child gets <parent>::sub::<eventId>, a parent link and the parent's execution id", () => {
+  test("an auto-named child of execution 3 gets <parent>::sub::3::<eventId> (§3.6), a parent link and the parent's execution id", () => {
     const h = orch(function* (ctx) {
       yield* ctx.scheduleTimer(1);
       return yield* ctx.all([ctx.scheduleSubOrchestration("Child", { x: 1 }), ctx.scheduleSubOrchestration("Child", { x: 2 }, { version: "2.0.0" })]);
@@ -589,12 +589,12 @@ describe("new actions become events and work items (§2.5)", () => {
     const out = sim.step([M.timer(2, 3)]);
     const subs = ofType(out.delta, "SubOrchestrationScheduled");
     expect(subs.map((e) => [e.event_id, e.instance])).toEqual([
-      [4, `${I}::sub::4`],
-      [5, `${I}::sub::5`],
+      [4, `${I}::sub::3::4`],
+      [5, `${I}::sub::3::5`],
     ]);
     expect(out.orchestratorItems).toEqual([
-      { type: "StartOrchestration", instance: `${I}::sub::4`, orchestration: "Child", input: j({ x: 1 }), version: null, parent_instance: I, parent_id: 4, parent_execution_id: 3, execution_id: 1 },
-      { type: "StartOrchestration", instance: `${I}::sub::5`, orchestration: "Child", input: j({ x: 2 }), version: "2.0.0", parent_instance: I, parent_id: 5, parent_execution_id: 3, execution_id: 1 },
+      { type: "StartOrchestration", instance: `${I}::sub::3::4`, orchestration: "Child", input: j({ x: 1 }), version: null, parent_instance: I, parent_id: 4, parent_execution_id: 3, execution_id: 1 },
+      { type: "StartOrchestration", instance: `${I}::sub::3::5`, orchestration: "Child", input: j({ x: 2 }), version: "2.0.0", parent_instance: I, parent_id: 5, parent_execution_id: 3, execution_id: 1 },
     ]);
   });
 

@@ -42,10 +42,8 @@ function actionEvent(turn: TurnState, a: Action): Event {
       return turn.newEvent({ type: "ExternalSubscribed", name: a.name });
     case "DequeueEvent":
       return turn.newEvent({ type: "ExternalSubscribedPersistent", name: a.name });
-    case "StartSubOrchestration": {
-      const id = turn.nextEventId;
-      return turn.newEvent({ type: "SubOrchestrationScheduled", name: a.name, instance: a.instance ?? `${turn.instanceId}::sub::${id}`, input: a.input });
-    }
+    case "StartSubOrchestration":
+      return turn.newEvent({ type: "SubOrchestrationScheduled", name: a.name, instance: a.instance ?? autoChildId(turn.instanceId, turn.executionId, turn.nextEventId), input: a.input });
     case "StartOrchestrationDetached":
       return turn.newEvent({ type: "OrchestrationChained", name: a.name, instance: a.instance, input: a.input });
     case "UpdateCustomStatus":
@@ -59,4 +57,15 @@ function actionEvent(turn: TurnState, a: Action): Event {
     case "ContinueAsNew":
       throw new Error("unreachable: continue-as-new is not queued");
   }
+}
+
+/**
+ * The id of a child started without an explicit one (docs/runtime-semantics.md §3.6). Event ids
+ * restart at 1 in every execution, so from execution 2 on the id also names the execution: else
+ * execution 2 would ask for the id of execution 1's child and its start would be ignored. Execution
+ * 1 keeps the original `<parent>::sub::<event id>` form. Built only from the turn's own data, so
+ * every replay derives the same id (and replay never compares it: the recorded event keeps it).
+ */
+export function autoChildId(parent: string, executionId: number, eventId: number): string {
+  return executionId === 1 ? `${parent}::sub::${eventId}` : `${parent}::sub::${executionId}::${eventId}`;
 }
