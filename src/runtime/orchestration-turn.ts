@@ -39,6 +39,11 @@ export interface TurnDeps {
   now: number;
   runtimeVersion: string;
   log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
+  /**
+   * Fail the execution with these details instead of running its code (the dispatcher's verdict
+   * on a turn that cannot commit, e.g. one that outran its lock: docs/runtime-semantics.md §1.4.1).
+   */
+  abort?: ErrorDetails;
 }
 
 function dropped(executionId: number): TurnDecision {
@@ -90,6 +95,10 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
 
   if (history.length === 0) {
     started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps);
+  }
+  if (deps.abort !== undefined) {
+    deps.log?.("error", `instance ${item.instance} failed: ${renderErrorDetails(deps.abort)}`, { instance_id: item.instance });
+    return fail(fetched, deps, executionId, history, started && shrinkStarted(started, options), deps.abort, handler.handler);
   }
 
   const messages = item.messages.filter((m) => m.type !== "StartOrchestration" && m.type !== "ContinueAsNew");
