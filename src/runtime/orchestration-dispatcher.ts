@@ -10,6 +10,7 @@ import { instanceSignals } from "../instance-signals.ts";
 import { renewalIntervalMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
+import { keepLeaseAlive } from "./lease-renewal.ts";
 import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
 
 const ACK_RETRIES = 5;
@@ -179,24 +180,18 @@ export class OrchestrationDispatcher {
   }
 
   /**
-   * Renews the instance lock every renewal interval (docs/runtime-semantics.md §6) until stopped.
-   * A retryable failure (a connection blip) does not stop it: the next interval tries again while
-   * the lease still holds. Only a permanent one (the lock is gone) ends it; the ack then reports.
+   * Renews the instance lock every renewal interval until stopped (lease-renewal.ts): retryable
+   * failures are retried, a permanent one (the lock is gone) ends it and the ack then reports.
    */
   private keepLockAlive(token: string, instance: string): { stop(): void; everyMs: number } {
     const o = this.options;
-    const every = renewalIntervalMs(o.orchestratorLockTimeoutMs, o.orchestratorLockRenewalBufferMs);
-    const timer = setInterval(() => {
-      this.provider.renewOrchestrationItemLock(token, o.orchestratorLockTimeoutMs).catch((err) => {
-        const pe = ProviderError.from("renewOrchestrationItemLock", err);
-        if (pe.retryable) {
-          o.logger.log("warn", `lock renewal of ${instance} failed (${pe.kind}: ${pe.message}); retrying in ${every} ms`, { instance_id: instance });
-          return;
-        }
-        clearInterval(timer);
-        o.logger.log("debug", `lock renewal of ${instance} stopped: ${pe.kind}: ${pe.message}`, { instance_id: instance });
-      });
-    }, every);
-    return { stop: () => clearInterval(timer), everyMs: every };
+    return keepLeaseAlive({
+      operation: "renewOrchestrationItemLock",
+      everyMs: renewalIntervalMs(o.orchestratorLockTimeoutMs, o.orchestratorLockRenewalBufferMs),
+      renew: () => this.provider.renewOrchestrationItemLock(token, o.orchestratorLockTimeoutMs),
+      onRetryable: (pe, retryMs) =>
+        o.logger.log("warn", `lock renewal of ${instance} failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: instance }),
+      onLost: (pe) => o.logger.log("debug", `lock renewal of ${instance} stopped: ${pe.kind}: ${pe.message}`, { instance_id: instance }),
+    });
   }
 }

@@ -17,6 +17,7 @@ import { renewalIntervalMs, unregisteredBackoffMs, type ResolvedRuntimeOptions }
 import type { ActivityRegistry } from "./registry.ts";
 import { activityFailureDetails } from "./activity-failure.ts";
 import { activityTimeoutReason, watchActivity } from "./activity-watch.ts";
+import { keepLeaseAlive } from "./lease-renewal.ts";
 
 type Execute = WorkItemOf<"ActivityExecute">;
 
@@ -173,7 +174,7 @@ export class WorkerDispatcher {
 
     const controller = new AbortController();
     const key = activityKey(item.instance, item.execution_id, item.id);
-    const renewal = this.keepLockAlive(w.lockToken, controller);
+    const renewal = this.keepLockAlive(w.lockToken, controller, item);
     this.prefetch(slot);
     this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
@@ -337,19 +338,20 @@ export class WorkerDispatcher {
     if (w !== null) await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
   }
 
-  private keepLockAlive(token: string, controller: AbortController): { stop(): void } {
+  /**
+   * Renews the work item's lease while the activity runs (lease-renewal.ts). A permanent failure
+   * means the row was deleted (cancellation) or the lease was lost: either way, stop the activity.
+   */
+  private keepLockAlive(token: string, controller: AbortController, item: Execute): { stop(): void } {
     const o = this.options;
-    const every = renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs);
-    const timer = setInterval(() => {
-      this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs).catch((err) => {
-        // The row was deleted (cancellation) or the lease was lost: either way, stop the activity.
-        if (!(err instanceof ProviderError) || !err.retryable) {
-          clearInterval(timer);
-          controller.abort(new Error("activity cancelled"));
-        }
-      });
-    }, every);
-    return { stop: () => clearInterval(timer) };
+    return keepLeaseAlive({
+      operation: "renewWorkItemLock",
+      everyMs: renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs),
+      renew: () => this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs),
+      onRetryable: (pe, retryMs) =>
+        o.logger.log("warn", `lease renewal of activity "${item.name}" (#${item.id} of ${item.instance}) failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: item.instance }),
+      onLost: () => controller.abort(new Error("activity cancelled")),
+    });
   }
 
   private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
