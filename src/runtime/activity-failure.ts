@@ -65,7 +65,7 @@ function extraProperties(thrown: object, errorLike: boolean): JsonValue | undefi
     any = true;
   }
   if (!any) return undefined;
-  const text = safeJson(picked);
+  const text = safeJson(picked, thrown);
   if (text === undefined || Buffer.byteLength(text, "utf8") > MAX_ERROR_DATA_BYTES) return undefined;
   const value = JSON.parse(text) as JsonValue;
   return typeof value === "object" && value !== null && Object.keys(value).length === 0 ? undefined : value;
@@ -73,9 +73,10 @@ function extraProperties(thrown: object, errorLike: boolean): JsonValue | undefi
 
 /**
  * JSON text of `value` that never throws: BigInts become strings, a reference back to an enclosing
- * object becomes "[Circular]", and values JSON drops (functions, symbols, undefined) are dropped.
+ * object (or to `sameAsRoot`, the object `value` was copied from) becomes "[Circular]", and values
+ * JSON drops (functions, symbols, undefined) are dropped.
  */
-function safeJson(value: unknown): string | undefined {
+function safeJson(value: unknown, sameAsRoot?: object): string | undefined {
   const ancestors: object[] = [];
   try {
     return JSON.stringify(value, function (this: unknown, _key, v: unknown) {
@@ -83,7 +84,7 @@ function safeJson(value: unknown): string | undefined {
       if (typeof v !== "object" || v === null) return v;
       // `this` is the object holding v: drop the finished siblings' subtrees from the path.
       while (ancestors.length > 0 && ancestors.at(-1) !== this) ancestors.pop();
-      if (ancestors.includes(v)) return "[Circular]";
+      if (v === sameAsRoot || ancestors.includes(v)) return "[Circular]";
       ancestors.push(v);
       return v;
     });
