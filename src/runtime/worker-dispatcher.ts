@@ -178,10 +178,12 @@ export class WorkerDispatcher {
     this.prefetch(slot);
     this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
-    const timeoutReason = activityTimeoutReason(o.activityTimeoutMs);
+    const timeoutReason = o.activityTimeoutMs > 0 ? activityTimeoutReason(o.activityTimeoutMs) : null;
     let onTimeout = () => {};
     const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
       onTimeout = () => {
+        // Already cancelled or shutting down: the grace period and the abandon handle it.
+        if (controller.signal.aborted) return;
         // Settle the race first, so a handler that reacts to the signal at once cannot win it.
         resolve(TIMED_OUT);
         controller.abort(timeoutReason);
