@@ -15,10 +15,26 @@ export type PoisonMessageType =
   | { type: "Activity"; instance: string; execution_id: number; activity_name: string; activity_id: number }
   | { type: "FailedDeserialization"; instance: string; execution_id: number; error: string };
 
+/** A value that survives JSON unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * What a failed activity threw, beyond its message (docs/runtime-semantics.md §5.1). All optional:
+ * failures written before these fields existed, and failures that are not thrown errors, have none.
+ */
+export interface ThrownErrorFields {
+  /** The thrown error's `name` ("TypeError", a custom class's name). */
+  error_name?: string;
+  /** The thrown error's `code` ("ECONNRESET", an HTTP status), when it is a string or a finite number. */
+  code?: string | number;
+  /** The thrown value's other own enumerable properties (or the thrown plain object), as JSON. */
+  data?: JsonValue;
+}
+
 export type ErrorDetails =
   | { type: "Infrastructure"; operation: string; message: string; retryable: boolean }
   | { type: "Configuration"; kind: "Nondeterminism"; resource: string; message: string | null }
-  | { type: "Application"; kind: AppErrorKind; message: string; retryable: boolean }
+  | ({ type: "Application"; kind: AppErrorKind; message: string; retryable: boolean } & ThrownErrorFields)
   | {
       type: "Poison";
       attempt_count: number;
@@ -49,6 +65,16 @@ function checkPoisonType(m: unknown): string | null {
   }
 }
 
+function checkThrownFields(v: Record<string, unknown>): string | null {
+  if (v.error_name !== undefined && typeof v.error_name !== "string") return "Application error_name must be a string";
+  if (v.code !== undefined && typeof v.code !== "string" && !(typeof v.code === "number" && Number.isFinite(v.code))) {
+    return "Application code must be a string or a finite number";
+  }
+  const t = typeof v.data;
+  if (t === "function" || t === "symbol" || t === "bigint") return "Application data must be a JSON value";
+  return null;
+}
+
 /** Returns null when `v` is a well-formed ErrorDetails, else what is wrong with it. */
 export function checkErrorDetails(v: unknown): string | null {
   if (!isRecord(v)) return "ErrorDetails must be an object";
@@ -66,7 +92,7 @@ export function checkErrorDetails(v: unknown): string | null {
     case "Application":
       return checkAppKind(v.kind) ??
         (typeof v.message === "string" && typeof v.retryable === "boolean"
-          ? null
+          ? checkThrownFields(v)
           : "Application needs message and retryable");
     case "Poison":
       return isId(v.attempt_count) && isId(v.max_attempts) && typeof v.message === "string"

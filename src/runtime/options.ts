@@ -47,6 +47,18 @@ export interface RuntimeOptions {
   unregisteredBackoff?: Partial<UnregisteredBackoff>;
   /** Wait after signalling a cancelled activity before abandoning it. Default 10_000, ≥ 0. */
   activityCancellationGracePeriodMs?: number;
+  /**
+   * Longest one activity attempt may run: then its signal is aborted (a "TimeoutError") and the
+   * attempt fails with a timeout error the orchestration sees (its retry policy applies), freeing
+   * the worker slot. Default 0 = no limit (activities may legitimately run for hours);
+   * docs/runtime-semantics.md §1.5.
+   */
+  activityTimeoutMs?: number;
+  /**
+   * An activity still running after this long is logged at warn (and again each time its running
+   * time doubles), naming it and how to bound it. Default 60_000; 0 = never warn.
+   */
+  slowActivityWarningMs?: number;
   /** Executions this runtime will replay, by the runtime version that created them. Default 0.0.0..=RUNTIME_VERSION. */
   supportedReplayVersions?: SemverRange;
   /** Session lease. Default 30_000, > 0. */
@@ -103,6 +115,8 @@ export interface ResolvedRuntimeOptions {
   maxAttempts: number;
   unregisteredBackoff: Readonly<UnregisteredBackoff>;
   activityCancellationGracePeriodMs: number;
+  activityTimeoutMs: number;
+  slowActivityWarningMs: number;
   supportedReplayVersions: SemverRange;
   sessionLockTimeoutMs: number;
   sessionLockRenewalBufferMs: number;
@@ -138,6 +152,8 @@ const NUMERIC_OPTIONS = {
   workerLockRenewalBufferMs: [5_000, 0],
   maxAttempts: [10, 1],
   activityCancellationGracePeriodMs: [10_000, 0],
+  activityTimeoutMs: [0, 0],
+  slowActivityWarningMs: [60_000, 0],
   sessionLockTimeoutMs: [30_000, 1],
   sessionLockRenewalBufferMs: [5_000, 0],
   sessionIdleTimeoutMs: [300_000, 1],

@@ -10,12 +10,15 @@ import { instanceSignals } from "../instance-signals.ts";
 import { renewalIntervalMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
+import { keepLeaseAlive } from "./lease-renewal.ts";
+import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
 
 const ACK_RETRIES = 5;
 
 export class OrchestrationDispatcher {
   private readonly loops: DispatchLoops<FetchedOrchestration>;
   private readonly filter: DispatcherCapabilityFilter;
+  private readonly slowTurns = new SlowTurns();
 
   constructor(
     private readonly provider: Provider,
@@ -50,12 +53,22 @@ export class OrchestrationDispatcher {
     const o = this.options;
     const instance = f.item.instance;
     const log = (level: LogLevel, message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
-    const renewal = this.keepLockAlive(f.lockToken);
+    const renewal = this.keepLockAlive(f.lockToken, instance);
     let handedOff = false;
     try {
+      // A turn that outran its lock last time is not run again: it fails the instance (slow-turns.ts).
+      const slow = this.slowTurns.take(f);
       let decision: TurnDecision;
+      const turnStart = performance.now();
       try {
-        decision = planTurn(f, { registry: this.registry, options: o, now: Date.now(), runtimeVersion: this.runtimeVersion, log });
+        decision = planTurn(f, {
+          registry: this.registry,
+          options: o,
+          now: Date.now(),
+          runtimeVersion: this.runtimeVersion,
+          log,
+          ...(slow === undefined ? {} : { abort: slowTurnDetails(slow, o.orchestratorLockTimeoutMs) }),
+        });
       } catch (err) {
         // A bug in the engine or user code escaping it: let redelivery (and eventually poison) handle it.
         log("error", `turn of ${instance} crashed: ${(err as Error).stack ?? String(err)}`, { instance_id: instance });
@@ -68,8 +81,21 @@ export class OrchestrationDispatcher {
         });
         return;
       }
+      // The turn ran synchronously: no renewal could fire while it did. One that took as long as a
+      // renewal interval may have let the lock lapse; its ack tells (docs/runtime-semantics.md §1.4.1).
+      const turnMs = performance.now() - turnStart;
+      let suspect: SlowTurn | null = null;
+      if (turnMs >= renewal.everyMs) {
+        suspect = this.slowTurns.remember(f, turnMs);
+        log(
+          "warn",
+          `turn of ${instance} ran ${Math.round(turnMs)} ms of synchronous code; the instance lock ` +
+            `(orchestratorLockTimeoutMs = ${o.orchestratorLockTimeoutMs} ms, renewed every ${renewal.everyMs} ms) could not be renewed meanwhile`,
+          { instance_id: instance },
+        );
+      }
       // The commit continues while the loop fetches its next batch (same group commit).
-      const committing = this.commit(f, decision).finally(() => renewal.stop());
+      const committing = this.commit(f, decision, suspect).finally(() => renewal.stop());
       handedOff = true;
       return { committing };
     } finally {
@@ -77,12 +103,17 @@ export class OrchestrationDispatcher {
     }
   }
 
-  /** Acks with retries on retryable errors; a permanent error ends the instance as an infrastructure failure. */
-  private async commit(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>): Promise<void> {
+  /**
+   * Acks with retries on retryable errors; a permanent error ends the instance as an infrastructure
+   * failure. `suspect` is set when the turn ran long enough to block its lock's renewal.
+   */
+  private async commit(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, suspect: SlowTurn | null): Promise<void> {
     const instance = f.item.instance;
+    const log = this.options.logger;
     for (let attempt = 0; ; attempt++) {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
+        if (suspect !== null) this.slowTurns.clear(suspect);
         instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
@@ -92,14 +123,33 @@ export class OrchestrationDispatcher {
           await sleep(10 * 2 ** attempt);
           continue;
         }
+        if (pe.kind !== "LockLost" && suspect !== null) this.slowTurns.clear(suspect);
         if (pe.retryable) {
           // Still failing: give the batch back and let a later delivery retry the whole turn.
           await this.provider.abandonOrchestrationItem(f.lockToken, 50, false).catch(() => {});
           return;
         }
-        this.options.logger.log("error", `ack of ${instance} failed permanently: ${pe.message}`, { instance_id: instance });
+        if (pe.kind === "LockLost" && suspect !== null) {
+          log.log(
+            "warn",
+            `turn of ${instance} lost its instance lock while its code ran (${Math.round(suspect.turnMs)} ms, orchestratorLockTimeoutMs = ` +
+              `${this.options.orchestratorLockTimeoutMs} ms); the next delivery fails the instance instead of running the turn again`,
+            { instance_id: instance },
+          );
+          return;
+        }
+        if (pe.kind === "LockLost" && attempt > 0) {
+          // An earlier try hit a retryable error after the provider had committed (a lost reply):
+          // the lock is gone because that commit released it. Nothing is wrong.
+          log.log("info", `ack of ${instance}: the lock was released by an earlier try whose reply was lost (${pe.message}); the turn most likely committed`, { instance_id: instance });
+          return;
+        }
         // Lost lock (expired, stolen, instance deleted): another delivery owns the batch now.
-        if (pe.kind === "LockLost" || pe.kind === "NotFound" || pe.kind === "Closed") return;
+        if (pe.kind === "LockLost" || pe.kind === "NotFound" || pe.kind === "Closed") {
+          log.log("warn", `ack of ${instance} failed: ${pe.kind}: ${pe.message}; a later delivery redoes the turn`, { instance_id: instance });
+          return;
+        }
+        log.log("error", `ack of ${instance} failed permanently: ${pe.kind}: ${pe.message}`, { instance_id: instance });
         await this.failInstance(f, d, pe);
         return;
       }
@@ -129,12 +179,19 @@ export class OrchestrationDispatcher {
     }
   }
 
-  private keepLockAlive(token: string): { stop(): void } {
+  /**
+   * Renews the instance lock every renewal interval until stopped (lease-renewal.ts): retryable
+   * failures are retried, a permanent one (the lock is gone) ends it and the ack then reports.
+   */
+  private keepLockAlive(token: string, instance: string): { stop(): void; everyMs: number } {
     const o = this.options;
-    const every = renewalIntervalMs(o.orchestratorLockTimeoutMs, o.orchestratorLockRenewalBufferMs);
-    const timer = setInterval(() => {
-      this.provider.renewOrchestrationItemLock(token, o.orchestratorLockTimeoutMs).catch(() => clearInterval(timer));
-    }, every);
-    return { stop: () => clearInterval(timer) };
+    return keepLeaseAlive({
+      operation: "renewOrchestrationItemLock",
+      everyMs: renewalIntervalMs(o.orchestratorLockTimeoutMs, o.orchestratorLockRenewalBufferMs),
+      renew: () => this.provider.renewOrchestrationItemLock(token, o.orchestratorLockTimeoutMs),
+      onRetryable: (pe, retryMs) =>
+        o.logger.log("warn", `lock renewal of ${instance} failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: instance }),
+      onLost: (pe) => o.logger.log("debug", `lock renewal of ${instance} stopped: ${pe.kind}: ${pe.message}`, { instance_id: instance }),
+    });
   }
 }

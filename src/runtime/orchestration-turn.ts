@@ -40,6 +40,11 @@ export interface TurnDeps {
   now: number;
   runtimeVersion: string;
   log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
+  /**
+   * Fail the execution with these details instead of running its code (the dispatcher's verdict
+   * on a turn that cannot commit, e.g. one that outran its lock: docs/runtime-semantics.md §1.4.1).
+   */
+  abort?: ErrorDetails;
 }
 
 function dropped(executionId: number): TurnDecision {
@@ -115,6 +120,10 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
 
   if (history.length === 0) {
     started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps, item.history[0]);
+  }
+  if (deps.abort !== undefined) {
+    deps.log?.("error", `instance ${item.instance} failed: ${renderErrorDetails(deps.abort)}`, { instance_id: item.instance });
+    return fail(fetched, deps, executionId, history, started && shrinkStarted(started, options), deps.abort, handler.handler);
   }
 
   const messages = item.messages.filter((m) => m.type !== "StartOrchestration" && m.type !== "ContinueAsNew");

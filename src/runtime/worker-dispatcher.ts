@@ -15,11 +15,18 @@ import { DispatchLoops, waitAtMost, type Processed } from "./dispatch-loop.ts";
 import type { ActivityContext } from "./handler-types.ts";
 import { renewalIntervalMs, unregisteredBackoffMs, type ResolvedRuntimeOptions } from "./options.ts";
 import type { ActivityRegistry } from "./registry.ts";
+import { activityFailureDetails } from "./activity-failure.ts";
+import { activityTimeoutReason, watchActivity } from "./activity-watch.ts";
+import { keepLeaseAlive } from "./lease-renewal.ts";
 
 type Execute = WorkItemOf<"ActivityExecute">;
 
 /** Raised into the race when the activity's cancellation grace period ran out. */
 const GRACE_EXPIRED = Symbol("grace expired");
+/** Raised into the race when the attempt ran past activityTimeoutMs. */
+const TIMED_OUT = Symbol("timed out");
+
+type HandlerOutcome = { ok: true; value: unknown } | { ok: false; details: ErrorDetails };
 
 /** Pauses between tries of a completion's ack that failed retryably (null: the last try). */
 const ACK_RETRY_PAUSES_MS = [100, 400, 1_000, null] as const;
@@ -167,16 +174,37 @@ export class WorkerDispatcher {
 
     const controller = new AbortController();
     const key = activityKey(item.instance, item.execution_id, item.id);
-    const renewal = this.keepLockAlive(w.lockToken, controller);
+    const renewal = this.keepLockAlive(w.lockToken, controller, item);
     this.prefetch(slot);
     this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
+    const timeoutReason = o.activityTimeoutMs > 0 ? activityTimeoutReason(o.activityTimeoutMs) : null;
+    let onTimeout = () => {};
+    const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
+      onTimeout = () => {
+        // Already cancelled or shutting down: the grace period and the abandon handle it.
+        if (controller.signal.aborted) return;
+        // Settle the race first, so a handler that reacts to the signal at once cannot win it.
+        resolve(TIMED_OUT);
+        controller.abort(timeoutReason);
+      };
+    });
+    const watch = watchActivity({
+      timeoutMs: o.activityTimeoutMs,
+      warnAfterMs: o.slowActivityWarningMs,
+      onTimeout,
+      onSlow: (ms) => o.logger.log("warn", slowActivityMessage(item, w.attemptCount, ms, o), { instance_id: item.instance, activity_name: item.name, activity_id: item.id }),
+    });
     let completion: WorkItem | null;
     try {
-      const outcome = await this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal);
-      if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
-      else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, { type: "Application", kind: "ActivityFailed", message: outcome.message, retryable: false });
+      const outcome = await this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal, timedOut, timeoutReason);
+      if (outcome === TIMED_OUT) {
+        o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), { instance_id: item.instance, activity_name: item.name, activity_id: item.id });
+        completion = failure(item, timeoutDetails(item, o.activityTimeoutMs));
+      } else if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
+      else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, outcome.details);
     } finally {
+      watch.stop();
       renewal.stop();
       this.running.delete(key);
     }
@@ -189,20 +217,28 @@ export class WorkerDispatcher {
     return { committing: this.ack(w, completion) };
   }
 
-  /** Runs the handler; after cancellation waits at most the grace period for it to stop. */
+  /**
+   * Runs the handler; after cancellation waits at most the grace period for it to stop. A timed-out
+   * attempt ends at once (`timedOut`): the slot is what the timeout frees, so it does not wait for
+   * a handler that may never return.
+   */
   private async runHandler(
     call: () => unknown,
     signal: AbortSignal,
-  ): Promise<{ ok: true; value: unknown } | { ok: false; message: string } | typeof GRACE_EXPIRED> {
-    const work = (async () => {
+    timedOut: Promise<typeof TIMED_OUT>,
+    timeoutReason: unknown,
+  ): Promise<HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT> {
+    const work = (async (): Promise<HandlerOutcome> => {
       try {
         return { ok: true as const, value: await call() };
       } catch (err) {
-        return { ok: false as const, message: err instanceof Error ? err.message : String(err) };
+        // Anything may be thrown; describing it never throws (docs/runtime-semantics.md §1.5 step 6).
+        return { ok: false as const, details: activityFailureDetails(err) };
       }
     })();
     const grace = new Promise<typeof GRACE_EXPIRED>((resolve) => {
       const onAbort = () => {
+        if (signal.reason === timeoutReason) return; // the timeout settles the race itself
         const t = setTimeout(() => resolve(GRACE_EXPIRED), this.options.activityCancellationGracePeriodMs);
         void work.finally(() => clearTimeout(t));
       };
@@ -210,7 +246,7 @@ export class WorkerDispatcher {
       else signal.addEventListener("abort", onAbort, { once: true });
       void work.finally(() => signal.removeEventListener("abort", onAbort));
     });
-    return Promise.race([work, grace]);
+    return Promise.race([work, grace, timedOut]);
   }
 
   /**
@@ -304,19 +340,20 @@ export class WorkerDispatcher {
     if (w !== null) await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
   }
 
-  private keepLockAlive(token: string, controller: AbortController): { stop(): void } {
+  /**
+   * Renews the work item's lease while the activity runs (lease-renewal.ts). A permanent failure
+   * means the row was deleted (cancellation) or the lease was lost: either way, stop the activity.
+   */
+  private keepLockAlive(token: string, controller: AbortController, item: Execute): { stop(): void } {
     const o = this.options;
-    const every = renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs);
-    const timer = setInterval(() => {
-      this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs).catch((err) => {
-        // The row was deleted (cancellation) or the lease was lost: either way, stop the activity.
-        if (!(err instanceof ProviderError) || !err.retryable) {
-          clearInterval(timer);
-          controller.abort(new Error("activity cancelled"));
-        }
-      });
-    }, every);
-    return { stop: () => clearInterval(timer) };
+    return keepLeaseAlive({
+      operation: "renewWorkItemLock",
+      everyMs: renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs),
+      renew: () => this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs),
+      onRetryable: (pe, retryMs) =>
+        o.logger.log("warn", `lease renewal of activity "${item.name}" (#${item.id} of ${item.instance}) failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: item.instance }),
+      onLost: () => controller.abort(new Error("activity cancelled")),
+    });
   }
 
   private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
@@ -364,13 +401,42 @@ function activityKey(instance: string, executionId: number, id: number): string 
 }
 
 function success(item: Execute, value: unknown, maxBytes: number): WorkItem {
-  const encoded = tryEncodePayload(value);
+  let encoded: ReturnType<typeof tryEncodePayload>;
+  try {
+    encoded = tryEncodePayload(value);
+  } catch (err) {
+    // A toJSON throwing something that cannot even be printed: report it like a thrown error.
+    const d = activityFailureDetails(err);
+    return failure(item, { ...d, message: `activity result is not JSON-serializable: ${d.message}` });
+  }
   if (!encoded.ok) return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result is ${encoded.problem}`, retryable: false });
   const result = encoded.text;
   if (Buffer.byteLength(result) > maxBytes) {
     return failure(item, { type: "Application", kind: "ActivityFailed", message: `activity result too large: ${Buffer.byteLength(result)} bytes (maxPayloadBytes ${maxBytes})`, retryable: false });
   }
   return { type: "ActivityCompleted", instance: item.instance, execution_id: item.execution_id, id: item.id, result };
+}
+
+function timeoutDetails(item: Execute, timeoutMs: number): ErrorDetails {
+  return { type: "Application", kind: "ActivityFailed", message: timeoutMessage(item, timeoutMs), retryable: true, error_name: "TimeoutError", code: "ActivityTimeout" };
+}
+
+function timeoutMessage(item: Execute, timeoutMs: number): string {
+  return (
+    `activity "${item.name}" (#${item.id} of ${item.instance}) timed out after ${timeoutMs} ms (activityTimeoutMs): ` +
+    `its signal was aborted and a late result is dropped; raise activityTimeoutMs if it needs longer`
+  );
+}
+
+function slowActivityMessage(item: Execute, attempt: number, elapsedMs: number, o: ResolvedRuntimeOptions): string {
+  const bound =
+    o.activityTimeoutMs > 0
+      ? `it will be stopped at activityTimeoutMs (${o.activityTimeoutMs} ms)`
+      : `if it is stuck, make it honour ctx.signal and set activityTimeoutMs to bound each attempt`;
+  return (
+    `activity "${item.name}" (#${item.id} of ${item.instance}, attempt ${attempt}) has been running for ${elapsedMs} ms ` +
+    `and holds one of ${o.workerConcurrency} worker slots; ${bound} (this warning: slowActivityWarningMs)`
+  );
 }
 
 function failure(item: Execute, details: ErrorDetails): WorkItem {
