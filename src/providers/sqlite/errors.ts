@@ -1,4 +1,5 @@
 import { ProviderError } from "../../core/errors.ts";
+import { DatabaseLocked } from "./busy-wait.ts";
 
 /**
  * Maps a storage failure to the contract's error kinds (docs/provider-contract.md §9):
@@ -6,7 +7,26 @@ import { ProviderError } from "../../core/errors.ts";
  * a busy or locked database Unavailable (retryable), anything else Internal (retryable: the
  * runtime backs off rather than failing an instance over a failure it cannot classify).
  */
-export function sqliteError(op: string, err: unknown): ProviderError {
+export function sqliteError(op: string, err: unknown, path: string): ProviderError {
+  if (err instanceof ProviderError) return err;
+  const db = path === ":memory:" ? "the in-memory database" : `database ${path}`;
+  if (err instanceof DatabaseLocked && err.closing) {
+    return ProviderError.unavailable(
+      op,
+      `${db} was locked by another connection (${err.code}) and the provider was closed after waiting ${Math.round(err.waitedMs)} ms: ` +
+        `nothing was written; retry the call on a provider that is open`,
+      err,
+    );
+  }
+  if (err instanceof DatabaseLocked) {
+    return ProviderError.unavailable(
+      op,
+      `${db} is locked by another connection: waited ${Math.round(err.waitedMs)} ms (the busyTimeoutMs bound, ${err.boundMs} ms) ` +
+        `for its lock (${err.code}). Try again later; if it persists, look for a process holding a long transaction ` +
+        `on the file or one that opened it with exclusive: true, or raise busyTimeoutMs`,
+      err,
+    );
+  }
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
   if (typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT")) {
