@@ -263,7 +263,9 @@ export class SqliteProvider implements Provider {
     const op = "fetchWorkItem";
     const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
     if (tf.type === "None") return this.conn.read(op, () => null); // an orchestrator-only node
-    const pick = this.workerPicks.get(tf, sess !== null);
+    // Preparing a filter's first pick statement touches the database: inside read(), so a closed or
+    // failing database answers with a ProviderError.
+    const pick = await this.conn.read(op, () => this.workerPicks.get(tf, sess !== null));
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
     const owner = sess?.owner_id ?? "";
 
