@@ -29,7 +29,8 @@ import { SqliteProviderAdmin } from "./sqlite/admin.ts";
 import { Connection } from "./sqlite/connection.ts";
 import { FetchedLocks } from "./sqlite/fetched-locks.ts";
 import { HistoryCache } from "./sqlite/history-cache.ts";
-import { checkPollingOptions, openDatabase, openMemoryDatabase, parseSqliteUrl, type SqliteProviderOptions } from "./sqlite/open.ts";
+import { sqliteError } from "./sqlite/errors.ts";
+import { busyTimeoutOf, checkPollingOptions, openDatabase, openMemoryDatabase, parseSqliteUrl, type SqliteProviderOptions } from "./sqlite/open.ts";
 import { commitTurn, encodeTurn, isTerminalStatus } from "./sqlite/orchestration-ack.ts";
 import { fetchOrchestration, pickInstance } from "./sqlite/orchestration-fetch.ts";
 import { prepareStatements, type Statements } from "./sqlite/statements.ts";
@@ -68,32 +69,50 @@ export class SqliteProvider implements Provider {
    */
   private orchIdle = true;
   private workerIdle = true;
+  /** On a file (several processes may share it), not a private `:memory:` database. */
+  private readonly fileBacked: boolean;
 
   static {
     // The one way in from outside the class, for the suite's corruption hooks only.
     internalsOf = (p) => ({ db: p.conn.db, history: p.history });
   }
 
-  private constructor(db: Database, options: SqliteProviderOptions, private readonly fileBacked: boolean) {
+  private constructor(db: Database, options: SqliteProviderOptions, path: string) {
+    this.fileBacked = path !== ":memory:";
     this.longPolling = options.longPolling ?? true;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
-    this.conn = new Connection(db, options.groupCommit ?? fileBacked);
+    this.conn = new Connection(db, { groupCommit: options.groupCommit ?? this.fileBacked, busyTimeoutMs: busyTimeoutOf(options), path });
     this.history = new HistoryCache(this.s);
     this.workerPicks = new WorkerPicks(db);
     this.admin = new SqliteProviderAdmin(this.conn, this.history);
   }
 
-  /** Opens (creating if missing) a database file in WAL mode. */
+  /**
+   * Opens (creating if missing) a database file in WAL mode. Bad options are refused with a
+   * ValidationError; a file that cannot be opened or used fails with a ProviderError (operation
+   * "open") naming it (docs/provider-contract.md §14.5).
+   */
   static async open(urlOrPath: string, options: SqliteProviderOptions = {}): Promise<SqliteProvider> {
     const path = parseSqliteUrl(urlOrPath);
-    return new SqliteProvider(openDatabase(path, options), options, path !== ":memory:");
+    const db = await openDatabase(path, options);
+    return SqliteProvider.over(db, options, path);
+  }
+
+  /** The provider over an opened database; closes it when preparing the provider fails. */
+  private static over(db: Database, options: SqliteProviderOptions, path: string): SqliteProvider {
+    try {
+      return new SqliteProvider(db, options, path);
+    } catch (err) {
+      db.close();
+      throw sqliteError("open", err, path);
+    }
   }
 
   /** A private in-memory database: fast, gone when closed. For tests and ephemeral runs. */
   static async inMemory(options: Pick<SqliteProviderOptions, "longPolling" | "pollIntervalMs" | "groupCommit"> = {}): Promise<SqliteProvider> {
     checkPollingOptions(options);
-    return new SqliteProvider(openMemoryDatabase(), options, false);
+    return SqliteProvider.over(openMemoryDatabase(), options, ":memory:");
   }
 
   name(): string {
@@ -115,7 +134,13 @@ export class SqliteProvider implements Provider {
    * Runs `attempt` until it yields work or `pollTimeoutMs` has passed, sleeping between attempts
    * until woken by this process's enqueues, the next message's visibility time, or the poll interval.
    */
-  private async poll<T>(pollTimeoutMs: number, signal: WakeSignal, nextVisible: Statement<{ t: number | null }, [number]>, attempt: () => Promise<T | null>): Promise<T | null> {
+  private async poll<T>(
+    op: string,
+    pollTimeoutMs: number,
+    signal: WakeSignal,
+    nextVisible: Statement<{ t: number | null }, [number]>,
+    attempt: () => Promise<T | null>,
+  ): Promise<T | null> {
     const deadline = Date.now() + pollTimeoutMs;
     for (;;) {
       const found = await attempt();
@@ -124,7 +149,7 @@ export class SqliteProvider implements Provider {
       const now = Date.now();
       if (now >= deadline) return null;
       let wait = Math.min(deadline - now, this.pollIntervalMs);
-      const due = nextVisible.get(now)?.t ?? null;
+      const due = (await this.conn.read(op, () => nextVisible.get(now)))?.t ?? null;
       if (due !== null) wait = Math.min(wait, Math.max(due - now, 1));
       await signal.wait(wait);
       if (this.conn.closed) return null;
@@ -149,10 +174,10 @@ export class SqliteProvider implements Provider {
     const op = "fetchOrchestrationItem";
     const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
     if (range === "none") return this.conn.read(op, () => null); // admits nothing (closed: Closed)
-    return this.poll(pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, async () => {
+    return this.poll(op, pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, async () => {
       // An empty queue is answered from a read, without taking the database's write lock: idle
       // pollers in other processes then never contend with the ones doing work.
-      if (this.orchIdle && this.conn.read(op, () => pickInstance(this.s, Date.now(), range)) === null) return null;
+      if (this.orchIdle && (await this.conn.read(op, () => pickInstance(this.s, Date.now(), range))) === null) return null;
       const found = await this.conn.write(op, () => fetchOrchestration(this.s, this.history, this.locks, lockTimeoutMs, range));
       this.orchIdle = found === null;
       return found;
@@ -238,12 +263,14 @@ export class SqliteProvider implements Provider {
     const op = "fetchWorkItem";
     const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
     if (tf.type === "None") return this.conn.read(op, () => null); // an orchestrator-only node
-    const pick = this.workerPicks.get(tf, sess !== null);
+    // Preparing a filter's first pick statement touches the database: inside read(), so a closed or
+    // failing database answers with a ProviderError.
+    const pick = await this.conn.read(op, () => this.workerPicks.get(tf, sess !== null));
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? JSON.stringify([...tf.tags]) : "[]";
     const owner = sess?.owner_id ?? "";
 
-    return this.poll(pollTimeoutMs, this.workerWork, this.s.nextWorkerVisible, async () => {
-      if (this.workerIdle && this.conn.read(op, () => pick.get(Date.now(), tags, owner)) === null) return null; // as above
+    return this.poll(op, pollTimeoutMs, this.workerWork, this.s.nextWorkerVisible, async () => {
+      if (this.workerIdle && (await this.conn.read(op, () => pick.get(Date.now(), tags, owner))) === null) return null; // as above
       let found: FetchedWorkItem | null;
       try {
         found = await this.conn.write(op, () => claimWorkItem(this.s, pick, tags, owner, lockTimeoutMs, sess));

@@ -40,10 +40,10 @@ describe("SqliteProvider.open", () => {
     raw.close();
     a.close();
     // synchronous is the connection's own: checked on the connection SqliteProvider.open opens with.
-    const normal = openDatabase(freshPath(), {});
+    const normal = await openDatabase(freshPath(), {});
     expect(normal.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(1);
     normal.close();
-    const full = openDatabase(freshPath(), { synchronous: "FULL" });
+    const full = await openDatabase(freshPath(), { synchronous: "FULL" });
     expect(full.query<{ synchronous: number }, []>("PRAGMA synchronous").get()?.synchronous).toBe(2);
     full.close();
   });

@@ -3,13 +3,19 @@
  */
 import { Database } from "bun:sqlite";
 import { ValidationError } from "../../core/errors.ts";
+import { busySliceMs, whileBusy } from "./busy-wait.ts";
 import { sqliteError } from "./errors.ts";
 import { SCHEMA_SQL, SCHEMA_VERSION } from "./schema.ts";
 
 export interface SqliteProviderOptions {
   /** `NORMAL` (default; durable at checkpoints, safe against corruption in WAL) or `FULL` (fsync every commit). */
   synchronous?: "NORMAL" | "FULL";
-  /** How long a write waits for another connection's lock before failing with a retryable error. Default 60 000. */
+  /**
+   * How long, in all, a call (and `open` itself) waits for another connection's or process's lock
+   * on the file before failing with a retryable Unavailable error that says so. Default 60 000; 0
+   * fails at once. The wait runs on the event loop: SQLite's own busy handler blocks at most
+   * ~10 ms at a time, so timers (lease renewals) keep running (docs/provider-contract.md §14.4).
+   */
   busyTimeoutMs?: number;
   /**
    * Long polling (default true): an empty fetch waits up to its pollTimeoutMs for work. Work
@@ -57,42 +63,63 @@ export function checkPollingOptions(o: SqliteProviderOptions): void {
   if (i !== undefined && (typeof i !== "number" || !Number.isFinite(i) || i < 1)) throw new ValidationError(`pollIntervalMs must be a number >= 1, got ${String(i)}`);
 }
 
+/** The busyTimeoutMs in `options`, checked. */
+export function busyTimeoutOf(options: SqliteProviderOptions): number {
+  const busy = options.busyTimeoutMs ?? 60_000;
+  if (!Number.isSafeInteger(busy) || busy < 0) throw new ValidationError(`busyTimeoutMs must be a non-negative integer, got ${busy}`);
+  return busy;
+}
+
 /**
  * Validates `options`, then opens (creating if missing) the database file at `path` in WAL mode
- * and migrates it; `:memory:` opens a private in-memory database instead.
+ * and migrates it; `:memory:` opens a private in-memory database instead. While another
+ * connection holds a lock on the file (a process that opened it with `exclusive: true`, a
+ * migration), it waits on the event loop up to busyTimeoutMs. Fails with a ProviderError
+ * (operation "open") that names the file: docs/provider-contract.md §14.5.
  */
-export function openDatabase(path: string, options: SqliteProviderOptions): Database {
+export async function openDatabase(path: string, options: SqliteProviderOptions): Promise<Database> {
   checkPollingOptions(options);
   const sync = options.synchronous ?? "NORMAL";
   if (sync !== "NORMAL" && sync !== "FULL") throw new ValidationError(`synchronous must be "NORMAL" or "FULL", got ${JSON.stringify(sync)}`);
-  const busy = options.busyTimeoutMs ?? 60_000;
-  if (!Number.isSafeInteger(busy) || busy < 0) throw new ValidationError(`busyTimeoutMs must be a non-negative integer, got ${busy}`);
+  const busy = busyTimeoutOf(options);
   if (path === ":memory:") return openMemoryDatabase();
-  const db = new Database(path, { create: true, readwrite: true });
+  let db: Database;
   try {
-    db.run(`PRAGMA busy_timeout = ${busy}`);
-    db.run("PRAGMA journal_mode = WAL");
-    db.run(`PRAGMA synchronous = ${sync}`);
-    if (options.exclusive === true) db.run("PRAGMA locking_mode = EXCLUSIVE");
-    // Write path tuning: a 16 MiB page cache keeps hot pages (no memory-mapping: mapped pages
-    // would count towards RSS as the file grows, and measured no faster), and fewer, larger WAL
-    // checkpoints write each hot page once per checkpoint, not once per commit.
-    db.run("PRAGMA cache_size = -16384");
-    db.run("PRAGMA wal_autocheckpoint = 10000");
-    db.run("PRAGMA temp_store = MEMORY");
-    migrate(db);
+    db = new Database(path, { create: true, readwrite: true });
+  } catch (err) {
+    throw sqliteError("open", err, path);
+  }
+  try {
+    db.run(`PRAGMA busy_timeout = ${busySliceMs(busy)}`);
+    // Every step is idempotent (migrate is one transaction), so after SQLITE_BUSY all run again.
+    await whileBusy(busy, () => {
+      db.run("PRAGMA journal_mode = WAL");
+      db.run(`PRAGMA synchronous = ${sync}`);
+      if (options.exclusive === true) db.run("PRAGMA locking_mode = EXCLUSIVE");
+      // Write path tuning: a 16 MiB page cache keeps hot pages (no memory-mapping: mapped pages
+      // would count towards RSS as the file grows, and measured no faster), and fewer, larger WAL
+      // checkpoints write each hot page once per checkpoint, not once per commit.
+      db.run("PRAGMA cache_size = -16384");
+      db.run("PRAGMA wal_autocheckpoint = 10000");
+      db.run("PRAGMA temp_store = MEMORY");
+      migrate(db);
+    });
   } catch (err) {
     db.close();
-    throw sqliteError("open", err);
+    throw sqliteError("open", err, path);
   }
   return db;
 }
 
 /** A private in-memory database, migrated: fast, gone when closed. */
 export function openMemoryDatabase(): Database {
-  const db = new Database(":memory:");
-  migrate(db);
-  return db;
+  try {
+    const db = new Database(":memory:");
+    migrate(db);
+    return db;
+  } catch (err) {
+    throw sqliteError("open", err, ":memory:");
+  }
 }
 
 function migrate(db: Database): void {
