@@ -495,6 +495,9 @@ function isTerminal<T>(s: OrchestrationStatus<T>): s is TerminalStatus<T> {
 }
 
 function toClientError(op: string, err: unknown): unknown {
+  if (err instanceof ClientError) return err;
+  // Only ProviderErrors should cross the provider boundary; classify anything else the same way.
+  if (!(err instanceof ProviderError)) err = ProviderError.from(op, err);
   if (!(err instanceof ProviderError)) return err;
   const message = `${op}: ${err.message}`;
   const code = CLIENT_CODE_OF_KIND[err.kind];

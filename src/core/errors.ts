@@ -155,7 +155,12 @@ export class ProviderError extends DuroxideError {
     if (err instanceof ProviderError) return err;
     if (err instanceof DecodeError) return ProviderError.corrupt(operation, `stored data cannot be decoded: ${err.message}`, err);
     if (err instanceof ValidationError) return ProviderError.invalidArgument(operation, err.message, err);
-    const message = err instanceof Error ? err.message : String(err);
+    let message: string;
+    try {
+      message = err instanceof Error ? err.message : String(err);
+    } catch {
+      message = "a value that cannot be described (its toString throws)";
+    }
     return new ProviderError("Internal", operation, message, { retryable: true, cause: err });
   }
 

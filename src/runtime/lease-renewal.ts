@@ -3,8 +3,13 @@
  * dispatchers renew their lock every renewal interval until the work ends. A retryable failure (a
  * connection blip, a busy database) does not end the renewals, and is retried soon rather than a
  * whole interval later: with the default intervals the next regular renewal comes after the lease
- * has already run out (5 s lock renewed every 3 s; 30 s activity lease every 25 s). Only a
- * permanent failure (the lock is gone) ends them.
+ * has already run out (5 s lock renewed every 3 s; 30 s activity lease every 25 s).
+ *
+ * The error policy (docs/provider-contract.md §9): anything thrown is classified as
+ * ProviderError.from would; only LockLost or NotFound means the lease is gone (renewals end and
+ * the work is told). Closed ends them quietly (the runtime is shutting down). Any other permanent
+ * failure (a read-only or corrupt store) is reported and renewal goes on at its regular interval:
+ * it says nothing about this lease, and the store may recover.
  */
 import { ProviderError } from "../core/errors.ts";
 
@@ -13,9 +18,9 @@ export interface LeaseRenewalConfig {
   renew(): Promise<void>;
   /** Time between regular renewals (`renewalIntervalMs`). */
   everyMs: number;
-  /** Called for each retryable failure; renewal goes on. */
+  /** Called for each failure that does not end the lease (retryable, or permanent but not about it); renewal goes on. */
   onRetryable(err: ProviderError, retryInMs: number): void;
-  /** Called once on a permanent failure; renewal has stopped. */
+  /** Called once when the lease is gone (LockLost, NotFound); renewal has stopped. */
   onLost(err: ProviderError): void;
   /** What the provider call is called, for wrapping non-ProviderError throws. */
   operation: string;
@@ -37,9 +42,17 @@ export function keepLeaseAlive(cfg: LeaseRenewalConfig): { stop(): void; everyMs
     cfg.renew().catch((err: unknown) => {
       if (stopped) return;
       const pe = ProviderError.from(cfg.operation, err);
-      if (!pe.retryable) {
+      if (pe.kind === "LockLost" || pe.kind === "NotFound") {
         stop();
         cfg.onLost(pe);
+        return;
+      }
+      if (pe.kind === "Closed") {
+        stop();
+        return;
+      }
+      if (!pe.retryable) {
+        cfg.onRetryable(pe, cfg.everyMs); // reported; the regular interval tries again
         return;
       }
       cfg.onRetryable(pe, retryMs);

@@ -261,8 +261,16 @@ export class WorkerDispatcher {
         await this.provider.ackWorkItem(w.lockToken, completion);
         return;
       } catch (err) {
-        if (err instanceof ProviderError && !err.retryable) return; // row gone: cancelled or lease lost
-        if (!(err instanceof ProviderError) || pauseMs === null || this.stopping) break;
+        // The error policy of docs/provider-contract.md §9: classify whatever was thrown.
+        const pe = ProviderError.from("ackWorkItem", err);
+        if (pe.kind === "LockLost" || pe.kind === "NotFound") return; // row gone: cancelled or lease lost
+        if (!pe.retryable) {
+          // Not about this item (a read-only or corrupt store): say so rather than drop the
+          // result silently, and hand the item back so that it runs again once the store recovers.
+          this.options.logger.log("error", `ack of activity #${w.item.type === "ActivityExecute" ? w.item.id : "?"} failed permanently (${pe.kind}: ${pe.message}); the item goes back to the queue`, {});
+          break;
+        }
+        if (pauseMs === null || this.stopping) break;
         await new Promise((r) => setTimeout(r, pauseMs));
       }
     }
