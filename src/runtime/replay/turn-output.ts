@@ -9,7 +9,8 @@ import type { WorkItem } from "../../core/work-items.ts";
 import { tryEncodePayload } from "../../core/payload.ts";
 import type { Action } from "../actions.ts";
 import type { TurnOutcome, TurnOutput } from "./turn-types.ts";
-import { OrchestrationUsageError, type LeafTask } from "../tasks.ts";
+import { errorMessage, isInstance, messageOf } from "../../core/thrown-value.ts";
+import { OrchestrationUsageError, TaskFailedError, type LeafTask } from "../tasks.ts";
 import { COMPLETION_OF, DROPPED_FUTURE, SCHEDULE_EVENT, type TurnState } from "./turn-state.ts";
 
 /** Unconsumed queue messages carried into the next execution at most. */
@@ -21,7 +22,17 @@ type ActionOf<T extends Action["type"]> = Extract<Action, { type: T }>;
 
 /** Errors whose throw from orchestration code means a bug (Rust's panic), not a business failure. */
 function isCrash(err: unknown): boolean {
-  return err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError || err instanceof SyntaxError || err instanceof OrchestrationUsageError;
+  return [TypeError, ReferenceError, RangeError, SyntaxError, OrchestrationUsageError].some((cls) => isInstance(err, cls));
+}
+
+/**
+ * The failure message for what the code threw. A task failure it let through keeps the task's own
+ * message (the activity's or child's failure, docs/runtime-semantics.md §5.2); any other Error keeps
+ * its name and code (`ValidationError [E_INPUT]: ...`); non-Error values were already described
+ * when they were caught (coroutine.ts). Never throws, whatever the Error's accessors do.
+ */
+function thrownMessage(err: Error): string {
+  return isInstance(err, TaskFailedError) ? messageOf(err) : errorMessage(err);
 }
 
 function failed(message: string, kind: "OrchestrationFailed" | "Panicked"): TurnOutcome {
@@ -37,8 +48,8 @@ export function decideOutcome(turn: TurnState): TurnOutcome {
   if (r === null) return { type: "Continue" };
   if (r.ok) return completedWith(r.value);
   const err = r.error;
-  if (isCrash(err)) return failed(`orchestration panicked: ${err.message}`, "Panicked");
-  return failed(err.message, "OrchestrationFailed");
+  if (isCrash(err)) return failed(`orchestration panicked: ${thrownMessage(err)}`, "Panicked");
+  return failed(thrownMessage(err), "OrchestrationFailed");
 }
 
 function completedWith(value: unknown): TurnOutcome {
