@@ -308,8 +308,12 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
 function checkLimits(persistedLen: number, out: TurnOutput, o: ResolvedRuntimeOptions): string | null {
   if (out.outcome.type === "Failed" && out.delta.some((e) => e.type === "OrchestrationFailed")) {
     // Already failing: still refuse to store oversized payloads, but don't re-fail for history size.
-  } else if (persistedLen + out.delta.length > o.maxHistoryEvents) {
-    return `history limit exceeded: the execution would have ${persistedLen + out.delta.length} events (maxHistoryEvents ${o.maxHistoryEvents}); use continue-as-new for long-running loops`;
+  } else {
+    // What the execution waits for counts too (one event each), so the turn that schedules past
+    // the limit fails before its work starts, not after all of it ran (docs/runtime-semantics.md §5.5).
+    const recorded = persistedLen + out.delta.length;
+    const projected = recorded + out.pendingEvents;
+    if (projected > o.maxHistoryEvents) return historyLimitMessage(recorded, out.pendingEvents, o.maxHistoryEvents);
   }
   for (const e of out.delta) {
     const payload =
@@ -332,4 +336,14 @@ function checkLimits(persistedLen: number, out: TurnOutput, o: ResolvedRuntimeOp
     if (w.type === "ActivityExecute" && byteLength(w.input) > o.maxPayloadBytes) return `activity input too large (maxPayloadBytes ${o.maxPayloadBytes})`;
   }
   return null;
+}
+
+function historyLimitMessage(recorded: number, pending: number, max: number): string {
+  const projected = recorded + pending;
+  const breakdown = pending > 0 ? ` (${recorded} recorded after this turn + ${pending} still to come from the activities, timers, sub-orchestrations and event waits it has open)` : "";
+  return (
+    `history limit exceeded: the execution would reach ${projected} events${breakdown}, over maxHistoryEvents ${max}; ` +
+    `nothing this turn scheduled was started. Use continue-as-new to start a fresh history (e.g. every few hundred iterations or per batch of work), ` +
+    `split large fan-outs into sub-orchestrations, or raise maxHistoryEvents`
+  );
 }

@@ -70,6 +70,7 @@ export function turnOutput(turn: TurnState, outcome: TurnOutcome): TurnOutput {
     customStatus: turn.customStatus,
     kv: turn.kv,
     startedEvent: turn.started,
+    pendingEvents: 0,
   };
 }
 
@@ -78,7 +79,10 @@ export function finishTurn(turn: TurnState, outcome: TurnOutcome): TurnOutput {
   const terminal = outcome.type !== "Continue";
   dispatchNewWork(turn, terminal, out);
   if (codeDecided(turn, outcome)) recordDroppedFutures(turn, out);
-  if (!terminal) return out;
+  if (!terminal) {
+    out.pendingEvents = pendingEvents(turn);
+    return out;
+  }
   closeOpenSchedules(turn, outcome, out);
   recordTerminal(turn, outcome, out);
   return out;
@@ -234,6 +238,48 @@ function openSchedules(turn: TurnState): Event[] {
     open.push(e);
   }
   return open.sort((a, b) => a.event_id - b.event_id);
+}
+
+/**
+ * How many events the execution's open schedules will still append, one each: an activity until
+ * it completes or is cancelled (its worker row is deleted); a timer until it fires (a dropped timer
+ * still fires); a sub-orchestration until it reports (a cancelled child still reports its end); an
+ * event wait or dequeue while it waits (its event is recorded on arrival). The history limit
+ * counts these so a turn that schedules past it fails before any of the work starts
+ * (docs/runtime-semantics.md §5.5).
+ */
+function pendingEvents(turn: TurnState): number {
+  const all = new Set<Event>([...turn.history, ...turn.delta]);
+  const completed = new Set<number>();
+  const cancelled = new Set<number>();
+  for (const e of all) {
+    if (e.source_event_id === null) continue;
+    if (COMPLETION_OF[e.type] !== undefined) completed.add(e.source_event_id);
+    else if (e.type.endsWith("Cancelled") || e.type.endsWith("CancelRequested")) cancelled.add(e.source_event_id);
+  }
+  let n = 0;
+  for (const e of all) {
+    if (completed.has(e.event_id)) continue;
+    switch (e.type) {
+      case "ActivityScheduled":
+        if (!cancelled.has(e.event_id)) n++;
+        break;
+      case "TimerCreated":
+      case "SubOrchestrationScheduled":
+        n++;
+        break;
+      case "ExternalSubscribed":
+      case "ExternalSubscribedPersistent": {
+        // Deliveries carry no source id: only replay state knows whether a wait is satisfied.
+        const task = turn.schedules.get(e.event_id)?.task;
+        if (!cancelled.has(e.event_id) && task && !task.settled) n++;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return n;
 }
 
 /** A finished execution waits for nothing; only a cancelled one takes its children down with it. */
