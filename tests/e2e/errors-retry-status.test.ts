@@ -95,8 +95,9 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
     expect(await historyTypes(next.client, "late-1")).toEqual(["OrchestrationStarted", "ActivityScheduled", "ActivityCompleted", "OrchestrationCompleted"]);
   });
 
-  // §5.3: while an instance waits for its orchestration, events raised for it are kept for it.
-  test("events raised while an instance waits for its unregistered orchestration reach it once a runtime has it", async () => {
+  // §5.3, §3.5: while an instance waits for its orchestration, queue messages sent to it are kept for it
+  // (before, with no instance row, the provider dropped a batch made only of queue messages).
+  test("queue messages sent while an instance waits for its unregistered orchestration reach it, in order, once a runtime has it", async () => {
     const options: RuntimeOptions = { maxAttempts: 20, unregisteredBackoff: { baseDelayMs: 20, maxDelayMs: 100 } };
     const old = await e2e.start({}, options);
     const firstAbandon = deferred();
@@ -108,21 +109,18 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
     await old.client.startOrchestration("late-ev", "LateEvents", null);
     await within("the first unregistered abandon", firstAbandon.promise);
     expect(await old.client.getOrchestrationStatus("late-ev")).toMatchObject({ status: "Running", message: expect.stringContaining('"LateEvents"') });
-    await old.client.raiseEvent("late-ev", "First", 1);
-    await old.client.enqueueEvent("late-ev", "Inbox", "queued");
-    await old.client.raiseEvent("late-ev", "Second", 2);
+    for (const m of ["one", "two", "three"]) await old.client.enqueueEvent("late-ev", "Inbox", m);
 
     const next = await old.restart({
       orchestrations: {
         LateEvents: function* (ctx) {
-          const first = ctx.scheduleWait("First");
-          const second = ctx.scheduleWait("Second");
-          const queued = yield* ctx.dequeueEvent("Inbox");
-          return [yield* first, yield* second, queued];
+          const got: string[] = [];
+          for (let i = 0; i < 3; i++) got.push(yield* ctx.dequeueEvent<string>("Inbox"));
+          return got;
         },
       },
     }, options);
-    expect(await next.client.waitForOrchestration("late-ev", WAIT)).toMatchObject({ status: "Completed", output: [1, 2, "queued"] });
+    expect(await next.client.waitForOrchestration("late-ev", WAIT)).toMatchObject({ status: "Completed", output: ["one", "two", "three"] });
   });
 
   // ------------------------------------------------------------------ §8 item 29
