@@ -167,12 +167,12 @@ interface UnregisteredTarget {
 function unregistered(fetched: FetchedOrchestration, deps: TurnDeps, t: UnregisteredTarget): TurnDecision {
   const { item } = fetched;
   const what = orchestrationLabel(t.name, t.version);
+  // Not yet recorded: no start of the batch carries prior_attempts (a re-queued one does).
   const recordable =
     t.history.length === 0 &&
     t.canItem === undefined &&
     t.startItem !== undefined &&
-    t.startItem.prior_attempts === undefined &&
-    item.messages.every((m) => m.type === "StartOrchestration" || m.type === "CancelInstance");
+    item.messages.every((m) => m.type === "CancelInstance" || (m.type === "StartOrchestration" && m.prior_attempts === undefined));
   if (recordable) {
     deps.log?.("warn", `${what} is not registered here; instance ${item.instance} is recorded as waiting for it`, { instance_id: item.instance, attempt: t.attempts });
     return waitingForHandler(fetched, deps, t, t.startItem!);
@@ -184,7 +184,7 @@ function unregistered(fetched: FetchedOrchestration, deps: TurnDeps, t: Unregist
 
 /** The ack that records a new instance as waiting for its unregistered orchestration (§5.3). */
 function waitingForHandler(fetched: FetchedOrchestration, deps: TurnDeps, t: UnregisteredTarget, start: WorkItemOf<"StartOrchestration">): TurnDecision {
-  const { item, attemptCount } = fetched;
+  const { item } = fetched;
   const metadata: ExecutionMetadata = {
     orchestration_name: t.name,
     // The instance row needs a version; without a requested one it is not known until a runtime that has the orchestration picks one.
@@ -199,7 +199,7 @@ function waitingForHandler(fetched: FetchedOrchestration, deps: TurnDeps, t: Unr
     executionId: t.executionId,
     delta: [],
     workerItems: [],
-    orchestratorItems: item.messages.map((m) => (m.type === "StartOrchestration" ? { ...m, prior_attempts: attemptCount } : m)),
+    orchestratorItems: item.messages.map((m) => (m.type === "StartOrchestration" ? { ...m, prior_attempts: t.attempts } : m)),
     metadata,
     cancelledActivities: [],
     outcome: { type: "WaitingForHandler" },

@@ -115,7 +115,7 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
       orchestrations: {
         LateEvents: function* (ctx) {
           const got: string[] = [];
-          for (let i = 0; i < 3; i++) got.push(yield* ctx.dequeueEvent<string>("Inbox"));
+          for (let i = 0; i < 3; i++) got.push(yield* ctx.dequeueEvent("Inbox"));
           return got;
         },
       },

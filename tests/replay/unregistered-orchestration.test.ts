@@ -85,6 +85,11 @@ describe("the first delivery records that the instance waits for its orchestrati
     expect(d.orchestratorItems).toEqual([{ ...start(), prior_attempts: 1 }, cancel]);
   });
 
+  test("a batch holding an already re-queued start (a duplicate start came meanwhile) is not recorded again: it backs off", () => {
+    const d = abandon(plan(fetched([start(), start({ prior: 2 })], 1), { unregisteredBackoff: { baseDelayMs: 100, maxDelayMs: 800 } }));
+    expect(d).toMatchObject({ delayMs: 400, ignoreAttempt: false }); // 1 + 2 earlier deliveries = attempt 3
+  });
+
   test("a batch that also holds events is not re-queued (they could overtake later ones): it backs off", () => {
     const d = abandon(plan(fetched([start(), raised]), { unregisteredBackoff: { baseDelayMs: 100, maxDelayMs: 800 } }));
     expect(d).toMatchObject({ delayMs: 100, ignoreAttempt: false });
