@@ -39,7 +39,15 @@ interface CustomStatusFields {
 /** An instance's status, computed from its latest execution's history. */
 export type OrchestrationStatus<T = unknown> =
   | { status: "NotFound" }
-  | ({ status: "Running" } & CustomStatusFields)
+  | ({
+      status: "Running";
+      /**
+       * Present while the instance cannot make progress and the runtime recorded why: it waits for
+       * an orchestration no runtime that fetched it has registered (docs/runtime-semantics.md §5.3).
+       * Needs the provider's management capability (the instance row carries it).
+       */
+      message?: string;
+    } & CustomStatusFields)
   | ({ status: "Completed"; output: T } & CustomStatusFields)
   | ({ status: "Failed"; details: ErrorDetails; message: string } & CustomStatusFields);
 
@@ -373,7 +381,11 @@ export class Client {
       if (ProviderError.isKind(err, "NotFound")) return { status: "NotFound" };
       return null;
     }
-    if (info.status === "Running" || info.status === "ContinuedAsNew") return { status: "Running", ...(await this.customStatusOf(info)) };
+    if (info.status === "Running" || info.status === "ContinuedAsNew") {
+      // A Running execution has an output only while it waits for an unregistered orchestration (§5.3).
+      const waiting = info.status === "Running" && info.output !== null ? { message: info.output } : {};
+      return { status: "Running", ...waiting, ...(await this.customStatusOf(info)) };
+    }
     if (info.status === "Completed" && info.output !== null) {
       return { status: "Completed", output: decodePayload(info.output) as T, ...(await this.customStatusOf(info)) };
     }

@@ -11,6 +11,15 @@ const MAX_VALUE_CHARS = 80;
  * their `n`, functions and symbols by kind, Sets and Maps by size, anything else as (clipped) JSON.
  */
 export function describe(value: unknown): string {
+  try {
+    return describeUnguarded(value);
+  } catch {
+    // A Proxy whose traps throw, an object whose toString/toJSON throws: still say something.
+    return "an unprintable value";
+  }
+}
+
+function describeUnguarded(value: unknown): string {
   switch (typeof value) {
     case "undefined":
       return "undefined";
@@ -31,7 +40,12 @@ export function describe(value: unknown): string {
   try {
     return clip(JSON.stringify(value) ?? String(value), MAX_VALUE_CHARS);
   } catch {
-    return String(value);
+    // Cyclic, a BigInt inside, or a throwing toJSON: its own toString, else its tag ("[object Object]").
+    try {
+      return clip(String(value), MAX_VALUE_CHARS);
+    } catch {
+      return Object.prototype.toString.call(value);
+    }
   }
 }
 

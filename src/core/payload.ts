@@ -3,6 +3,8 @@
  * encoded once where they enter (client, orchestration context, activity worker, replay engine)
  * and decoded where they are handed back to user code.
  */
+import { describe } from "./describe.ts";
+import { isError, messageOf } from "./thrown-value.ts";
 
 /** A value's JSON text, or why it has none: `problem` completes a sentence "<what> is ...". */
 export type EncodedPayload = { ok: true; text: string } | { ok: false; problem: string };
@@ -17,7 +19,8 @@ export function tryEncodePayload(value: unknown): EncodedPayload {
   try {
     text = JSON.stringify(value === undefined ? null : value);
   } catch (err) {
-    return { ok: false, problem: `not JSON-serializable: ${err instanceof Error ? err.message : String(err)}` };
+    // A toJSON may throw anything; saying what must not throw in turn.
+    return { ok: false, problem: `not JSON-serializable: ${isError(err) ? messageOf(err) : describe(err)}` };
   }
   return text === undefined ? { ok: false, problem: `not JSON-serializable (${typeof value})` } : { ok: true, text };
 }

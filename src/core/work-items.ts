@@ -17,6 +17,12 @@ export type WorkItem =
       /** For a child: the parent execution to report to (this port's addition; absent = 1). */
       parent_execution_id?: number;
       execution_id: number;
+      /**
+       * Deliveries this start already had before the runtime put it back in the queue to record that
+       * its orchestration is not registered (this port's addition; docs/runtime-semantics.md §5.3).
+       * They count toward maxAttempts; absent = none.
+       */
+      prior_attempts?: number;
     }
   | {
       type: "ActivityExecute";
@@ -77,6 +83,7 @@ const FIELDS: Record<WorkItemType, FieldSpec> = {
     parent_id: "i|null",
     parent_execution_id: "i?",
     execution_id: "i",
+    prior_attempts: "i?",
   },
   ActivityExecute: {
     instance: "s",

@@ -2,6 +2,7 @@
  * Coroutines: orchestration code (a generator) run as a durable task. The root orchestration and
  * every `ctx`-spawned body is one; it settles when its generator returns or throws.
  */
+import { isInstance, toError } from "../core/thrown-value.ts";
 import { DurableTask, OrchestrationUsageError, type Settlement, type TaskHost } from "./tasks.ts";
 
 /**
@@ -10,8 +11,13 @@ import { DurableTask, OrchestrationUsageError, type Settlement, type TaskHost } 
  */
 export class Nondeterminism extends Error {}
 
+/**
+ * What orchestration code threw, as the Error its awaiter (or the turn's outcome) sees. Any value
+ * may be thrown; describing it never throws (a BigInt or a cyclic object used to crash the turn
+ * here, so the batch was redelivered until poisoned: docs/runtime-semantics.md §2.7).
+ */
 export function errorOf(v: unknown): Error {
-  return v instanceof Error ? v : new Error(typeof v === "string" ? v : JSON.stringify(v));
+  return toError(v, "orchestration");
 }
 
 /**
@@ -33,23 +39,27 @@ export class Coroutine<T> extends DurableTask<T> {
     let next = input;
     for (;;) {
       if (this.settled) return;
-      let r: IteratorResult<DurableTask<unknown>, T>;
+      let done: boolean;
+      let yielded: unknown;
       try {
-        r = next.ok ? gen.next(next.value) : gen.throw(next.error);
+        const r = next.ok ? gen.next(next.value) : gen.throw(next.error);
+        // Read inside the try: a hand-written iterator may return anything (docs/runtime-semantics.md §7).
+        done = r.done === true;
+        yielded = r.value;
       } catch (err) {
-        if (err instanceof Nondeterminism) throw err;
+        if (isInstance(err, Nondeterminism)) throw err;
         this.settle({ ok: false, error: errorOf(err) });
         return;
       }
-      if (r.done) {
-        this.settle({ ok: true, value: r.value });
+      if (done) {
+        this.settle({ ok: true, value: yielded as T });
         return;
       }
-      const task = r.value;
-      if (!(task instanceof DurableTask)) {
-        next = { ok: false, error: notADurableTask(task) };
+      if (!isInstance(yielded, DurableTask)) {
+        next = { ok: false, error: notADurableTask(yielded) };
         continue;
       }
+      const task: DurableTask<unknown> = yielded;
       if (task.settled) {
         next = task.settlement;
         continue;
@@ -71,8 +81,26 @@ export class Coroutine<T> extends DurableTask<T> {
 
 /** Thrown back into code that yielded something else, so it fails where the mistake is. */
 function notADurableTask(value: unknown): OrchestrationUsageError {
-  const what = value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function" ? "a Promise" : typeof value;
+  const what = isThenable(value) ? "a Promise" : typeof value;
   return new OrchestrationUsageError(`orchestrations may only yield durable tasks from ctx (yield* ctx.scheduleActivity(...)), not ${what}; use activities for I/O`);
+}
+
+/** Whether `value` looks like a Promise; false when even asking throws (a getter or a Proxy trap). */
+function isThenable(value: unknown): boolean {
+  try {
+    return value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function";
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `start()` gave something with a `next` method; false when asking throws. */
+function isIterator(value: unknown): value is Generator<DurableTask<any>, unknown, unknown> {
+  try {
+    return value !== null && typeof value === "object" && typeof (value as Generator).next === "function";
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -89,9 +117,9 @@ export function startRootCoroutine(host: TaskHost, start: () => unknown, onDone:
     onDone({ ok: false, error: errorOf(err) });
     return;
   }
-  if (gen === null || typeof gen !== "object" || typeof (gen as Generator).next !== "function") {
+  if (!isIterator(gen)) {
     onDone({ ok: false, error: new OrchestrationUsageError("an orchestration must be a generator function (function*), it returned " + typeof gen) });
     return;
   }
-  root.start(gen as Generator<DurableTask<any>, unknown, unknown>);
+  root.start(gen);
 }

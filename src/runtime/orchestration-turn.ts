@@ -29,8 +29,11 @@ export type TurnDecision =
       orchestratorItems: WorkItem[];
       metadata: ExecutionMetadata;
       cancelledActivities: ScheduledActivityIdentifier[];
-      /** What happened, for logs and tests; "dropped" = messages for a finished or unknown instance. */
-      outcome: TurnOutcome | { type: "Dropped" };
+      /**
+       * What happened, for logs and tests; "dropped" = messages for a finished or unknown instance;
+       * "WaitingForHandler" = recorded that a new instance waits for an unregistered orchestration.
+       */
+      outcome: TurnOutcome | { type: "Dropped" } | { type: "WaitingForHandler" };
     }
   | { type: "abandon"; delayMs: number; ignoreAttempt: boolean; reason: string };
 
@@ -67,6 +70,8 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
 function answerRefusedChildStarts(fetched: FetchedOrchestration, decision: Extract<TurnDecision, { type: "ack" }>, deps: TurnDeps): TurnDecision {
   const { item } = fetched;
   if (!item.messages.some((m) => m.type === "StartOrchestration")) return decision;
+  // Waiting for an unregistered orchestration (§5.3): the start went back to the queue; nothing holds the id yet.
+  if (decision.outcome.type === "WaitingForHandler") return decision;
   // The instance's current Started: written by this batch, else the first event of its history.
   const fresh = decision.delta.find((e): e is EventOf<"OrchestrationStarted"> => e.type === "OrchestrationStarted");
   const stored = item.history[0]?.type === "OrchestrationStarted" ? item.history[0] : null;
@@ -80,10 +85,11 @@ function answerRefusedChildStarts(fetched: FetchedOrchestration, decision: Extra
 }
 
 function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
-  const { item, attemptCount } = fetched;
+  const { item } = fetched;
   const { options } = deps;
 
-  if (attemptCount > options.maxAttempts) return poison(fetched, deps);
+  const attempts = attemptsOf(fetched);
+  if (attempts > options.maxAttempts) return poison(fetched, deps, attempts);
   if (item.history_error !== null) {
     return { type: "abandon", delayMs: BAD_HISTORY_BACKOFF_MS, ignoreAttempt: false, reason: `unreadable history: ${item.history_error}` };
   }
@@ -93,7 +99,7 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
   const target = targetExecution(item.execution_id, item.history, canItem);
   if (target === null) return dropped(item.execution_id);
   const { executionId, history } = target;
-  if (history.length === 0 && canItem === undefined && startItem === undefined) return dropped(executionId);
+  if (history.length === 0 && canItem === undefined && startItem === undefined) return waitForStart(item.instance, deps);
 
   // Which code runs it? A running execution replays its pinned version exactly.
   let name: string;
@@ -112,11 +118,7 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
     version = src.version;
   }
   const handler = resolveHandler(deps.registry, name, version);
-  if (handler === null) {
-    const delayMs = unregisteredBackoffMs(attemptCount, options.unregisteredBackoff);
-    deps.log?.("warn", `orchestration "${name}"${version ? ` version ${version}` : ""} is not registered here; retrying in ${delayMs} ms`, { instance_id: item.instance, attempt: attemptCount });
-    return { type: "abandon", delayMs, ignoreAttempt: false, reason: `unregistered orchestration ${name}` };
-  }
+  if (handler === null) return unregistered(fetched, deps, { name, version, executionId, history, startItem, canItem, attempts });
 
   if (history.length === 0) {
     started = startedEventFor(item.instance, executionId, canItem ?? startItem!, handler.version, deps, item.history[0]);
@@ -151,6 +153,101 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
     }, handler.handler);
   }
   return ackFor(executionId, out, started !== undefined, deps);
+}
+
+/** Deliveries of this batch, plus those its start had before it was re-queued as waiting (§5.3). */
+function attemptsOf(fetched: FetchedOrchestration): number {
+  const { item, attemptCount } = fetched;
+  if (item.history.length > 0 || item.history_error !== null) return attemptCount;
+  let prior = 0;
+  for (const m of item.messages) if (m.type === "StartOrchestration" && m.prior_attempts !== undefined) prior = Math.max(prior, m.prior_attempts);
+  return attemptCount + prior;
+}
+
+/** `orchestration "Name" version V` / `orchestration "Name" (any version)`, for messages. */
+function orchestrationLabel(name: string, version: string | null): string {
+  return `orchestration ${JSON.stringify(name)} ${version !== null ? `version ${version}` : "(any version)"}`;
+}
+
+/**
+ * Messages for an instance with neither history nor a start in the batch. Providers deliver these
+ * only when the instance row exists, and without history that means the instance waits for an
+ * unregistered orchestration, its start backing off (§5.3): the messages are given back, their
+ * attempts not counted, to be delivered with (or after) that start rather than dropped.
+ */
+function waitForStart(instance: string, deps: TurnDeps): TurnDecision {
+  const delayMs = deps.options.unregisteredBackoff.baseDelayMs;
+  deps.log?.("debug", `instance ${instance} has messages but no start yet (its orchestration is not registered); looking again in ${delayMs} ms`, { instance_id: instance });
+  return { type: "abandon", delayMs, ignoreAttempt: true, reason: `instance ${instance} waits for its start` };
+}
+
+interface UnregisteredTarget {
+  name: string;
+  version: string | null;
+  executionId: number;
+  history: Event[];
+  startItem: WorkItemOf<"StartOrchestration"> | undefined;
+  canItem: WorkItemOf<"ContinueAsNew"> | undefined;
+  attempts: number;
+}
+
+/**
+ * No handler here for the orchestration the batch needs (docs/runtime-semantics.md §5.3). The
+ * first such delivery of a new instance records that it waits: an ack that creates the instance row
+ * and a Running execution with no history, whose output names the missing orchestration (clients
+ * show it instead of NotFound), and puts the batch back in the queue, each start marked with the
+ * deliveries it already had so they still count toward poison. Only a batch of starts (and
+ * cancels) is re-queued like this: re-queued events could overtake ones that arrived meanwhile.
+ * Every other delivery backs off, writing nothing.
+ */
+function unregistered(fetched: FetchedOrchestration, deps: TurnDeps, t: UnregisteredTarget): TurnDecision {
+  const { item } = fetched;
+  const what = orchestrationLabel(t.name, t.version);
+  // Not yet recorded: no start of the batch carries prior_attempts (a re-queued one does).
+  const recordable =
+    t.history.length === 0 &&
+    t.canItem === undefined &&
+    t.startItem !== undefined &&
+    item.messages.every((m) => m.type === "CancelInstance" || (m.type === "StartOrchestration" && m.prior_attempts === undefined));
+  if (recordable) {
+    deps.log?.("warn", `${what} is not registered here; instance ${item.instance} is recorded as waiting for it`, { instance_id: item.instance, attempt: t.attempts });
+    return waitingForHandler(fetched, deps, t, t.startItem!);
+  }
+  const delayMs = unregisteredBackoffMs(t.attempts, deps.options.unregisteredBackoff);
+  deps.log?.("warn", `${what} is not registered here; retrying in ${delayMs} ms`, { instance_id: item.instance, attempt: t.attempts });
+  return { type: "abandon", delayMs, ignoreAttempt: false, reason: `unregistered ${what}` };
+}
+
+/** The ack that records a new instance as waiting for its unregistered orchestration (§5.3). */
+function waitingForHandler(fetched: FetchedOrchestration, deps: TurnDeps, t: UnregisteredTarget, start: WorkItemOf<"StartOrchestration">): TurnDecision {
+  const { item } = fetched;
+  const metadata: ExecutionMetadata = {
+    orchestration_name: t.name,
+    // The instance row needs a version; without a requested one it is not known until a runtime that has the orchestration picks one.
+    orchestration_version: t.version ?? "unknown",
+    status: "Running",
+    output: waitingNote(t.name, t.version, deps.options.maxAttempts),
+    // No pinned runtime version: any runtime that has the orchestration may take the instance.
+  };
+  if (start.parent_instance !== null) metadata.parent_instance_id = start.parent_instance; // written once, at row creation
+  return {
+    type: "ack",
+    executionId: t.executionId,
+    delta: [],
+    workerItems: [],
+    orchestratorItems: item.messages.map((m) => (m.type === "StartOrchestration" ? { ...m, prior_attempts: t.attempts } : m)),
+    metadata,
+    cancelledActivities: [],
+    outcome: { type: "WaitingForHandler" },
+  };
+}
+
+/** What a waiting instance's status says (the client shows it as the Running status's message). */
+export function waitingNote(name: string, version: string | null, maxAttempts: number): string {
+  return (
+    `waiting for ${orchestrationLabel(name, version)}, which is not registered on any runtime that fetched this instance. ` +
+    `Register it on a runtime that uses this store; after ${maxAttempts} deliveries without it the instance fails (poison)`
+  );
 }
 
 function startMessages(messages: WorkItem[]): { startItem?: WorkItemOf<"StartOrchestration">; canItem?: WorkItemOf<"ContinueAsNew"> } {
@@ -286,8 +383,8 @@ function fail(
 }
 
 /** The batch was delivered more than maxAttempts times: fail the instance for good. */
-function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
-  const { item, attemptCount } = fetched;
+function poison(fetched: FetchedOrchestration, deps: TurnDeps, attemptCount: number): TurnDecision {
+  const { item } = fetched;
   const max = deps.options.maxAttempts;
   deps.log?.("error", `instance ${item.instance} poisoned after ${attemptCount} deliveries`, { instance_id: item.instance });
   if (item.history_error !== null) {
@@ -325,28 +422,45 @@ function poison(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   const target = targetExecution(item.execution_id, item.history, canItem);
   if (target === null) return dropped(item.execution_id);
   const { executionId, history } = target;
+  const src = history.length === 0 ? (canItem ?? startItem) : undefined;
+  if (history.length === 0 && src === undefined) return dropped(executionId);
+  const first = history[0];
+  const name = first?.type === "OrchestrationStarted" ? first.name : (src?.orchestration ?? item.orchestration_name);
+  const version = first?.type === "OrchestrationStarted" ? first.version : (src?.version ?? null);
   const details: ErrorDetails = {
     type: "Poison",
     attempt_count: attemptCount,
     max_attempts: max,
     message_type: { type: "Orchestration", instance: item.instance, execution_id: executionId },
-    message: `orchestration ${item.instance} exceeded ${max} attempts (attempt ${attemptCount})`,
+    message: poisonMessage(item.instance, name, version, resolveHandler(deps.registry, name, version) !== null, attemptCount, max),
   };
   let started: EventOf<"OrchestrationStarted"> | undefined;
-  if (history.length === 0) {
-    const src = canItem ?? startItem;
-    if (src === undefined) return dropped(executionId);
-    started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps, item.history[0]), deps.options);
-  }
+  if (src !== undefined) started = shrinkStarted(startedEventFor(item.instance, executionId, src, src.version ?? item.version, deps, item.history[0]), deps.options);
   return fail(fetched, deps, executionId, history, started, details);
+}
+
+/**
+ * Why an instance was poisoned. When this runtime lacks its orchestration (the usual reason a
+ * batch is redelivered until poisoned, §5.3), say which one and how to fix it.
+ */
+function poisonMessage(instance: string, name: string, version: string | null, registered: boolean, attempts: number, max: number): string {
+  if (registered) return `instance ${instance} of ${orchestrationLabel(name, version)} exceeded ${max} attempts (attempt ${attempts})`;
+  return (
+    `${orchestrationLabel(name, version)} is not registered: no runtime that fetched instance ${instance} had it in ${attempts} deliveries (maxAttempts ${max}). ` +
+    `Register it (OrchestrationRegistry.builder().register${version !== null ? "Versioned" : ""}(...)) on a runtime that uses this store, then start the instance again`
+  );
 }
 
 /** The first limit this turn breaks, as a message for the instance's failure; null if none. */
 function checkLimits(persistedLen: number, out: TurnOutput, o: ResolvedRuntimeOptions): string | null {
   if (out.outcome.type === "Failed" && out.delta.some((e) => e.type === "OrchestrationFailed")) {
     // Already failing: still refuse to store oversized payloads, but don't re-fail for history size.
-  } else if (persistedLen + out.delta.length > o.maxHistoryEvents) {
-    return `history limit exceeded: the execution would have ${persistedLen + out.delta.length} events (maxHistoryEvents ${o.maxHistoryEvents}); use continue-as-new for long-running loops`;
+  } else {
+    // What the execution waits for counts too (one event each), so the turn that schedules past
+    // the limit fails before its work starts, not after all of it ran (docs/runtime-semantics.md §5.5).
+    const recorded = persistedLen + out.delta.length;
+    const projected = recorded + out.pendingEvents;
+    if (projected > o.maxHistoryEvents) return historyLimitMessage(recorded, out.pendingEvents, o.maxHistoryEvents);
   }
   for (const e of out.delta) {
     const payload =
@@ -369,4 +483,14 @@ function checkLimits(persistedLen: number, out: TurnOutput, o: ResolvedRuntimeOp
     if (w.type === "ActivityExecute" && byteLength(w.input) > o.maxPayloadBytes) return `activity input too large (maxPayloadBytes ${o.maxPayloadBytes})`;
   }
   return null;
+}
+
+function historyLimitMessage(recorded: number, pending: number, max: number): string {
+  const projected = recorded + pending;
+  const breakdown = pending > 0 ? ` (${recorded} recorded after this turn + ${pending} still to come from the activities, timers, sub-orchestrations and event waits it has open)` : "";
+  return (
+    `history limit exceeded: the execution would reach ${projected} events${breakdown}, over maxHistoryEvents ${max}; ` +
+    `nothing this turn scheduled was started. Use continue-as-new to start a fresh history (e.g. every few hundred iterations or per batch of work), ` +
+    `split large fan-outs into sub-orchestrations, or raise maxHistoryEvents`
+  );
 }

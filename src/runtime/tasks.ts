@@ -6,6 +6,7 @@
  */
 import type { ErrorDetails } from "../core/error-details.ts";
 import { DuroxideError } from "../core/errors.ts";
+import { toError } from "../core/thrown-value.ts";
 
 export type Settlement<T> = { ok: true; value: T } | { ok: false; error: Error };
 
@@ -145,7 +146,7 @@ class MappedTask<T, U> extends DurableTask<U> {
       try {
         this.settle({ ok: true, value: fn(s.value) });
       } catch (err) {
-        this.settle({ ok: false, error: err instanceof Error ? err : new Error(String(err)) });
+        this.settle({ ok: false, error: toError(err, "orchestration") }); // any thrown value, described safely
       }
     });
   }

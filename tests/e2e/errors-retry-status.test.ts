@@ -22,7 +22,8 @@ function expectNondeterminism(details: ErrorDetails | undefined): void {
 describeEachProvider("errors, retries and status", (e2e: Harness) => {
   // ------------------------------------------------------------------ §8 item 28
 
-  // §8 item 28: an unregistered orchestration backs off (base·2^(n−1), capped) and is poisoned after maxAttempts.
+  // §8 item 28: an unregistered orchestration backs off (base·2^(n−1), capped) and is poisoned after maxAttempts;
+  // the poison message names it and says how to fix it (§5.4).
   test("an unregistered orchestration abandons with growing backoff and becomes Failed(Poison) after maxAttempts", async () => {
     const env = await e2e.start({}, { maxAttempts: 4, unregisteredBackoff: { baseDelayMs: 50, maxDelayMs: 200 } });
     const delays: (number | null)[] = [];
@@ -45,9 +46,12 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
       message_type: { type: "Orchestration", instance: "ghost-1", execution_id: 1 },
     });
     expect(status.message).toStartWith("poison:");
-    // Four fetches were abandoned with 50, 100, 200, 200 (capped) before the fifth poisoned it.
-    expect(delays).toEqual([50, 100, 200, 200]);
-    expect(elapsed).toBeGreaterThanOrEqual(540);
+    expect(status.message).toContain('orchestration "Ghost" (any version) is not registered');
+    expect(status.message).toContain("Register it");
+    // The first fetch recorded the wait (§5.3); the next three were abandoned with 100, 200, 200
+    // (capped: the first delivery counts) before the fifth poisoned it.
+    expect(delays).toEqual([100, 200, 200]);
+    expect(elapsed).toBeGreaterThanOrEqual(490);
     // Poison synthesizes the Started event for an instance that never ran.
     const h = await env.client.readExecutionHistory("ghost-1");
     expect(h.map((e) => e.type)).toEqual(["OrchestrationStarted", "OrchestrationFailed"]);
@@ -70,7 +74,10 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
     };
     await old.client.startOrchestration("late-1", "Late", "deploy");
     await within("the first unregistered abandon", firstAbandon.promise);
-    expect(await old.client.getOrchestrationStatus("late-1")).toEqual({ status: "NotFound" });
+    // §5.3: the status says what the instance waits for (it used to be NotFound until poisoned).
+    const waiting = await old.client.getOrchestrationStatus("late-1");
+    expect(waiting).toEqual({ status: "Running", message: expect.stringContaining('waiting for orchestration "Late" (any version), which is not registered'), customStatus: null, customStatusVersion: 0 });
+    expect(await old.client.readExecutionHistory("late-1")).toEqual([]);
 
     const next = await old.restart({
       activities: { Greet: async (_ctx, s: string) => `hello ${s}` },
@@ -82,9 +89,38 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
     }, options);
     const status = await next.client.waitForOrchestration("late-1", WAIT);
     expect(status).toMatchObject({ status: "Completed", output: "hello deploy" });
+    expect(await next.provider.asManagementCapability()!.getInstanceInfo("late-1")).toMatchObject({ orchestration_name: "Late", orchestration_version: "1.0.0", status: "Completed" });
     expect(abandons).toBeGreaterThanOrEqual(1);
     expect(abandons).toBeLessThan(4);
     expect(await historyTypes(next.client, "late-1")).toEqual(["OrchestrationStarted", "ActivityScheduled", "ActivityCompleted", "OrchestrationCompleted"]);
+  });
+
+  // §5.3, §3.5: while an instance waits for its orchestration, queue messages sent to it are kept for it
+  // (before, with no instance row, the provider dropped a batch made only of queue messages).
+  test("queue messages sent while an instance waits for its unregistered orchestration reach it, in order, once a runtime has it", async () => {
+    const options: RuntimeOptions = { maxAttempts: 20, unregisteredBackoff: { baseDelayMs: 20, maxDelayMs: 100 } };
+    const old = await e2e.start({}, options);
+    const firstAbandon = deferred();
+    const orig = old.provider.abandonOrchestrationItem.bind(old.provider);
+    old.provider.abandonOrchestrationItem = async (token, delayMs, ignoreAttempt) => {
+      if (!ignoreAttempt) firstAbandon.resolve();
+      return orig(token, delayMs, ignoreAttempt);
+    };
+    await old.client.startOrchestration("late-ev", "LateEvents", null);
+    await within("the first unregistered abandon", firstAbandon.promise);
+    expect(await old.client.getOrchestrationStatus("late-ev")).toMatchObject({ status: "Running", message: expect.stringContaining('"LateEvents"') });
+    for (const m of ["one", "two", "three"]) await old.client.enqueueEvent("late-ev", "Inbox", m);
+
+    const next = await old.restart({
+      orchestrations: {
+        LateEvents: function* (ctx) {
+          const got: string[] = [];
+          for (let i = 0; i < 3; i++) got.push(yield* ctx.dequeueEvent("Inbox"));
+          return got;
+        },
+      },
+    }, options);
+    expect(await next.client.waitForOrchestration("late-ev", WAIT)).toMatchObject({ status: "Completed", output: ["one", "two", "three"] });
   });
 
   // ------------------------------------------------------------------ §8 item 29

@@ -640,7 +640,8 @@ describeEachProvider("KV store and versioning", (e2e: Harness) => {
     });
     await logA.reached("late-v2", 4);
     expect(await client.readExecutionHistory("late-v2")).toEqual([]); // no history written while backing off
-    expect((await client.getOrchestrationStatus("late-v2")).status).toBe("NotFound");
+    // §5.3: the status says which version it waits for (it read NotFound until poisoned).
+    expect(await client.getOrchestrationStatus("late-v2")).toMatchObject({ status: "Running", message: expect.stringContaining('orchestration "Deploy" version 2.0.0') });
     expect(runs.filter((r) => r.instance === "late-v2")).toEqual([]);
 
     // B joins on a second connection; A keeps running and keeps competing for the message.

@@ -74,7 +74,7 @@ function started(opts: { version?: string; input?: unknown; exec?: number; paren
 }
 const ev = (id: number, kind: EventKind, source: number | null = null, exec = 1) => event(I, exec, id, kind, source);
 
-const start = (opts: { version?: string | null; input?: unknown; parent?: [string, number, number]; name?: string } = {}): WorkItemOf<"StartOrchestration"> => ({
+const start = (opts: { version?: string | null; input?: unknown; parent?: [string, number, number]; name?: string; prior?: number } = {}): WorkItemOf<"StartOrchestration"> => ({
   type: "StartOrchestration",
   instance: I,
   orchestration: opts.name ?? "Orch",
@@ -84,6 +84,7 @@ const start = (opts: { version?: string | null; input?: unknown; parent?: [strin
   parent_id: opts.parent?.[1] ?? null,
   ...(opts.parent ? { parent_execution_id: opts.parent[2] } : {}),
   execution_id: 1,
+  ...(opts.prior !== undefined ? { prior_attempts: opts.prior } : {}),
 });
 const done = (id: number, value: unknown, exec = 1): WorkItem => ({ type: "ActivityCompleted", instance: I, execution_id: exec, id, result: j(value) });
 const can = (opts: { version?: string | null; input?: unknown; carry?: [string, string][]; status?: string } = {}): WorkItemOf<"ContinueAsNew"> => ({
@@ -222,24 +223,28 @@ describe("versions and unregistered handlers (§3.11, §5.3)", () => {
     expect(d.reason).toContain("Orch");
   });
 
-  // §8 item 28
+  // §8 item 28. The first delivery of a new instance records that it waits (tests/replay/unregistered-orchestration.test.ts);
+  // its re-queued start (prior_attempts 1) then backs off by its total deliveries.
   test("an unregistered orchestration is abandoned with backoff 1 s, 2 s, 4 s, ... capped at 60 s", () => {
     const reg = registry();
-    const delays = [1, 2, 3, 4, 5, 6, 7, 8].map((attempt) => abandon(planTurn(fetched({ messages: [start({ name: "Missing" })], attempt }), deps(reg, { maxAttempts: 10 }))).delayMs);
-    expect(delays).toEqual([1_000, 2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
-    const d = abandon(planTurn(fetched({ messages: [start({ name: "Missing" })] }), deps(reg)));
+    // A first delivery that cannot be recorded (an event came with the start) backs off 1 s.
+    const raised: WorkItem = { type: "ExternalRaised", instance: I, name: "E", data: "1" };
+    expect(abandon(planTurn(fetched({ messages: [start({ name: "Missing" }), raised], attempt: 1 }), deps(reg, { maxAttempts: 10 }))).delayMs).toBe(1_000);
+    const delays = [1, 2, 3, 4, 5, 6, 7].map((attempt) => abandon(planTurn(fetched({ messages: [start({ name: "Missing", prior: 1 })], attempt }), deps(reg, { maxAttempts: 10 }))).delayMs);
+    expect(delays).toEqual([2_000, 4_000, 8_000, 16_000, 32_000, 60_000, 60_000]);
+    const d = abandon(planTurn(fetched({ messages: [start({ name: "Missing", prior: 1 })] }), deps(reg)));
     expect(d.ignoreAttempt).toBe(false);
     expect(d.reason).toContain("Missing");
   });
 
   test("unregistered backoff follows the configured base and cap", () => {
-    const d = (attempt: number) => abandon(planTurn(fetched({ messages: [start({ name: "Missing" })], attempt }), deps(registry(), { maxAttempts: 10, unregisteredBackoff: { baseDelayMs: 100, maxDelayMs: 250 } }))).delayMs;
-    expect([d(1), d(2), d(3)]).toEqual([100, 200, 250]);
+    const d = (prior: number, attempt: number) => abandon(planTurn(fetched({ messages: [start({ name: "Missing", prior })], attempt }), deps(registry(), { maxAttempts: 10, unregisteredBackoff: { baseDelayMs: 100, maxDelayMs: 250 } }))).delayMs;
+    expect([d(0, 1), d(1, 1), d(1, 2)]).toEqual([100, 200, 250]);
   });
 
   // §8 item 28
   test("registering the orchestration before maxAttempts lets it run normally", () => {
-    const f = fetched({ messages: [start({ name: "Late" })], attempt: 3 });
+    const f = fetched({ messages: [start({ name: "Late", prior: 1 })], attempt: 2 });
     expect(planTurn(f, deps(registry())).type).toBe("abandon");
     const withLate = registry((b) => b.register("Late", function* () { return "here"; }));
     const d = ack(planTurn(f, deps(withLate)));
@@ -307,11 +312,12 @@ describe("terminal and orphan batches are dropped (§1.4.1 step 3)", () => {
     expect(d).toEqual({ type: "ack", executionId: 1, delta: [], workerItems: [], orchestratorItems: [], metadata: {}, cancelledActivities: [], outcome: { type: "Dropped" } });
   });
 
-  // §8 item 14
-  test("a batch with no history and no start item (e.g. queue messages before start) is dropped", () => {
-    const d = ack(planTurn(fetched({ messages: [{ type: "QueueMessage", instance: I, name: "Q", data: "1" }] }), deps()));
-    expect(d.outcome).toEqual({ type: "Dropped" });
-    expect(d.delta).toEqual([]);
+  // §5.3: providers deliver such a batch only when the instance row exists, i.e. for an instance
+  // recorded as waiting for its unregistered orchestration (messages before any start are the
+  // provider's to drop, provider-contract §3.2 step 5). Its messages wait for the start.
+  test("a batch with no history and no start item is given back for later, attempts not counted", () => {
+    const d = abandon(planTurn(fetched({ messages: [{ type: "QueueMessage", instance: I, name: "Q", data: "1" }, { type: "ExternalRaised", instance: I, name: "E", data: "2" }] }), deps()));
+    expect(d).toMatchObject({ ignoreAttempt: true, delayMs: 1_000 });
   });
 });
 

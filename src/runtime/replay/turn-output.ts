@@ -9,7 +9,8 @@ import type { WorkItem } from "../../core/work-items.ts";
 import { tryEncodePayload } from "../../core/payload.ts";
 import type { Action } from "../actions.ts";
 import type { TurnOutcome, TurnOutput } from "./turn-types.ts";
-import { OrchestrationUsageError, type LeafTask } from "../tasks.ts";
+import { errorMessage, isInstance, messageOf } from "../../core/thrown-value.ts";
+import { OrchestrationUsageError, TaskFailedError, type LeafTask } from "../tasks.ts";
 import { COMPLETION_OF, DROPPED_FUTURE, SCHEDULE_EVENT, type TurnState } from "./turn-state.ts";
 
 /** Unconsumed queue messages carried into the next execution at most. */
@@ -21,7 +22,17 @@ type ActionOf<T extends Action["type"]> = Extract<Action, { type: T }>;
 
 /** Errors whose throw from orchestration code means a bug (Rust's panic), not a business failure. */
 function isCrash(err: unknown): boolean {
-  return err instanceof TypeError || err instanceof ReferenceError || err instanceof RangeError || err instanceof SyntaxError || err instanceof OrchestrationUsageError;
+  return [TypeError, ReferenceError, RangeError, SyntaxError, OrchestrationUsageError].some((cls) => isInstance(err, cls));
+}
+
+/**
+ * The failure message for what the code threw. A task failure it let through keeps the task's own
+ * message (the activity's or child's failure, docs/runtime-semantics.md §5.2); any other Error keeps
+ * its name and code (`ValidationError [E_INPUT]: ...`); non-Error values were already described
+ * when they were caught (coroutine.ts). Never throws, whatever the Error's accessors do.
+ */
+function thrownMessage(err: Error): string {
+  return isInstance(err, TaskFailedError) ? messageOf(err) : errorMessage(err);
 }
 
 function failed(message: string, kind: "OrchestrationFailed" | "Panicked"): TurnOutcome {
@@ -37,8 +48,8 @@ export function decideOutcome(turn: TurnState): TurnOutcome {
   if (r === null) return { type: "Continue" };
   if (r.ok) return completedWith(r.value);
   const err = r.error;
-  if (isCrash(err)) return failed(`orchestration panicked: ${err.message}`, "Panicked");
-  return failed(err.message, "OrchestrationFailed");
+  if (isCrash(err)) return failed(`orchestration panicked: ${thrownMessage(err)}`, "Panicked");
+  return failed(thrownMessage(err), "OrchestrationFailed");
 }
 
 function completedWith(value: unknown): TurnOutcome {
@@ -59,6 +70,7 @@ export function turnOutput(turn: TurnState, outcome: TurnOutcome): TurnOutput {
     customStatus: turn.customStatus,
     kv: turn.kv,
     startedEvent: turn.started,
+    pendingEvents: 0,
   };
 }
 
@@ -67,7 +79,10 @@ export function finishTurn(turn: TurnState, outcome: TurnOutcome): TurnOutput {
   const terminal = outcome.type !== "Continue";
   dispatchNewWork(turn, terminal, out);
   if (codeDecided(turn, outcome)) recordDroppedFutures(turn, out);
-  if (!terminal) return out;
+  if (!terminal) {
+    out.pendingEvents = pendingEvents(turn);
+    return out;
+  }
   closeOpenSchedules(turn, outcome, out);
   recordTerminal(turn, outcome, out);
   return out;
@@ -223,6 +238,48 @@ function openSchedules(turn: TurnState): Event[] {
     open.push(e);
   }
   return open.sort((a, b) => a.event_id - b.event_id);
+}
+
+/**
+ * How many events the execution's open schedules will still append, one each: an activity until
+ * it completes or is cancelled (its worker row is deleted); a timer until it fires (a dropped timer
+ * still fires); a sub-orchestration until it reports (a cancelled child still reports its end); an
+ * event wait or dequeue while it waits (its event is recorded on arrival). The history limit
+ * counts these so a turn that schedules past it fails before any of the work starts
+ * (docs/runtime-semantics.md §5.5).
+ */
+function pendingEvents(turn: TurnState): number {
+  const all = new Set<Event>([...turn.history, ...turn.delta]);
+  const completed = new Set<number>();
+  const cancelled = new Set<number>();
+  for (const e of all) {
+    if (e.source_event_id === null) continue;
+    if (COMPLETION_OF[e.type] !== undefined) completed.add(e.source_event_id);
+    else if (e.type.endsWith("Cancelled") || e.type.endsWith("CancelRequested")) cancelled.add(e.source_event_id);
+  }
+  let n = 0;
+  for (const e of all) {
+    if (completed.has(e.event_id)) continue;
+    switch (e.type) {
+      case "ActivityScheduled":
+        if (!cancelled.has(e.event_id)) n++;
+        break;
+      case "TimerCreated":
+      case "SubOrchestrationScheduled":
+        n++;
+        break;
+      case "ExternalSubscribed":
+      case "ExternalSubscribedPersistent": {
+        // Deliveries carry no source id: only replay state knows whether a wait is satisfied.
+        const task = turn.schedules.get(e.event_id)?.task;
+        if (!cancelled.has(e.event_id) && task && !task.settled) n++;
+        break;
+      }
+      default:
+        break;
+    }
+  }
+  return n;
 }
 
 /** A finished execution waits for nothing; only a cancelled one takes its children down with it. */

@@ -49,4 +49,10 @@ export interface TurnOutput {
   kv: Map<string, { value: string; updatedAtMs: number }>;
   /** The OrchestrationStarted event of the execution (persisted or new). */
   startedEvent: EventOf<"OrchestrationStarted"> | null;
+  /**
+   * Events still to come from what the execution waits for after a Continue turn (one per open
+   * activity, timer, sub-orchestration or event wait); 0 after a terminal turn. The history limit
+   * counts them (docs/runtime-semantics.md §5.5).
+   */
+  pendingEvents: number;
 }
