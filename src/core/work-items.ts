@@ -3,7 +3,20 @@
  */
 import { checkErrorDetails, type ErrorDetails } from "./error-details.ts";
 import { DecodeError } from "./errors.ts";
-import { checkFields, isRecord, parseJson, type FieldSpec } from "./shape.ts";
+import { checkFields, isId, isRecord, parseJson, type FieldSpec } from "./shape.ts";
+
+/**
+ * Who sends a parent's CancelInstance to its child: the parent link the child's
+ * OrchestrationStarted must carry for the cancel to apply (docs/runtime-semantics.md §3.10).
+ */
+export interface CancelSender {
+  /** The parent instance. */
+  instance: string;
+  /** The parent execution that scheduled the child. */
+  execution_id: number;
+  /** event_id of the parent's SubOrchestrationScheduled (the child's `parent_id`). */
+  event_id: number;
+}
 
 export type WorkItem =
   | {
@@ -57,7 +70,13 @@ export type WorkItem =
       parent_id: number;
       details: ErrorDetails;
     }
-  | { type: "CancelInstance"; instance: string; reason: string }
+  | {
+      type: "CancelInstance";
+      instance: string;
+      reason: string;
+      /** Set by a parent cancelling its child (this port's addition); absent for a client's cancel. */
+      from?: CancelSender;
+    }
   | {
       type: "ContinueAsNew";
       instance: string;
@@ -72,6 +91,18 @@ export type WorkItemType = WorkItem["type"];
 export type WorkItemOf<T extends WorkItemType> = Extract<WorkItem, { type: T }>;
 
 const details = checkErrorDetails;
+
+/** The optional `from` of a CancelInstance: absent, or a complete sender. */
+function checkCancelSender(v: unknown): string | null {
+  if (v === undefined) return null;
+  const expected = "expected {instance: non-empty string, execution_id: integer >= 1, event_id: integer >= 1} or nothing";
+  if (!isRecord(v)) return expected;
+  if (typeof v.instance !== "string" || v.instance.length === 0) return `${expected}; instance is ${JSON.stringify(v.instance)}`;
+  for (const k of ["execution_id", "event_id"] as const) {
+    if (!isId(v[k]) || v[k] < 1) return `${expected}; ${k} is ${JSON.stringify(v[k])}`;
+  }
+  return null;
+}
 
 const FIELDS: Record<WorkItemType, FieldSpec> = {
   StartOrchestration: {
@@ -103,7 +134,7 @@ const FIELDS: Record<WorkItemType, FieldSpec> = {
   QueueMessage: { instance: "s", name: "s", data: "s" },
   SubOrchCompleted: { parent_instance: "s", parent_execution_id: "i", parent_id: "i", result: "s" },
   SubOrchFailed: { parent_instance: "s", parent_execution_id: "i", parent_id: "i", details },
-  CancelInstance: { instance: "s", reason: "s" },
+  CancelInstance: { instance: "s", reason: "s", from: checkCancelSender },
   ContinueAsNew: {
     instance: "s",
     orchestration: "s",

@@ -822,7 +822,7 @@ describe("turn outcome and precedence (§2.7)", () => {
     expect(out.cancelledActivities).toEqual([{ instance: I, execution_id: 1, activity_id: 2 }]);
     const cancelled: ErrorDetails = { type: "Application", kind: { Cancelled: { reason: "user" } }, message: "canceled: user", retryable: false };
     expect(out.orchestratorItems).toEqual([
-      { type: "CancelInstance", instance: "kid", reason: "parent canceled" },
+      { type: "CancelInstance", instance: "kid", reason: "parent canceled", from: { instance: I, execution_id: 1, event_id: 4 } },
       { type: "SubOrchFailed", parent_instance: "parent-x", parent_execution_id: 2, parent_id: 7, details: cancelled },
     ]);
   });
@@ -863,7 +863,7 @@ describe("turn outcome and precedence (§2.7)", () => {
     expect(acr.source_event_id).toBe(2);
     expect(out.cancelledActivities).toEqual([{ instance: I, execution_id: 1, activity_id: 2 }]);
     expect(one(out.delta, "SubOrchestrationCancelRequested").source_event_id).toBe(3);
-    expect(items(out.orchestratorItems, "CancelInstance")).toEqual([{ type: "CancelInstance", instance: `${I}::sub::3`, reason: "parent dropped sub-orchestration future" }]);
+    expect(items(out.orchestratorItems, "CancelInstance")).toEqual([{ type: "CancelInstance", instance: `${I}::sub::3`, reason: "parent dropped sub-orchestration future", from: { instance: I, execution_id: 1, event_id: 3 } }]);
   });
 });
 
@@ -940,7 +940,7 @@ describe("race, all and dropped futures (§2.9)", () => {
     sim.step();
     const out = sim.step([M.timer(3)]);
     expect(one(out.delta, "SubOrchestrationCancelRequested")).toMatchObject({ source_event_id: 2, reason: "dropped_future" });
-    expect(items(out.orchestratorItems, "CancelInstance")).toEqual([{ type: "CancelInstance", instance: `${I}::sub::2`, reason: "parent dropped sub-orchestration future" }]);
+    expect(items(out.orchestratorItems, "CancelInstance")).toEqual([{ type: "CancelInstance", instance: `${I}::sub::2`, reason: "parent dropped sub-orchestration future", from: { instance: I, execution_id: 1, event_id: 2 } }]);
     expect(turn(h, sim.history).delta).toEqual([]);
   });
 

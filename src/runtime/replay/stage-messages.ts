@@ -4,10 +4,11 @@
  * dropped here; a completion that fits no schedule is nondeterminism.
  */
 import type { ErrorDetails } from "../../core/error-details.ts";
-import type { Event, EventKind } from "../../core/events.ts";
-import type { WorkItem } from "../../core/work-items.ts";
+import type { Event, EventKind, EventOf } from "../../core/events.ts";
+import type { WorkItem, WorkItemOf } from "../../core/work-items.ts";
 import { isTerminalEvent } from "../../core/status.ts";
 import { COMPLETION_OF, type TurnState } from "./turn-state.ts";
+import { strayParentCancel } from "./parent-cancel.ts";
 
 interface Completion {
   source: number;
@@ -39,6 +40,8 @@ class Staging {
   private readonly completedSources = new Set<number>();
   private cancelSeen = false;
   private readonly terminal: boolean;
+  /** The execution's start, whose parent link decides whether a parent's cancel applies. */
+  private started: EventOf<"OrchestrationStarted"> | null = null;
 
   constructor(private readonly turn: TurnState) {
     let terminal = false;
@@ -46,6 +49,7 @@ class Staging {
       this.byId.set(e.event_id, e);
       if (COMPLETION_OF[e.type] !== undefined && e.source_event_id !== null) this.completedSources.add(e.source_event_id);
       if (e.type === "OrchestrationCancelRequested") this.cancelSeen = true;
+      if (e.type === "OrchestrationStarted") this.started = e;
       if (isTerminalEvent(e)) terminal = true;
     }
     this.terminal = terminal;
@@ -58,10 +62,15 @@ class Staging {
     if (this.terminal) return;
     if (m.type === "ExternalRaised") this.stage({ type: "ExternalEvent", name: m.name, data: m.data }, null);
     else if (m.type === "QueueMessage") this.stage({ type: "ExternalEventPersistent", name: m.name, data: m.data }, null);
-    else if (m.type === "CancelInstance" && !this.cancelSeen) {
-      this.cancelSeen = true;
-      this.stage({ type: "OrchestrationCancelRequested", reason: m.reason }, null);
-    }
+    else if (m.type === "CancelInstance" && !this.cancelSeen) this.cancel(m);
+  }
+
+  /** A parent's cancel that did not come from the call that started this instance is ignored (docs/runtime-semantics.md §3.10). */
+  private cancel(m: WorkItemOf<"CancelInstance">): void {
+    const stray = strayParentCancel(m, this.started);
+    if (stray !== null) return this.turn.log("warn", stray);
+    this.cancelSeen = true;
+    this.stage({ type: "OrchestrationCancelRequested", reason: m.reason }, null);
   }
 
   private complete(label: string, c: Completion): void {

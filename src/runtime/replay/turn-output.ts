@@ -186,7 +186,8 @@ function cancelSchedule(turn: TurnState, event: Event, reasons: CancelReasons, o
     case "SubOrchestrationScheduled":
       if (reasons.subOrchestration === null) break;
       turn.newEvent({ type: "SubOrchestrationCancelRequested", reason: reasons.subOrchestration }, id);
-      out.orchestratorItems.push({ type: "CancelInstance", instance: event.instance, reason: reasons.child });
+      // `from` lets the child tell its parent's cancel from a stray one (docs/runtime-semantics.md §3.10).
+      out.orchestratorItems.push({ type: "CancelInstance", instance: event.instance, reason: reasons.child, from: { instance: turn.instanceId, execution_id: turn.executionId, event_id: id } });
       break;
     case "ExternalSubscribed":
       turn.newEvent({ type: "ExternalSubscribedCancelled", reason: reasons.subscription }, id);
