@@ -21,6 +21,9 @@ import { SqliteProvider } from "../src/providers/sqlite.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
 import { MAX_RUNTIME_PROCESSES, startRuntimeProcesses, type RuntimeProcesses, type ScenarioDescriptor } from "../src/stress/runtime-processes.ts";
 import { closeStore, redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
+import { DEFAULT_CHAOS_MODES, chaosRuntimeOptions, describeChaos, withChaos, type ChaosConfig } from "../src/stress/chaos.ts";
+import { FAULT_MODES, type FaultMode } from "../src/testing/fault-injecting-provider.ts";
+import { randomSeed } from "../src/testing/seeded-random.ts";
 import { PostgresProvider } from "../src/providers/postgres.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
 import {
@@ -82,6 +85,17 @@ Options:
   --tasks N            activities per instance (default 5)
   --delay-ms N         sleep inside each activity, ms (default 10; large payload 5)
   --wait-secs N        per-instance wait limit, s (default 60; large payload 120)
+  --chaos RATE         0 to 1: the runtime's provider calls fail at this rate through
+                       FaultInjectingProvider (duroxide/testing), the pump's client's do not; the run
+                       must still complete 100 %. With --processes N each runtime process is faulted
+                       (its own seed derived from --chaos-seed)
+  --chaos-modes LIST   fault modes for --chaos, comma-separated: ${FAULT_MODES.join(", ")}
+                       (default ${DEFAULT_CHAOS_MODES.join(",")})
+  --chaos-seed N       seed of the fault schedule, 0 to 4294967295 (default random, printed in the
+                       header: pass it again to repeat a run's faults)
+  --chaos-lease-ms N   orchestrator and worker lock timeout of the faulted runtimes, ms, >= 1000
+                       (default 2000: a fetch whose reply was lost holds its item until the lock
+                       expires, which with the runtime's default 30 s worker lock stalls an instance)
   --json               one JSON line per row on stdout, nothing else (progress goes to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
                        tracked commit, the table)
@@ -128,6 +142,7 @@ interface Cli {
   track: boolean;
   largePayload: boolean;
   bench: boolean;
+  chaos: ChaosConfig | null;
 }
 
 // ------------------------------------------------------------------ flags
@@ -148,6 +163,10 @@ function parseCli(argv: string[]): Cli | "help" {
         processes: { type: "string" },
         "pg-url": { type: "string" },
         "pool-max": { type: "string" },
+        chaos: { type: "string" },
+        "chaos-modes": { type: "string" },
+        "chaos-seed": { type: "string" },
+        "chaos-lease-ms": { type: "string" },
         json: { type: "boolean" },
         track: { type: "boolean" },
         "large-payload": { type: "boolean" },
@@ -198,7 +217,26 @@ function parseCli(argv: string[]): Cli | "help" {
     return [o, w] as [number, number];
   });
 
+  let chaos: ChaosConfig | null = null;
+  if (values.chaos === undefined) {
+    if (values["chaos-modes"] !== undefined || values["chaos-seed"] !== undefined || values["chaos-lease-ms"] !== undefined) {
+      throw new UsageError("--chaos-modes, --chaos-seed and --chaos-lease-ms apply to --chaos only");
+    }
+  } else {
+    if (bench) throw new UsageError("--chaos applies to the stress runs; --bench measures a healthy provider only");
+    if (track) throw new UsageError("--track records healthy runs only; drop --track for a --chaos run");
+    const rate = num("--chaos", values.chaos, { min: 0, max: 1 })!;
+    const modes = splitList("--chaos-modes", (values["chaos-modes"] as string | undefined) ?? DEFAULT_CHAOS_MODES.join(","));
+    for (const m of modes) {
+      if (!(FAULT_MODES as readonly string[]).includes(m)) throw new UsageError(`--chaos-modes: unknown fault mode "${m}" (modes: ${FAULT_MODES.join(", ")})`);
+    }
+    const seed = num("--chaos-seed", values["chaos-seed"], { min: 0, max: 0xffff_ffff, integer: true }) ?? randomSeed();
+    const leaseMs = num("--chaos-lease-ms", values["chaos-lease-ms"], { min: 1_000, integer: true }) ?? 2_000;
+    chaos = { rate, modes: modes as FaultMode[], seed, leaseMs };
+  }
+
   return {
+    chaos,
     providers,
     configs,
     processes,
@@ -469,7 +507,7 @@ async function runStress(cli: Cli): Promise<number> {
         ` payloads=${lp!.smallPayloadKb}/${lp!.mediumPayloadKb}/${lp!.largePayloadKb}KB activities=${activitiesPerLargePayloadInstance(lp!)} children=${lp!.subOrchCount}`
       : describeConfig(c);
   const n = cli.processes;
-  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")} processes=${n}`;
+  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")} processes=${n}${cli.chaos === null ? "" : ` chaos=${cli.chaos.rate}`}`;
   /** The worker ceiling of a run: N processes with W slots each. */
   const ceilingOf = (c: Pick<StressTestConfig, "workerConcurrency" | "tasksPerInstance" | "activityDelayMs">) =>
     workerCeilingOrchPerSec({ ...c, workerConcurrency: c.workerConcurrency * n });
@@ -484,6 +522,7 @@ async function runStress(cli: Cli): Promise<number> {
       ? `  runtime   ${n} runtime processes, each with the orch/worker slots above, on one store; this process starts instances and measures`
       : "  runtime   in this process",
   );
+  if (cli.chaos !== null) say(`  chaos     ${describeChaos(cli.chaos)}`);
   if (cli.providers.some((p) => p.key === "postgres")) {
     postgres.flagUrl = cli.pgUrl;
     postgres.poolMax = cli.poolMax ?? 10;
@@ -532,6 +571,7 @@ async function runStress(cli: Cli): Promise<number> {
             scenario: scenarioSpec,
             orchConcurrency: o,
             workerConcurrency: w,
+            ...(cli.chaos === null ? {} : { chaos: cli.chaos }),
             wakeClientsOf: p,
             output: (line) => {
               if (quiet()) return;
@@ -555,6 +595,11 @@ async function runStress(cli: Cli): Promise<number> {
           activityCounter: counter,
           ...(host === null ? {} : { externalRuntimes: host }),
         };
+        const faulty = cli.chaos !== null && host === null ? withChaos(provider, cli.chaos) : null;
+        if (faulty !== null) {
+          options.runtimeProvider = faulty;
+          options.runtimeOptions = chaosRuntimeOptions(cli.chaos!);
+        }
         if (lp !== null) {
           const c = { ...lp, base: config };
           Object.assign(options, {
@@ -568,6 +613,11 @@ async function runStress(cli: Cli): Promise<number> {
         const r = await measureStressTest(label, provider, config, options);
         progress.finish();
         results.push(r);
+        if (faulty !== null) {
+          const st = faulty.stats();
+          const byMode = Object.entries(st.byMode).filter(([, n]) => n > 0).map(([m, n]) => `${m} ${n}`).join(", ");
+          say(`  chaos: ${st.faults} of ${st.calls} runtime provider calls faulted${byMode === "" ? "" : ` (${byMode})`}, seed ${faulty.seed}`);
+        }
         if (r.successRate < 100 || r.failed > 0) {
           exit = 1;
           say(`✗ ${label} ${o}/${w}: success ${r.successRate.toFixed(2)}% (below 100 %)`);
@@ -579,6 +629,7 @@ async function runStress(cli: Cli): Promise<number> {
               provider: label,
               config_label: configLabel(config),
               processes: n,
+              chaos: cli.chaos,
               ...r,
               ceiling_orch_per_sec: cli.largePayload ? null : finiteOrNull(ceilingOf(r.config)),
               bun: Bun.version,

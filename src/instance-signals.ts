@@ -74,3 +74,14 @@ export function instanceSignals(provider: Provider): InstanceSignals & { readonl
   if (hub === undefined) hubs.set(provider, (hub = new InstanceSignalHub()));
   return hub;
 }
+
+/**
+ * Makes `wrapper` (a provider that forwards to `inner`, e.g. a fault-injecting one) share
+ * `inner`'s hub: a runtime on one object and a client on the other still wake each other, and a
+ * provider that signals terminal states (its `terminalWakeups` capability) wakes waiters on either.
+ */
+export function shareInstanceSignals(wrapper: Provider, inner: Provider): void {
+  if (wrapper === inner) return;
+  const hub = instanceSignals(inner) as InstanceSignalHub;
+  hubs.set(wrapper, hub);
+}

@@ -1,6 +1,6 @@
 /**
- * duroxide/testing: helpers for unit-testing orchestrations without a runtime or a store, and a
- * throw-away PostgreSQL server for tests that need one.
+ * duroxide/testing: helpers for unit-testing orchestrations without a runtime or a store, a
+ * fault-injecting provider wrapper, and a throw-away PostgreSQL server for tests that need one.
  *
  * The replay engine is a pure function from (history, new messages, handler) to the turn's
  * output: the events it appends, the work it schedules and how the execution ends. Feed it a
@@ -17,6 +17,17 @@ import { RUNTIME_VERSION } from "./runtime/options.ts";
 import { runTurn, type TurnInput, type TurnOutput } from "./runtime/replay-engine.ts";
 
 export { runTurn, type TurnInput, type TurnOutput, type TurnOutcome } from "./runtime/replay-engine.ts";
+/** A Provider wrapper that injects faults (retryable, reply lost, plain, permanent, latency), reproducibly from a seed. */
+export {
+  FaultInjectingProvider,
+  FAULT_MODES,
+  FAULTABLE_PROVIDER_METHODS,
+  FAULTABLE_ADMIN_METHODS,
+  type FaultInjectingOptions,
+  type FaultMode,
+  type FaultStats,
+  type FaultableMethod,
+} from "./testing/fault-injecting-provider.ts";
 /** A throw-away PostgreSQL server for a provider repo's tests (see the PostgreSQL section of the README). */
 export {
   startThrowawayPostgres,

@@ -33,6 +33,17 @@ import { capabilities } from "./capabilities.ts";
 
 export type { ProviderFactory, SuiteOptions, ProviderCase, ProviderModule, CaseContext, Requirement } from "./harness.ts";
 export { registerModules } from "./harness.ts";
+/** Wrap the provider under test to check that a runtime on it survives its faults (docs/runtime-semantics.md §1.10). */
+export {
+  FaultInjectingProvider,
+  FAULT_MODES,
+  FAULTABLE_PROVIDER_METHODS,
+  FAULTABLE_ADMIN_METHODS,
+  type FaultInjectingOptions,
+  type FaultMode,
+  type FaultStats,
+  type FaultableMethod,
+} from "../testing/fault-injecting-provider.ts";
 
 /**
  * The 18 modules of the original's catalog, in catalog order, then this port's additions

@@ -4,10 +4,25 @@
  * own enqueues, so the idle wait here only matters for short-poll providers and other processes.
  */
 import { ProviderError } from "../core/errors.ts";
+import { FetchFailureLog } from "./fetch-failure-log.ts";
 import type { Logger } from "./options.ts";
 
 /** Longest a busy loop runs without letting timers and I/O in. */
 const YIELD_EVERY_MS = 5;
+
+/**
+ * Pause after the n-th consecutive failed fetch of one slot (docs/runtime-semantics.md §1.4 step 2,
+ * §1.10). A retryable failure is usually a blip (one busy moment, one dropped connection): the
+ * next try comes at once (after a turn of the event loop), and only a failure that persists backs
+ * off, from 10 ms doubling to 3 s. A
+ * permanent one (a closed provider) will not heal by itself: 250 ms doubling to 5 s, so a dead
+ * provider costs a fetch per slot every few seconds, not a busy loop.
+ */
+export function fetchRetryDelayMs(consecutiveFailures: number, permanent: boolean): number {
+  const n = Math.max(1, consecutiveFailures);
+  if (permanent) return Math.min(250 * 2 ** Math.min(n - 1, 10), 5_000);
+  return n === 1 ? 0 : Math.min(10 * 2 ** Math.min(n - 2, 10), 3_000);
+}
 
 export interface LoopConfig<T> {
   /** Loop name prefix, e.g. "orch" or "work". */
@@ -24,6 +39,8 @@ export interface LoopConfig<T> {
   process(work: T, slot: number): Promise<Processed>;
   /** Work fetched after shutdown began: hand it back at once. */
   release(work: T): Promise<void>;
+  /** Period of the "fetches still failing" summary lines (default 30 s; tests shorten it). */
+  failureSummaryMs?: number;
 }
 
 export type Processed = void | { committing: Promise<void> };
@@ -56,8 +73,11 @@ export class DispatchLoops<T> {
   private readonly stop = new AbortController();
   private readonly busy = new Set<Promise<void>>();
   private loops: Promise<void>[] = [];
+  private readonly failures: FetchFailureLog;
 
-  constructor(private readonly cfg: LoopConfig<T>) {}
+  constructor(private readonly cfg: LoopConfig<T>) {
+    this.failures = new FetchFailureLog(cfg.name, cfg.logger, cfg.failureSummaryMs);
+  }
 
   start(): void {
     for (let i = 0; i < this.cfg.concurrency; i++) this.loops.push(this.loop(i));
@@ -85,15 +105,17 @@ export class DispatchLoops<T> {
       try {
         work = await this.cfg.fetch(slot);
         errors = 0;
+        this.failures.succeeded();
       } catch (err) {
         errors++;
-        // Back off either way: a permanent failure (a closed provider, corrupt data the provider
-        // cannot set aside) would otherwise turn this loop into a busy one; it is logged as an error.
-        const permanent = err instanceof ProviderError && !err.retryable;
-        const delay = Math.min(100 * 2 ** (errors - 1), 3_000);
-        const what = err instanceof ProviderError ? `${err.kind}: ${err.message}` : (err as Error).message;
-        this.cfg.logger.log(permanent ? "error" : "warn", `${this.cfg.name}-${slot}: fetch failed (${what}); retrying in ${delay} ms`, {});
-        await sleep(delay, signal);
+        // Back off either way (a permanent failure would otherwise make this a busy loop), but
+        // briefly at first: a transient failure usually clears on the next try, and every slot
+        // that waits here is throughput lost (docs/runtime-semantics.md §1.10).
+        const delay = fetchRetryDelayMs(errors, err instanceof ProviderError && !err.retryable);
+        this.failures.failed(slot, err, delay);
+        // Even an immediate retry lets timers and I/O run first (a failing fetch may fail synchronously).
+        if (delay === 0) await new Promise((r) => setImmediate(r));
+        else await sleep(delay, signal);
         continue;
       }
       if (work === null) {

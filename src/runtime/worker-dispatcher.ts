@@ -29,7 +29,7 @@ const TIMED_OUT = Symbol("timed out");
 type HandlerOutcome = { ok: true; value: unknown } | { ok: false; details: ErrorDetails };
 
 /** Pauses between tries of a completion's ack that failed retryably (null: the last try). */
-const ACK_RETRY_PAUSES_MS = [100, 400, 1_000, null] as const;
+const ACK_RETRY_PAUSES_MS = [10, 20, 50, 100, 250, 1_000, null] as const;
 
 /** A held item older than this renews its lease before it runs (the run's renewals count from its start). */
 const RENEW_HELD_AFTER_MS = 100;

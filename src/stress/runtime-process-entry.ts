@@ -14,6 +14,7 @@ import type { ChildMessage, ParentMessage, RuntimeProcessSpec } from "./runtime-
 import { createLargePayloadActivities, createLargePayloadOrchestrations } from "./scenario-large-payload.ts";
 import { createDefaultActivities, createDefaultOrchestrations, type ActivityCounter } from "./scenario-parallel.ts";
 import { closeStore, openStore } from "./stores.ts";
+import { chaosRuntimeOptions, withChaos } from "./chaos.ts";
 
 if (typeof process.send !== "function") {
   process.stderr.write("runtime-process-entry.ts is started by startRuntimeProcesses (src/stress/runtime-processes.ts) over IPC, not by hand\n");
@@ -61,10 +62,13 @@ async function start(spec: RuntimeProcessSpec): Promise<void> {
     batch.push(instanceId);
   };
   const { activities, orchestrations } = registries(spec);
-  runtime = await Runtime.start(provider, activities, orchestrations, {
+  // With chaos the runtime meets faults; the hub above is shared with the wrapper, so reports still flow.
+  const runtimeProvider = spec.chaos === undefined ? provider : withChaos(provider, spec.chaos, spec.index);
+  runtime = await Runtime.start(runtimeProvider, activities, orchestrations, {
     orchestrationConcurrency: spec.orchConcurrency,
     workerConcurrency: spec.workerConcurrency,
     logLevel: "warn",
+    ...(spec.chaos === undefined ? {} : chaosRuntimeOptions(spec.chaos)),
   });
   send({ t: "ready", pid: process.pid });
 }

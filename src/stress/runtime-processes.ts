@@ -21,6 +21,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { instanceSignals } from "../instance-signals.ts";
 import type { Provider } from "../provider.ts";
+import { validateChaos, type ChaosConfig } from "./chaos.ts";
 import type { LargePayloadConfig } from "./scenario-large-payload.ts";
 import type { ExternalRuntimeSnapshot, ExternalRuntimes } from "./scenario-parallel.ts";
 import type { StoreDescriptor } from "./stores.ts";
@@ -41,6 +42,8 @@ export interface RuntimeProcessSpec {
   scenario: ScenarioDescriptor;
   orchConcurrency: number;
   workerConcurrency: number;
+  /** Faults injected into the runtime's provider calls (`--chaos`); absent: none. */
+  chaos?: ChaosConfig;
 }
 
 export type ParentMessage = { t: "start"; spec: RuntimeProcessSpec } | { t: "snapshot"; seq: number } | { t: "stop" };
@@ -58,6 +61,8 @@ export interface RuntimeProcessesOptions {
   scenario: ScenarioDescriptor;
   orchConcurrency: number;
   workerConcurrency: number;
+  /** Faults injected into each child runtime's provider calls (src/stress/chaos.ts); each child gets its own seed from this one. */
+  chaos?: ChaosConfig;
   /** The caller's provider: its clients' waits are woken when a child reports an instance done. */
   wakeClientsOf?: Provider;
   /** Where the children's output lines go, prefixed with `[runtime i/N]`. Default: this process's stderr. */
@@ -99,6 +104,7 @@ export async function startRuntimeProcesses(o: RuntimeProcessesOptions): Promise
   if (!Number.isSafeInteger(o.count) || o.count < 1 || o.count > MAX_RUNTIME_PROCESSES) {
     throw new RangeError(`startRuntimeProcesses: count must be an integer from 1 to ${MAX_RUNTIME_PROCESSES}, got ${String(o.count)}`);
   }
+  if (o.chaos !== undefined) validateChaos(o.chaos);
   const output = o.output ?? ((line: string) => process.stderr.write(`${line}\n`));
   const hub = o.wakeClientsOf === undefined ? null : instanceSignals(o.wakeClientsOf);
   const failureCtl = new AbortController();
@@ -176,7 +182,7 @@ export async function startRuntimeProcesses(o: RuntimeProcessesOptions): Promise
       onReady?.();
     });
     children.push(child);
-    proc.send({ t: "start", spec: { index: i, count: o.count, store: o.store, scenario: o.scenario, orchConcurrency: o.orchConcurrency, workerConcurrency: o.workerConcurrency } } satisfies ParentMessage);
+    proc.send({ t: "start", spec: { index: i, count: o.count, store: o.store, scenario: o.scenario, orchConcurrency: o.orchConcurrency, workerConcurrency: o.workerConcurrency, ...(o.chaos === undefined ? {} : { chaos: o.chaos }) } } satisfies ParentMessage);
   }
 
   const killAll = (signal: NodeJS.Signals) => {

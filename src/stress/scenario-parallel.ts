@@ -146,6 +146,11 @@ export interface RunStressTestOptions {
   activitiesPerInstance?: number;
   /** Extra runtime options, applied over the stress defaults (concurrency from config, logLevel "warn"). */
   runtimeOptions?: RuntimeOptions;
+  /**
+   * What the runner's Runtime runs on, when not `provider` itself: e.g. a FaultInjectingProvider
+   * around it (`--chaos`), so the runtime meets faults while the pump's client does not.
+   */
+  runtimeProvider?: Provider;
   /** Instance id prefix (ids are prefix + n, 1-based). Default "stress-test-". */
   instancePrefix?: string;
   /** Pause between two launches, ms. Default 0: fill the window at once, refill on each completion; 1 = the original's pacing. */
@@ -248,7 +253,7 @@ export async function measureStressTest(
   const failure = external?.failure;
   const runtime =
     external === undefined
-      ? await Runtime.start(provider, activities, orchestrations, {
+      ? await Runtime.start(options.runtimeProvider ?? provider, activities, orchestrations, {
           orchestrationConcurrency: cfg.orchConcurrency,
           workerConcurrency: cfg.workerConcurrency,
           logLevel: "warn",
