@@ -74,9 +74,12 @@ function checkName(what: string, name: unknown): string {
   return name;
 }
 
-/** Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error. */
-function encode(what: string, value: unknown): string {
-  return encodePayload(value, what, (message) => new OrchestrationUsageError(message));
+/**
+ * Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error
+ * naming its path from `root` (`input.items[3] is NaN`, docs/runtime-semantics.md §5.6).
+ */
+function encode(what: string, value: unknown, root = "input"): string {
+  return encodePayload(value, what, (message) => new OrchestrationUsageError(message), root);
 }
 
 /** Optional `version` of a start or continue-as-new: the registry's rule, checked before anything is recorded. */
@@ -283,7 +286,7 @@ export class OrchestrationContext {
   /** Stores a JSON value under `key`; visible to clients once this turn commits, kept across continue-as-new. */
   setValue(key: string, value: unknown): void {
     checkName("key", key);
-    const encoded = encode(`value of "${key}"`, value);
+    const encoded = encode(`value of "${key}"`, value, "value");
     const now = this.host.now();
     this.host.kv.set(key, { value: encoded, updatedAtMs: now });
     this.host.record({ type: "SetKeyValue", key, value: encoded, timestampMs: now });
