@@ -4,6 +4,7 @@
  * replay of the same history takes exactly the same path.
  */
 import { describe } from "../core/describe.ts";
+import { CHILD_ID_SUFFIX_BYTES, idProblem, MAX_ID_BYTES, nameProblem } from "../core/ids.ts";
 import { decodePayload, encodePayload } from "../core/payload.ts";
 import { SEMVER_RULE, tryParseSemver } from "../core/semver.ts";
 import type { Action } from "./actions.ts";
@@ -69,9 +70,18 @@ function usage(message: string): never {
   throw new OrchestrationUsageError(message);
 }
 
+/** Names, keys and tags: non-empty, well-formed text (the shared rule, src/core/ids.ts). */
 function checkName(what: string, name: unknown): string {
-  if (typeof name !== "string" || name.length === 0) usage(`${what} must be a non-empty string, got ${describe(name)}`);
-  return name;
+  const problem = nameProblem(what, name);
+  if (problem !== null) usage(problem);
+  return name as string;
+}
+
+/** Instance and session ids the code chooses: the shared id rule (src/core/ids.ts, docs/runtime-semantics.md §5.7). */
+function checkId(what: string, id: unknown): string {
+  const problem = idProblem(what, id);
+  if (problem !== null) usage(problem);
+  return id as string;
 }
 
 /**
@@ -115,7 +125,7 @@ export class OrchestrationContext {
   scheduleActivity<T = unknown>(name: string, input?: unknown, options: ActivityOptions = {}): LeafTask<T> {
     checkName("activity name", name);
     const action: Action = { type: "CallActivity", name, input: encode(`input of activity "${name}"`, input) };
-    if (options.sessionId !== undefined) action.sessionId = checkName("sessionId", options.sessionId);
+    if (options.sessionId !== undefined) action.sessionId = checkId("sessionId", options.sessionId);
     if (options.tag !== undefined) action.tag = checkName("tag", options.tag);
     return this.host.emit<T>(action);
   }
@@ -179,7 +189,11 @@ export class OrchestrationContext {
 
   scheduleSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): LeafTask<T> {
     checkName("orchestration name", name);
-    if (options.instanceId !== undefined) checkName("instanceId", options.instanceId);
+    if (options.instanceId !== undefined) checkId("instanceId", options.instanceId);
+    else if (Buffer.byteLength(this.instanceId, "utf8") + CHILD_ID_SUFFIX_BYTES > MAX_ID_BYTES) {
+      // The automatic id `<parent>::sub::<event id>` could pass MAX_ID_BYTES and be refused by the store.
+      usage(`scheduleSubOrchestration: this instance's id is too long for an automatic child id (<id>::sub::<event id> may exceed ${MAX_ID_BYTES} bytes); pass options.instanceId`);
+    }
     const version = checkVersion(options.version);
     return this.host.emit<T>({
       type: "StartSubOrchestration",
@@ -193,7 +207,7 @@ export class OrchestrationContext {
   /** Starts an independent orchestration with this exact id (fire-and-forget, no result). */
   scheduleOrchestration(name: string, instanceId: string, input?: unknown, options: { version?: string } = {}): void {
     checkName("orchestration name", name);
-    checkName("instanceId", instanceId);
+    checkId("instanceId", instanceId);
     const version = checkVersion(options.version);
     this.host.record({
       type: "StartOrchestrationDetached",
@@ -336,7 +350,7 @@ export class OrchestrationContext {
 
   /** Another instance's value, read once through a system activity and replayed from history. */
   getValueFromInstance<T = unknown>(instanceId: string, key: string): DurableTask<T | null> {
-    checkName("instanceId", instanceId);
+    checkId("instanceId", instanceId);
     checkName("key", key);
     return this.scheduleActivity<string | null>(SYSCALL_GET_KV, { instanceId, key }).map((v) => (v === null ? null : (decodePayload(v) as T)));
   }
