@@ -85,6 +85,13 @@ function checkId(what: string, id: unknown): string {
 }
 
 /**
+ * Longest timer delay: about 100 years. Beyond it the fire time stops being a time any store or
+ * Date can hold (2 ** 53 ms from now is not even a safe integer), so the call is refused with the
+ * range rather than failing the turn later (docs/runtime-semantics.md §3.3).
+ */
+export const MAX_TIMER_DELAY_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;
+
+/**
  * Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error
  * naming its path from `root` (`input.items[3] is NaN`, docs/runtime-semantics.md §5.6).
  */
@@ -171,7 +178,9 @@ export class OrchestrationContext {
 
   /** Resolves after `delayMs`, durably: the fire time is recorded and survives restarts. */
   scheduleTimer(delayMs: number): LeafTask<void> {
-    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) usage(`timer delay must be a finite number of ms >= 0, got ${describe(delayMs)}`);
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_TIMER_DELAY_MS) {
+      usage(`scheduleTimer: delayMs must be a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (MAX_TIMER_DELAY_MS, about 100 years), got ${describe(delayMs)}`);
+    }
     return this.host.emit<void>({ type: "CreateTimer", delayMs: Math.ceil(delayMs) });
   }
 
