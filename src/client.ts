@@ -3,8 +3,11 @@
  * the Provider, so a client works the same beside the runtime or in another process.
  *
  * Payloads are JSON values: inputs and event data are encoded once into work items, and outputs /
- * KV values decoded back, with the codec the runtime uses (core/payload.ts). Every method validates its arguments and throws
- * ClientError (with a `code`) before touching the provider.
+ * KV values decoded back, with the codec the runtime uses (core/payload.ts). Every method validates
+ * its arguments and throws ClientError (with a `code`) before touching the provider: ids follow the
+ * shared id rule (core/ids.ts), and a payload the runtime would refuse (not JSON, or over
+ * `maxPayloadBytes`) is refused here, so it can never reach, and fail, a running instance
+ * (docs/runtime-semantics.md §4, §5.6).
  */
 import type {
   DeleteInstanceResult,
@@ -21,7 +24,8 @@ import { renderErrorDetails, type ErrorDetails } from "./core/error-details.ts";
 import { ClientError, ProviderError, type ClientErrorCode, type ProviderErrorKind } from "./core/errors.ts";
 import { describe } from "./core/describe.ts";
 import type { Event } from "./core/events.ts";
-import { decodePayload, encodePayload } from "./core/payload.ts";
+import { idProblem, nameProblem } from "./core/ids.ts";
+import { decodePayload, DEFAULT_MAX_PAYLOAD_BYTES, encodePayload, payloadBytes } from "./core/payload.ts";
 import type { ExecutionStatus } from "./core/status.ts";
 import { SEMVER_RULE, tryParseSemver } from "./core/semver.ts";
 import { EXECUTION_STATUSES, isExecutionStatus } from "./core/status.ts";
@@ -76,19 +80,40 @@ const REQUIRED_PROVIDER_METHODS = [
 
 const invalid = (message: string) => new ClientError(message, "InvalidInput");
 
+/** Longest cancellation reason, in UTF-8 bytes: it is stored in history and in the failure details. */
+export const MAX_CANCEL_REASON_BYTES = 4096;
+
+export interface ClientOptions {
+  /**
+   * Largest input or event payload (UTF-8 bytes of its JSON) the client sends. Set it to the
+   * runtime's `maxPayloadBytes` when that is not the default (1 MiB): a larger payload would fail
+   * the instance it is sent to, so the client refuses it up front.
+   */
+  maxPayloadBytes?: number;
+}
+
 export class Client {
   private readonly provider: Provider;
   private readonly signals: InstanceSignals;
+  private readonly maxPayloadBytes: number;
 
-  constructor(provider: Provider) {
+  constructor(provider: Provider, options: ClientOptions = {}) {
     const p = provider as unknown as Record<string, unknown> | null;
     const missing =
       typeof p !== "object" || p === null ? ["(not an object)"] : REQUIRED_PROVIDER_METHODS.filter((m) => typeof p[m] !== "function");
     if (missing.length > 0) {
       throw invalid(`new Client(provider): expected a Provider (e.g. await SqliteProvider.inMemory()), missing ${missing.join(", ")}`);
     }
+    if (typeof options !== "object" || options === null) throw invalid("new Client(provider, options): options must be an object like { maxPayloadBytes: 1048576 }");
+    const unknown = Object.keys(options).filter((k) => k !== "maxPayloadBytes");
+    if (unknown.length > 0) throw invalid(`new Client(provider, options): unknown option ${unknown.join(", ")} (known: maxPayloadBytes)`);
+    const max = options.maxPayloadBytes ?? DEFAULT_MAX_PAYLOAD_BYTES;
+    if (!Number.isSafeInteger(max) || max < 1) {
+      throw invalid(`new Client(provider, options): maxPayloadBytes must be a positive integer (the runtime's maxPayloadBytes), got ${describe(options.maxPayloadBytes)}`);
+    }
     this.provider = provider;
     this.signals = instanceSignals(provider);
+    this.maxPayloadBytes = max;
   }
 
   // ------------------------------------------------------------------ commands
@@ -100,7 +125,7 @@ export class Client {
   async startOrchestration(instanceId: string, name: string, input?: unknown, options: { version?: string } = {}): Promise<void> {
     const op = "startOrchestration";
     checkId(op, "instanceId", instanceId);
-    checkId(op, "name", name);
+    checkName(op, "name", name);
     if (typeof options !== "object" || options === null) throw invalid(`${op}: options must be an object like { version: "1.0.0" }`);
     const version = options.version ?? null;
     if (version !== null) checkVersion(op, version);
@@ -108,7 +133,7 @@ export class Client {
       type: "StartOrchestration",
       instance: instanceId,
       orchestration: name,
-      input: encodePayload(input, `${op}: input`, invalid),
+      input: this.payload(op, "input", input),
       version,
       parent_instance: null,
       parent_id: null,
@@ -129,16 +154,16 @@ export class Client {
   async raiseEvent(instanceId: string, eventName: string, data?: unknown): Promise<void> {
     const op = "raiseEvent";
     checkId(op, "instanceId", instanceId);
-    checkId(op, "eventName", eventName);
-    await this.enqueue(op, { type: "ExternalRaised", instance: instanceId, name: eventName, data: encodePayload(data, `${op}: data`, invalid) });
+    checkName(op, "eventName", eventName);
+    await this.enqueue(op, { type: "ExternalRaised", instance: instanceId, name: eventName, data: this.payload(op, "data", data) });
   }
 
   /** Appends a message to the instance's FIFO mailbox `queueName` (read with `ctx.dequeueEvent`). */
   async enqueueEvent(instanceId: string, queueName: string, data?: unknown): Promise<void> {
     const op = "enqueueEvent";
     checkId(op, "instanceId", instanceId);
-    checkId(op, "queueName", queueName);
-    await this.enqueue(op, { type: "QueueMessage", instance: instanceId, name: queueName, data: encodePayload(data, `${op}: data`, invalid) });
+    checkName(op, "queueName", queueName);
+    await this.enqueue(op, { type: "QueueMessage", instance: instanceId, name: queueName, data: this.payload(op, "data", data) });
   }
 
   /** Requests cancellation; a no-op for terminal instances, idempotent when repeated. */
@@ -146,6 +171,10 @@ export class Client {
     const op = "cancelInstance";
     checkId(op, "instanceId", instanceId);
     if (typeof reason !== "string") throw invalid(`${op}: reason must be a string, got ${describe(reason)}`);
+    const reasonBytes = payloadBytes(reason);
+    if (reasonBytes > MAX_CANCEL_REASON_BYTES) {
+      throw invalid(`${op}: reason is ${reasonBytes} bytes of UTF-8, over the limit of ${MAX_CANCEL_REASON_BYTES} (MAX_CANCEL_REASON_BYTES); keep details elsewhere and pass a short reason`);
+    }
     await this.enqueue(op, { type: "CancelInstance", instance: instanceId, reason });
   }
 
@@ -212,7 +241,7 @@ export class Client {
   async getKvValue<T = unknown>(instanceId: string, key: string): Promise<T | null> {
     const op = "getKvValue";
     checkId(op, "instanceId", instanceId);
-    checkId(op, "key", key);
+    checkName(op, "key", key);
     const raw = await this.call(op, () => this.provider.getKvValue(instanceId, key));
     return raw === null ? null : (decodePayload(raw) as T);
   }
@@ -236,7 +265,7 @@ export class Client {
   async waitForKvValue<T = unknown>(instanceId: string, key: string, options: WaitOptions): Promise<T> {
     const op = "waitForKvValue";
     checkId(op, "instanceId", instanceId);
-    checkId(op, "key", key);
+    checkName(op, "key", key);
     const timeoutMs = checkWait(op, options);
     return this.waitUntil(op, instanceId, timeoutMs, async () => {
       const raw = await this.call(op, () => this.provider.getKvValue(instanceId, key));
@@ -336,6 +365,22 @@ export class Client {
   }
 
   // ------------------------------------------------------------------ internals
+
+  /**
+   * A payload as the runtime will store it: strict JSON (core/payload.ts) within maxPayloadBytes.
+   * The runtime fails an instance whose turn would store a larger one, so it is refused here.
+   */
+  private payload(op: string, what: "input" | "data", value: unknown): string {
+    const text = encodePayload(value, `${op}: ${what}`, invalid, what);
+    const bytes = payloadBytes(text);
+    if (bytes > this.maxPayloadBytes) {
+      throw invalid(
+        `${op}: ${what} is ${bytes} bytes of JSON, over the limit of ${this.maxPayloadBytes} bytes (maxPayloadBytes); the runtime would fail the instance on it. ` +
+          "Store large data elsewhere and send a reference, or raise maxPayloadBytes in both the runtime options and new Client(provider, { maxPayloadBytes })",
+      );
+    }
+    return text;
+  }
 
   private async enqueue(op: string, item: WorkItem): Promise<void> {
     await this.call(op, () => this.provider.enqueueForOrchestrator(item, null));
@@ -525,8 +570,16 @@ const CLIENT_CODE_OF_KIND: Partial<Record<ProviderErrorKind, ClientErrorCode>> =
   WouldOrphan: "CannotDeleteSubOrchestration",
 };
 
+/** Instance ids: the shared id rule (core/ids.ts). */
 function checkId(op: string, what: string, v: unknown): asserts v is string {
-  if (typeof v !== "string" || v.length === 0) throw invalid(`${op}: ${what} must be a non-empty string, got ${describe(v)}`);
+  const problem = idProblem(what, v);
+  if (problem !== null) throw invalid(`${op}: ${problem}`);
+}
+
+/** Orchestration, event and queue names and KV keys: non-empty, well-formed text (core/ids.ts). */
+function checkName(op: string, what: string, v: unknown): asserts v is string {
+  const problem = nameProblem(what, v);
+  if (problem !== null) throw invalid(`${op}: ${problem}`);
 }
 
 function checkExecutionId(op: string, v: unknown): asserts v is number {
@@ -548,8 +601,9 @@ function checkWait(op: string, options: unknown): number {
 function checkFilter(op: string, f: unknown): void {
   if (typeof f !== "object" || f === null || Array.isArray(f)) throw invalid(`${op}: filter must be an object { instance_ids?, completed_before?, limit? }`);
   const { instance_ids, completed_before, limit } = f as InstanceFilter;
-  if (instance_ids != null && (!Array.isArray(instance_ids) || instance_ids.some((i) => typeof i !== "string" || i.length === 0))) {
-    throw invalid(`${op}: filter.instance_ids must be an array of non-empty strings`);
+  if (instance_ids != null) {
+    if (!Array.isArray(instance_ids)) throw invalid(`${op}: filter.instance_ids must be an array of instance ids, got ${describe(instance_ids)}`);
+    instance_ids.forEach((id, i) => checkId(op, `filter.instance_ids[${i}]`, id));
   }
   if (completed_before != null && (typeof completed_before !== "number" || !Number.isFinite(completed_before))) {
     throw invalid(`${op}: filter.completed_before must be a time in ms, got ${describe(completed_before)}`);

@@ -47,7 +47,10 @@ export interface QueueDepths {
 export interface InstanceFilter {
   instance_ids?: string[] | null;
   completed_before?: number | null;
-  /** Default 1000. */
+  /**
+   * At most this many instances, oldest first. Default: every id of `instance_ids` when given,
+   * else 1000 (docs/provider-contract.md §7.4).
+   */
   limit?: number | null;
 }
 

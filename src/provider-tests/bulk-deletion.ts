@@ -1,12 +1,21 @@
 /**
  * bulk_deletion: deleteInstanceBulk picks terminal root instances by filter, silently skips the
  * rest, honours the limit and deletes each candidate's whole tree (docs/provider-contract.md §7.4,
- * R17).
+ * R17); explicit ids are all processed, beyond the default limit, without holding the event loop.
  */
 import { expect } from "bun:test";
 import type { ProviderAdmin } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import { createCompletedInstance, createRunningInstance, expectProviderError, requireAdmin, sleep, expectGone } from "./helpers.ts";
+import {
+  createCompletedInstance,
+  createCompletedInstances,
+  createRunningInstance,
+  eventLoopTurned,
+  expectProviderError,
+  requireAdmin,
+  sleep,
+  expectGone,
+} from "./helpers.ts";
 
 async function exists(admin: ProviderAdmin, instance: string): Promise<boolean> {
   try {
@@ -129,6 +138,46 @@ export const bulkDeletion: ProviderModule = {
         expect(r.executions_deleted).toBe(7);
         for (const id of all) await expectGone(admin, id);
         expect(await admin.listInstances()).toEqual([]);
+      },
+    },
+      {
+      name: "deleteInstanceBulk with explicit instance_ids deletes every listed terminal root, beyond the default limit of 1000 (1,001 ids), and lets the event loop turn while it works",
+      requires: ["management"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const admin = requireAdmin(p);
+        const ids = Array.from({ length: 1_002 }, (_, i) => `bulk-del-many-${i}`);
+        await createCompletedInstances(p, ids, ctx.lockTimeoutMs);
+        const listed = ids.slice(0, 1_001);
+
+        const turned = eventLoopTurned();
+        const r = await admin.deleteInstanceBulk({ instance_ids: listed });
+        // A synchronous store must work in chunks and yield between them (docs/provider-contract.md §7.4).
+        expect(turned()).toBe(true);
+        expect(r.instances_deleted).toBe(1_001);
+        expect(r.executions_deleted).toBe(1_001);
+        expect(r.events_deleted).toBe(2_002);
+        expect(await admin.listInstances()).toEqual([ids[1_001]!]);
+        // Listing an id twice deletes it once; nothing is left to delete.
+        expect((await admin.deleteInstanceBulk({ instance_ids: [...listed, ...listed] })).instances_deleted).toBe(0);
+      },
+    },
+    {
+      name: "deleteInstanceBulk with instance_ids and a limit deletes the oldest `limit` of the listed terminal roots",
+      requires: ["management"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const admin = requireAdmin(p);
+        const ids = ["bulk-del-lim-a", "bulk-del-lim-b", "bulk-del-lim-c"];
+        for (const id of ids) {
+          await createCompletedInstance(p, id);
+          await sleep(5); // distinct creation times: "oldest" is then unambiguous
+        }
+        const r = await admin.deleteInstanceBulk({ instance_ids: [ids[2]!, ids[1]!, ids[0]!], limit: 2 });
+        expect(r.instances_deleted).toBe(2);
+        await expectGone(admin, ids[0]!);
+        await expectGone(admin, ids[1]!);
+        expect(await exists(admin, ids[2]!)).toBe(true);
       },
     },
   ],

@@ -268,6 +268,45 @@ export async function createCompletedInstance(
   );
 }
 
+/**
+ * Creates many Completed root instances quickly: every Start enqueued first, then fetched and
+ * completed by four concurrent loops (the order of creation is therefore not `ids` order).
+ */
+export async function createCompletedInstances(p: Provider, ids: readonly string[], lockTimeoutMs = 30_000): Promise<void> {
+  for (const id of ids) await p.enqueueForOrchestrator(startItem(id), null);
+  let left = ids.length;
+  let idle = 0;
+  await Promise.all(
+    Array.from({ length: 4 }, async () => {
+      while (left > 0) {
+        const f = await p.fetchOrchestrationItem(lockTimeoutMs, 0);
+        if (f === null) {
+          // Another loop holds the rest; give up only if nothing turns up for long.
+          if (++idle > 10_000) throw new Error(`createCompletedInstances: ${left} starts never became fetchable`);
+          await sleep(1);
+          continue;
+        }
+        left--;
+        const id = f.item.instance;
+        await p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id, 1), completedEvent(id, 1, 2)], [], [], terminalMeta("Completed", "done"), []);
+      }
+    }),
+  );
+}
+
+/**
+ * Queues a setImmediate callback now and returns a probe that says whether it has run: checked
+ * right after a long call returns, it tells whether the call let the event loop turn (other
+ * work run) before returning.
+ */
+export function eventLoopTurned(): () => boolean {
+  let turned = false;
+  setImmediate(() => {
+    turned = true;
+  });
+  return () => turned;
+}
+
 // ---------------------------------------------------------------- assertions
 
 /**

@@ -9,6 +9,7 @@
  */
 import { expect } from "bun:test";
 import type { Event } from "../core/events.ts";
+import { MAX_ID_BYTES } from "../core/ids.ts";
 import { TagFilter } from "../core/queue-types.ts";
 import type { Semver, SemverRange } from "../core/semver.ts";
 import type { WorkItem } from "../core/work-items.ts";
@@ -441,6 +442,69 @@ export const inputValidation: ProviderModule = {
         await p.ackWorkItem(w.lockToken, activityCompletedItem(id, 2, "ok"));
         const f = await fetchOrch(p, ctx.lockTimeoutMs);
         expect(f.item.messages).toEqual([activityCompletedItem(id, 2, "ok")]);
+      },
+    },
+    // ---------------------------------------------------------------- ids (the shared id rule)
+    {
+      name: "ids that are not well-formed text (an unpaired surrogate, NUL), only whitespace or over MAX_ID_BYTES are refused with InvalidArgument wherever they enter, so two ids never become one",
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const tooLong = "i".repeat(MAX_ID_BYTES + 1);
+        const badIds = ["k\ud800", "k\udc00", "nul\u0000id", "   ", tooLong];
+        for (const id of badIds) {
+          await invalid(p.enqueueForOrchestrator(startItem(id), null));
+          await invalid(p.enqueueForOrchestrator(externalRaisedItem(id), null));
+          await invalid(p.enqueueForWorker(activityItem(id, 1)));
+          await invalid(p.read(id));
+          await invalid(p.readWithExecution(id, 1));
+          await invalid(p.getKvAllValues(id));
+        }
+        // Session ids follow the rule; names and keys must at least be well-formed text.
+        await invalid(p.enqueueForWorker(activityItem("ok", 1, { sessionId: "s\ud800" })));
+        await invalid(p.enqueueForOrchestrator(startItem("ok", { orchestration: "Orch\udfff" }), null));
+        await invalid(p.enqueueForOrchestrator(externalRaisedItem("ok", "Evt\u0000"), null));
+        await invalid(p.getKvValue("ok", "k\ud800"));
+        await expectQueuesEmpty(p, ctx.lockTimeoutMs);
+
+        // An ack naming a bad child id (event and Start) is refused and rolled back; the lock survives.
+        const id = "ids-parent";
+        await p.enqueueForOrchestrator(startItem(id), null);
+        const f = await fetchOrch(p, ctx.lockTimeoutMs);
+        const child = "child\ud800";
+        await invalid(
+          p.ackOrchestrationItem(
+            f.lockToken,
+            1,
+            [startedEvent(id), event(id, 1, 2, { type: "SubOrchestrationScheduled", name: "Child", instance: child, input: "{}" })],
+            [],
+            [startItem(child, { parentInstance: id, parentId: 2 })],
+            runningMeta(),
+            [],
+          ),
+        );
+        await p.ackOrchestrationItem(f.lockToken, 1, [startedEvent(id)], [], [], runningMeta(), []);
+        expect((await p.read(id)).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
+
+        const admin = p.asManagementCapability();
+        if (admin !== null) {
+          for (const bad of badIds) {
+            await invalid(admin.getInstanceInfo(bad));
+            await invalid(admin.deleteInstance(bad, true));
+            await invalid(admin.deleteInstanceBulk({ instance_ids: [id, bad] }));
+            await invalid(admin.pruneExecutionsBulk({ instance_ids: [bad] }, {}));
+          }
+          expect(await admin.listInstances()).toEqual([id]);
+        }
+
+        // A well-formed surrogate pair and an id of exactly MAX_ID_BYTES bytes are fine.
+        const longest = "é".repeat(MAX_ID_BYTES / 2);
+        for (const ok of ["emoji-\ud83d\ude00", longest]) {
+          await p.enqueueForOrchestrator(startItem(ok), null);
+          const g = await fetchOrch(p, ctx.lockTimeoutMs);
+          expect(g.item.instance).toBe(ok);
+          await p.ackOrchestrationItem(g.lockToken, 1, [startedEvent(ok)], [], [], runningMeta(), []);
+          expect((await p.read(ok)).length).toBe(1);
+        }
       },
     },
     // ---------------------------------------------------------------- reads / append / KV

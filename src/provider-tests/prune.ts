@@ -6,7 +6,16 @@
 import { expect } from "bun:test";
 import type { Provider } from "../provider.ts";
 import type { ProviderModule } from "./harness.ts";
-import { continueAsNewItem, expectProviderError, fetchOrch, requireAdmin, startedEvent, startItem } from "./helpers.ts";
+import {
+  continueAsNewItem,
+  createCompletedInstances,
+  eventLoopTurned,
+  expectProviderError,
+  fetchOrch,
+  requireAdmin,
+  startedEvent,
+  startItem,
+} from "./helpers.ts";
 
 /**
  * Builds a ContinueAsNew chain of `count` executions, one OrchestrationStarted event each: executions
@@ -139,6 +148,26 @@ export const prune: ProviderModule = {
         const after = await admin.getInstanceInfo(id);
         expect(after.status).toBe("Running");
         expect(after.current_execution_id).toBe(3);
+      },
+    },
+      {
+      name: "pruneExecutionsBulk with explicit instance_ids processes every listed instance, beyond the default limit of 1000 (1,001 ids), and lets the event loop turn while it works",
+      requires: ["management"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const admin = requireAdmin(p);
+        const ids = Array.from({ length: 1_001 }, (_, i) => `prune-many-${i}`);
+        await createCompletedInstances(p, ids, ctx.lockTimeoutMs);
+        // One of them with old executions to prune, listed last.
+        const chained = "prune-many-chained";
+        await createChain(p, chained, 3);
+
+        const turned = eventLoopTurned();
+        const r = await admin.pruneExecutionsBulk({ instance_ids: [...ids, chained] }, {});
+        expect(turned()).toBe(true);
+        expect(r.instances_processed).toBe(1_002);
+        expect(r.executions_deleted).toBe(2);
+        expect(await admin.listExecutions(chained)).toEqual([3]);
       },
     },
   ],

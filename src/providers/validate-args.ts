@@ -6,16 +6,46 @@
  */
 import { DecodeError, ProviderError } from "../core/errors.ts";
 import { decodeEvent, type Event } from "../core/events.ts";
+import { idProblem, isMalformedText } from "../core/ids.ts";
 import { isSemver, type Semver } from "../core/semver.ts";
 import { isExecutionStatus } from "../core/status.ts";
 import { MAX_WORKER_TAGS, type DispatcherCapabilityFilter, type ExecutionMetadata, type ScheduledActivityIdentifier, type SessionFetchConfig, type TagFilter } from "../core/queue-types.ts";
-import { decodeWorkItem, type WorkItem, type WorkItemType } from "../core/work-items.ts";
+import { decodeWorkItem, workItemInstance, type WorkItem, type WorkItemType } from "../core/work-items.ts";
 import type { InstanceFilter, PruneOptions } from "../core/admin-types.ts";
 
 const bad = (op: string, msg: string) => ProviderError.invalidArgument(op, msg);
 
+/**
+ * Instance ids (and session ids) follow the shared id rule (src/core/ids.ts): non-empty, not only
+ * whitespace, well-formed Unicode without NUL, at most MAX_ID_BYTES of UTF-8. Applied to every id
+ * a call names, so no store can merge two ids or fail on one (docs/provider-contract.md §8).
+ */
 export function checkInstanceId(op: string, id: unknown, what = "instance id"): asserts id is string {
-  if (typeof id !== "string" || id.length === 0) throw bad(op, `${what} must be a non-empty string, got ${JSON.stringify(id)}`);
+  const problem = idProblem(what, id);
+  if (problem !== null) throw bad(op, problem);
+}
+
+/**
+ * Names and keys stored as text columns (orchestration, activity, event and queue names, KV keys,
+ * tags, versions): a NUL or an unpaired surrogate would be stored changed, so they are refused.
+ */
+function checkStoredText(op: string, what: string, v: unknown): void {
+  if (typeof v === "string" && isMalformedText(v)) {
+    throw bad(op, `${what} must be well-formed Unicode text without NUL, got ${JSON.stringify(v.length > 60 ? `${v.slice(0, 60)}…` : v)}`);
+  }
+}
+
+/** Fields of work items and events that hold instance or session ids (the full id rule). */
+const ID_FIELDS = ["instance", "parent_instance", "session_id"] as const;
+/** Fields that hold names or keys (well-formed text only; their emptiness is the runtime's business). */
+const NAME_FIELDS = ["name", "orchestration", "version", "key", "tag"] as const;
+
+/** The id and name fields of a decoded work item or event, checked as their stores will key them. */
+function checkIdentityFields(op: string, what: string, v: Record<string, unknown>): void {
+  for (const f of ID_FIELDS) {
+    if (v[f] !== undefined && v[f] !== null) checkInstanceId(op, v[f], `${what} ${f}`);
+  }
+  for (const f of NAME_FIELDS) checkStoredText(op, `${what} ${f}`, v[f]);
 }
 
 export function checkExecutionId(op: string, id: unknown): asserts id is number {
@@ -71,6 +101,8 @@ function checkWorkItem(op: string, item: unknown, allowed: readonly WorkItemType
     throw bad(op, `work item type ${type} is not accepted here (expected ${allowed.join(" or ")})`);
   }
   if (forbidden.includes(type)) throw bad(op, `work item type ${type} is not accepted here`);
+  checkInstanceId(op, workItemInstance(encoded.value), `${type} routing instance id`);
+  checkIdentityFields(op, type, encoded.value as unknown as Record<string, unknown>);
   return encoded;
 }
 
@@ -80,6 +112,7 @@ function checkEvents(op: string, events: unknown): Encoded<Event>[] {
     const encoded = roundTrip(op, "event", e, decodeEvent);
     const id = encoded.value.event_id;
     if (id < 1) throw bad(op, `event_id must be >= 1 (got ${id} for ${encoded.value.type})`);
+    checkIdentityFields(op, encoded.value.type, encoded.value as unknown as Record<string, unknown>);
     return encoded;
   });
 }
@@ -91,6 +124,9 @@ function checkMetadata(op: string, m: unknown): ExecutionMetadata {
   for (const k of ["output", "orchestration_name", "orchestration_version", "parent_instance_id"] as const) {
     if (md[k] != null && typeof md[k] !== "string") throw bad(op, `metadata.${k} must be a string or null`);
   }
+  if (md.parent_instance_id != null) checkInstanceId(op, md.parent_instance_id, "metadata.parent_instance_id");
+  checkStoredText(op, "metadata.orchestration_name", md.orchestration_name);
+  checkStoredText(op, "metadata.orchestration_version", md.orchestration_version);
   if (md.pinned_duroxide_version != null && !isSemver(md.pinned_duroxide_version)) {
     throw bad(op, "metadata.pinned_duroxide_version must be {major, minor, patch} of non-negative integers");
   }
@@ -121,6 +157,7 @@ export function checkTagFilter(op: string, f: unknown): TagFilter {
       const tags = [...tf.tags];
       if (tags.length < 1 || tags.length > MAX_WORKER_TAGS) throw bad(op, `${tf.type} tag filter needs 1..${MAX_WORKER_TAGS} tags, got ${tags.length}`);
       if (tags.some((t) => typeof t !== "string" || t.length === 0)) throw bad(op, "tags must be non-empty strings");
+      for (const t of tags) checkStoredText(op, "tag", t);
       return tf;
     }
     default:
@@ -132,6 +169,7 @@ function checkSessionConfig(op: string, s: unknown): SessionFetchConfig | null {
   if (s === null || s === undefined) return null;
   const c = s as SessionFetchConfig;
   if (typeof c !== "object" || typeof c.owner_id !== "string" || c.owner_id.length === 0) throw bad(op, "session config needs a non-empty owner_id");
+  checkStoredText(op, "session owner_id", c.owner_id);
   if (typeof c.lock_timeout !== "number" || !Number.isFinite(c.lock_timeout) || c.lock_timeout <= 0) throw bad(op, "session lock_timeout must be a positive number of ms");
   return c;
 }
@@ -139,7 +177,10 @@ function checkSessionConfig(op: string, s: unknown): SessionFetchConfig | null {
 export function checkInstanceFilter(op: string, f: unknown): InstanceFilter {
   if (typeof f !== "object" || f === null) throw bad(op, "filter must be an object");
   const flt = f as InstanceFilter;
-  if (flt.instance_ids != null && (!Array.isArray(flt.instance_ids) || flt.instance_ids.some((i) => typeof i !== "string"))) throw bad(op, "instance_ids must be an array of strings");
+  if (flt.instance_ids != null) {
+    if (!Array.isArray(flt.instance_ids)) throw bad(op, "instance_ids must be an array of instance ids");
+    for (const id of flt.instance_ids) checkInstanceId(op, id, "each of instance_ids");
+  }
   if (flt.limit != null && (!Number.isSafeInteger(flt.limit) || flt.limit < 0)) throw bad(op, `limit must be a non-negative integer, got ${flt.limit}`);
   if (flt.completed_before != null && !Number.isFinite(flt.completed_before)) throw bad(op, "completed_before must be a number of ms");
   return flt;
@@ -307,6 +348,7 @@ export const validateProviderInput = {
   getKvValue(instance: unknown, key: unknown): void {
     checkInstanceId("getKvValue", instance);
     if (typeof key !== "string") throw bad("getKvValue", "key must be a string");
+    checkStoredText("getKvValue", "key", key);
   },
   getKvAllValues(instance: unknown): void {
     checkInstanceId("getKvAllValues", instance);

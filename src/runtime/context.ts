@@ -4,6 +4,7 @@
  * replay of the same history takes exactly the same path.
  */
 import { describe } from "../core/describe.ts";
+import { CHILD_ID_SUFFIX_BYTES, idProblem, MAX_ID_BYTES, nameProblem } from "../core/ids.ts";
 import { decodePayload, encodePayload } from "../core/payload.ts";
 import { SEMVER_RULE, tryParseSemver } from "../core/semver.ts";
 import type { Action } from "./actions.ts";
@@ -69,14 +70,33 @@ function usage(message: string): never {
   throw new OrchestrationUsageError(message);
 }
 
+/** Names, keys and tags: non-empty, well-formed text (the shared rule, src/core/ids.ts). */
 function checkName(what: string, name: unknown): string {
-  if (typeof name !== "string" || name.length === 0) usage(`${what} must be a non-empty string, got ${describe(name)}`);
-  return name;
+  const problem = nameProblem(what, name);
+  if (problem !== null) usage(problem);
+  return name as string;
 }
 
-/** Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error. */
-function encode(what: string, value: unknown): string {
-  return encodePayload(value, what, (message) => new OrchestrationUsageError(message));
+/** Instance and session ids the code chooses: the shared id rule (src/core/ids.ts, docs/runtime-semantics.md §5.7). */
+function checkId(what: string, id: unknown): string {
+  const problem = idProblem(what, id);
+  if (problem !== null) usage(problem);
+  return id as string;
+}
+
+/**
+ * Longest timer delay: about 100 years. Beyond it the fire time stops being a time any store or
+ * Date can hold (2 ** 53 ms from now is not even a safe integer), so the call is refused with the
+ * range rather than failing the turn later (docs/runtime-semantics.md §3.3).
+ */
+export const MAX_TIMER_DELAY_MS = 100 * 365.25 * 24 * 60 * 60 * 1000;
+
+/**
+ * Payloads user code hands over are encoded once, here; a value JSON cannot carry is a usage error
+ * naming its path from `root` (`input.items[3] is NaN`, docs/runtime-semantics.md §5.6).
+ */
+function encode(what: string, value: unknown, root = "input"): string {
+  return encodePayload(value, what, (message) => new OrchestrationUsageError(message), root);
 }
 
 /** Optional `version` of a start or continue-as-new: the registry's rule, checked before anything is recorded. */
@@ -112,7 +132,7 @@ export class OrchestrationContext {
   scheduleActivity<T = unknown>(name: string, input?: unknown, options: ActivityOptions = {}): LeafTask<T> {
     checkName("activity name", name);
     const action: Action = { type: "CallActivity", name, input: encode(`input of activity "${name}"`, input) };
-    if (options.sessionId !== undefined) action.sessionId = checkName("sessionId", options.sessionId);
+    if (options.sessionId !== undefined) action.sessionId = checkId("sessionId", options.sessionId);
     if (options.tag !== undefined) action.tag = checkName("tag", options.tag);
     return this.host.emit<T>(action);
   }
@@ -158,7 +178,9 @@ export class OrchestrationContext {
 
   /** Resolves after `delayMs`, durably: the fire time is recorded and survives restarts. */
   scheduleTimer(delayMs: number): LeafTask<void> {
-    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0) usage(`timer delay must be a finite number of ms >= 0, got ${describe(delayMs)}`);
+    if (typeof delayMs !== "number" || !Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_TIMER_DELAY_MS) {
+      usage(`scheduleTimer: delayMs must be a number of ms from 0 to ${MAX_TIMER_DELAY_MS} (MAX_TIMER_DELAY_MS, about 100 years), got ${describe(delayMs)}`);
+    }
     return this.host.emit<void>({ type: "CreateTimer", delayMs: Math.ceil(delayMs) });
   }
 
@@ -176,7 +198,11 @@ export class OrchestrationContext {
 
   scheduleSubOrchestration<T = unknown>(name: string, input?: unknown, options: SubOrchestrationOptions = {}): LeafTask<T> {
     checkName("orchestration name", name);
-    if (options.instanceId !== undefined) checkName("instanceId", options.instanceId);
+    if (options.instanceId !== undefined) checkId("instanceId", options.instanceId);
+    else if (Buffer.byteLength(this.instanceId, "utf8") + CHILD_ID_SUFFIX_BYTES > MAX_ID_BYTES) {
+      // The automatic id `<parent>::sub::[<execution id>::]<event id>` could pass MAX_ID_BYTES and be refused by the store.
+      usage(`scheduleSubOrchestration: this instance's id is too long for an automatic child id (<id>::sub::<execution id>::<event id> may exceed ${MAX_ID_BYTES} bytes); pass options.instanceId`);
+    }
     const version = checkVersion(options.version);
     return this.host.emit<T>({
       type: "StartSubOrchestration",
@@ -190,7 +216,7 @@ export class OrchestrationContext {
   /** Starts an independent orchestration with this exact id (fire-and-forget, no result). */
   scheduleOrchestration(name: string, instanceId: string, input?: unknown, options: { version?: string } = {}): void {
     checkName("orchestration name", name);
-    checkName("instanceId", instanceId);
+    checkId("instanceId", instanceId);
     const version = checkVersion(options.version);
     this.host.record({
       type: "StartOrchestrationDetached",
@@ -283,7 +309,7 @@ export class OrchestrationContext {
   /** Stores a JSON value under `key`; visible to clients once this turn commits, kept across continue-as-new. */
   setValue(key: string, value: unknown): void {
     checkName("key", key);
-    const encoded = encode(`value of "${key}"`, value);
+    const encoded = encode(`value of "${key}"`, value, "value");
     const now = this.host.now();
     this.host.kv.set(key, { value: encoded, updatedAtMs: now });
     this.host.record({ type: "SetKeyValue", key, value: encoded, timestampMs: now });
@@ -333,7 +359,7 @@ export class OrchestrationContext {
 
   /** Another instance's value, read once through a system activity and replayed from history. */
   getValueFromInstance<T = unknown>(instanceId: string, key: string): DurableTask<T | null> {
-    checkName("instanceId", instanceId);
+    checkId("instanceId", instanceId);
     checkName("key", key);
     return this.scheduleActivity<string | null>(SYSCALL_GET_KV, { instanceId, key }).map((v) => (v === null ? null : (decodePayload(v) as T)));
   }

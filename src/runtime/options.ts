@@ -5,6 +5,7 @@
  */
 import { describe } from "../core/describe.ts";
 import { ConfigurationError } from "../core/errors.ts";
+import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/payload.ts";
 import { MAX_WORKER_TAGS, type TagFilter } from "../core/queue-types.ts";
 import { compareSemver, formatSemver, isSemver, parseSemver, type SemverRange } from "../core/semver.ts";
 
@@ -160,7 +161,8 @@ const NUMERIC_OPTIONS = {
   sessionCleanupIntervalMs: [300_000, 1],
   maxSessionsPerRuntime: [10, 1],
   maxHistoryEvents: [10_000, 1],
-  maxPayloadBytes: [1_048_576, 1],
+  // Shared with the client, which refuses larger payloads up front (src/client.ts).
+  maxPayloadBytes: [DEFAULT_MAX_PAYLOAD_BYTES, 1],
   maxCustomStatusBytes: [256 * 1024, 1],
   maxKvKeys: [100, 1],
   maxKvValueBytes: [16 * 1024, 1],

@@ -20,7 +20,7 @@ group("payload codec", () => {
       expect(!r.ok && r.problem).toStartWith("not JSON-serializable");
     }
     expect(() => encodePayload(() => 1, "input of activity \"A\"", (m) => new RangeError(m))).toThrow(
-      new RangeError('input of activity "A" is not JSON-serializable (function)'),
+      new RangeError('input of activity "A" is not JSON-serializable: value is a function (JSON would drop it)'),
     );
   });
 

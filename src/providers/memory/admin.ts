@@ -22,11 +22,10 @@ import {
 import { OrchestratorQueue } from "./orchestrator-queue.ts";
 import { decodeHistory, type InstanceRow, type InstanceState } from "./instance-state.ts";
 import type { MemoryStore } from "./store.ts";
+import { forEachBulkChunk, type BulkWalk } from "../bulk-chunks.ts";
 
 /** The provider's method runner: closed check, a timestamp, error mapping. */
 export type Run = <T>(op: string, body: (now: number) => T) => T;
-
-const DEFAULT_LIMIT = 1000;
 
 type Created = InstanceState & { row: InstanceRow };
 
@@ -234,27 +233,63 @@ export class MemoryProviderAdmin implements ProviderAdmin {
     });
   }
 
-  /** Force-deletes the trees of terminal roots the filter selects; anything else is skipped silently. */
+  /**
+   * Force-deletes the trees of terminal roots the filter selects; anything else is skipped
+   * silently. In chunks, yielding between them (../bulk-chunks.ts): all explicit ids are processed,
+   * and a call over many instances does not hold the process.
+   */
   async deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult> {
     const op = "deleteInstanceBulk";
     const f = validateAdminInput.deleteInstanceBulk(filter);
-    return this.run(op, () => {
-      const roots = this.select(f, (s) => s.row.parentId === null && isTerminalStatus(this.status(s)));
-      return sum(roots.map((s) => this.deleteIds(op, this.tree(s.id), true)), NO_DELETE);
-    });
+    let total = NO_DELETE;
+    await forEachBulkChunk(
+      f,
+      this.bulkWalk(op, f, (s) => s.row.parentId === null && isTerminalStatus(this.status(s)), (roots) => {
+        total = sum([total, ...roots.map((s) => this.deleteIds(op, this.tree(s.id), true))], NO_DELETE);
+      }),
+    );
+    return total;
   }
 
-  /** Instances with a row matching the filter (ids, current execution completed before), oldest first, up to its limit. */
-  private select(f: InstanceFilter, keep: (s: Created) => boolean): Created[] {
-    const ids = f.instance_ids == null ? null : new Set(f.instance_ids);
+  /**
+   * Pages and chunks of a bulk call over instances with a row that match the filter's
+   * completed_before and `keep`, oldest first. Pages without ids walk one snapshot of the creation
+   * order (taken at the first page) by creation sequence; every instance is re-checked when it is
+   * paged and again when its chunk is processed (`apply`, in one synchronous step).
+   */
+  private bulkWalk(op: string, f: InstanceFilter, keep: (s: Created) => boolean, apply: (selected: Created[]) => void): BulkWalk<number> {
     const cutoff = f.completed_before ?? null;
-    return this.created()
-      .filter((s) => {
-        if (ids !== null && !ids.has(s.id)) return false;
-        const done = s.executions.get(s.row.currentExecutionId)?.completedAt ?? null;
-        return (cutoff === null || (done !== null && done < cutoff)) && keep(s);
-      })
-      .slice(0, f.limit ?? DEFAULT_LIMIT);
+    const live = (id: string): Created | null => {
+      const s = this.store.instances.get(id);
+      return s?.row != null ? (s as Created) : null;
+    };
+    const matches = (s: Created): boolean => {
+      const done = s.executions.get(s.row.currentExecutionId)?.completedAt ?? null;
+      return (cutoff === null || (done !== null && done < cutoff)) && keep(s);
+    };
+    const listed = (ids: string[]): Created[] =>
+      ids
+        .map(live)
+        .filter((s): s is Created => s !== null && matches(s))
+        .sort((a, b) => a.row.createdSeq - b.row.createdSeq);
+    let order: Created[] | null = null;
+    return {
+      page: async (ids, after, n) =>
+        this.run(op, () => {
+          let rows: Created[];
+          if (ids !== null) rows = listed(ids).slice(0, n);
+          else {
+            order ??= this.created();
+            rows = [];
+            for (let i = 0; i < order.length && rows.length < n; i++) {
+              const s = order[i]!;
+              if ((after === null || s.row.createdSeq > after) && live(s.id) === s && matches(s)) rows.push(s);
+            }
+          }
+          return { ids: rows.map((s) => s.id), next: rows.at(-1)?.row.createdSeq ?? null };
+        }),
+      process: async (chunk) => this.run(op, () => apply(listed(chunk))),
+    };
   }
 
   // ------------------------------------------------------------------ pruning
@@ -265,10 +300,18 @@ export class MemoryProviderAdmin implements ProviderAdmin {
     return this.run(op, () => this.prune(this.row(op, instance), opts));
   }
 
-  /** Prunes every instance the filter selects, Running ones included. */
+  /** Prunes every instance the filter selects, Running ones included, in chunks like deleteInstanceBulk. */
   async pruneExecutionsBulk(filter: InstanceFilter, options: PruneOptions): Promise<PruneResult> {
+    const op = "pruneExecutionsBulk";
     const v = validateAdminInput.pruneExecutionsBulk(filter, options);
-    return this.run("pruneExecutionsBulk", () => sum(this.select(v.filter, () => true).map((s) => this.prune(s, v.options)), NO_PRUNE));
+    let total = NO_PRUNE;
+    await forEachBulkChunk(
+      v.filter,
+      this.bulkWalk(op, v.filter, () => true, (selected) => {
+        total = sum([total, ...selected.map((s) => this.prune(s, v.options))], NO_PRUNE);
+      }),
+    );
+    return total;
   }
 
   /**

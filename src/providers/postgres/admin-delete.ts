@@ -20,15 +20,16 @@
  * 4. everything else, counted, in one statement.
  * Locks are taken in a fixed order (advisory, instance_locks, instances), the order an ack takes
  * the rows it shares with a delete (instance_locks, then instances).
- * The round trips of a call do not grow with the number of instances.
+ * The round trips of a call do not grow with the number of instances; a bulk call is cut into
+ * chunks of BULK_CHUNK roots, one transaction each (../bulk-chunks.ts).
  */
 import type { SQL } from "bun";
 import type { DeleteInstanceResult, PruneResult } from "../../core/admin-types.ts";
 import { ProviderError } from "../../core/errors.ts";
+import type { BulkPage } from "../bulk-chunks.ts";
 
 type Row = Record<string, unknown>;
 
-const DEFAULT_LIMIT = 1000;
 /** Most advisory locks one call takes; larger calls lock with placeholder rows (module comment). */
 export const ADVISORY_LIMIT = 512;
 const TERMINAL_SQL = "('Completed', 'Failed', 'ContinuedAsNew')";
@@ -113,6 +114,19 @@ export function breadthFirst(roots: readonly string[], rows: readonly TreeRow[])
   return out;
 }
 
+/** The filter, keyset and order of a bulk page ($1-$5 of bulkDeleteCandidates). */
+const PAGE_WHERE = (i: string) => `($1::text[] IS NULL OR ${i}.instance_id = ANY ($1::text[]))
+         AND ($2::float8 IS NULL OR e.completed_at < $2::float8)
+         AND ($3::bigint IS NULL OR ${i}.created_at > $3::bigint
+              OR (${i}.created_at = $3::bigint AND ${i}.instance_id COLLATE "C" > $4::text COLLATE "C"))
+       ORDER BY ${i}.created_at, ${i}.instance_id COLLATE "C" LIMIT $5::bigint`;
+
+/** A bulk page's position: the sort key of its last instance. */
+export interface BulkCursor {
+  createdAt: number;
+  instanceId: string;
+}
+
 function statements(q: string) {
   const ids = "ANY ($1::text[])";
   const prune = (selection: string) => `WITH sel AS (${selection}),
@@ -164,13 +178,15 @@ function statements(q: string) {
         i AS (DELETE FROM ${q}.instances WHERE instance_id = ${ids} RETURNING 1)
       SELECT (SELECT count(*) FROM i) AS instances, (SELECT count(*) FROM x) AS executions,
              (SELECT count(*) FROM h) AS events, (SELECT count(*) FROM o) AS orchestrator`,
-    // Roots whose current execution is terminal, oldest first. $1 ids or null, $2 cutoff or null, $3 limit.
-    bulkDeleteCandidates: `SELECT i.instance_id FROM ${q}.instances AS i
+    // Roots whose current execution is terminal, oldest first. $1 ids or null, $2 cutoff or null,
+    // $3/$4 the keyset cursor (created_at, instance_id) or nulls, $5 limit.
+    bulkDeleteCandidates: `SELECT i.instance_id, i.created_at FROM ${q}.instances AS i
         JOIN ${q}.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-       WHERE i.parent_instance_id IS NULL AND e.status IN ${TERMINAL_SQL}
-         AND ($1::text[] IS NULL OR i.instance_id = ANY ($1::text[]))
-         AND ($2::float8 IS NULL OR e.completed_at < $2::float8)
-       ORDER BY i.created_at, i.instance_id COLLATE "C" LIMIT $3::bigint`,
+       WHERE i.parent_instance_id IS NULL AND e.status IN ${TERMINAL_SQL} AND ${PAGE_WHERE("i")}`,
+    // Instances of any status a bulk prune selects, oldest first; parameters as above.
+    bulkPruneCandidates: `SELECT i.instance_id, i.created_at FROM ${q}.instances AS i
+        LEFT JOIN ${q}.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+       WHERE ${PAGE_WHERE("i")}`,
     // One statement each (its own transaction): the instance rows are locked FOR UPDATE, so a
     // concurrent delete or prune goes first or after; an ack in flight on the current execution
     // cannot touch what is pruned (never the current or a Running execution).
@@ -186,12 +202,6 @@ function statements(q: string) {
                ORDER BY c.created_at, c.instance_id COLLATE "C" LIMIT $5::bigint) AS picked ON picked.instance_id = i.instance_id
        ORDER BY i.instance_id FOR UPDATE OF i`),
   };
-}
-
-export interface BulkFilter {
-  instance_ids?: string[] | null;
-  completed_before?: number | null;
-  limit?: number | null;
 }
 
 /** Deletes and prunes; every call runs in the transaction (or the single statement) its caller opened. */
@@ -283,21 +293,45 @@ export class AdminWrites {
   }
 
   /**
-   * deleteInstanceBulk: up to `limit` terminal roots (oldest first) and their trees, forced. A
+   * One page of a bulk selection (../bulk-chunks.ts): up to `n` terminal roots (`delete`) or
+   * instances of any status (`prune`), oldest first, among `ids` when given, after `after`.
+   */
+  async page(
+    sql: SQL,
+    kind: "delete" | "prune",
+    ids: string[] | null,
+    completedBefore: number | null | undefined,
+    after: BulkCursor | null,
+    n: number,
+  ): Promise<BulkPage<BulkCursor>> {
+    const rows: Row[] = await sql.unsafe(kind === "delete" ? this.s.bulkDeleteCandidates : this.s.bulkPruneCandidates, [
+      ids,
+      completedBefore ?? null,
+      after?.createdAt ?? null,
+      after?.instanceId ?? null,
+      n,
+    ]);
+    const last = rows.at(-1);
+    return {
+      ids: rows.map((r) => r.instance_id as string),
+      next: last === undefined ? null : { createdAt: Number(last.created_at), instanceId: last.instance_id as string },
+    };
+  }
+
+  /**
+   * One chunk of deleteInstanceBulk: the terminal roots among `ids` and their trees, forced. A
    * candidate that stopped being a terminal root before it was locked is skipped (R17).
    */
-  async deleteBulk(tx: SQL, op: string, f: BulkFilter): Promise<DeleteInstanceResult> {
-    if (f.instance_ids != null && f.instance_ids.length === 0) return emptyDelete();
-    const rows: Row[] = await tx.unsafe(this.s.bulkDeleteCandidates, [f.instance_ids ?? null, f.completed_before ?? null, f.limit ?? DEFAULT_LIMIT]);
-    const candidates = rows.map((r) => r.instance_id as string);
+  async deleteBulkChunk(tx: SQL, op: string, ids: string[], completedBefore: number | null | undefined): Promise<DeleteInstanceResult> {
+    const candidates = (await this.page(tx, "delete", ids, completedBefore, null, ids.length)).ids;
     if (candidates.length === 0) return emptyDelete();
-    const ids = await this.lockTrees(tx, candidates, (rootRows) =>
+    const locked = await this.lockTrees(tx, candidates, (rootRows) =>
       candidates.filter((id) => {
         const r = rootRows.get(id);
         return r !== undefined && r.parent_instance_id === null && r.status !== null && TERMINAL.has(r.status);
       }),
     );
-    return this.deleteLocked(tx, op, ids, true);
+    return this.deleteLocked(tx, op, locked, true);
   }
 
   /** pruneExecutions as one statement; NotFound (nothing deleted) for an unknown instance. */
@@ -307,23 +341,15 @@ export class AdminWrites {
     return { instances_processed: 1, executions_deleted: Number(r.executions), events_deleted: Number(r.events) };
   }
 
-  /** pruneExecutionsBulk as one statement: the selected instances, of any status, summed. */
-  async pruneBulk(
+  /** One chunk of pruneExecutionsBulk as one statement: the instances among `ids` the filter selects, of any status, summed. */
+  async pruneBulkChunk(
     sql: SQL,
-    f: BulkFilter,
+    ids: string[],
+    selectionCutoff: number | null | undefined,
     keepLast: number | null | undefined,
     completedBefore: number | null | undefined,
   ): Promise<PruneResult> {
-    if (f.instance_ids != null && f.instance_ids.length === 0) return { instances_processed: 0, executions_deleted: 0, events_deleted: 0 };
-    const r = (
-      await sql.unsafe(this.s.pruneBulk, [
-        f.instance_ids ?? null,
-        keep(keepLast),
-        completedBefore ?? null,
-        f.completed_before ?? null,
-        f.limit ?? DEFAULT_LIMIT,
-      ])
-    )[0]!;
+    const r = (await sql.unsafe(this.s.pruneBulk, [ids, keep(keepLast), completedBefore ?? null, selectionCutoff ?? null, ids.length]))[0]!;
     return { instances_processed: Number(r.instances), executions_deleted: Number(r.executions), events_deleted: Number(r.events) };
   }
 }

@@ -4,7 +4,8 @@
  * error kinds and validation (docs/provider-contract.md §7).
  *
  * Reads are single statements. Deletes run in one transaction each and prunes in one statement
- * each, with their locks and checks inside (./admin-delete.ts). Times are the database server's
+ * each, with their locks and checks inside (./admin-delete.ts); bulk calls run one per chunk
+ * (../bulk-chunks.ts). Times are the database server's
  * clock (`now_ms()`). Where SQLite breaks ties by rowid (insertion order), this breaks them by
  * instance id: PostgreSQL rows have no insertion order.
  */
@@ -24,7 +25,8 @@ import { ProviderError } from "../../core/errors.ts";
 import { decodeEvent, type Event } from "../../core/events.ts";
 import type { ProviderAdmin } from "../../provider.ts";
 import { validateAdminInput } from "../validate-args.ts";
-import { AdminWrites, breadthFirst, emptyDelete, notFound, toTreeRows, treeSql } from "./admin-delete.ts";
+import { forEachBulkChunk } from "../bulk-chunks.ts";
+import { AdminWrites, breadthFirst, emptyDelete, notFound, toTreeRows, treeSql, type BulkCursor } from "./admin-delete.ts";
 import { postgresError } from "./errors.ts";
 import { quoted } from "./options.ts";
 import { decodeText } from "./text-codec.ts";
@@ -251,12 +253,24 @@ export class PostgresProviderAdmin implements ProviderAdmin {
     return this.tx(op, (tx) => this.writes.deleteTree(tx, op, instance, force));
   }
 
+  /** In chunks, one transaction each (../bulk-chunks.ts): every explicit id is processed. */
   async deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult> {
     const op = "deleteInstanceBulk";
     const f = validateAdminInput.deleteInstanceBulk(filter);
-    // An empty id list selects nothing (it is not "no id filter").
-    if (f.instance_ids != null && f.instance_ids.length === 0) return this.run(op, async () => emptyDelete());
-    return this.tx(op, (tx) => this.writes.deleteBulk(tx, op, f));
+    const total = emptyDelete();
+    // An empty id list selects nothing (it is not "no id filter"); still refused once closed.
+    if (f.instance_ids != null && f.instance_ids.length === 0) return this.run(op, async () => total);
+    await forEachBulkChunk<BulkCursor>(f, {
+      page: (ids, after, n) => this.run(op, () => this.writes.page(this.sql, "delete", ids, f.completed_before, after, n)),
+      process: async (chunk) => {
+        const r = await this.tx(op, (tx) => this.writes.deleteBulkChunk(tx, op, chunk, f.completed_before));
+        total.instances_deleted += r.instances_deleted;
+        total.executions_deleted += r.executions_deleted;
+        total.events_deleted += r.events_deleted;
+        total.queue_messages_deleted += r.queue_messages_deleted;
+      },
+    });
+    return total;
   }
 
   async pruneExecutions(instance: string, options: PruneOptions): Promise<PruneResult> {
@@ -268,6 +282,17 @@ export class PostgresProviderAdmin implements ProviderAdmin {
   async pruneExecutionsBulk(filter: InstanceFilter, options: PruneOptions): Promise<PruneResult> {
     const op = "pruneExecutionsBulk";
     const { filter: f, options: opts } = validateAdminInput.pruneExecutionsBulk(filter, options);
-    return this.run(op, () => this.writes.pruneBulk(this.sql, f, opts.keep_last, opts.completed_before));
+    const total = { instances_processed: 0, executions_deleted: 0, events_deleted: 0 };
+    if (f.instance_ids != null && f.instance_ids.length === 0) return this.run(op, async () => total);
+    await forEachBulkChunk<BulkCursor>(f, {
+      page: (ids, after, n) => this.run(op, () => this.writes.page(this.sql, "prune", ids, f.completed_before, after, n)),
+      process: async (chunk) => {
+        const r = await this.run(op, () => this.writes.pruneBulkChunk(this.sql, chunk, f.completed_before, opts.keep_last, opts.completed_before));
+        total.instances_processed += r.instances_processed;
+        total.executions_deleted += r.executions_deleted;
+        total.events_deleted += r.events_deleted;
+      },
+    });
+    return total;
   }
 }

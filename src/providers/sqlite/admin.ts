@@ -1,7 +1,8 @@
 /**
  * The management capability of SqliteProvider: listing, inspection, deletion and pruning.
  * Deletion and pruning each run in one BEGIN IMMEDIATE transaction, with their safety checks
- * (running instances, orphaned children) inside it.
+ * (running instances, orphaned children) inside it; bulk calls run one such transaction per chunk
+ * (../bulk-chunks.ts).
  */
 import type { Database } from "bun:sqlite";
 import type {
@@ -19,11 +20,34 @@ import { ProviderError } from "../../core/errors.ts";
 import { decodeEvent, type Event } from "../../core/events.ts";
 import type { ProviderAdmin } from "../../provider.ts";
 import { checkExecutionId, checkInstanceFilter, checkInstanceId, checkPruneOptions, validateAdminInput } from "../validate-args.ts";
+import { forEachBulkChunk, type BulkPage } from "../bulk-chunks.ts";
 import type { Connection } from "./connection.ts";
 import type { HistoryCache } from "./history-cache.ts";
 
-const DEFAULT_LIMIT = 1000;
 const TERMINAL_SQL = "('Completed', 'Failed', 'ContinuedAsNew')";
+
+/** A bulk selection's position: the sort key (created_at, rowid) of the last instance taken. */
+interface Cursor {
+  createdAt: number;
+  rowid: number;
+}
+
+/**
+ * Bulk selections, oldest first. ?1/?2: whether ids are given, and them as a JSON array; ?3/?4:
+ * the current execution's completed_before; ?5-?7: the keyset cursor; ?8: the page size.
+ */
+const PAGE_WHERE = `(?1 = 0 OR i.instance_id IN (SELECT value FROM json_each(?2)))
+    AND (?3 = 0 OR e.completed_at < ?4)
+    AND (?5 = 0 OR (i.created_at, i.rowid) > (?6, ?7))
+  ORDER BY i.created_at, i.rowid LIMIT ?8`;
+/** Candidates of a bulk delete: roots whose current execution is terminal. */
+const BULK_DELETE_SQL = `SELECT i.instance_id, i.created_at, i.rowid AS rid FROM instances AS i
+    JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+  WHERE i.parent_instance_id IS NULL AND e.status IN ${TERMINAL_SQL} AND ${PAGE_WHERE}`;
+/** Candidates of a bulk prune: instances of any status. */
+const BULK_PRUNE_SQL = `SELECT i.instance_id, i.created_at, i.rowid AS rid FROM instances AS i
+    LEFT JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+  WHERE ${PAGE_WHERE}`;
 
 const notFound = (op: string, instance: string) => ProviderError.notFound(op, `instance ${instance} not found`);
 
@@ -287,37 +311,48 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     });
   }
 
+  /**
+   * Terminal roots the filter selects, with their trees, in chunks of BULK_CHUNK roots: one
+   * BEGIN IMMEDIATE transaction per chunk, yielding to the event loop in between
+   * (../bulk-chunks.ts): explicit ids are all processed, and a long call never blocks the process.
+   */
   async deleteInstanceBulk(filter: InstanceFilter): Promise<DeleteInstanceResult> {
     const op = "deleteInstanceBulk";
     const f = checkInstanceFilter(op, filter);
-    return this.conn.tx(op, () => {
-      const total = { instances_deleted: 0, executions_deleted: 0, events_deleted: 0, queue_messages_deleted: 0 };
-      if (f.instance_ids != null && f.instance_ids.length === 0) return total;
-      const roots = this.db
-        .query<{ instance_id: string }, [number, string, number, number, number]>(
-          `SELECT i.instance_id FROM instances AS i
-             JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-            WHERE i.parent_instance_id IS NULL AND e.status IN ${TERMINAL_SQL}
-              AND (?1 = 0 OR i.instance_id IN (SELECT value FROM json_each(?2)))
-              AND (?3 = 0 OR e.completed_at < ?4)
-            ORDER BY i.created_at, i.rowid LIMIT ?5`,
-        )
-        .all(
-          f.instance_ids == null ? 0 : 1,
-          JSON.stringify(f.instance_ids ?? []),
-          f.completed_before == null ? 0 : 1,
-          f.completed_before ?? 0,
-          f.limit ?? DEFAULT_LIMIT,
-        );
-      for (const { instance_id } of roots) {
-        const r = this.deleteIds(op, this.tree(instance_id), true);
-        total.instances_deleted += r.instances_deleted;
-        total.executions_deleted += r.executions_deleted;
-        total.events_deleted += r.events_deleted;
-        total.queue_messages_deleted += r.queue_messages_deleted;
-      }
-      return total;
+    const total = { instances_deleted: 0, executions_deleted: 0, events_deleted: 0, queue_messages_deleted: 0 };
+    await forEachBulkChunk<Cursor>(f, {
+      page: async (ids, after, n) => this.conn.read(op, () => this.page(BULK_DELETE_SQL, ids, f.completed_before, after, n)),
+      process: async (chunk) =>
+        this.conn.tx(op, () => {
+          // Re-selected inside the transaction: only what is still a terminal root is deleted,
+          // with its whole tree; the chunk's trees go in one set of statements.
+          const roots = this.page(BULK_DELETE_SQL, chunk, f.completed_before, null, chunk.length).ids;
+          const r = this.deleteIds(op, [...new Set(roots.flatMap((root) => this.tree(root)))], true);
+          total.instances_deleted += r.instances_deleted;
+          total.executions_deleted += r.executions_deleted;
+          total.events_deleted += r.events_deleted;
+          total.queue_messages_deleted += r.queue_messages_deleted;
+        }),
     });
+    return total;
+  }
+
+  /** One page of a bulk selection (`sql`: BULK_DELETE_SQL or BULK_PRUNE_SQL), oldest first, after `after`. */
+  private page(sql: string, ids: string[] | null, completedBefore: number | null | undefined, after: Cursor | null, n: number): BulkPage<Cursor> {
+    const rows = this.db
+      .query<{ instance_id: string; created_at: number; rid: number }, [number, string, number, number, number, number, number, number]>(sql)
+      .all(
+        ids === null ? 0 : 1,
+        JSON.stringify(ids ?? []),
+        completedBefore == null ? 0 : 1,
+        completedBefore ?? 0,
+        after === null ? 0 : 1,
+        after?.createdAt ?? 0,
+        after?.rowid ?? 0,
+        n,
+      );
+    const last = rows.at(-1);
+    return { ids: rows.map((r) => r.instance_id), next: last === undefined ? null : { createdAt: last.created_at, rowid: last.rid } };
   }
 
   async pruneExecutions(instance: string, options: PruneOptions): Promise<PruneResult> {
@@ -351,29 +386,24 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     return { instances_processed: 1, executions_deleted: victims.length, events_deleted: events };
   }
 
+  /** Every instance the filter selects, of any status, in chunks like deleteInstanceBulk. */
   async pruneExecutionsBulk(filter: InstanceFilter, options: PruneOptions): Promise<PruneResult> {
     const op = "pruneExecutionsBulk";
     const f = checkInstanceFilter(op, filter);
     const opts = checkPruneOptions(op, options);
-    return this.conn.tx(op, () => {
-      const total = { instances_processed: 0, executions_deleted: 0, events_deleted: 0 };
-      if (f.instance_ids != null && f.instance_ids.length === 0) return total;
-      const ids = this.db
-        .query<{ instance_id: string }, [number, string, number, number, number]>(
-          `SELECT i.instance_id FROM instances AS i
-             LEFT JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-            WHERE (?1 = 0 OR i.instance_id IN (SELECT value FROM json_each(?2)))
-              AND (?3 = 0 OR e.completed_at < ?4)
-            ORDER BY i.created_at, i.rowid LIMIT ?5`,
-        )
-        .all(f.instance_ids == null ? 0 : 1, JSON.stringify(f.instance_ids ?? []), f.completed_before == null ? 0 : 1, f.completed_before ?? 0, f.limit ?? DEFAULT_LIMIT);
-      for (const { instance_id } of ids) {
-        const r = this.pruneOne(op, instance_id, opts);
-        total.instances_processed += r.instances_processed;
-        total.executions_deleted += r.executions_deleted;
-        total.events_deleted += r.events_deleted;
-      }
-      return total;
+    const total = { instances_processed: 0, executions_deleted: 0, events_deleted: 0 };
+    await forEachBulkChunk<Cursor>(f, {
+      page: async (ids, after, n) => this.conn.read(op, () => this.page(BULK_PRUNE_SQL, ids, f.completed_before, after, n)),
+      process: async (chunk) =>
+        this.conn.tx(op, () => {
+          for (const instance of this.page(BULK_PRUNE_SQL, chunk, f.completed_before, null, chunk.length).ids) {
+            const r = this.pruneOne(op, instance, opts);
+            total.instances_processed += r.instances_processed;
+            total.executions_deleted += r.executions_deleted;
+            total.events_deleted += r.events_deleted;
+          }
+        }),
     });
+    return total;
   }
 }
