@@ -48,11 +48,20 @@ export function idProblem(what: string, v: unknown): string | null {
   return null;
 }
 
-/** Why `v` is not a valid name or key (non-empty, well-formed Unicode without NUL), or null. */
+/**
+ * Longest name or key, in UTF-8 bytes. A KV key is indexed together with its instance id, so an id
+ * and a key at their limits still fit a PostgreSQL index entry.
+ */
+export const MAX_NAME_BYTES = 1024;
+
+/** Why `v` is not a valid name or key (non-empty, well-formed Unicode without NUL, at most MAX_NAME_BYTES), or null. */
 export function nameProblem(what: string, v: unknown): string | null {
   if (typeof v !== "string" || v.length === 0) return `${what} must be a non-empty string, got ${describe(v)}`;
   const bad = malformed(v);
-  return bad === null ? null : `${what} must be well-formed Unicode text without NUL: ${bad}`;
+  if (bad !== null) return `${what} must be well-formed Unicode text without NUL: ${bad}`;
+  const bytes = Buffer.byteLength(v, "utf8");
+  if (bytes > MAX_NAME_BYTES) return `${what} must be at most ${MAX_NAME_BYTES} bytes of UTF-8, got ${bytes} bytes (${show(v)})`;
+  return null;
 }
 
 /** True when `s` holds a NUL or an unpaired surrogate. */

@@ -5,7 +5,7 @@
 import { describe, expect, test } from "bun:test";
 import { Client, MAX_CANCEL_REASON_BYTES } from "../../src/client.ts";
 import { ClientError } from "../../src/core/errors.ts";
-import { MAX_ID_BYTES } from "../../src/core/ids.ts";
+import { MAX_ID_BYTES, MAX_NAME_BYTES } from "../../src/core/ids.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../../src/core/payload.ts";
 import { fetchOrch } from "../../src/provider-tests/helpers.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
@@ -169,6 +169,11 @@ describe("ids", () => {
     await refused(client.raiseEvent("i", "E\u0000", 1), "eventName", "NUL");
     await refused(client.enqueueEvent("i", "\udfffq", 1), "queueName", "surrogate");
     await refused(client.getKvValue("i", "k\ud800"), "key", "surrogate");
+    // Length: names and keys are capped like ids (a KV key is indexed with its instance id).
+    const long = "n".repeat(MAX_NAME_BYTES + 1);
+    await refused(client.startOrchestration("i", long, 1), "name", `at most ${MAX_NAME_BYTES} bytes`);
+    await refused(client.raiseEvent("i", long, 1), "eventName", `at most ${MAX_NAME_BYTES} bytes`);
+    await refused(client.getKvValue("i", long), "key", `at most ${MAX_NAME_BYTES} bytes`);
     await nothingEnqueued(p);
   });
 });
