@@ -8,6 +8,7 @@
  * orchestrations is in "duroxide/testing".
  */
 export { Runtime } from "./runtime/runtime.ts";
+export type { InstanceCacheStats } from "./runtime/instance-cache.ts";
 export { Client, type OrchestrationStatus, type TerminalStatus, type WaitOptions } from "./client.ts";
 export {
   ActivityRegistry,

@@ -87,6 +87,13 @@ export interface RuntimeOptions {
   workerPrefetchHoldMs?: number;
   /** A turn that would grow history past this many events fails the instance. Default 10_000, ≥ 1. */
   maxHistoryEvents?: number;
+  /**
+   * Instances whose live state (running generator) this runtime keeps after a committed turn, so
+   * the next turn applies only its new messages instead of replaying the whole history; least
+   * recently used dropped first. 0 = off (every turn replays). Default 0, ≥ 0
+   * (docs/runtime-semantics.md §1.8).
+   */
+  instanceCacheSize?: number;
   /** Largest input/output/event/activity payload (UTF-8 bytes) a turn may write. Default 1 MiB, ≥ 1. */
   maxPayloadBytes?: number;
   /** Largest custom status (UTF-8 bytes). Default 256 KiB, ≥ 1. */
@@ -128,6 +135,7 @@ export interface ResolvedRuntimeOptions {
   workerTagFilter: TagFilter;
   workerPrefetch: boolean;
   maxHistoryEvents: number;
+  instanceCacheSize: number;
   maxPayloadBytes: number;
   maxCustomStatusBytes: number;
   maxKvKeys: number;
@@ -161,6 +169,7 @@ const NUMERIC_OPTIONS = {
   sessionCleanupIntervalMs: [300_000, 1],
   maxSessionsPerRuntime: [10, 1],
   maxHistoryEvents: [10_000, 1],
+  instanceCacheSize: [0, 0],
   // Shared with the client, which refuses larger payloads up front (src/client.ts).
   maxPayloadBytes: [DEFAULT_MAX_PAYLOAD_BYTES, 1],
   maxCustomStatusBytes: [256 * 1024, 1],

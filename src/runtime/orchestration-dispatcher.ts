@@ -12,6 +12,7 @@ import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
 import { keepLeaseAlive } from "./lease-renewal.ts";
 import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
+import { InstanceCache, type InstanceCacheStats } from "./instance-cache.ts";
 
 const ACK_RETRIES = 5;
 
@@ -19,6 +20,8 @@ export class OrchestrationDispatcher {
   private readonly loops: DispatchLoops<FetchedOrchestration>;
   private readonly filter: DispatcherCapabilityFilter;
   private readonly slowTurns = new SlowTurns();
+  /** Live states of instances whose last turn committed here (docs/runtime-semantics.md §1.8). */
+  private readonly cache: InstanceCache;
 
   constructor(
     private readonly provider: Provider,
@@ -30,6 +33,7 @@ export class OrchestrationDispatcher {
     private readonly onActivitiesCancelled: (ids: ScheduledActivityIdentifier[]) => void = () => {},
   ) {
     this.filter = { supported_duroxide_versions: [options.supportedReplayVersions] };
+    this.cache = new InstanceCache(options.instanceCacheSize);
     this.loops = new DispatchLoops({
       name: `orch-${runtimeId}`,
       concurrency: options.orchestrationConcurrency,
@@ -45,8 +49,13 @@ export class OrchestrationDispatcher {
     this.loops.start();
   }
 
-  shutdown(): Promise<void> {
-    return this.loops.shutdown();
+  async shutdown(): Promise<void> {
+    await this.loops.shutdown();
+    this.cache.clear();
+  }
+
+  instanceCacheStats(): InstanceCacheStats {
+    return this.cache.stats();
   }
 
   private async process(f: FetchedOrchestration): Promise<Processed> {
@@ -67,9 +76,11 @@ export class OrchestrationDispatcher {
           now: Date.now(),
           runtimeVersion: this.runtimeVersion,
           log,
+          cache: this.cache,
           ...(slow === undefined ? {} : { abort: slowTurnDetails(slow, o.orchestratorLockTimeoutMs) }),
         });
       } catch (err) {
+        this.cache.evict(instance);
         // A bug in the engine or user code escaping it: let redelivery (and eventually poison) handle it.
         log("error", `turn of ${instance} crashed: ${(err as Error).stack ?? String(err)}`, { instance_id: instance });
         await this.provider.abandonOrchestrationItem(f.lockToken, 1_000, false).catch(() => {});
@@ -114,10 +125,18 @@ export class OrchestrationDispatcher {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
         if (suspect !== null) this.slowTurns.clear(suspect);
+        // Committed: the turn's live state now stands for the stored history (§1.8).
+        if (d.sticky !== undefined) {
+          d.sticky.live.absorbCommittedDelta();
+          this.cache.put(instance, d.sticky);
+        }
         instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {
+        // Whatever happens next, this turn's live state is not known to be committed: forget it
+        // before any retry or redelivery can fetch the instance again (§1.8).
+        this.cache.evict(instance);
         const pe = err instanceof ProviderError ? err : ProviderError.from("ackOrchestrationItem", err);
         if (pe.retryable && attempt < ACK_RETRIES) {
           await sleep(10 * 2 ** attempt);

@@ -12,7 +12,8 @@ import type { WorkItem, WorkItemOf } from "../core/work-items.ts";
 import type { OrchestrationHandler } from "./handler-types.ts";
 import { unregisteredBackoffMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
-import { runTurn, type TurnOutcome, type TurnOutput } from "./replay-engine.ts";
+import { resumeTurn, runLiveTurn, runTurn, type LiveTurnResult, type TurnInput, type TurnOutcome, type TurnOutput } from "./replay-engine.ts";
+import type { CachedInstance, InstanceCache } from "./instance-cache.ts";
 import { refuseChildStarts } from "./replay/refused-child-starts.ts";
 
 /** Event id used for the failure appended to an unreadable history (append-only, never re-read). */
@@ -34,6 +35,11 @@ export type TurnDecision =
        * "WaitingForHandler" = recorded that a new instance waits for an unregistered orchestration.
        */
       outcome: TurnOutcome | { type: "Dropped" } | { type: "WaitingForHandler" };
+      /**
+       * The live state to keep in the instance cache once this ack succeeds (it then stands for the
+       * committed history); absent when the next turn must replay (docs/runtime-semantics.md §1.8).
+       */
+      sticky?: CachedInstance;
     }
   | { type: "abandon"; delayMs: number; ignoreAttempt: boolean; reason: string };
 
@@ -48,6 +54,8 @@ export interface TurnDeps {
    * on a turn that cannot commit, e.g. one that outran its lock: docs/runtime-semantics.md §1.4.1).
    */
   abort?: ErrorDetails;
+  /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §1.8). */
+  cache?: InstanceCache;
 }
 
 function dropped(executionId: number): TurnDecision {
@@ -60,7 +68,52 @@ function byteLength(s: string): number {
 
 export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision {
   const decision = planBatch(fetched, deps);
+  // Only a turn that leaves a live state keeps the instance cached; every other path forgets it.
+  if (decision.type !== "ack" || decision.sticky === undefined) deps.cache?.evict(fetched.item.instance);
   return decision.type === "ack" ? answerRefusedChildStarts(fetched, decision, deps) : decision;
+}
+
+/**
+ * Runs the turn: resumed from the instance cache when the fetched history proves the cached live
+ * state current, else a full replay (docs/runtime-semantics.md §1.8).
+ */
+function runCachedTurn(input: TurnInput, kvSnapshot: FetchedOrchestration["item"]["kv_snapshot"], deps: TurnDeps): LiveTurnResult | { output: TurnOutput; live: null } {
+  const cache = deps.cache;
+  if (cache === undefined || !cache.enabled) return { output: runTurn(input), live: null };
+  if (input.history.length > 0) {
+    const entry = cache.take(input.instance, input.executionId, input.history, input.handler, kvSnapshot);
+    if (entry !== null) {
+      const resumed = resumeTurn(entry.live, input);
+      if (resumed !== null) {
+        cache.recordHit();
+        return resumed;
+      }
+      cache.countMiss();
+    }
+  }
+  return runLiveTurn(input);
+}
+
+/** The cache entry a committed turn leaves, or undefined when its live state cannot serve the next turn. */
+function stickyEntry(r: LiveTurnResult | { output: TurnOutput; live: null }, input: TurnInput, kvSnapshot: FetchedOrchestration["item"]["kv_snapshot"]): CachedInstance | undefined {
+  const live = r.live;
+  if (live === null || !live.resumable || r.output.outcome.type !== "Continue") return undefined;
+  const started = r.output.startedEvent;
+  const all = input.history.length + r.output.delta.length;
+  if (started === null || all === 0) return undefined;
+  const last = r.output.delta.at(-1) ?? input.history.at(-1)!;
+  return {
+    live,
+    executionId: input.executionId,
+    handler: input.handler,
+    name: started.name,
+    version: started.version,
+    historyLen: all,
+    lastEventId: last.event_id,
+    // An empty delta proves nothing new: compare the history's own tail instead.
+    ackedDelta: r.output.delta.length > 0 ? r.output.delta : input.history.slice(-4),
+    kvSnapshot,
+  };
 }
 
 /**
@@ -129,7 +182,7 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
   }
 
   const messages = item.messages.filter((m) => m.type !== "StartOrchestration" && m.type !== "ContinueAsNew");
-  const out = runTurn({
+  const input: TurnInput = {
     instance: item.instance,
     executionId,
     history,
@@ -140,7 +193,9 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
     now: deps.now,
     runtimeVersion: deps.runtimeVersion,
     ...(deps.log ? { log: deps.log } : {}),
-  });
+  };
+  const result = runCachedTurn(input, item.kv_snapshot, deps);
+  const out = result.output;
 
   const violation = checkLimits(history.length, out, options);
   if (violation !== null) {
@@ -152,7 +207,9 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
       retryable: false,
     }, handler.handler);
   }
-  return ackFor(executionId, out, started !== undefined, deps);
+  const decision = ackFor(executionId, out, started !== undefined, deps) as Extract<TurnDecision, { type: "ack" }>;
+  const sticky = stickyEntry(result, input, item.kv_snapshot);
+  return sticky === undefined ? decision : { ...decision, sticky };
 }
 
 /** Deliveries of this batch, plus those its start had before it was re-queued as waiting (§5.3). */

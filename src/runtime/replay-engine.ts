@@ -26,6 +26,7 @@ export { MAX_CARRY_FORWARD } from "./replay/turn-output.ts";
 export { DROPPED_FUTURE } from "./replay/turn-state.ts";
 
 export type { TurnInput, TurnOutcome, TurnOutput } from "./replay/turn-types.ts";
+export { TurnState } from "./replay/turn-state.ts";
 
 function failNondeterministic(turn: TurnState): TurnOutput {
   return finishTurn(turn, {
@@ -62,16 +63,82 @@ function run(turn: TurnState): TurnOutput {
   if (turn.nondeterminism === null) convertNewActions(turn);
   if (turn.nondeterminism === null) checkDroppedFutures(turn);
   if (turn.nondeterminism !== null) return failNondeterministic(turn);
-  return finishTurn(turn, decideOutcome(turn));
+  return finishLive(turn);
+}
+
+/** Ends a turn whose code ran; the live state may serve the next turn only if it goes on waiting. */
+function finishLive(turn: TurnState): TurnOutput {
+  const outcome = decideOutcome(turn);
+  const out = finishTurn(turn, outcome);
+  turn.resumable = outcome.type === "Continue" && turn.nondeterminism === null && turn.abortDetails === null && turn.rootResult === null && turn.fifo.length === 0;
+  return out;
+}
+
+/**
+ * A resumed turn: the live state already applied the committed history, so only this turn's
+ * messages are staged and applied, as a full replay would apply them after that history. Persisted
+ * dropped-future breadcrumbs were reproduced by the live code itself, so they are not re-checked.
+ * Null when the turn does not simply go on waiting (a terminal outcome, nondeterminism, an abort):
+ * those paths read replay state a full replay would not have built (e.g. an abort before the code
+ * runs), so the caller redoes the turn with runTurn (docs/runtime-semantics.md §1.8).
+ */
+function resume(turn: TurnState): TurnOutput | null {
+  const from = turn.history.length;
+  stageMessages(turn);
+  if (turn.abortDetails !== null || turn.nondeterminism !== null) return null;
+  replayHistory(turn, from);
+  if (turn.nondeterminism !== null) return null;
+  convertNewActions(turn);
+  if (turn.nondeterminism !== null || turn.abortDetails !== null) return null;
+  const out = finishLive(turn);
+  return turn.resumable ? out : null;
+}
+
+function guarded(turn: TurnState, body: (t: TurnState) => TurnOutput): TurnOutput {
+  try {
+    return body(turn);
+  } catch (err) {
+    turn.resumable = false;
+    if (err instanceof Nondeterminism) return failNondeterministic(turn);
+    throw err;
+  }
 }
 
 /** Runs one orchestration turn. Pure: same input, same output. */
 export function runTurn(input: TurnInput): TurnOutput {
+  return runLiveTurn(input).output;
+}
+
+/** A turn's output and the state it leaves; `live.resumable` says whether resumeTurn may continue it. */
+export interface LiveTurnResult {
+  output: TurnOutput;
+  live: TurnState;
+}
+
+/** runTurn, also handing back the live state (generator, tasks, replay state) it ends with. */
+export function runLiveTurn(input: TurnInput): LiveTurnResult {
   const turn = new TurnState(input);
+  return { output: guarded(turn, run), live: turn };
+}
+
+/**
+ * Continues a live state left by a resumable turn whose delta was committed and absorbed
+ * (TurnState.absorbCommittedDelta), with the next turn's input. The caller proves that
+ * `input.history` is exactly the history the live state stands for (instance-cache.ts); the
+ * output is what runTurn(input) would give (docs/runtime-semantics.md §1.8); null means "run it
+ * with runTurn instead". The state is consumed either way: only a returned `live` may be kept.
+ */
+export function resumeTurn(live: TurnState, input: TurnInput): LiveTurnResult | null {
+  if (!live.resumable || live.persistedLen !== live.history.length || input.abort !== undefined || input.started !== undefined) {
+    throw new Error("resumeTurn: the live state cannot be resumed with this input (a caller bug; use runTurn)");
+  }
+  live.beginResumedTurn(input);
   try {
-    return run(turn);
-  } catch (err) {
-    if (err instanceof Nondeterminism) return failNondeterministic(turn);
-    throw err;
+    const output = resume(live);
+    return output === null ? null : { output, live };
+  } catch {
+    // Whatever escaped (nondeterminism, an engine bug) the full replay meets again and handles.
+    live.resumable = false;
+    return null;
   }
 }

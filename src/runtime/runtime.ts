@@ -11,6 +11,7 @@ import { OrchestrationDispatcher } from "./orchestration-dispatcher.ts";
 import { resolveRuntimeOptions, RUNTIME_VERSION, type ResolvedRuntimeOptions, type RuntimeOptions } from "./options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "./registry.ts";
 import { WorkerDispatcher } from "./worker-dispatcher.ts";
+import type { InstanceCacheStats } from "./instance-cache.ts";
 
 const PROVIDER_METHODS = [
   "fetchOrchestrationItem",
@@ -63,6 +64,15 @@ export class Runtime {
     // Idle fetches wait on unref'd timers; this keeps a runtime-only process alive until shutdown.
     rt.keepAlive = setInterval(() => {}, 1 << 30);
     return rt;
+  }
+
+  /**
+   * Counters of the instance cache (`instanceCacheSize`, docs/runtime-semantics.md §1.8): turns
+   * resumed from a cached live state (hits), full replays (misses), entries dropped for room
+   * (evictions) or found stale (invalidations), and its current size.
+   */
+  instanceCacheStats(): InstanceCacheStats {
+    return this.orchestrations.instanceCacheStats();
   }
 
   /**

@@ -10,9 +10,12 @@ import { decodePayload } from "../../core/payload.ts";
 import { ActivityFailedError, SubOrchestrationFailedError } from "../tasks.ts";
 import { COMPLETION_OF, DROPPED_FUTURE, SCHEDULE_EVENT, type TurnState } from "./turn-state.ts";
 
-/** Applies the turn's history in order; stops at the first nondeterminism. */
-export function replayHistory(turn: TurnState): void {
-  for (let i = 0; i < turn.history.length && turn.nondeterminism === null; i++) {
+/**
+ * Applies the turn's history in order from `from` (a resumed turn starts past the events its live
+ * state already applied); stops at the first nondeterminism.
+ */
+export function replayHistory(turn: TurnState, from = 0): void {
+  for (let i = from; i < turn.history.length && turn.nondeterminism === null; i++) {
     // Code resumed by a persisted event already ran in an earlier turn: it is replaying.
     turn.replaying = i < turn.persistedLen;
     apply(turn, turn.history[i]!);
@@ -100,6 +103,7 @@ function applyCompletion(turn: TurnState, e: Event, scheduleType: Event["type"])
     turn.fail(`${e.type} at event ${e.event_id} completes event ${String(source)}, which is not an open ${scheduleType} (code changed?)`);
   }
   turn.completed.add(source!);
+  turn.unfinished.delete(source!);
   const task = s.task;
   if (task === null) return;
   switch (e.type) {

@@ -39,20 +39,30 @@ class Staging {
   private readonly byId = new Map<number, Event>();
   private readonly completedSources = new Set<number>();
   private cancelSeen = false;
-  private readonly terminal: boolean;
+  private terminal: boolean;
   /** The execution's start, whose parent link decides whether a parent's cancel applies. */
   private started: EventOf<"OrchestrationStarted"> | null = null;
 
+  /** History events already noted; a resumed turn notes only those committed since. */
+  private noted = 0;
+
   constructor(private readonly turn: TurnState) {
-    let terminal = false;
-    for (const e of turn.history) {
-      this.byId.set(e.event_id, e);
-      if (COMPLETION_OF[e.type] !== undefined && e.source_event_id !== null) this.completedSources.add(e.source_event_id);
-      if (e.type === "OrchestrationCancelRequested") this.cancelSeen = true;
-      if (e.type === "OrchestrationStarted") this.started = e;
-      if (isTerminalEvent(e)) terminal = true;
-    }
-    this.terminal = terminal;
+    this.terminal = false;
+    this.noteHistory();
+  }
+
+  /** Takes in the history events not noted yet (all of them for a new turn). */
+  noteHistory(): void {
+    const h = this.turn.history;
+    for (; this.noted < h.length; this.noted++) this.note(h[this.noted]!);
+  }
+
+  private note(e: Event): void {
+    this.byId.set(e.event_id, e);
+    if (COMPLETION_OF[e.type] !== undefined && e.source_event_id !== null) this.completedSources.add(e.source_event_id);
+    if (e.type === "OrchestrationCancelRequested") this.cancelSeen = true;
+    if (e.type === "OrchestrationStarted") this.started = e;
+    if (isTerminalEvent(e)) this.terminal = true;
   }
 
   add(m: WorkItem): void {
@@ -97,6 +107,7 @@ class Staging {
     const e = this.turn.newEvent(kind, source);
     this.turn.history.push(e);
     this.byId.set(e.event_id, e);
+    this.noted = this.turn.history.length;
   }
 }
 
@@ -108,6 +119,9 @@ export function stageMessages(turn: TurnState): void {
     turn.delta.push(s);
     turn.nextEventId = Math.max(turn.nextEventId, s.event_id + 1);
   }
-  const staging = new Staging(turn);
+  // A resumed turn keeps what an earlier turn of the same live state learned (docs/runtime-semantics.md §1.8).
+  let staging = turn.staging instanceof Staging ? turn.staging : null;
+  if (staging === null) turn.staging = staging = new Staging(turn);
+  else staging.noteHistory();
   for (const m of turn.input.messages) staging.add(m);
 }

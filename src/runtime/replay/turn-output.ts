@@ -250,33 +250,30 @@ function openSchedules(turn: TurnState): Event[] {
  * (docs/runtime-semantics.md §5.5).
  */
 function pendingEvents(turn: TurnState): number {
-  const all = new Set<Event>([...turn.history, ...turn.delta]);
-  const completed = new Set<number>();
-  const cancelled = new Set<number>();
-  for (const e of all) {
-    if (e.source_event_id === null) continue;
-    if (COMPLETION_OF[e.type] !== undefined) completed.add(e.source_event_id);
-    else if (e.type.endsWith("Cancelled") || e.type.endsWith("CancelRequested")) cancelled.add(e.source_event_id);
-  }
+  // Only called after the code ran to the end of history (outcome Continue): every schedule of
+  // history and delta is bound in turn.schedules, every completion applied (turn.completed), and
+  // every cancel breadcrumb, persisted or new, is in turn.cancelBreadcrumbs.
   let n = 0;
-  for (const e of all) {
-    if (completed.has(e.event_id)) continue;
-    switch (e.type) {
+  for (const id of turn.unfinished) {
+    const s = turn.schedules.get(id);
+    const cancelled = turn.cancelBreadcrumbs.has(id);
+    switch (s?.kind) {
       case "ActivityScheduled":
-        if (!cancelled.has(e.event_id)) n++;
+        if (cancelled) turn.unfinished.delete(id); // its worker row is deleted: it appends nothing
+        else n++;
         break;
       case "TimerCreated":
       case "SubOrchestrationScheduled":
         n++;
         break;
       case "ExternalSubscribed":
-      case "ExternalSubscribedPersistent": {
+      case "ExternalSubscribedPersistent":
         // Deliveries carry no source id: only replay state knows whether a wait is satisfied.
-        const task = turn.schedules.get(e.event_id)?.task;
-        if (!cancelled.has(e.event_id) && task && !task.settled) n++;
+        if (cancelled || !s.task || s.task.settled) turn.unfinished.delete(id); // settled or cancelled for good
+        else n++;
         break;
-      }
       default:
+        turn.unfinished.delete(id); // a detached start appends nothing
         break;
     }
   }

@@ -51,8 +51,9 @@ export class TurnState implements ContextHost {
   readonly kv = new Map<string, { value: string; updatedAtMs: number }>();
 
   readonly history: Event[];
-  readonly persistedLen: number;
-  readonly delta: Event[] = [];
+  /** History events already committed when the turn began (the rest of `history` is staged messages). */
+  persistedLen: number;
+  delta: Event[] = [];
   nextEventId: number;
   replaying: boolean;
 
@@ -60,12 +61,25 @@ export class TurnState implements ContextHost {
   readonly fifo: { action: Action; task: LeafTask<unknown> | null }[] = [];
   readonly schedules = new Map<number, Schedule>();
   readonly completed = new Set<number>();
+  /**
+   * Schedules that may still append an event (no completion yet), so counting what the execution
+   * waits for does not rescan the whole history every turn (turn-output.ts pendingEvents).
+   */
+  readonly unfinished = new Set<number>();
   /** Sources with a cancel breadcrumb in history (any reason). */
   readonly cancelBreadcrumbs = new Map<number, string>();
   readonly subscriptions = new Subscriptions();
-  readonly cancelledTasks: LeafTask<unknown>[] = [];
+  cancelledTasks: LeafTask<unknown>[] = [];
   /** Schedules created this turn, whose work the turn's output sends. */
-  readonly newWork: { action: Action; event: Event }[] = [];
+  newWork: { action: Action; event: Event }[] = [];
+  /**
+   * Set when the turn ended with the code still running and nothing cut it short (outcome
+   * Continue after a full run): only then may the live state serve the next turn
+   * (docs/runtime-semantics.md §1.8).
+   */
+  resumable = false;
+  /** What stageMessages knows about the history (stage-messages.ts), kept for a resumed turn. */
+  staging: unknown = null;
 
   cancelRequested: string | null = null;
   continueAsNew: { input: string; version: string | null } | null = null;
@@ -75,7 +89,7 @@ export class TurnState implements ContextHost {
   started: EventOf<"OrchestrationStarted"> | null = null;
   readonly ctx: OrchestrationContext;
 
-  constructor(readonly input: TurnInput) {
+  constructor(public input: TurnInput) {
     this.instanceId = input.instance;
     this.executionId = input.executionId;
     this.history = [...input.history];
@@ -86,6 +100,35 @@ export class TurnState implements ContextHost {
     this.nextEventId = max + 1;
     for (const [k, e] of Object.entries(input.kvSnapshot)) this.kv.set(k, { value: e.value, updatedAtMs: e.last_updated_at_ms });
     this.ctx = new OrchestrationContext(this);
+  }
+
+  /**
+   * After the turn's delta is committed: the delta becomes persisted history, as a full replay of
+   * the committed history would have it. Cancel breadcrumbs written by the turn take effect as
+   * apply() gives them on replay (apply-history.ts). Called once, by the instance cache.
+   */
+  absorbCommittedDelta(): void {
+    const staged = this.history.length - this.persistedLen; // started + staged messages: delta's first events
+    for (let i = staged; i < this.delta.length; i++) {
+      const e = this.delta[i]!;
+      this.history.push(e);
+      if (e.source_event_id !== null && (e.type === "ActivityCancelRequested" || e.type === "SubOrchestrationCancelRequested" || e.type === "ExternalSubscribedCancelled" || e.type === "ExternalSubscribedPersistentCancelled")) {
+        this.cancelBreadcrumbs.set(e.source_event_id, e.reason);
+        const s = this.schedules.get(e.source_event_id);
+        if (s?.task) this.subscriptions.remove(s.task);
+      }
+    }
+    this.persistedLen = this.history.length;
+  }
+
+  /** Starts the next turn on this live state: new input, an empty delta, no work yet. */
+  beginResumedTurn(input: TurnInput): void {
+    this.input = input;
+    this.delta = [];
+    this.newWork = [];
+    this.cancelledTasks = [];
+    this.resumable = false;
+    this.replaying = false;
   }
 
   // ---------------------------------------------------------------- ContextHost
@@ -167,6 +210,7 @@ export class TurnState implements ContextHost {
   bindSchedule(a: Action, task: LeafTask<unknown> | null, e: Event): void {
     if (task) task.eventId = e.event_id;
     this.schedules.set(e.event_id, { kind: e.type, task, event: e });
+    this.unfinished.add(e.event_id);
     if (task === null || task.cancelled) return;
     if (a.type === "WaitExternal") this.subscriptions.wait(a.name, task);
     else if (a.type === "DequeueEvent") this.subscriptions.dequeue(a.name, task); // may resume code
