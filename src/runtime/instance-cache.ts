@@ -94,9 +94,13 @@ export class InstanceCache {
     if (this.enabled) this.misses++;
   }
 
-  /** Keeps the live state of a committed turn; drops the least recently used entry when full. */
+  /**
+   * Keeps the live state of a turn whose ack succeeded (only then: §1.8); its delta becomes the
+   * state's persisted history. Drops the least recently used entry when full.
+   */
   put(instance: string, entry: CachedInstance): void {
     if (!this.enabled) return;
+    entry.live.absorbCommittedDelta();
     this.entries.delete(instance);
     this.entries.set(instance, entry);
     while (this.entries.size > this.capacity) {

@@ -126,10 +126,7 @@ export class OrchestrationDispatcher {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
         if (suspect !== null) this.slowTurns.clear(suspect);
         // Committed: the turn's live state now stands for the stored history (§1.8).
-        if (d.sticky !== undefined) {
-          d.sticky.live.absorbCommittedDelta();
-          this.cache.put(instance, d.sticky);
-        }
+        if (d.sticky !== undefined) this.cache.put(instance, d.sticky);
         instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
