@@ -1,0 +1,65 @@
+// The dispatcher and the instance cache (docs/runtime-semantics.md §1.8): a live state is cached
+// only after its ack succeeded, and a failed ack forgets it before the batch is redelivered, so
+// the redelivery replays in full; Runtime.instanceCacheStats() reports what happened.
+import { expect, test } from "bun:test";
+import { ActivityRegistry, Client, OrchestrationRegistry, ProviderError, Runtime } from "../../src/index.ts";
+import { MemoryProvider } from "../../src/providers/memory.ts";
+
+const activities = ActivityRegistry.builder().register("Work", async (_ctx, x: number) => x + 1).build();
+const orchestrations = OrchestrationRegistry.builder()
+  .register("Seq", function* (ctx, n: number) {
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += yield* ctx.scheduleActivity<number>("Work", i);
+    return sum;
+  })
+  .build();
+const OPTS = { logLevel: "off" as const, dispatcherPollIntervalMs: 10, orchestrationConcurrency: 1, workerConcurrency: 1 };
+
+test("instanceCacheStats: every turn after the first resumes from the cache but the completing one", async () => {
+  const provider = await MemoryProvider.create();
+  const rt = await Runtime.start(provider, activities, orchestrations, { ...OPTS, instanceCacheSize: 4 });
+  try {
+    const client = new Client(provider);
+    await client.startOrchestration("seq", "Seq", 10);
+    expect(await client.waitForOrchestration("seq", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: 55 });
+    // Turns: start, then 10 completions (one each); the 10th completes the orchestration and so replays.
+    expect(rt.instanceCacheStats()).toMatchObject({ hits: 9, misses: 1, invalidations: 0, capacity: 4 });
+  } finally {
+    await rt.shutdown();
+    provider.close();
+  }
+});
+
+test("a failed ack leaves no cached state: the redelivered batch replays in full and the orchestration ends right", async () => {
+  const provider = await MemoryProvider.create();
+  const ack = provider.ackOrchestrationItem.bind(provider);
+  let acks = 0;
+  let failed = 0;
+  provider.ackOrchestrationItem = async (...args) => {
+    acks++;
+    // The 4th turn's ack fails every retry (not committed): the dispatcher abandons the batch.
+    if (acks >= 4 && failed < 6) {
+      failed++;
+      throw ProviderError.unavailable("ackOrchestrationItem", "store unavailable (test)");
+    }
+    return ack(...args);
+  };
+  const rt = await Runtime.start(provider, activities, orchestrations, { ...OPTS, instanceCacheSize: 4 });
+  try {
+    const client = new Client(provider);
+    await client.startOrchestration("seq-fail", "Seq", 6);
+    expect(await client.waitForOrchestration("seq-fail", { timeoutMs: 10_000 })).toMatchObject({ status: "Completed", output: 21 });
+    expect(failed).toBe(6);
+    const stats = rt.instanceCacheStats();
+    // The redelivery after the failed ack found nothing cached (a miss), as did the completing turn.
+    expect(stats.misses).toBe(2);
+    expect(stats.invalidations).toBe(0);
+    // Resumed: completions 1-3 (the 3rd is the turn whose ack failed) and 4-5 after the redelivery.
+    expect(stats.hits).toBe(5);
+    const h = await client.readExecutionHistory("seq-fail");
+    expect(h.filter((e) => e.type === "ActivityScheduled").length).toBe(6);
+  } finally {
+    await rt.shutdown();
+    provider.close();
+  }
+});
