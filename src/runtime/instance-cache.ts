@@ -20,7 +20,7 @@ export interface InstanceCacheStats {
   hits: number;
   /**
    * Turns of a started execution that replayed in full: no entry, one the fetched history did not
-   * prove current, or a resumed turn that did not simply go on waiting (terminal, nondeterminism).
+   * prove current, or a resumed turn that met an abort or nondeterminism and was redone in full.
    */
   misses: number;
   /** Entries dropped to stay within `instanceCacheSize` (least recently used first). */

@@ -78,9 +78,12 @@ function finishLive(turn: TurnState): TurnOutput {
  * A resumed turn: the live state already applied the committed history, so only this turn's
  * messages are staged and applied, as a full replay would apply them after that history. Persisted
  * dropped-future breadcrumbs were reproduced by the live code itself, so they are not re-checked.
- * Null when the turn does not simply go on waiting (a terminal outcome, nondeterminism, an abort):
- * those paths read replay state a full replay would not have built (e.g. an abort before the code
- * runs), so the caller redoes the turn with runTurn (docs/runtime-semantics.md §1.8).
+ * A terminal outcome the code reaches (return, throw, continue-as-new, cancellation) is finished
+ * here like in a full replay: every phase of finishTurn reads state both paths build alike, and
+ * running the code a second time would repeat its last step's traces. Null when the turn hit an
+ * abort or nondeterminism: those paths read replay state a full replay would not have built (it
+ * stops before running the code), so the caller redoes the turn with runTurn; if the messages
+ * caused it, no user code ran here (docs/runtime-semantics.md §1.8).
  */
 function resume(turn: TurnState): TurnOutput | null {
   const from = turn.history.length;
@@ -90,8 +93,7 @@ function resume(turn: TurnState): TurnOutput | null {
   if (turn.nondeterminism !== null) return null;
   convertNewActions(turn);
   if (turn.nondeterminism !== null || turn.abortDetails !== null) return null;
-  const out = finishLive(turn);
-  return turn.resumable ? out : null;
+  return finishLive(turn);
 }
 
 function guarded(turn: TurnState, body: (t: TurnState) => TurnOutput): TurnOutput {

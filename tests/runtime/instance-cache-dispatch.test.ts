@@ -15,15 +15,15 @@ const orchestrations = OrchestrationRegistry.builder()
   .build();
 const OPTS = { logLevel: "off" as const, dispatcherPollIntervalMs: 10, orchestrationConcurrency: 1, workerConcurrency: 1 };
 
-test("instanceCacheStats: every turn after the first resumes from the cache but the completing one", async () => {
+test("instanceCacheStats: every turn after the first resumes from the cache", async () => {
   const provider = await MemoryProvider.create();
   const rt = await Runtime.start(provider, activities, orchestrations, { ...OPTS, instanceCacheSize: 4 });
   try {
     const client = new Client(provider);
     await client.startOrchestration("seq", "Seq", 10);
     expect(await client.waitForOrchestration("seq", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: 55 });
-    // Turns: start, then 10 completions (one each); the 10th completes the orchestration and so replays.
-    expect(rt.instanceCacheStats()).toMatchObject({ hits: 9, misses: 1, invalidations: 0, capacity: 4 });
+    // Turns: start (a new execution: nothing to look up), then 10 completions, one each, all resumed.
+    expect(rt.instanceCacheStats()).toMatchObject({ hits: 10, misses: 0, invalidations: 0, size: 0, capacity: 4 });
   } finally {
     await rt.shutdown();
     provider.close();
@@ -51,11 +51,11 @@ test("a failed ack leaves no cached state: the redelivered batch replays in full
     expect(await client.waitForOrchestration("seq-fail", { timeoutMs: 10_000 })).toMatchObject({ status: "Completed", output: 21 });
     expect(failed).toBe(6);
     const stats = rt.instanceCacheStats();
-    // The redelivery after the failed ack found nothing cached (a miss), as did the completing turn.
-    expect(stats.misses).toBe(2);
+    // The redelivery after the failed ack found nothing cached: the one miss.
+    expect(stats.misses).toBe(1);
     expect(stats.invalidations).toBe(0);
-    // Resumed: completions 1-3 (the 3rd is the turn whose ack failed) and 4-5 after the redelivery.
-    expect(stats.hits).toBe(5);
+    // Resumed: completions 1-3 (the 3rd is the turn whose ack failed) and 4-6 after the redelivery.
+    expect(stats.hits).toBe(6);
     const h = await client.readExecutionHistory("seq-fail");
     expect(h.filter((e) => e.type === "ActivityScheduled").length).toBe(6);
   } finally {
