@@ -3,7 +3,7 @@
  * Sequential-activities benchmark: one orchestration awaiting N 0 ms activities one after another,
  * on an in-memory SQLite store, end to end (fetch, turn, ack). Without the instance cache each turn
  * replays the whole history, so the time grows quadratically with N; with it each turn only
- * applies the new completion (docs/runtime-semantics.md §1.8).
+ * applies the new completion (docs/runtime-semantics.md §2.12).
  *
  *   bun run scripts/bench_sequential.ts [--cache-size K] [N ...]     (default N = 500 2000 5000)
  *

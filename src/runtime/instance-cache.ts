@@ -1,5 +1,5 @@
 /**
- * The instance cache ("sticky instances", docs/runtime-semantics.md §1.8): the live state of
+ * The instance cache ("sticky instances", docs/runtime-semantics.md §2.12): the live state of
  * instances whose last turn this runtime committed — the running generator, its tasks and replay
  * state — so the next turn applies only its new messages instead of replaying the whole history.
  *
@@ -95,7 +95,7 @@ export class InstanceCache {
   }
 
   /**
-   * Keeps the live state of a turn whose ack succeeded (only then: §1.8); its delta becomes the
+   * Keeps the live state of a turn whose ack succeeded (only then: §2.12); its delta becomes the
    * state's persisted history. Drops the least recently used entry when full.
    */
   put(instance: string, entry: CachedInstance): void {

@@ -91,7 +91,7 @@ export interface RuntimeOptions {
    * Instances whose live state (running generator) this runtime keeps after a committed turn, so
    * the next turn applies only its new messages instead of replaying the whole history; least
    * recently used dropped first. 0 = off (every turn replays). Default 0, ≥ 0
-   * (docs/runtime-semantics.md §1.8).
+   * (docs/runtime-semantics.md §2.12).
    */
   instanceCacheSize?: number;
   /** Largest input/output/event/activity payload (UTF-8 bytes) a turn may write. Default 1 MiB, ≥ 1. */

@@ -20,7 +20,7 @@ export class OrchestrationDispatcher {
   private readonly loops: DispatchLoops<FetchedOrchestration>;
   private readonly filter: DispatcherCapabilityFilter;
   private readonly slowTurns = new SlowTurns();
-  /** Live states of instances whose last turn committed here (docs/runtime-semantics.md §1.8). */
+  /** Live states of instances whose last turn committed here (docs/runtime-semantics.md §2.12). */
   private readonly cache: InstanceCache;
 
   constructor(
@@ -125,14 +125,14 @@ export class OrchestrationDispatcher {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
         if (suspect !== null) this.slowTurns.clear(suspect);
-        // Committed: the turn's live state now stands for the stored history (§1.8).
+        // Committed: the turn's live state now stands for the stored history (§2.12).
         if (d.sticky !== undefined) this.cache.put(instance, d.sticky);
         instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {
         // Whatever happens next, this turn's live state is not known to be committed: forget it
-        // before any retry or redelivery can fetch the instance again (§1.8).
+        // before any retry or redelivery can fetch the instance again (§2.12).
         this.cache.evict(instance);
         const pe = err instanceof ProviderError ? err : ProviderError.from("ackOrchestrationItem", err);
         if (pe.retryable && attempt < ACK_RETRIES) {

@@ -37,7 +37,7 @@ export type TurnDecision =
       outcome: TurnOutcome | { type: "Dropped" } | { type: "WaitingForHandler" };
       /**
        * The live state to keep in the instance cache once this ack succeeds (it then stands for the
-       * committed history); absent when the next turn must replay (docs/runtime-semantics.md §1.8).
+       * committed history); absent when the next turn must replay (docs/runtime-semantics.md §2.12).
        */
       sticky?: CachedInstance;
     }
@@ -54,7 +54,7 @@ export interface TurnDeps {
    * on a turn that cannot commit, e.g. one that outran its lock: docs/runtime-semantics.md §1.4.1).
    */
   abort?: ErrorDetails;
-  /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §1.8). */
+  /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §2.12). */
   cache?: InstanceCache;
 }
 
@@ -75,7 +75,7 @@ export function planTurn(fetched: FetchedOrchestration, deps: TurnDeps): TurnDec
 
 /**
  * Runs the turn: resumed from the instance cache when the fetched history proves the cached live
- * state current, else a full replay (docs/runtime-semantics.md §1.8).
+ * state current, else a full replay (docs/runtime-semantics.md §2.12).
  */
 function runCachedTurn(input: TurnInput, kvSnapshot: FetchedOrchestration["item"]["kv_snapshot"], deps: TurnDeps): LiveTurnResult | { output: TurnOutput; live: null } {
   const cache = deps.cache;

@@ -1,5 +1,5 @@
 /**
- * Handler registries (docs/runtime-semantics.md §1.8). Built once with a builder, immutable
+ * Handler registries (docs/runtime-semantics.md §2.12). Built once with a builder, immutable
  * afterwards.
  *
  *   ActivityRegistry.builder().register("Hello", async (ctx, name) => `Hello, ${name}!`).build()

@@ -83,7 +83,7 @@ function finishLive(turn: TurnState): TurnOutput {
  * running the code a second time would repeat its last step's traces. Null when the turn hit an
  * abort or nondeterminism: those paths read replay state a full replay would not have built (it
  * stops before running the code), so the caller redoes the turn with runTurn; if the messages
- * caused it, no user code ran here (docs/runtime-semantics.md §1.8).
+ * caused it, no user code ran here (docs/runtime-semantics.md §2.12).
  */
 function resume(turn: TurnState): TurnOutput | null {
   const from = turn.history.length;
@@ -127,7 +127,7 @@ export function runLiveTurn(input: TurnInput): LiveTurnResult {
  * Continues a live state left by a resumable turn whose delta was committed and absorbed
  * (TurnState.absorbCommittedDelta), with the next turn's input. The caller proves that
  * `input.history` is exactly the history the live state stands for (instance-cache.ts); the
- * output is what runTurn(input) would give (docs/runtime-semantics.md §1.8); null means "run it
+ * output is what runTurn(input) would give (docs/runtime-semantics.md §2.12); null means "run it
  * with runTurn instead". The state is consumed either way: only a returned `live` may be kept.
  */
 export function resumeTurn(live: TurnState, input: TurnInput): LiveTurnResult | null {

@@ -67,7 +67,7 @@ export class Runtime {
   }
 
   /**
-   * Counters of the instance cache (`instanceCacheSize`, docs/runtime-semantics.md §1.8): turns
+   * Counters of the instance cache (`instanceCacheSize`, docs/runtime-semantics.md §2.12): turns
    * resumed from a cached live state (hits), full replays (misses), entries dropped for room
    * (evictions) or found stale (invalidations), and its current size.
    */

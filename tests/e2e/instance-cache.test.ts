@@ -1,5 +1,5 @@
 // § numbers in this file refer to docs/runtime-semantics.md.
-// The instance cache end to end (§1.8): the same orchestrations run on a runtime with the cache on
+// The instance cache end to end (§2.12): the same orchestrations run on a runtime with the cache on
 // and on one with it off write the same histories, event for event (timestamps and clock-derived
 // fields excepted), on every provider; and the cached runtime really resumed turns.
 import { expect, test } from "bun:test";

@@ -1,5 +1,5 @@
 /**
- * The instance cache (docs/runtime-semantics.md §1.8): a turn resumed from a cached live state
+ * The instance cache (docs/runtime-semantics.md §2.12): a turn resumed from a cached live state
  * must decide exactly what a full replay decides. Each scenario is driven turn by turn through
  * planTurn over a simulated store (history appended from each ack's delta, outgoing work answered
  * as a worker / timer queue / child would), once with the cache off and once on, with the same
@@ -208,7 +208,7 @@ const SCENARIOS: Record<string, Scenario> = {
   },
 };
 
-describe("instance cache: resumed turns decide exactly what a full replay decides (§1.8)", () => {
+describe("instance cache: resumed turns decide exactly what a full replay decides (§2.12)", () => {
   for (const [name, s] of Object.entries(SCENARIOS)) {
     test(name, () => {
       const on = sameBothWays(s);
@@ -224,7 +224,7 @@ describe("instance cache: resumed turns decide exactly what a full replay decide
   });
 });
 
-describe("instance cache: a cached state is used only when the fetched history proves it current (§1.8)", () => {
+describe("instance cache: a cached state is used only when the fetched history proves it current (§2.12)", () => {
   const seq = SCENARIOS["sequential activities"]!;
 
   test("a failed ack leaves nothing cached: the redelivery replays in full and decides the same", () => {

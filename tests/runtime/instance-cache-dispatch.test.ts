@@ -1,4 +1,4 @@
-// The dispatcher and the instance cache (docs/runtime-semantics.md §1.8): a live state is cached
+// The dispatcher and the instance cache (docs/runtime-semantics.md §2.12): a live state is cached
 // only after its ack succeeded, and a failed ack forgets it before the batch is redelivered, so
 // the redelivery replays in full; Runtime.instanceCacheStats() reports what happened.
 import { expect, test } from "bun:test";

@@ -119,7 +119,7 @@ export function stageMessages(turn: TurnState): void {
     turn.delta.push(s);
     turn.nextEventId = Math.max(turn.nextEventId, s.event_id + 1);
   }
-  // A resumed turn keeps what an earlier turn of the same live state learned (docs/runtime-semantics.md §1.8).
+  // A resumed turn keeps what an earlier turn of the same live state learned (docs/runtime-semantics.md §2.12).
   let staging = turn.staging instanceof Staging ? turn.staging : null;
   if (staging === null) turn.staging = staging = new Staging(turn);
   else staging.noteHistory();

@@ -75,7 +75,7 @@ export class TurnState implements ContextHost {
   /**
    * Set when the turn ended with the code still running and nothing cut it short (outcome
    * Continue after a full run): only then may the live state serve the next turn
-   * (docs/runtime-semantics.md §1.8).
+   * (docs/runtime-semantics.md §2.12).
    */
   resumable = false;
   /** What stageMessages knows about the history (stage-messages.ts), kept for a resumed turn. */
