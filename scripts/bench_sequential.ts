@@ -5,11 +5,14 @@
  * replays the whole history, so the time grows quadratically with N; with it each turn only
  * applies the new completion (docs/runtime-semantics.md §2.12).
  *
- *   bun run scripts/bench_sequential.ts [--cache-size K] [N ...]     (default N = 500 2000 5000)
+ *   bun run scripts/bench_sequential.ts [--cache-size K] [--memory] [N ...]   (default N = 500 2000 5000)
+ *
+ * --memory runs on MemoryProvider instead, to separate the runtime's cost from SQLite's.
  *
  * Prints the wall time per N and the ratio of each time to the first one.
  */
 import { ActivityRegistry, Client, OrchestrationRegistry, Runtime } from "../src/index.ts";
+import { MemoryProvider } from "../src/providers/memory.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
 
 const args = process.argv.slice(2);
@@ -19,10 +22,12 @@ if (ci >= 0) {
   cacheSize = Number(args[ci + 1]);
   args.splice(ci, 2);
 }
+const memory = args.includes("--memory");
+if (memory) args.splice(args.indexOf("--memory"), 1);
 const sizes = args.length > 0 ? args.map(Number) : [500, 2000, 5000];
 
 async function runOnce(n: number): Promise<number> {
-  const provider = await SqliteProvider.inMemory();
+  const provider = memory ? await MemoryProvider.create() : await SqliteProvider.inMemory();
   const activities = ActivityRegistry.builder().register("Zero", async (_ctx, i: number) => i).build();
   const orchestrations = OrchestrationRegistry.builder()
     .register("Sequential", function* (ctx, count: number) {
@@ -43,7 +48,7 @@ async function runOnce(n: number): Promise<number> {
   if (st.status !== "Completed") throw new Error(`N=${n}: ${st.status}`);
   const stats = (rt as unknown as { instanceCacheStats?: () => unknown }).instanceCacheStats?.();
   await rt.shutdown();
-  provider.close();
+  await (provider as { close(): unknown }).close();
   if (stats !== undefined) console.log(`  cache stats N=${n}: ${JSON.stringify(stats)}`);
   return ms;
 }
