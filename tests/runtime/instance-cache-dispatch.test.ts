@@ -63,3 +63,43 @@ test("a failed ack leaves no cached state: the redelivered batch replays in full
     provider.close();
   }
 });
+
+test("with the cache on, resumed code runs each step once: isReplaying() stays false and every trace line is logged once", async () => {
+  const provider = await MemoryProvider.create();
+  const seen: [string, boolean][] = [];
+  const traces: string[] = [];
+  const observer = OrchestrationRegistry.builder()
+    .register("Observer", function* (ctx) {
+      seen.push(["start", ctx.isReplaying()]);
+      ctx.traceInfo("step start");
+      yield* ctx.scheduleActivity("Work", 1);
+      seen.push(["afterA", ctx.isReplaying()]);
+      ctx.traceInfo("step A");
+      yield* ctx.scheduleActivity("Work", 2);
+      seen.push(["afterB", ctx.isReplaying()]);
+      ctx.traceInfo("step B");
+      return "done";
+    })
+    .build();
+  const rt = await Runtime.start(provider, activities, observer, {
+    ...OPTS,
+    logLevel: "info",
+    logger: { log: (_level, message) => void (message.startsWith("step ") && traces.push(message)) },
+    instanceCacheSize: 4,
+  });
+  try {
+    const client = new Client(provider);
+    await client.startOrchestration("obs", "Observer", null);
+    expect(await client.waitForOrchestration("obs", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: "done" });
+    // Without the cache the code re-runs from the top each turn (start true, afterA true, ...: §2.10).
+    expect(seen).toEqual([
+      ["start", false],
+      ["afterA", false],
+      ["afterB", false],
+    ]);
+    expect(traces).toEqual(["step start", "step A", "step B"]);
+  } finally {
+    await rt.shutdown();
+    provider.close();
+  }
+});
