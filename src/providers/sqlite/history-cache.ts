@@ -1,10 +1,12 @@
 /**
  * Decoded history (and committed KV) of recently fetched instances. Every turn of an instance
  * re-reads its history, so decoded events are kept per instance and only rows past the cached ones
- * are read and decoded. A count/min/max check on the primary key detects other changes (another
- * process, pruning, deletion) and falls back to a full read. What that check cannot see, rows
- * replaced by others with the same ids (an instance deleted and started again, rows rewritten by
- * direct SQL), must be followed by `forget`: the admin's deletes and prunes and
+ * are read and decoded. The first and last event ids (two index probes, constant cost however long
+ * the history) detect other changes (another process appending, pruning or deleting the
+ * execution) and fall back to a full read. History is append-only with each execution's ids
+ * rising, and nothing deletes single rows, so the ends are enough. What that check cannot see,
+ * rows replaced by others with the same ids (an instance deleted and started again, rows rewritten
+ * by direct SQL), must be followed by `forget`: the admin's deletes and prunes and
  * `appendWithExecution` forget the instances they touch, and a terminal ack drops its instance
  * (a finished execution is not fetched again for a while).
  */
@@ -32,17 +34,17 @@ export class HistoryCache {
     const s = this.s;
     const cached = this.entries.get(instance);
     if (cached !== undefined && cached.executionId === executionId) {
-      const shape = s.historyShape.get(instance, executionId)!;
+      const shape = s.historyShape.get(instance, executionId, instance, executionId)!;
       const have = cached.events;
       const firstId = have[0]?.event_id ?? null;
-      const lastId = have.at(-1)?.event_id ?? 0;
-      if (shape.n === have.length && (shape.n === 0 || (shape.min === firstId && shape.max === lastId))) {
+      const lastId = have.at(-1)?.event_id ?? null;
+      if (shape.min === firstId && shape.max === lastId) {
         this.touch(instance, cached);
         return have.slice();
       }
-      if (shape.n > have.length && (have.length === 0 || shape.min === firstId)) {
-        const newer = s.historyAfter.all(instance, executionId, lastId);
-        if (have.length + newer.length === shape.n) {
+      if (shape.max !== null && (lastId === null || (shape.min === firstId && shape.max > lastId))) {
+        const newer = s.historyAfter.all(instance, executionId, lastId ?? 0);
+        if (newer.length > 0) {
           const decoded = newer.map((r) => decodeEvent(r.event_data));
           for (const e of decoded) have.push(e);
           this.touch(instance, cached);

@@ -67,8 +67,11 @@ export function prepareStatements(db: Database) {
       "INSERT INTO dead_letters (queue, instance_id, work_item, error, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
     releaseLock: db.prepare<never, [string, string]>("DELETE FROM instance_locks WHERE instance_id = ? AND lock_token = ?"),
-    historyShape: db.prepare<{ n: number; min: number | null; max: number | null }, [string, number]>(
-      "SELECT COUNT(*) AS n, MIN(event_id) AS min, MAX(event_id) AS max FROM history WHERE instance_id = ? AND execution_id = ?",
+    // Two index probes (a COUNT, or MIN and MAX in one aggregate, would walk every row of the
+    // execution on every fetch: quadratic over a long-running instance).
+    historyShape: db.prepare<{ min: number | null; max: number | null }, [string, number, string, number]>(
+      `SELECT (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id LIMIT 1) AS min,
+              (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id DESC LIMIT 1) AS max`,
     ),
     historyAfter: db.prepare<{ event_data: string }, [string, number, number]>(
       "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? AND event_id > ? ORDER BY event_id",
