@@ -8,13 +8,13 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { parseArgs } from "node:util";
 import { PostgresProvider } from "../src/providers/postgres.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
 import { runCrashLoop, type CrashLoopReport } from "../src/stress/crash-loop.ts";
 import { redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
+import { numberFlag, parseFlags, UsageError } from "./cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/crash_loop.ts [options]
 
@@ -44,7 +44,6 @@ Options:
 Exit status: 0 when every check passed, 1 when one failed (each problem is printed), 2 for bad
 flags.`;
 
-class UsageError extends Error {}
 
 interface Cli {
   instances: number;
@@ -61,40 +60,21 @@ interface Cli {
 }
 
 function parseCli(argv: string[]): Cli | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        instances: { type: "string" },
-        duration: { type: "string" },
-        "kill-min-ms": { type: "string" },
-        "kill-max-ms": { type: "string" },
-        "activity-ms": { type: "string" },
-        "timer-ms": { type: "string" },
-        seed: { type: "string" },
-        provider: { type: "string" },
-        db: { type: "string" },
-        "pg-url": { type: "string" },
-        json: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    instances: { type: "string" },
+    duration: { type: "string" },
+    "kill-min-ms": { type: "string" },
+    "kill-max-ms": { type: "string" },
+    "activity-ms": { type: "string" },
+    "timer-ms": { type: "string" },
+    seed: { type: "string" },
+    provider: { type: "string" },
+    db: { type: "string" },
+    "pg-url": { type: "string" },
+    json: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help) return "help";
-  const num = (flag: string, raw: unknown, min: number, max: number, integer: boolean, dflt: number, exclusiveMin = false): number => {
-    if (raw === undefined) return dflt;
-    const text = String(raw).trim();
-    const n = text === "" ? NaN : Number(text);
-    if (!Number.isFinite(n) || (exclusiveMin ? n <= min : n < min) || n > max || (integer && !Number.isSafeInteger(n))) {
-      throw new UsageError(`${flag} must be ${integer ? "an integer" : "a number"} ${exclusiveMin ? `> ${min}` : `from ${min}`} ${exclusiveMin ? `and <= ${max}` : `to ${max}`}, got ${JSON.stringify(raw)}`);
-    }
-    return n;
-  };
   const provider = (values.provider as string | undefined) ?? "sqlite";
   if (provider !== "sqlite" && provider !== "postgres") throw new UsageError(`--provider must be sqlite or postgres, got ${JSON.stringify(provider)}`);
   const db = (values.db as string | undefined) ?? null;
@@ -103,17 +83,17 @@ function parseCli(argv: string[]): Cli | "help" {
   const pgUrl = (values["pg-url"] as string | undefined)?.trim() ?? null;
   if (pgUrl !== null && provider !== "postgres") throw new UsageError("--pg-url applies to --provider postgres only");
   if (pgUrl !== null && !/^postgres(ql)?:\/\/\S+$/.test(pgUrl)) throw new UsageError(`--pg-url must be a postgres:// or postgresql:// URL, got ${JSON.stringify(pgUrl)}`);
-  const killMinMs = num("--kill-min-ms", values["kill-min-ms"], 0, 3_600_000, true, 300);
-  const killMaxMs = num("--kill-max-ms", values["kill-max-ms"], 0, 3_600_000, true, Math.max(1_500, killMinMs));
+  const killMinMs = numberFlag("--kill-min-ms", values["kill-min-ms"], { min: 0, max: 3_600_000, integer: true, default: 300 });
+  const killMaxMs = numberFlag("--kill-max-ms", values["kill-max-ms"], { min: 0, max: 3_600_000, integer: true, default: Math.max(1_500, killMinMs) });
   if (killMaxMs < killMinMs) throw new UsageError(`--kill-max-ms (${killMaxMs}) must be >= --kill-min-ms (${killMinMs})`);
   return {
-    instances: num("--instances", values.instances, 1, 10_000, true, 100),
-    durationMs: Math.round(num("--duration", values.duration, 0, 86_400, false, 20, true) * 1000),
+    instances: numberFlag("--instances", values.instances, { min: 1, max: 10_000, integer: true, default: 100 }),
+    durationMs: Math.round(numberFlag("--duration", values.duration, { min: 0, max: 86_400, integer: false, default: 20, exclusiveMin: true }) * 1000),
     killMinMs,
     killMaxMs,
-    activityDelayMs: num("--activity-ms", values["activity-ms"], 0, 60_000, true, 50),
-    timerMs: num("--timer-ms", values["timer-ms"], 0, 3_600_000, true, 300),
-    seed: num("--seed", values.seed, 0, 0xffff_ffff, true, randomSeed()),
+    activityDelayMs: numberFlag("--activity-ms", values["activity-ms"], { min: 0, max: 60_000, integer: true, default: 50 }),
+    timerMs: numberFlag("--timer-ms", values["timer-ms"], { min: 0, max: 3_600_000, integer: true, default: 300 }),
+    seed: numberFlag("--seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true, default: randomSeed() }),
     provider,
     db: db === null ? null : resolve(db),
     pgUrl,

@@ -6,7 +6,6 @@
  * --rate through FaultInjectingProvider, checks both runs (every output right, every history
  * clean), and prints both times and their ratio. `--help` lists the flags.
  */
-import { parseArgs } from "node:util";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,6 +16,7 @@ import { closeStore } from "../src/stress/stores.ts";
 import { runMixedBatch } from "../src/stress/scenario-mixed.ts";
 import { FAULT_MODES, FaultInjectingProvider, type FaultMode } from "../src/testing/fault-injecting-provider.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
+import { numberFlag, parseFlags, UsageError } from "./cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/fault_recovery.ts [options]
 
@@ -40,7 +40,6 @@ Options:
 Exit status: 0 when both runs completed every instance correctly (and the ratio is within
 --max-ratio), 1 otherwise, 2 for bad flags.`;
 
-class UsageError extends Error {}
 
 interface Cli {
   instances: number;
@@ -53,48 +52,30 @@ interface Cli {
 }
 
 function parseCli(argv: string[]): Cli | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        instances: { type: "string" },
-        rate: { type: "string" },
-        modes: { type: "string" },
-        seed: { type: "string" },
-        provider: { type: "string" },
-        "max-ratio": { type: "string" },
-        runs: { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    instances: { type: "string" },
+    rate: { type: "string" },
+    modes: { type: "string" },
+    seed: { type: "string" },
+    provider: { type: "string" },
+    "max-ratio": { type: "string" },
+    runs: { type: "string" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help) return "help";
-  const number = (flag: string, raw: unknown, min: number, max: number, integer: boolean, dflt: number): number => {
-    if (raw === undefined) return dflt;
-    const n = Number(String(raw).trim());
-    if (String(raw).trim() === "" || !Number.isFinite(n) || n < min || n > max || (integer && !Number.isSafeInteger(n))) {
-      throw new UsageError(`${flag} must be ${integer ? "an integer" : "a number"} from ${min} to ${max}, got ${JSON.stringify(raw)}`);
-    }
-    return n;
-  };
   const modes = ((values.modes as string | undefined) ?? "retryable-before").split(",").map((s) => s.trim()).filter((s) => s !== "");
   if (modes.length === 0) throw new UsageError("--modes needs at least one fault mode");
   for (const m of modes) if (!(FAULT_MODES as readonly string[]).includes(m)) throw new UsageError(`--modes: unknown fault mode "${m}" (modes: ${FAULT_MODES.join(", ")})`);
   const provider = (values.provider as string | undefined) ?? "sqlite-mem";
   if (provider !== "memory" && provider !== "sqlite-mem" && provider !== "sqlite-file") throw new UsageError(`--provider must be memory, sqlite-mem or sqlite-file, got ${JSON.stringify(provider)}`);
   return {
-    instances: number("--instances", values.instances, 1, 10_000, true, 100),
-    rate: number("--rate", values.rate, 0, 1, false, 0.05),
+    instances: numberFlag("--instances", values.instances, { min: 1, max: 10_000, integer: true, default: 100 }),
+    rate: numberFlag("--rate", values.rate, { min: 0, max: 1, integer: false, default: 0.05 }),
     modes: modes as FaultMode[],
-    seed: number("--seed", values.seed, 0, 0xffff_ffff, true, randomSeed()),
+    seed: numberFlag("--seed", values.seed, { min: 0, max: 0xffff_ffff, integer: true, default: randomSeed() }),
     provider,
-    runs: number("--runs", values.runs, 1, 50, true, 3),
-    maxRatio: values["max-ratio"] === undefined ? null : number("--max-ratio", values["max-ratio"], 1, 1e6, false, 0),
+    runs: numberFlag("--runs", values.runs, { min: 1, max: 50, integer: true, default: 3 }),
+    maxRatio: values["max-ratio"] === undefined ? null : numberFlag("--max-ratio", values["max-ratio"], { min: 1, max: 1e6, integer: false, default: 0 }),
   };
 }
 

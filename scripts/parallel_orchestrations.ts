@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { basename, join, resolve } from "node:path";
-import { parseArgs } from "node:util";
+import { parseFlags, UsageError } from "./cli-flags.ts";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
 import { MemoryProvider } from "../src/providers/memory.ts";
@@ -116,8 +116,6 @@ Ceiling: with activity delay d ms, T tasks and W worker slots, at most 1000*W/(T
 
 Exit status: 0 when every run completed 100 %, 1 when a run failed, 2 for bad flags.`;
 
-class UsageError extends Error {}
-
 interface ProviderSpec {
   key: string;
   label: string;
@@ -148,37 +146,27 @@ interface Cli {
 // ------------------------------------------------------------------ flags
 
 function parseCli(argv: string[]): Cli | "help" {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        provider: { type: "string" },
-        config: { type: "string" },
-        duration: { type: "string" },
-        "max-concurrent": { type: "string" },
-        tasks: { type: "string" },
-        "delay-ms": { type: "string" },
-        "wait-secs": { type: "string" },
-        processes: { type: "string" },
-        "pg-url": { type: "string" },
-        "pool-max": { type: "string" },
-        chaos: { type: "string" },
-        "chaos-modes": { type: "string" },
-        "chaos-seed": { type: "string" },
-        "chaos-lease-ms": { type: "string" },
-        json: { type: "boolean" },
-        track: { type: "boolean" },
-        "large-payload": { type: "boolean" },
-        bench: { type: "boolean" },
-        help: { type: "boolean", short: "h" },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
-  } catch (err) {
-    throw new UsageError((err as Error).message);
-  }
+  const values = parseFlags(argv, {
+    provider: { type: "string" },
+    config: { type: "string" },
+    duration: { type: "string" },
+    "max-concurrent": { type: "string" },
+    tasks: { type: "string" },
+    "delay-ms": { type: "string" },
+    "wait-secs": { type: "string" },
+    processes: { type: "string" },
+    "pg-url": { type: "string" },
+    "pool-max": { type: "string" },
+    chaos: { type: "string" },
+    "chaos-modes": { type: "string" },
+    "chaos-seed": { type: "string" },
+    "chaos-lease-ms": { type: "string" },
+    json: { type: "boolean" },
+    track: { type: "boolean" },
+    "large-payload": { type: "boolean" },
+    bench: { type: "boolean" },
+    help: { type: "boolean", short: "h" },
+  });
   if (values.help) return "help";
   const largePayload = values["large-payload"] === true;
   const bench = values.bench === true;

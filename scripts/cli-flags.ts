@@ -1,0 +1,40 @@
+/**
+ * What the scripts share for their flags: parsing (node:util parseArgs, strict, no positionals),
+ * a typed error for bad flags (each script prints it and exits 2), and the check of numeric
+ * flags, so that every script refuses a bad number with the same kind of message.
+ */
+import { parseArgs, type ParseArgsConfig } from "node:util";
+
+/** A bad flag: the script prints the message and exits with status 2. */
+export class UsageError extends Error {}
+
+/** The flags' values; an unknown flag or a missing value is a UsageError. */
+export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig["options"]>): Record<string, string | boolean | undefined> {
+  try {
+    return parseArgs({ args: argv, options, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>;
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+export interface NumberFlagRange {
+  min: number;
+  max: number;
+  integer: boolean;
+  /** The value when the flag is absent. */
+  default: number;
+  /** `min` itself is refused (the flag must be > min). */
+  exclusiveMin?: boolean;
+}
+
+/** The flag's number, or its default when absent; anything else outside the range is a UsageError naming the flag. */
+export function numberFlag(flag: string, raw: unknown, r: NumberFlagRange): number {
+  if (raw === undefined) return r.default;
+  const text = String(raw).trim();
+  const n = text === "" ? NaN : Number(text);
+  if (!Number.isFinite(n) || (r.exclusiveMin ? n <= r.min : n < r.min) || n > r.max || (r.integer && !Number.isSafeInteger(n))) {
+    const range = r.exclusiveMin ? `> ${r.min} and <= ${r.max}` : `from ${r.min} to ${r.max}`;
+    throw new UsageError(`${flag} must be ${r.integer ? "an integer" : "a number"} ${range}, got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
