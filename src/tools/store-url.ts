@@ -1,0 +1,68 @@
+/**
+ * Store URLs for the operator tools (CLI, dashboard): one string names a store, as the user types
+ * it or sets it in `DUROXIDE_STORE`:
+ * - `sqlite:PATH` or a bare file path: a SQLite file (`sqlite::memory:` is refused: a private
+ *   in-memory database is empty to every other process);
+ * - `postgres://...` or `postgresql://...`: a PostgreSQL database; `?schema=NAME` picks the schema
+ *   (default "duroxide"), the other parameters go to the server.
+ * A tool inspects an existing store: a SQLite file that does not exist is refused rather than
+ * created empty, so a typo in a path says so instead of showing "no instances".
+ */
+import { existsSync } from "node:fs";
+import { ValidationError } from "../core/errors.ts";
+import type { Provider } from "../provider.ts";
+import { PostgresProvider } from "../providers/postgres.ts";
+import { SqliteProvider } from "../providers/sqlite.ts";
+
+export type StoreUrl = { kind: "sqlite"; path: string } | { kind: "postgres"; url: string; schema?: string };
+
+/** The environment variable a tool reads when no `--store` is given. */
+export const STORE_ENV = "DUROXIDE_STORE";
+
+/** Parses a store URL; a ValidationError says what was wrong and what forms are accepted. */
+export function parseStoreUrl(raw: unknown): StoreUrl {
+  if (typeof raw !== "string" || raw.trim() === "") {
+    throw new ValidationError(
+      `no store given: pass --store sqlite:./data.db, a file path, or postgres://user@host/db, or set ${STORE_ENV}`,
+    );
+  }
+  const s = raw.trim();
+  if (/^postgres(ql)?:\/\//i.test(s)) {
+    let u: URL;
+    try {
+      u = new URL(s);
+    } catch {
+      throw new ValidationError(`store URL ${JSON.stringify(s)} is not a valid postgres:// URL`);
+    }
+    const schema = u.searchParams.get("schema") ?? undefined;
+    u.searchParams.delete("schema");
+    return schema === undefined ? { kind: "postgres", url: u.toString() } : { kind: "postgres", url: u.toString(), schema };
+  }
+  const path = s.startsWith("sqlite:") ? s.slice("sqlite:".length).replace(/^\/\/(?=\/)/, "") : s;
+  if (path === "" || path === ":memory:") {
+    throw new ValidationError(`store ${JSON.stringify(s)} names no file: an in-memory database cannot be inspected from another process`);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    throw new ValidationError(`store URL ${JSON.stringify(s)}: unknown scheme (use sqlite:PATH, a file path, or postgres://...)`);
+  }
+  return { kind: "sqlite", path };
+}
+
+/** A store opened for inspection and administration (`new Client(store)`; close it when done). */
+export type OpenedStore = Provider & { close(): unknown };
+
+/**
+ * Opens the store a URL names. A SQLite file must already exist (a tool never creates an empty
+ * store by accident); PostgreSQL must have the schema's tables (connect runs migrations, which is
+ * harmless on a current schema).
+ */
+export async function openStoreUrl(raw: unknown): Promise<OpenedStore> {
+  const parsed = parseStoreUrl(raw);
+  if (parsed.kind === "sqlite") {
+    if (!existsSync(parsed.path)) {
+      throw new ValidationError(`SQLite store ${JSON.stringify(parsed.path)} does not exist (check the path; tools do not create stores)`);
+    }
+    return await SqliteProvider.open(parsed.path);
+  }
+  return await PostgresProvider.connect(parsed.url, parsed.schema === undefined ? {} : { schema: parsed.schema });
+}
