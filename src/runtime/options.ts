@@ -90,7 +90,7 @@ export interface RuntimeOptions {
   /**
    * Instances whose live state (running generator) this runtime keeps after a committed turn, so
    * the next turn applies only its new messages instead of replaying the whole history; least
-   * recently used dropped first. 0 = off (every turn replays). Default 0, ≥ 0
+   * recently used dropped first. 0 = off (every turn replays). Default 1000, ≥ 0
    * (docs/runtime-semantics.md §2.12).
    */
   instanceCacheSize?: number;
@@ -169,7 +169,7 @@ const NUMERIC_OPTIONS = {
   sessionCleanupIntervalMs: [300_000, 1],
   maxSessionsPerRuntime: [10, 1],
   maxHistoryEvents: [10_000, 1],
-  instanceCacheSize: [0, 0],
+  instanceCacheSize: [1000, 0],
   // Shared with the client, which refuses larger payloads up front (src/client.ts).
   maxPayloadBytes: [DEFAULT_MAX_PAYLOAD_BYTES, 1],
   maxCustomStatusBytes: [256 * 1024, 1],

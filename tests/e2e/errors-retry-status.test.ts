@@ -7,7 +7,7 @@ import { ClientError } from "../../src/core/errors.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import type { RuntimeOptions } from "../../src/runtime/options.ts";
 import { RetryPolicy } from "../../src/runtime/retry.ts";
-import { deferred, describeEachProvider, historyTypes, type Harness, within } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, REPLAY_EVERY_TURN, type Harness, within } from "./harness.ts";
 
 const WAIT = { timeoutMs: 10_000 };
 
@@ -542,7 +542,7 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
           return { g, g2, t, echo };
         },
       },
-    });
+    }, REPLAY_EVERY_TURN);
     const before = Date.now();
     await env.client.startOrchestration("det-1", "Deterministic", null);
     const status = await env.client.waitForOrchestration("det-1", WAIT);
@@ -597,7 +597,7 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
           return "done";
         },
       },
-    });
+    }, REPLAY_EVERY_TURN);
     await env.client.startOrchestration("replay-1", "Observer", null);
     expect(await env.client.waitForOrchestration("replay-1", WAIT)).toMatchObject({ status: "Completed", output: "done" });
     expect(log).toEqual([
@@ -651,6 +651,7 @@ describeEachProvider("errors, retries and status", (e2e: Harness) => {
         },
       },
     }, {
+      ...REPLAY_EVERY_TURN,
       logLevel: "info",
       logger: { log: (_level, message) => void (message.startsWith("fan:") && traces.push(message)) },
     });

@@ -136,6 +136,12 @@ export interface Harness {
   openStore(path: string): Promise<Store>;
 }
 
+/**
+ * For tests about replay itself (isReplaying, code that changes between re-runs): the instance
+ * cache off, so every turn replays the whole history (docs/runtime-semantics.md §2.12).
+ */
+export const REPLAY_EVERY_TURN: RuntimeOptions = { instanceCacheSize: 0 };
+
 /** Options that keep tests fast and quiet; override per test. */
 const FAST: RuntimeOptions = {
   orchestrationConcurrency: 2,

@@ -5,7 +5,7 @@ import { expect, test } from "bun:test";
 import { Client } from "../../src/client.ts";
 import type { Event, EventOf } from "../../src/core/events.ts";
 import { SubOrchestrationFailedError } from "../../src/runtime/tasks.ts";
-import { deferred, describeEachProvider, historyTypes, within } from "./harness.ts";
+import { deferred, describeEachProvider, historyTypes, REPLAY_EVERY_TURN, within } from "./harness.ts";
 
 /** Polls `check` until it returns a value other than undefined/false, or fails after `timeoutMs`. */
 async function waitFor<T>(what: string, check: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 5_000): Promise<T> {
@@ -289,7 +289,7 @@ describeEachProvider("queues, children and cancellation", (e2e) => {
           return yield* ctx.scheduleActivity(childRuns === 1 ? "A" : "B", null);
         },
       },
-    });
+    }, REPLAY_EVERY_TURN);
     const { client } = env;
     await client.startOrchestration("guardian", "Guardian", null);
     const child = await client.waitForOrchestration("guardian::sub::2", { timeoutMs: 5_000 });

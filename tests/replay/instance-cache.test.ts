@@ -314,6 +314,6 @@ describe("InstanceCache bounds and counters", () => {
   test("instanceCacheSize must be an integer >= 0", () => {
     expect(() => resolveRuntimeOptions({ instanceCacheSize: -1 })).toThrow(/instanceCacheSize/);
     expect(() => resolveRuntimeOptions({ instanceCacheSize: 1.5 })).toThrow(/instanceCacheSize/);
-    expect(resolveRuntimeOptions({}).instanceCacheSize).toBe(0);
+    expect(resolveRuntimeOptions({}).instanceCacheSize).toBe(1000);
   });
 });
