@@ -496,9 +496,11 @@ export class Client {
     terminalOnly = false,
   ): Promise<R> {
     const deadline = performance.now() + timeoutMs;
-    // A provider that signals terminal states from every process wakes this wait when it can be
-    // satisfied: polling is then only a safety net from the start.
-    let backoff = terminalOnly && this.provider.capabilities?.().terminalWakeups === true ? BACKOFF_MAX_MS : BACKOFF_START_MS;
+    // A provider that signals terminal states from every process, or a runtime of this process
+    // running turns on this provider (it signals every commit), wakes this wait when it can be
+    // satisfied: polling is then only a safety net from the start (docs/runtime-semantics.md §4.2).
+    const signalled = this.signals.hasDriver || (terminalOnly && this.provider.capabilities?.().terminalWakeups === true);
+    let backoff = signalled ? BACKOFF_MAX_MS : BACKOFF_START_MS;
     let skipCheck = false;
     for (;;) {
       // Subscribe before checking: a notify that lands while the check reads is then not lost.

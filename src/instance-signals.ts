@@ -23,10 +23,31 @@ export interface InstanceSignals {
    * whichever comes first; never rejects. The waiter is removed in every case.
    */
   wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason>;
+  /**
+   * Marks a runtime of this process as running turns on this provider (it notifies after each
+   * commit) until the returned function is called. Waiters then need polling only as a safety net.
+   */
+  attachDriver(): () => void;
+  /** Whether a runtime of this process is running turns on this provider now. */
+  readonly hasDriver: boolean;
 }
 
 class InstanceSignalHub implements InstanceSignals {
   private readonly waiters = new Map<string, Set<(reason: WakeReason) => void>>();
+  private drivers = 0;
+
+  attachDriver(): () => void {
+    this.drivers++;
+    let attached = true;
+    return () => {
+      if (attached) this.drivers--;
+      attached = false;
+    };
+  }
+
+  get hasDriver(): boolean {
+    return this.drivers > 0;
+  }
 
   notify(instanceId: string, terminal = true): void {
     const set = this.waiters.get(instanceId);

@@ -22,6 +22,8 @@ export class OrchestrationDispatcher {
   private readonly slowTurns = new SlowTurns();
   /** Live states of instances whose last turn committed here (docs/runtime-semantics.md §2.12). */
   private readonly cache: InstanceCache;
+  /** Ends this dispatcher's mark on the provider's signal hub (waiting clients then poll faster again). */
+  private detachDriver: () => void = () => {};
 
   constructor(
     private readonly provider: Provider,
@@ -46,10 +48,12 @@ export class OrchestrationDispatcher {
   }
 
   start(): void {
+    this.detachDriver = instanceSignals(this.provider).attachDriver();
     this.loops.start();
   }
 
   async shutdown(): Promise<void> {
+    this.detachDriver();
     await this.loops.shutdown();
     this.cache.clear();
   }
