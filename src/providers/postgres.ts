@@ -36,6 +36,7 @@ import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
+import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { postgresError } from "./postgres/errors.ts";
 import { Listener } from "./postgres/listener.ts";
 import { checkStorable } from "./postgres/storable.ts";
@@ -100,6 +101,8 @@ export class PostgresProvider implements Provider {
   /** The earliest pending timed wake-up per queue (delayed work announced by a notification). */
   private readonly timedWakes = new Map<WakeSignal, { at: number; timer: ReturnType<typeof setTimeout> }>();
   private readonly admin: PostgresProviderAdmin;
+  /** Decoded histories of long-running instances, so a fetch reads only their tail (§16.7). */
+  private readonly historyTails = new HistoryTails();
   /** The admin as callers get it: every argument checked by checkStorable first. */
   private readonly checkedAdmin: ProviderAdmin;
   private closed = false;
@@ -320,6 +323,7 @@ export class PostgresProvider implements Provider {
       range !== null,
       range === null ? [0, 0, 0] : [range[0].major, range[0].minor, range[0].patch],
       range === null ? [0, 0, 0] : [range[1].major, range[1].minor, range[1].patch],
+      HISTORY_TAIL,
     ];
     return this.poll(pollTimeoutMs, this.orchestratorWork, async () => {
       for (;;) {
@@ -369,9 +373,21 @@ export class PostgresProvider implements Provider {
     }
     let history: Event[] = [];
     let historyError: string | null = null;
+    const executionId = Number(r.o_execution_id);
     try {
-      history = (r.o_history as string[]).map((t) => decodeEvent(t));
+      // The fetch brought the history's last events; the rest is held here or read whole (§16.7).
+      const got = this.historyTails.assemble(instance, executionId, r.o_history as string[], r.o_history_complete === true);
+      if ("events" in got) history = got.events;
+      else {
+        const rows = await this.call(op, this.sqlText.readExecution, [instance, executionId]);
+        history = this.historyTails.whole(instance, executionId, rows.map((x) => x.event_data as string));
+      }
     } catch (err) {
+      if (err instanceof ProviderError) {
+        // The whole-history read failed: give the batch back (its lock, not its attempt) and report.
+        await this.call(op, this.sqlText.abandonOrch, [token, 0, true]).catch(() => {});
+        throw err;
+      }
       // Never throw while holding a lock: hand the runtime the error so it can poison the instance.
       history = [];
       historyError = `history deserialization failed: ${(err as Error).message}`;
@@ -385,7 +401,7 @@ export class PostgresProvider implements Provider {
       item: {
         instance,
         orchestration_name: name,
-        execution_id: Number(r.o_execution_id),
+        execution_id: executionId,
         version: version ?? "unknown",
         history,
         messages,
@@ -740,7 +756,7 @@ function statements(q: string) {
   const placeholders = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}`).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
-    fetchOrch: `SELECT * FROM ${q}.fetch_orch($1::bigint, $2::boolean, $3::bigint[], $4::bigint[])`,
+    fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer)`,
     ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders([
       "text", "bigint", "bigint[]", "text[]", "text[]",
       "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",

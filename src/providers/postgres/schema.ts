@@ -194,12 +194,17 @@ END $$;
 -- capability filter admits) and returns its batch, history and committed KV. A race lost to
 -- another process (its claim in progress, or its lock) skips that instance and keeps looking.
 -- Nothing found: only o_next_due_ms is set (ms until the next message becomes visible, or null).
-CREATE OR REPLACE FUNCTION __S__.fetch_orch(
-  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[],
+-- Claims the next orchestrator batch. p_tail NULL returns the whole history of the execution;
+-- otherwise at most its last p_tail events, with o_history_complete saying whether that is all of
+-- it: a provider that holds the earlier events decoded (postgres/history-tail.ts) then reads only
+-- what is new, and a turn of a long-running instance costs what is new, not the whole history
+-- (docs/provider-contract.md §16.7).
+CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
   OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
   OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
   OUT o_messages TEXT[], OUT o_attempt INTEGER,
-  OUT o_history TEXT[], OUT o_started TEXT,
+  OUT o_history TEXT[], OUT o_history_complete BOOLEAN, OUT o_started TEXT,
   OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
   OUT o_next_due_ms BIGINT)
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
@@ -210,6 +215,8 @@ DECLARE
   v_token TEXT;
   v_kinds TEXT[];
   v_has_start BOOLEAN;
+  v_first BIGINT;
+  v_count INTEGER;
 BEGIN
   PERFORM set_config('synchronous_commit', 'off', true);
   LOOP
@@ -305,8 +312,19 @@ BEGIN
       END IF;
     END IF;
 
-    SELECT coalesce(array_agg(event_data ORDER BY event_id), '{}') INTO o_history
-      FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id;
+    IF p_tail IS NULL THEN
+      SELECT coalesce(array_agg(event_data ORDER BY event_id), '{}') INTO o_history
+        FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id;
+      o_history_complete := true;
+    ELSE
+      SELECT coalesce(array_agg(t.event_data ORDER BY t.event_id), '{}'), min(t.event_id), count(*)
+        INTO o_history, v_first, v_count
+        FROM (SELECT event_id, event_data FROM __S__.history
+               WHERE instance_id = v_cand AND execution_id = o_execution_id
+               ORDER BY event_id DESC LIMIT p_tail) AS t;
+      o_history_complete := v_count < p_tail OR NOT EXISTS (
+        SELECT 1 FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id AND event_id < v_first);
+    END IF;
     SELECT coalesce(array_agg(key), '{}'), coalesce(array_agg(value), '{}'), coalesce(array_agg(last_updated_at_ms), '{}')
       INTO o_kv_keys, o_kv_values, o_kv_times FROM __S__.kv_store WHERE instance_id = v_cand;
     o_instance := v_cand;
@@ -314,6 +332,22 @@ BEGIN
     RETURN;
   END LOOP;
 END $$;
+
+-- The version-2 fetch (whole history), kept for processes of the previous release still running
+-- against an upgraded schema during a rolling deploy.
+CREATE OR REPLACE FUNCTION __S__.fetch_orch(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[],
+  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
+  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
+  OUT o_messages TEXT[], OUT o_attempt INTEGER,
+  OUT o_history TEXT[], OUT o_started TEXT,
+  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
+  OUT o_next_due_ms BIGINT)
+LANGUAGE sql AS $$
+  SELECT f.o_instance, f.o_token, f.o_execution_id, f.o_name, f.o_version, f.o_existed, f.o_messages, f.o_attempt,
+         f.o_history, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, NULL) AS f
+$$;
 
 -- Commits one turn (docs/provider-contract.md §3.3): checks the lock, deletes the batch, writes
 -- the instance and execution rows, history, status, custom status, KV, activities, their
@@ -646,11 +680,10 @@ END $$;
  */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
-  {
-    version: 2,
-    description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause",
-    sql: FUNCTIONS,
-  },
+  // Version 2 installed the functions; version 3 re-creates all of them (§16.2), so version 2
+  // now has nothing left to do.
+  { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
+  { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
