@@ -123,7 +123,7 @@ export function buildTimeline(events: readonly Event[], nowMs: number): Timeline
         close(bySource(e), e, "cancelled", e.reason);
         break;
       case "TimerCreated":
-        openBar(e, "timer", `timer until ${new Date(e.fire_at_ms).toISOString()}`);
+        openBar(e, "timer", `timer ${Math.max(0, e.fire_at_ms - e.timestamp_ms)} ms`);
         break;
       case "TimerFired":
         close(bySource(e), e, "completed");
