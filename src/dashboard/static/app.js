@@ -122,17 +122,19 @@ const STATUSES = ["Running", "Completed", "Failed", "ContinuedAsNew"];
 
 async function renderList() {
   const params = new URLSearchParams(location.search);
-  const query = { status: params.get("status") || "", prefix: params.get("prefix") || "", page: Number(params.get("page") || 0) };
+  const query = { status: params.get("status") || "", prefix: params.get("prefix") || "", page: Number(params.get("page") || 0), pageSize: params.get("pageSize") || "" };
   const go = (change) => {
     const next = { ...query, page: 0, ...change };
     const p = new URLSearchParams();
     if (next.status) p.set("status", next.status);
     if (next.prefix) p.set("prefix", next.prefix);
     if (next.page) p.set("page", String(next.page));
+    if (next.pageSize) p.set("pageSize", next.pageSize);
     history.pushState(null, "", "/" + (p.toString() ? "?" + p : ""));
     route();
   };
   const q = new URLSearchParams({ status: query.status, prefix: query.prefix, page: String(query.page) });
+  if (query.pageSize) q.set("pageSize", query.pageSize);
   const data = await api("/api/instances?" + q);
   document.title = "Instances · duroxide dashboard";
 
