@@ -50,6 +50,7 @@ export {
   ConfigurationError,
   ValidationError,
   DecodeError,
+  NondeterminismError,
   type ClientErrorCode,
   type ProviderErrorKind,
 } from "./core/errors.ts";
