@@ -59,3 +59,5 @@ export type { ExecutionStatus } from "./core/status.ts";
 export type * from "./core/events.ts";
 export type * from "./core/error-details.ts";
 export type * from "./core/admin-types.ts";
+export type { OrchestrationStats } from "./core/orchestration-stats.ts";
+export type { OrchestrationDescriptor } from "./runtime/orchestration-descriptor.ts";
