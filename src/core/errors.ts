@@ -73,7 +73,7 @@ export class NondeterminismError extends DuroxideError {
   readonly eventId: number | null;
   /** What history records at that point, e.g. `activity "Reserve" with input "book"`. */
   readonly historyHas: string;
-  /** What the code did instead, e.g. `scheduled timer`. */
+  /** What the code did instead, e.g. `scheduled a timer`. */
   readonly codeDid: string;
 
   constructor(fields: {

@@ -55,8 +55,8 @@ describe("replayHistory", () => {
     const nd = err as NondeterminismError;
     expect(nd).toMatchObject({ instanceId: I, executionId: 1, orchestrationName: "Order", orchestrationVersion: "1.0.0", eventId: 2 });
     expect(nd.historyHas).toBe('activity "Reserve" with input "book"');
-    expect(nd.codeDid).toBe("scheduled timer");
-    expect(nd.message).toContain('at event 2: history has activity "Reserve" with input "book", but the code scheduled timer');
+    expect(nd.codeDid).toBe("scheduled a timer");
+    expect(nd.message).toContain('at event 2: history has activity "Reserve" with input "book", but the code scheduled a timer');
   });
 
   test("code that stops short of a recorded schedule diverges at that event", () => {
