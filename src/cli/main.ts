@@ -94,7 +94,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
       return EXIT_USAGE;
     }
     const cmd = COMMANDS.find((c) => c.name === name);
-    if (cmd === undefined) throw new UsageError(`unknown command ${JSON.stringify(safe(name))}; commands: ${COMMANDS.map((c) => c.name).join(", ")}`);
+    if (cmd === undefined) throw new UsageError(`unknown command "${name}"; commands: ${COMMANDS.map((c) => c.name).join(", ")}`);
     const rest = [...argv];
     rest.splice(argv.indexOf(name), 1);
     if (rest[0] === "--") rest.shift();
@@ -142,14 +142,19 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   }
 }
 
+/** A message made terminal-safe line by line (a flag or id the user typed may carry escapes). */
+function safeLines(text: string): string {
+  return text.split("\n").map(safe).join("\n");
+}
+
 /** Prints a failure and picks its exit status. */
 function report(io: CliIo, err: unknown): number {
   if (err instanceof UsageError) {
-    io.err(`error: ${err.message}\n(duroxide --help for usage)`);
+    io.err(`error: ${safeLines(err.message)}\n(duroxide --help for usage)`);
     return EXIT_USAGE;
   }
   if (err instanceof CliFailure) {
-    io.err(`error: ${err.message}`);
+    io.err(`error: ${safeLines(err.message)}`);
     return EXIT_FAILED;
   }
   if (err instanceof ClientError && err.code === "InvalidInput") {

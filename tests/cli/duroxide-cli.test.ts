@@ -36,7 +36,7 @@ describe("duroxide usage and exit statuses", () => {
       duroxide(["list", "--help"]),
       duroxide(["help", "history"]),
       duroxide([]),
-      duroxide(["frobnicate"], env),
+      duroxide(["frob\u001b[2Jnicate"], env),
       duroxide(["list", "--limit", "0"], env),
       duroxide(["show"], env),
       duroxide(["show", "a", "b"], env),
@@ -55,7 +55,8 @@ describe("duroxide usage and exit statuses", () => {
     expect(none.code).toBe(2);
     expect(none.err).toContain("no command given");
     expect(unknown.code).toBe(2);
-    expect(unknown.err).toContain('unknown command "frobnicate"');
+    expect(unknown.err).toContain('unknown command "frob\\x1b[2Jnicate"'); // shown escaped, never obeyed
+    expect(unknown.err).not.toContain(ESC);
     expect(badLimit.code).toBe(2);
     expect(badLimit.err).toContain("--limit must be an integer from 1");
     expect(missingArg.code).toBe(2);
