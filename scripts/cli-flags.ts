@@ -17,6 +17,22 @@ export function parseFlags(argv: string[], options: NonNullable<ParseArgsConfig[
   }
 }
 
+/**
+ * Flags and positional arguments, for tools with subcommands (`duroxide show ID`): the same strict
+ * flag parsing as parseFlags, with the non-flag words kept in order.
+ */
+export function parseCommandLine(
+  argv: string[],
+  options: NonNullable<ParseArgsConfig["options"]>,
+): { values: Record<string, string | boolean | undefined>; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, strict: true, allowPositionals: true });
+    return { values: r.values as Record<string, string | boolean | undefined>, positionals: r.positionals };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
 export interface NumberFlagRange {
   min: number;
   max: number;

@@ -21,6 +21,7 @@ import type {
   SystemMetrics,
 } from "./core/admin-types.ts";
 import { renderErrorDetails, type ErrorDetails } from "./core/error-details.ts";
+import { historyStats, type OrchestrationStats } from "./core/orchestration-stats.ts";
 import { ClientError, ProviderError, type ClientErrorCode, type ProviderErrorKind } from "./core/errors.ts";
 import { describe } from "./core/describe.ts";
 import type { Event } from "./core/events.ts";
@@ -315,6 +316,35 @@ export class Client {
 
   async getSystemMetrics(): Promise<SystemMetrics> {
     return this.admin("getSystemMetrics", (a) => a.getSystemMetrics());
+  }
+
+  /**
+   * How big an instance has grown: the current execution's history (events, bytes), executions,
+   * KV keys and bytes, and mailbox messages not yet dequeued; null when the instance does not
+   * exist. Computed from the history and KV reads every provider has (core/orchestration-stats.ts),
+   * so it works without the management capability (executionCount then is the current execution id).
+   */
+  async getOrchestrationStats(instanceId: string): Promise<OrchestrationStats | null> {
+    const op = "getOrchestrationStats";
+    checkId(op, "instanceId", instanceId);
+    const history = await this.call(op, () => this.provider.read(instanceId));
+    const started = history[0];
+    if (started === undefined || started.type !== "OrchestrationStarted") return null;
+    const kv = await this.call(op, () => this.provider.getKvAllValues(instanceId));
+    let kvBytes = 0;
+    for (const v of Object.values(kv)) kvBytes += payloadBytes(v);
+    const admin = this.provider.asManagementCapability();
+    const executionCount = admin === null ? started.execution_id : (await this.call(op, () => admin.listExecutions(instanceId))).length;
+    return {
+      instanceId,
+      orchestrationName: started.name,
+      orchestrationVersion: started.version,
+      currentExecutionId: started.execution_id,
+      executionCount,
+      ...historyStats(history),
+      kvUserKeyCount: Object.keys(kv).length,
+      kvTotalValueBytes: kvBytes,
+    };
   }
 
   /** Unlocked message counts per queue. */

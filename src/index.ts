@@ -50,6 +50,7 @@ export {
   ConfigurationError,
   ValidationError,
   DecodeError,
+  NondeterminismError,
   type ClientErrorCode,
   type ProviderErrorKind,
 } from "./core/errors.ts";
@@ -58,3 +59,5 @@ export type { ExecutionStatus } from "./core/status.ts";
 export type * from "./core/events.ts";
 export type * from "./core/error-details.ts";
 export type * from "./core/admin-types.ts";
+export type { OrchestrationStats } from "./core/orchestration-stats.ts";
+export type { OrchestrationDescriptor } from "./runtime/orchestration-descriptor.ts";

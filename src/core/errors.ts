@@ -58,6 +58,50 @@ export class ClientError extends DuroxideError {
 }
 
 /**
+ * Orchestration code no longer fits a recorded history (docs/runtime-semantics.md §2.8), as
+ * `replayHistory` from duroxide/testing reports it: the first event where they part, what history
+ * has there and what the code did instead. The runtime itself never throws this: it fails the
+ * execution with `Configuration { kind: "Nondeterminism" }` details.
+ */
+export class NondeterminismError extends DuroxideError {
+  override name = "NondeterminismError";
+  readonly instanceId: string;
+  readonly executionId: number;
+  readonly orchestrationName: string;
+  readonly orchestrationVersion: string;
+  /** The history event where code and history part; null when no single event is to blame. */
+  readonly eventId: number | null;
+  /** What history records at that point, e.g. `activity "Reserve" with input "book"`. */
+  readonly historyHas: string;
+  /** What the code did instead, e.g. `scheduled a timer`. */
+  readonly codeDid: string;
+
+  constructor(fields: {
+    instanceId: string;
+    executionId: number;
+    orchestrationName: string;
+    orchestrationVersion: string;
+    eventId: number | null;
+    historyHas: string;
+    codeDid: string;
+  }) {
+    const where = fields.eventId === null ? "" : ` at event ${fields.eventId}`;
+    super(
+      `nondeterminism in ${fields.orchestrationName} ${fields.orchestrationVersion} (instance ${JSON.stringify(fields.instanceId)}, execution ${fields.executionId})${where}: ` +
+        `history has ${fields.historyHas}, but the code ${fields.codeDid}. ` +
+        "Running instances of this history would fail on this code: keep the old code path (or register the change as a new version) until they finish",
+    );
+    this.instanceId = fields.instanceId;
+    this.executionId = fields.executionId;
+    this.orchestrationName = fields.orchestrationName;
+    this.orchestrationVersion = fields.orchestrationVersion;
+    this.eventId = fields.eventId;
+    this.historyHas = fields.historyHas;
+    this.codeDid = fields.codeDid;
+  }
+}
+
+/**
  * What went wrong in a Provider call, as a closed set the runtime, the client and the suite decide
  * by (never by message text, so a provider words its messages freely). docs/provider-contract.md
  * §9 says which method raises which kind.

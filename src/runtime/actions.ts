@@ -31,7 +31,7 @@ export function describeAction(a: Action): string {
     case "CallActivity":
       return describeActivity(a.name, a.input, a.tag, a.sessionId);
     case "CreateTimer":
-      return `timer`;
+      return "a timer";
     case "WaitExternal":
       return `wait for event "${a.name}"`;
     case "DequeueEvent":

@@ -48,6 +48,7 @@ function run(turn: TurnState): TurnOutput {
   if (turn.input.abort) {
     turn.abortDetails = turn.input.abort;
     turn.nondeterminism = null;
+    turn.divergence = null;
   }
   if (turn.abortDetails !== null) return finishTurn(turn, { type: "Failed", details: turn.abortDetails });
   if (turn.nondeterminism !== null) return failNondeterministic(turn);

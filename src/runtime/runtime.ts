@@ -12,6 +12,7 @@ import { resolveRuntimeOptions, RUNTIME_VERSION, type ResolvedRuntimeOptions, ty
 import { ActivityRegistry, OrchestrationRegistry } from "./registry.ts";
 import { WorkerDispatcher } from "./worker-dispatcher.ts";
 import type { InstanceCacheStats } from "./instance-cache.ts";
+import { readOrchestrationDescriptor, type OrchestrationDescriptor } from "./orchestration-descriptor.ts";
 
 const PROVIDER_METHODS = [
   "fetchOrchestrationItem",
@@ -73,6 +74,14 @@ export class Runtime {
    */
   instanceCacheStats(): InstanceCacheStats {
     return this.orchestrations.instanceCacheStats();
+  }
+
+  /**
+   * Which orchestration `instanceId` runs: name, version and parent link of its latest execution
+   * (runtime/orchestration-descriptor.ts); null when the instance has no history yet.
+   */
+  getOrchestrationDescriptor(instanceId: string): Promise<OrchestrationDescriptor | null> {
+    return readOrchestrationDescriptor(this.provider, instanceId);
   }
 
   /**

@@ -68,11 +68,19 @@ function applySchedule(turn: TurnState, e: Event, actionType: Action["type"]): v
   while (fifo.length > 0 && METADATA_ACTIONS.has(fifo[0]!.action.type)) fifo.shift();
   const front = fifo.shift();
   if (front === undefined) {
-    turn.fail(`history has ${e.type} at event ${e.event_id} but the orchestration did not schedule anything there (code changed?)`);
+    turn.fail(`history has ${e.type} at event ${e.event_id} but the orchestration did not schedule anything there (code changed?)`, {
+      eventId: e.event_id,
+      historyHas: describeEvent(e),
+      codeDid: "scheduled nothing more",
+    });
   }
   const a = front.action;
   if (a.type !== actionType || !sameSchedule(a, e)) {
-    turn.fail(`schedule mismatch at event ${e.event_id}: history has ${describeEvent(e)} but the orchestration scheduled ${describeAction(a)}`);
+    turn.fail(`schedule mismatch at event ${e.event_id}: history has ${describeEvent(e)} but the orchestration scheduled ${describeAction(a)}`, {
+      eventId: e.event_id,
+      historyHas: describeEvent(e),
+      codeDid: `scheduled ${describeAction(a)}`,
+    });
   }
   turn.bindSchedule(a, front.task, e);
 }
@@ -100,7 +108,11 @@ function applyCompletion(turn: TurnState, e: Event, scheduleType: Event["type"])
   const source = e.source_event_id;
   const s = source === null ? undefined : turn.schedules.get(source);
   if (s === undefined || s.kind !== scheduleType || turn.completed.has(source!)) {
-    turn.fail(`${e.type} at event ${e.event_id} completes event ${String(source)}, which is not an open ${scheduleType} (code changed?)`);
+    turn.fail(`${e.type} at event ${e.event_id} completes event ${String(source)}, which is not an open ${scheduleType} (code changed?)`, {
+      eventId: e.event_id,
+      historyHas: `${e.type} completing event ${String(source)}`,
+      codeDid: `has no open ${scheduleType} at event ${String(source)}`,
+    });
   }
   turn.completed.add(source!);
   turn.unfinished.delete(source!);
@@ -146,7 +158,11 @@ export function checkDroppedFutures(turn: TurnState): void {
     const e = turn.history[i]!;
     if ((e.type === "ActivityCancelRequested" || e.type === "SubOrchestrationCancelRequested" || e.type === "ExternalSubscribedCancelled" || e.type === "ExternalSubscribedPersistentCancelled") && e.reason === DROPPED_FUTURE) {
       if (e.source_event_id !== null && !droppedNow.has(e.source_event_id)) {
-        turn.nondeterminism = `history records that the task of event ${e.source_event_id} was dropped, but the orchestration now keeps waiting for it (code changed?)`;
+        turn.diverge(`history records that the task of event ${e.source_event_id} was dropped, but the orchestration now keeps waiting for it (code changed?)`, {
+          eventId: e.event_id,
+          historyHas: `${e.type} (the task of event ${e.source_event_id} dropped)`,
+          codeDid: `keeps waiting for the task of event ${e.source_event_id}`,
+        });
         return;
       }
     }

@@ -36,6 +36,14 @@ export const COMPLETION_OF: Partial<Record<Event["type"], Event["type"]>> = {
 };
 
 
+/** Where replay left history: the event, what history records there, what the code did instead. */
+export interface Divergence {
+  /** The history event where code and history part (null when no single event is to blame). */
+  eventId: number | null;
+  historyHas: string;
+  codeDid: string;
+}
+
 export interface Schedule {
   kind: Event["type"];
   task: LeafTask<unknown> | null;
@@ -85,6 +93,12 @@ export class TurnState implements ContextHost {
   continueAsNew: { input: string; version: string | null } | null = null;
   abortDetails: ErrorDetails | null = null;
   nondeterminism: string | null = null;
+  /**
+   * The first nondeterminism as parts (where, what history has, what the code did), for tools
+   * that report it (duroxide/testing replayHistory, docs/runtime-semantics.md §2.8); set with
+   * `nondeterminism` when the phase that found it knows the parts.
+   */
+  divergence: Divergence | null = null;
   rootResult: Settlement<unknown> | null = null;
   started: EventOf<"OrchestrationStarted"> | null = null;
   readonly ctx: OrchestrationContext;
@@ -201,9 +215,16 @@ export class TurnState implements ContextHost {
   }
 
   /** Records the first nondeterminism and abandons the code. */
-  fail(message: string): never {
-    this.nondeterminism ??= message;
+  fail(message: string, divergence?: Divergence): never {
+    this.diverge(message, divergence);
     throw new Nondeterminism(message);
+  }
+
+  /** Records the first nondeterminism (message and, when known, its parts) without unwinding. */
+  diverge(message: string, divergence?: Divergence): void {
+    if (this.nondeterminism !== null) return;
+    this.nondeterminism = message;
+    this.divergence = divergence ?? null;
   }
 
   /** Binds an action's task to its schedule event; a wait or dequeue also starts listening. */
