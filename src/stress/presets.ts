@@ -15,8 +15,8 @@ export interface StressPreset {
   /** The guide's heading for it. */
   title: string;
   config: Readonly<ResolvedStressTestConfig>;
-  /** What it is for, one line (shown by --help and in the run's header). */
-  purpose: string;
+  /** The config in words, one line (shown by --help). */
+  summary: string;
 }
 
 export const STRESS_PRESETS: Readonly<Record<StressPresetName, StressPreset>> = Object.freeze({
@@ -24,19 +24,19 @@ export const STRESS_PRESETS: Readonly<Record<StressPresetName, StressPreset>> = 
     name: "quick",
     title: "Quick Validation (30 seconds)",
     config: QUICK_VALIDATION,
-    purpose: "10 in flight, 30 s, 3 tasks of 50 ms, 1/1: does every instance complete?",
+    summary: "10 in flight, 30 s, 3 tasks x 50 ms, 1/1 (Quick Validation)",
   },
   baseline: {
     name: "baseline",
     title: "Performance Baseline (10 seconds)",
     config: PERFORMANCE_BASELINE,
-    purpose: "20 in flight, 10 s, 5 tasks of 10 ms, 1/1: the guide's >= 10 orch/s target (file-based provider)",
+    summary: "20 in flight, 10 s, 5 tasks x 10 ms, 1/1 (Performance Baseline)",
   },
   concurrency: {
     name: "concurrency",
     title: "Concurrency Stress Test (10 seconds)",
     config: CONCURRENCY_STRESS,
-    purpose: "20 in flight, 10 s, 5 tasks of 10 ms, 2/2: two slots of each kind",
+    summary: "20 in flight, 10 s, 5 tasks x 10 ms, 2/2 (Concurrency Stress Test)",
   },
 });
 

@@ -69,8 +69,11 @@ function formatTarget(t: TargetCheck, c: Colors): string[] {
   const tag = t.status === "pass" ? c.green("PASS ") : t.status === "fail" ? c.red("FAIL ") : c.dim("N/A  ");
   const level = t.level === "high-performance" ? c.dim(" [high-performance]") : "";
   const lines = [`  ${tag} ${t.target}${level}`];
-  if (t.measured !== null) lines.push(`        measured: ${t.measured}`);
-  if (t.bound !== null) lines.push(c.dim(`        bound: ${t.bound}`));
+  // A target that is simply not this row's (another config, another kind of store) needs only the why and the where:
+  // its figure and bound are in the JSON. A judged or impossible one shows what was measured against what.
+  const judged = t.status !== "not-applicable" || t.impossible;
+  if (judged && t.measured !== null) lines.push(`        measured: ${t.measured}`);
+  if (judged && t.bound !== null) lines.push(c.dim(`        bound: ${t.bound}`));
   if (t.note !== null) lines.push(`        ${t.status === "fail" ? c.red(t.note) : t.note}`);
   if (t.meaningfulWith !== null) lines.push(`        meaningful with: ${t.meaningfulWith}`);
   return lines;
