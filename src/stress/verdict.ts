@@ -13,7 +13,7 @@
  * 1000 / orch/s) is shown beside the real latency, labelled, and never judged.
  */
 import { ConfigurationError } from "../core/errors.ts";
-import { configLabel, workerCeilingOrchPerSec, type StressTestConfig } from "./config.ts";
+import { configLabel, resolveConfig, workerCeilingOrchPerSec, type StressTestConfig } from "./config.ts";
 import type { LatencySummary } from "./metrics.ts";
 import type { TimelineSecond } from "./timeline.ts";
 import { detectWarningSigns, resolveWarningThresholds, type WarningSignCheck, type WarningThresholds } from "./warning-signs.ts";
@@ -141,6 +141,7 @@ const PARALLEL = "parallel-orchestrations";
 /** Judges every row and every 1/1 -> 2/2 pair against the guide's targets, and detects each row's warning signs. */
 export function judgeStressRun(rows: readonly VerdictRowInput[], options: JudgeOptions = {}): StressVerdict {
   if (!Array.isArray(rows)) throw new ConfigurationError("judgeStressRun: rows must be an array of stress results");
+  if (typeof options !== "object" || options === null) throw new ConfigurationError("judgeStressRun: options must be an object like { thresholds: { stallSeconds: 5 } }");
   const thresholds = resolveWarningThresholds(options.thresholds ?? {});
   const verdictRows = rows.map((r, i) => judgeRow(checkRow(r, i), thresholds));
   const scaling = judgeScaling(rows);
@@ -206,6 +207,11 @@ function checkRow(r: VerdictRowInput, i: number): VerdictRowInput {
   if (typeof r !== "object" || r === null) throw bad("is not an object");
   if (typeof r.name !== "string") throw bad("has no name");
   if (typeof r.config !== "object" || r.config === null) throw bad("has no config");
+  try {
+    resolveConfig(r.config);
+  } catch (err) {
+    throw bad(`has a bad config: ${(err as Error).message}`);
+  }
   for (const k of ["launched", "completed", "failed", "successRate", "orchThroughput", "totalTimeMs"] as const) {
     if (typeof r[k] !== "number" || !Number.isFinite(r[k]) || r[k] < 0) throw bad(`.${k} must be a number >= 0, got ${String(r[k])}`);
   }

@@ -135,6 +135,9 @@ describe("judgeStressRun", () => {
     expect(() => judgeStressRun([{ ...syntheticRun({ completed: STEADY(18) }), orchThroughput: Number.NaN }])).toThrow(/orchThroughput must be a number/);
     expect(() => judgeStressRun([{ ...syntheticRun({ completed: STEADY(18) }), storage: "disk" as never }])).toThrow(/storage must be "durable" or "in-memory"/);
     expect(() => judgeStressRun([], { thresholds: { latencyCv: -1 } })).toThrow(ConfigurationError);
+    expect(() => judgeStressRun([], null as never)).toThrow(ConfigurationError);
+    const noTasks = syntheticRun({ completed: STEADY(18) });
+    expect(() => judgeStressRun([{ ...noTasks, config: { ...noTasks.config, tasksPerInstance: -1 } }])).toThrow(/bad config: StressTestConfig.tasksPerInstance must be an integer >= 0/);
   });
 });
 
