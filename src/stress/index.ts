@@ -7,6 +7,12 @@
  *   printComparisonTable([r]);
  *
  * runStressTest throws StressTestFailedError (with `.result`) when success is below 100 %.
+ *
+ * The verdict (docs/stress-tests.md §9): the guide's targets and warning signs for those results.
+ *
+ *   const verdict = judgeStressRun([r]);            // r.timeline feeds the warning signs
+ *   console.log(formatVerdict(verdict, { color: shouldColor(process.stdout) }));
+ *   if (verdictGateFailures(verdict, ["target"]).length > 0) process.exit(1);
  */
 export {
   CI_MINIMAL,
