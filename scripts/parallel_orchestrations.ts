@@ -26,6 +26,9 @@ import { FAULT_MODES, type FaultMode } from "../src/testing/fault-injecting-prov
 import { randomSeed } from "../src/testing/seeded-random.ts";
 import { PostgresProvider } from "../src/providers/postgres.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
+import { STRESS_PRESET_NAMES, STRESS_PRESETS, stressPreset, type StressPreset } from "../src/stress/presets.ts";
+import { judgeStressRun, verdictGateFailures, type FailOn, type VerdictRowInput } from "../src/stress/verdict.ts";
+import { formatVerdict, shouldColor } from "../src/stress/verdict-format.ts";
 import {
   PERFORMANCE_BASELINE,
   activitiesPerLargePayloadInstance,
@@ -60,6 +63,12 @@ comparison table. Default: sqlite-mem and sqlite-file at 1/1 and 2/2 with the pe
 baseline config (20 in flight, 10 s, 5 tasks, 10 ms delay, 60 s wait).
 
 Options:
+  --preset NAME        one of the testing guide's recommended configurations, exactly:
+${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STRESS_PRESETS[n].summary}`).join("\n")}
+                       (sets the config fields and --config; any of those flags given as well
+                       overrides the preset's value, and the header says so)
+  --fail-on LIST       exit 1 when the verdict finds: target (a minimum target of the guide failed),
+                       warning (a warning sign was found), or target,warning
   --provider LIST      comma-separated: memory (MemoryProvider, plain JS objects: the baseline that
                        shows what storage costs), sqlite-mem, sqlite-file, postgres (PostgreSQL, see
                        --pg-url), or a path to a module exporting a provider factory (default export
@@ -96,7 +105,8 @@ Options:
   --chaos-lease-ms N   orchestrator and worker lock timeout of the faulted runtimes, ms, >= 1000
                        (default 2000: a fetch whose reply was lost holds its item until the lock
                        expires, which with the runtime's default 30 s worker lock stalls an instance)
-  --json               one JSON line per row on stdout, nothing else (progress goes to stderr)
+  --json               one JSON line per row on stdout, then the verdict as one line {"verdict": ...},
+                       nothing else (progress, table and verdict text go to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
                        tracked commit, the table)
   --large-payload      run the large-payload scenario instead (10/50/100 KB payloads, 20
@@ -114,7 +124,16 @@ this process's peak plus each runtime process's peak).
 Ceiling: with activity delay d ms, T tasks and W worker slots, at most 1000*W/(T*d) orch/s
 (20 at 1/1 and 40 at 2/2 for the default config); with --processes N, 1000*N*W/(T*d).
 
-Exit status: 0 when every run completed 100 %, 1 when a run failed, 2 for bad flags.`;
+After the table comes the verdict: each of the guide's performance targets per row (and 1/1 -> 2/2
+across rows) with PASS / FAIL / N/A, the measured figure and the bound that applies (the worker
+ceiling; Little's law for latency: with M in flight the mean latency is M / throughput, so the
+guide's < 200 ms cannot hold with 20 in flight), then the warning signs found on the per-second
+timeline (zero throughput, falling throughput, variable latency, growing RSS) with likely causes.
+N/A says why and which config would make the target meaningful. With --json the verdict is the
+last line on stdout ({"verdict": ...}). README.md, "Reading the verdict", says more.
+
+Exit status: 0 when every run completed 100 % (and, with --fail-on, the verdict found nothing it
+names), 1 when a run failed or --fail-on's check did, 2 for bad flags.`;
 
 interface ProviderSpec {
   key: string;
@@ -141,6 +160,10 @@ interface Cli {
   largePayload: boolean;
   bench: boolean;
   chaos: ChaosConfig | null;
+  preset: StressPreset | null;
+  /** Flags that override a field of the preset. */
+  presetOverrides: string[];
+  failOn: FailOn[];
 }
 
 // ------------------------------------------------------------------ flags
@@ -166,6 +189,8 @@ function parseCli(argv: string[]): Cli | "help" {
     "large-payload": { type: "boolean" },
     bench: { type: "boolean" },
     help: { type: "boolean", short: "h" },
+    preset: { type: "string" },
+    "fail-on": { type: "string" },
   });
   if (values.help) return "help";
   const largePayload = values["large-payload"] === true;
@@ -174,6 +199,7 @@ function parseCli(argv: string[]): Cli | "help" {
   if (bench && (largePayload || track)) throw new UsageError("--bench runs the micro-benchmarks only; it cannot be combined with --large-payload or --track");
   if (largePayload && track) throw new UsageError("--track records the parallel-orchestrations scenario only; drop --track for --large-payload");
   if (largePayload && values.tasks !== undefined) throw new UsageError("--tasks does not apply to --large-payload (each instance runs 40 activities by design)");
+  const { preset, presetOverrides, failOn } = verdictFlags(values, { largePayload, bench });
 
   const processes = num("--processes", values.processes, { min: 1, max: MAX_RUNTIME_PROCESSES, integer: true }) ?? 1;
   if (bench && values.processes !== undefined) throw new UsageError("--processes applies to the stress runs; --bench runs in this process only");
@@ -195,7 +221,8 @@ function parseCli(argv: string[]): Cli | "help" {
   if (pgUrl !== undefined && !/^postgres(ql)?:\/\/\S+$/.test(pgUrl.trim())) throw new UsageError(`--pg-url must be a postgres:// or postgresql:// URL, got ${JSON.stringify(pgUrl)}`);
   if (values["pool-max"] !== undefined && !hasPostgres) throw new UsageError("--pool-max applies to --provider postgres only");
   const poolMax = num("--pool-max", values["pool-max"], { min: 1, max: 100, integer: true });
-  const configs = splitList("--config", (values.config as string | undefined) ?? (largePayload ? "1/1" : "1/1,2/2")).map((c) => {
+  const defaultConfigs = preset !== null ? configLabel(preset.config) : largePayload ? "1/1" : "1/1,2/2";
+  const configs = splitList("--config", (values.config as string | undefined) ?? defaultConfigs).map((c) => {
     const m = /^(\d+)\/(\d+)$/.exec(c);
     const o = Number(m?.[1]);
     const w = Number(m?.[2]);
@@ -239,7 +266,33 @@ function parseCli(argv: string[]): Cli | "help" {
     track,
     largePayload,
     bench,
+    preset,
+    presetOverrides,
+    failOn,
   };
+}
+
+/** --preset and --fail-on (docs/stress-tests.md §9): the preset by name, the flags that override its fields, the kinds of finding that fail the run. */
+function verdictFlags(values: Record<string, string | boolean | undefined>, mode: { largePayload: boolean; bench: boolean }): { preset: StressPreset | null; presetOverrides: string[]; failOn: FailOn[] } {
+  let preset: StressPreset | null = null;
+  if (values.preset !== undefined) {
+    if (mode.bench || mode.largePayload) throw new UsageError(`--preset chooses a parallel-orchestrations config; it cannot be combined with ${mode.bench ? "--bench" : "--large-payload"}`);
+    try {
+      preset = stressPreset(String(values.preset).trim());
+    } catch (err) {
+      throw new UsageError(`--preset: ${(err as Error).message}`);
+    }
+  }
+  const presetOverrides = preset === null ? [] : ["config", "duration", "max-concurrent", "tasks", "delay-ms", "wait-secs"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  let failOn: FailOn[] = [];
+  if (values["fail-on"] !== undefined) {
+    if (mode.bench) throw new UsageError("--fail-on judges stress runs; --bench has no verdict");
+    failOn = splitList("--fail-on", String(values["fail-on"])).map((k) => {
+      if (k !== "target" && k !== "warning") throw new UsageError(`--fail-on: unknown kind "${k}" (use target, warning, or target,warning)`);
+      return k;
+    });
+  }
+  return { preset, presetOverrides, failOn };
 }
 
 function splitList(flag: string, text: string): string[] {
@@ -480,7 +533,7 @@ async function runStress(cli: Cli): Promise<number> {
   const out = cli.json ? process.stderr : process.stdout;
   const say = (line = "") => out.write(`${line}\n`);
   const lp = cli.largePayload ? resolveLargePayloadConfig({}) : null;
-  const base = lp?.base ?? PERFORMANCE_BASELINE;
+  const base = cli.preset?.config ?? lp?.base ?? PERFORMANCE_BASELINE;
   const baseConfig: Omit<StressTestConfig, "orchConcurrency" | "workerConcurrency"> = {
     maxConcurrent: cli.maxConcurrent ?? base.maxConcurrent,
     durationSecs: cli.durationSecs ?? base.durationSecs,
@@ -504,6 +557,9 @@ async function runStress(cli: Cli): Promise<number> {
   say(`duroxide stress: ${scenario}`);
   say(`  machine   ${machineLine()}`);
   say(`  config    ${allConfigsText}`);
+  if (cli.preset !== null) {
+    say(`  preset    ${cli.preset.name}: the guide's "${cli.preset.title}"${cli.presetOverrides.length > 0 ? `, overridden by ${cli.presetOverrides.join(" ")}` : " exactly"}`);
+  }
   say(`  providers ${cli.providers.map((p) => p.key).join(", ")}`);
   say(
     n > 1
@@ -532,6 +588,7 @@ async function runStress(cli: Cli): Promise<number> {
   say();
 
   const results: StressTestResult[] = [];
+  const verdictRows: VerdictRowInput[] = [];
   let exit = 0;
   for (const spec of cli.providers) {
     for (const [o, w] of cli.configs) {
@@ -601,6 +658,7 @@ async function runStress(cli: Cli): Promise<number> {
         const r = await measureStressTest(label, provider, config, options);
         progress.finish();
         results.push(r);
+        verdictRows.push({ ...r, processes: n, storage: spec.key === "memory" || spec.key === "sqlite-mem" ? "in-memory" : "durable", scenario });
         if (faulty !== null) {
           const st = faulty.stats();
           const byMode = Object.entries(st.byMode).filter(([, n]) => n > 0).map(([m, n]) => `${m} ${n}`).join(", ");
@@ -668,6 +726,17 @@ async function runStress(cli: Cli): Promise<number> {
     if (lines.length > 0) {
       say(`Against the ceiling ${n > 1 ? "1000*N*W/(T*d)" : "1000*W/(T*d)"}:`);
       for (const l of lines) say(l);
+    }
+  }
+  if (verdictRows.length > 0) {
+    const verdict = judgeStressRun(verdictRows);
+    say(formatVerdict(verdict, { color: shouldColor(out) }));
+    if (cli.json) process.stdout.write(`${JSON.stringify({ verdict })}\n`);
+    const gate = verdictGateFailures(verdict, cli.failOn);
+    if (gate.length > 0) {
+      exit = 1;
+      say(`✗ --fail-on ${cli.failOn.join(",")}: ${gate.length} finding${gate.length === 1 ? "" : "s"}`);
+      for (const line of gate) say(`  ${line}`);
     }
   }
   if (cli.track) {

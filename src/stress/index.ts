@@ -7,6 +7,12 @@
  *   printComparisonTable([r]);
  *
  * runStressTest throws StressTestFailedError (with `.result`) when success is below 100 %.
+ *
+ * The verdict (docs/stress-tests.md §9): the guide's targets and warning signs for those results.
+ *
+ *   const verdict = judgeStressRun([r]);            // r.timeline feeds the warning signs
+ *   console.log(formatVerdict(verdict, { color: shouldColor(process.stdout) }));
+ *   if (verdictGateFailures(verdict, ["target"]).length > 0) process.exit(1);
  */
 export {
   CI_MINIMAL,
@@ -80,3 +86,40 @@ export {
   trackResults,
   type TrackingEntry,
 } from "./tracking.ts";
+// The verdict (docs/stress-tests.md §9): the guide's presets, targets and warning signs.
+export { STRESS_PRESETS, STRESS_PRESET_NAMES, stressPreset, type StressPreset, type StressPresetName } from "./presets.ts";
+export { TimelineRecorder, type TimelineSecond } from "./timeline.ts";
+export {
+  GUIDE_TARGETS,
+  judgeStressRun,
+  latencyFloorMs,
+  verdictGateFailures,
+  type FailOn,
+  type JudgeOptions,
+  type ProviderStorage,
+  type RowVerdict,
+  type ScalingVerdict,
+  type StressVerdict,
+  type TargetCheck,
+  type TargetId,
+  type TargetLevel,
+  type TargetStatus,
+  type VerdictRowInput,
+  type VerdictSummary,
+} from "./verdict.ts";
+export { VERDICT_MARKER, formatVerdict, shouldColor, type FormatVerdictOptions } from "./verdict-format.ts";
+export {
+  DEFAULT_WARNING_THRESHOLDS,
+  detectDecreasingThroughput,
+  detectRssGrowth,
+  detectSuccessBelow100,
+  detectVariableLatency,
+  detectWarningSigns,
+  detectZeroThroughput,
+  resolveWarningThresholds,
+  type WarningSignCheck,
+  type WarningSignId,
+  type WarningSignInput,
+  type WarningSignStatus,
+  type WarningThresholds,
+} from "./warning-signs.ts";

@@ -11,6 +11,8 @@ export interface LatencySummary {
   p99Ms: number;
   /** The slowest instance, ms. */
   maxMs: number;
+  /** Population standard deviation, ms: with the mean, the coefficient of variation (docs/stress-tests.md §9.3). */
+  stdDevMs: number;
   /** How many latencies the summary covers (completed instances). */
   count: number;
 }
@@ -22,18 +24,22 @@ export function percentile(sortedAsc: readonly number[], p: number): number {
   return sortedAsc[Math.min(Math.max(rank, 1), sortedAsc.length) - 1]!;
 }
 
-/** Mean, p50, p95, p99 and max of `samples` (ms), rounded to 0.01 ms; all 0 when there are none. */
+/** Mean, p50, p95, p99, max and standard deviation of `samples` (ms), rounded to 0.01 ms; all 0 when there are none. */
 export function summarizeLatencies(samples: readonly number[]): LatencySummary {
-  if (samples.length === 0) return { meanMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, maxMs: 0, count: 0 };
+  if (samples.length === 0) return { meanMs: 0, p50Ms: 0, p95Ms: 0, p99Ms: 0, maxMs: 0, stdDevMs: 0, count: 0 };
   const sorted = [...samples].sort((a, b) => a - b);
   let sum = 0;
   for (const s of sorted) sum += s;
+  const mean = sum / sorted.length;
+  let squares = 0;
+  for (const s of sorted) squares += (s - mean) * (s - mean);
   return {
     meanMs: round2(sum / sorted.length),
     p50Ms: round2(percentile(sorted, 50)),
     p95Ms: round2(percentile(sorted, 95)),
     p99Ms: round2(percentile(sorted, 99)),
     maxMs: round2(sorted[sorted.length - 1]!),
+    stdDevMs: round2(Math.sqrt(squares / sorted.length)),
     count: sorted.length,
   };
 }

@@ -28,6 +28,7 @@ import { ActivityRegistry, OrchestrationRegistry } from "../runtime/registry.ts"
 import { Runtime } from "../runtime/runtime.ts";
 import { configLabel, resolveConfig, type ResolvedStressTestConfig, type StressTestConfig } from "./config.ts";
 import { ResourceSampler, round2, summarizeLatencies, type LatencySummary } from "./metrics.ts";
+import { TimelineRecorder, type TimelineSecond } from "./timeline.ts";
 
 export const FANOUT_ORCHESTRATION = "FanoutOrchestration";
 export const PROCESS_TASK = "ProcessTask";
@@ -111,6 +112,8 @@ export interface StressTestResult {
   peakRssMb: number;
   /** This process's RSS in MB at each second of the run (index = second): growth over a long run shows here. */
   rssTimelineMb: number[];
+  /** Per second of the run: launched, completed, failed, in flight, latency, RSS (docs/stress-tests.md §9.1). */
+  timeline: TimelineSecond[];
   /** Process CPU time / wall time during the run, % of one core; with external runtimes, theirs added. */
   cpuPercent: number;
   /** completed / launched × 100 (0 when nothing was launched). */
@@ -282,6 +285,7 @@ export async function measureStressTest(
 
   const recordFailure = (instanceId: string, category: FailureCategory, message: string) => {
     failed++;
+    timeline.failed(performance.now());
     if (category === "Infrastructure") infra++;
     else if (category === "Configuration") configErr++;
     else if (category === "Application") app++;
@@ -294,6 +298,7 @@ export async function measureStressTest(
   const runInstance = async (n: number): Promise<void> => {
     const id = `${prefix}${n}`;
     const t0 = performance.now();
+    timeline.launched(t0);
     try {
       try {
         await client.startOrchestration(id, orchestrationName, inputOf ? inputOf(n) : fixedInput);
@@ -310,7 +315,9 @@ export async function measureStressTest(
       }
       if (status.status === "Completed") {
         completed++;
-        latencies.push(performance.now() - t0);
+        const now = performance.now();
+        latencies.push(now - t0);
+        timeline.completed(now, now - t0);
       } else if (status.status === "Failed") {
         recordFailure(id, categorize(status.details), status.message);
       } else {
@@ -336,6 +343,7 @@ export async function measureStressTest(
   const sampler = new ResourceSampler();
   sampler.start();
   const start = performance.now();
+  const timeline = new TimelineRecorder(start);
   const endAt = start + cfg.durationSecs * 1000;
   let phase: StressProgress["phase"] = "launching";
   const progress = (): StressProgress => {
@@ -390,6 +398,7 @@ export async function measureStressTest(
     // ---- drain
     phase = "draining";
     const drainStart = performance.now();
+    timeline.pumpStopped(drainStart);
     let lastLog = drainStart;
     while (active > 0) {
       checkExternal();
@@ -445,6 +454,7 @@ export async function measureStressTest(
       latency: summarizeLatencies(latencies),
       peakRssMb,
       rssTimelineMb: usage.rssTimelineMb,
+      timeline: timeline.finish(end, usage.rssTimelineMb),
       cpuPercent,
       successRate: launched > 0 ? (completed / launched) * 100 : 0,
       failureSamples: samples,

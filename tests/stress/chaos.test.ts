@@ -54,7 +54,7 @@ describe("scripts/parallel_orchestrations.ts --chaos", () => {
   test("--chaos RATE runs the workload through FaultInjectingProvider, prints the chaos settings and the faults, and completes 100 %", async () => {
     const r = await cli(["--json", "--chaos", "0.1", "--chaos-seed", "5", "--duration", "1", "--provider", "sqlite-mem", "--config", "2/2", "--max-concurrent", "5", "--tasks", "3", "--delay-ms", "2"]);
     expect(r.code).toBe(0);
-    const row = JSON.parse(r.stdout.trim());
+    const row = JSON.parse(r.stdout.trim().split("\n")[0]!);
     expect(row).toMatchObject({ successRate: 100, failed: 0, chaos: { rate: 0.1, modes: ["retryable-before", "reply-lost"], seed: 5, leaseMs: 2000 } });
     expect(r.stderr).toContain("  chaos     rate 0.1 of the runtime's provider calls (the pump's client is not faulted), modes retryable-before,reply-lost, seed 5");
     expect(r.stderr).toMatch(/chaos: \d+ of \d+ runtime provider calls faulted \(retryable-before \d+, reply-lost \d+\), seed 5/);
@@ -66,7 +66,7 @@ describe("scripts/parallel_orchestrations.ts --chaos", () => {
     async () => {
       const r = await cli(["--json", "--chaos", "0.05", "--chaos-seed", "9", "--processes", "2", "--provider", "sqlite-file", "--duration", "1", "--config", "1/1", "--max-concurrent", "5", "--tasks", "2", "--delay-ms", "2"]);
       expect(r.code).toBe(0);
-      const row = JSON.parse(r.stdout.trim());
+      const row = JSON.parse(r.stdout.trim().split("\n")[0]!);
       expect(row).toMatchObject({ processes: 2, successRate: 100, failed: 0, chaos: { rate: 0.05, seed: 9 } });
     },
     60_000,

@@ -44,6 +44,11 @@ const SHORT: StressTestConfig = {
 
 const quiet = { log: null, runtimeOptions: { logLevel: "off" } } as const;
 
+/** The row lines of --json output: every line but the final `{"verdict": ...}` one. */
+function jsonRows(stdout: string): string[] {
+  return stdout.trim().split("\n").filter((l) => !l.startsWith('{"verdict":'));
+}
+
 /** Every count and figure of a result agrees with the others. */
 function expectConsistent(r: StressTestResult): void {
   expect(r.launched).toBe(r.completed + r.failed + r.unfinished);
@@ -234,8 +239,10 @@ describe("scripts/parallel_orchestrations.ts", () => {
   test("--json prints one parseable JSON line per row and nothing else on stdout", async () => {
     const r = await cli(["--json", "--duration", "1", "--provider", "sqlite-mem", "--config", "1/1"]);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split("\n");
+    const lines = jsonRows(r.stdout);
     expect(lines).toHaveLength(1);
+    expect(r.stdout.trim().split("\n")).toHaveLength(2); // the row, then the verdict
+    expect(JSON.parse(r.stdout.trim().split("\n")[1]!).verdict.rows).toHaveLength(1);
     const row = JSON.parse(lines[0]!);
     expect(row).toMatchObject({ provider: "In-Memory SQLite", config_label: "1/1", failed: 0, successRate: 100 });
     expect(row.config).toMatchObject({ maxConcurrent: 20, durationSecs: 1, tasksPerInstance: 5, activityDelayMs: 10, orchConcurrency: 1, workerConcurrency: 1 });
@@ -247,7 +254,7 @@ describe("scripts/parallel_orchestrations.ts", () => {
   test("--provider memory runs on MemoryProvider and completes every instance", async () => {
     const r = await cli(["--json", "--duration", "1", "--provider", "memory", "--config", "2/2", "--max-concurrent", "5", "--tasks", "3", "--delay-ms", "1"]);
     expect(r.code).toBe(0);
-    const lines = r.stdout.trim().split("\n");
+    const lines = jsonRows(r.stdout);
     expect(lines).toHaveLength(1);
     const row = JSON.parse(lines[0]!);
     expect(row).toMatchObject({ provider: "Memory", config_label: "2/2", failed: 0, successRate: 100 });
@@ -265,7 +272,7 @@ describe("scripts/parallel_orchestrations.ts", () => {
     );
     const r = await cli(["--json", "--duration", "0.5", "--provider", mod, "--config", "2/2", "--max-concurrent", "3", "--tasks", "1", "--delay-ms", "1"]);
     expect(r.code).toBe(0);
-    const row = JSON.parse(r.stdout.trim());
+    const row = JSON.parse(jsonRows(r.stdout)[0]!);
     expect(row).toMatchObject({ provider: "My Provider", config_label: "2/2", failed: 0 });
   });
 
@@ -312,7 +319,7 @@ describe("scripts/parallel_orchestrations.ts", () => {
     async () => {
       const r = await cli(["--json", "--processes", "2", "--provider", "sqlite-file", "--duration", "2", "--config", "2/2"]);
       expect(r.code).toBe(0);
-      const lines = r.stdout.trim().split("\n");
+      const lines = jsonRows(r.stdout);
       expect(lines).toHaveLength(1);
       const row = JSON.parse(lines[0]!);
       expect(row).toMatchObject({ provider: "File SQLite x2 proc", config_label: "2/2", processes: 2, failed: 0, successRate: 100 });
