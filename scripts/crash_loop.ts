@@ -14,7 +14,7 @@ import { runCrashLoop, type CrashLoopReport } from "../src/stress/crash-loop.ts"
 import { redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
-import { numberFlag, parseFlags, UsageError } from "./cli-flags.ts";
+import { numberFlag, parseFlags, UsageError } from "../src/tools/cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/crash_loop.ts [options]
 

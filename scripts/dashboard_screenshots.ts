@@ -8,7 +8,7 @@ import { findChromium } from "../src/dashboard/browser-path.ts";
 import { DEMO_IDS, seedDemoStore } from "../src/dashboard/demo-store.ts";
 import { startDashboard } from "../src/dashboard/server.ts";
 import { SqliteProvider } from "../src/providers/sqlite.ts";
-import { parseFlags, UsageError } from "./cli-flags.ts";
+import { parseFlags, UsageError } from "../src/tools/cli-flags.ts";
 
 async function main(argv: string[]): Promise<void> {
   const flags = parseFlags(argv, { "out-dir": { type: "string" }, help: { type: "boolean" } });

@@ -16,7 +16,7 @@ import { closeStore } from "../src/stress/stores.ts";
 import { runMixedBatch } from "../src/stress/scenario-mixed.ts";
 import { FAULT_MODES, FaultInjectingProvider, type FaultMode } from "../src/testing/fault-injecting-provider.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
-import { numberFlag, parseFlags, UsageError } from "./cli-flags.ts";
+import { numberFlag, parseFlags, UsageError } from "../src/tools/cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/fault_recovery.ts [options]
 

@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import { basename, join, resolve } from "node:path";
-import { parseFlags, UsageError } from "./cli-flags.ts";
+import { parseFlags, UsageError } from "../src/tools/cli-flags.ts";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
 import { MemoryProvider } from "../src/providers/memory.ts";

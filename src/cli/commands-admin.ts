@@ -2,7 +2,7 @@
  * Store administration (docs/cli.md): `delete ID [--force]`, `prune`, `queues`, `metrics`. They
  * need the provider's management capability (SQLite, PostgreSQL and memory have it).
  */
-import { numberFlag, UsageError } from "../../scripts/cli-flags.ts";
+import { numberFlag, UsageError } from "../tools/cli-flags.ts";
 import { ClientError } from "../core/errors.ts";
 import { CliFailure, EXIT_OK, type CliCommand } from "./command.ts";
 import { requireInstance } from "./commands-inspect.ts";

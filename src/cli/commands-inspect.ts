@@ -2,7 +2,7 @@
  * Read commands (docs/cli.md): `list`, `show ID`, `history ID`. Every one prints text for people
  * (coloured on a terminal, aligned, payloads shortened) or, with `--json`, the data for scripts.
  */
-import { numberFlag, UsageError } from "../../scripts/cli-flags.ts";
+import { numberFlag, UsageError } from "../tools/cli-flags.ts";
 import type { Client } from "../client.ts";
 import type { ExecutionInfo, InstanceInfo } from "../core/admin-types.ts";
 import { ClientError } from "../core/errors.ts";

@@ -8,7 +8,7 @@
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { existsSync } from "node:fs";
-import { UsageError } from "../../scripts/cli-flags.ts";
+import { UsageError } from "../tools/cli-flags.ts";
 import { NondeterminismError } from "../core/errors.ts";
 import type { OrchestrationHandler } from "../runtime/handler-types.ts";
 import { OrchestrationRegistry } from "../runtime/registry.ts";

@@ -3,7 +3,7 @@
  * --json, --help), store opening, and the mapping of failures to exit statuses (0 done, 1 not
  * found / refused / check failed, 2 usage). scripts/duroxide.ts runs it.
  */
-import { parseCommandLine, UsageError } from "../../scripts/cli-flags.ts";
+import { parseCommandLine, UsageError } from "../tools/cli-flags.ts";
 import { Client } from "../client.ts";
 import { ClientError, DuroxideError, ValidationError } from "../core/errors.ts";
 import { openStoreUrl, parseStoreUrl, STORE_ENV, type OpenedStore } from "../tools/store-url.ts";
@@ -53,6 +53,8 @@ common flags:
                (default: $${STORE_ENV})
   --json       print JSON for scripts instead of text
   --help, -h   help (duroxide COMMAND --help for one command)
+
+and: duroxide dashboard --store URL [--port N]   the web dashboard (--help for its options)
 
 exit status: 0 done, 1 not found / refused / check failed, 2 bad usage.
 Colour on a terminal only; NO_COLOR turns it off.`;

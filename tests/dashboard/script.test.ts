@@ -6,6 +6,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
 const script = resolve(import.meta.dir, "../../scripts/dashboard.ts");
+const cli = resolve(import.meta.dir, "../../scripts/duroxide.ts");
 
 function run(...args: string[]) {
   const r = Bun.spawnSync([process.execPath, script, ...args], { stdout: "pipe", stderr: "pipe", env: { ...process.env, DUROXIDE_STORE: "" } });
@@ -30,8 +31,12 @@ test("scripts/dashboard.ts refuses bad input with exit code 2 and what to do", (
   }
 });
 
-test("scripts/dashboard.ts --demo --port 0 prints a loopback URL that serves the dashboard, and stops on SIGTERM", async () => {
-  const proc = Bun.spawn([process.execPath, script, "--demo", "--port", "0"], { stdout: "pipe", stderr: "pipe" });
+for (const [name, argv] of [
+  ["scripts/dashboard.ts", [script]],
+  ["duroxide dashboard", [cli, "dashboard"]],
+] as const) {
+test(`${name} --demo --port 0 prints a loopback URL that serves the dashboard, and stops on SIGTERM`, async () => {
+  const proc = Bun.spawn([process.execPath, ...argv, "--demo", "--port", "0"], { stdout: "pipe", stderr: "pipe" });
   try {
     const reader = proc.stdout.getReader();
     let text = "";
@@ -49,4 +54,11 @@ test("scripts/dashboard.ts --demo --port 0 prints a loopback URL that serves the
   } finally {
     proc.kill();
   }
+});
+}
+
+test("duroxide dashboard refuses bad flags with exit code 2, like the script", () => {
+  const r = Bun.spawnSync([process.execPath, cli, "dashboard", "--demo", "--port", "http"], { stdout: "pipe", stderr: "pipe" });
+  expect(r.exitCode).toBe(2);
+  expect(r.stderr.toString()).toMatch(/--port must be an integer from 0 to 65535/);
 });
