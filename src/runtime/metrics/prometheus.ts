@@ -30,7 +30,7 @@ export function formatPrometheus(snapshot: MetricsSnapshot): string {
       out.push(`${m.name}_count${labelText(s.labels)} ${formatNumber(countOf(s))}`);
     }
   }
-  return out.join("\n") + "\n";
+  return out.length === 0 ? "" : out.join("\n") + "\n";
 }
 
 function countOf(s: MetricSeriesSnapshot): number {
