@@ -96,6 +96,9 @@ Options:
   --chaos-lease-ms N   orchestrator and worker lock timeout of the faulted runtimes, ms, >= 1000
                        (default 2000: a fetch whose reply was lost holds its item until the lock
                        expires, which with the runtime's default 30 s worker lock stalls an instance)
+  --no-metrics         start the runtimes with metrics: false (to measure what metrics cost: compare
+                       a run with and without this flag; docs/runtime-semantics.md §9.4); not with
+                       --processes > 1
   --json               one JSON line per row on stdout, nothing else (progress goes to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
                        tracked commit, the table)
@@ -141,6 +144,7 @@ interface Cli {
   largePayload: boolean;
   bench: boolean;
   chaos: ChaosConfig | null;
+  noMetrics: boolean;
 }
 
 // ------------------------------------------------------------------ flags
@@ -158,6 +162,7 @@ function parseCli(argv: string[]): Cli | "help" {
     "pg-url": { type: "string" },
     "pool-max": { type: "string" },
     chaos: { type: "string" },
+    "no-metrics": { type: "boolean" },
     "chaos-modes": { type: "string" },
     "chaos-seed": { type: "string" },
     "chaos-lease-ms": { type: "string" },
@@ -223,8 +228,11 @@ function parseCli(argv: string[]): Cli | "help" {
     chaos = { rate, modes: modes as FaultMode[], seed, leaseMs };
   }
 
+  const noMetrics = values["no-metrics"] === true;
+  if (noMetrics && processes > 1) throw new UsageError("--no-metrics applies to runtimes in this process; drop it with --processes > 1");
   return {
     chaos,
+    noMetrics,
     providers,
     configs,
     processes,
@@ -588,6 +596,7 @@ async function runStress(cli: Cli): Promise<number> {
           options.runtimeProvider = faulty;
           options.runtimeOptions = chaosRuntimeOptions(cli.chaos!);
         }
+        if (cli.noMetrics) options.runtimeOptions = { ...options.runtimeOptions, metrics: false };
         if (lp !== null) {
           const c = { ...lp, base: config };
           Object.assign(options, {

@@ -2,7 +2,7 @@
  * InstrumentedProvider: wraps the provider a runtime uses so every call it makes is timed and its
  * failures counted by method (`duroxide_provider_operation_duration_seconds`,
  * `duroxide_provider_errors_total`), and lease renewals are counted (`duroxide_lock_renewals_total`,
- * `duroxide_lock_losses_total`); docs/runtime-semantics.md §8.2.
+ * `duroxide_lock_losses_total`); docs/runtime-semantics.md §9.2.
  *
  * Created once per runtime (Runtime.start, when metrics are on): each method's series are
  * resolved here, so a call costs two `performance.now()` reads and one histogram observation.

@@ -1,5 +1,5 @@
 /**
- * The observability options of RuntimeOptions (docs/runtime-semantics.md §8, §9): `metrics`
+ * The observability options of RuntimeOptions (docs/runtime-semantics.md §9, §10): `metrics`
  * (on by default; `false`, or an object with a Meter and the label-set cap) and `logFormat`.
  * Validated here so options.ts only calls in.
  */

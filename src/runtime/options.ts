@@ -113,9 +113,9 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Minimum level logged; "off" silences everything. Default "info". */
   logLevel?: LogLevel | "off";
-  /** Format of the default console logger: "pretty" (coloured on a terminal) or "json" (one object per line). Default "pretty" (docs/runtime-semantics.md §9). */
+  /** Format of the default console logger: "pretty" (coloured on a terminal) or "json" (one object per line). Default "pretty" (docs/runtime-semantics.md §10). */
   logFormat?: LogFormat;
-  /** Metrics (`runtime.metrics()`): on by default; `false` turns them off; `{ meter }` also reports to OpenTelemetry (docs/runtime-semantics.md §8). */
+  /** Metrics (`runtime.metrics()`): on by default; `false` turns them off; `{ meter }` also reports to OpenTelemetry (docs/runtime-semantics.md §9). */
   metrics?: boolean | MetricsOptions;
 }
 

@@ -66,7 +66,7 @@ export class OrchestrationDispatcher {
   private async process(f: FetchedOrchestration): Promise<Processed> {
     const o = this.options;
     const instance = f.item.instance;
-    // Every line about this turn carries its instance, execution, orchestration and attempt (§9.1).
+    // Every line about this turn carries its instance, execution, orchestration and attempt (§10.2).
     const log = (level: LogLevel, message: string, fields: Record<string, unknown>) => o.logger.log(level, message, turnFields(f, fields));
     const renewal = this.keepLockAlive(f);
     let handedOff = false;

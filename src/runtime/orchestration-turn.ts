@@ -56,7 +56,7 @@ export interface TurnDeps {
   abort?: ErrorDetails;
   /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §2.12). */
   cache?: InstanceCache;
-  /** Passed to the turn: told of each activity retry the code schedules (metrics, §8.2). */
+  /** Passed to the turn: told of each activity retry the code schedules (metrics, §9.2). */
   onActivityRetry?: (activityName: string, tag: string | undefined) => void;
 }
 

@@ -39,7 +39,7 @@ export class Runtime {
   private readonly workers: WorkerDispatcher;
   private keepAlive: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
-  /** What `metrics()` reads (docs/runtime-semantics.md §8); a no-op when `metrics: false`. */
+  /** What `metrics()` reads (docs/runtime-semantics.md §9); a no-op when `metrics: false`. */
   private readonly telemetry: RuntimeMetrics;
 
   private constructor(
@@ -49,7 +49,7 @@ export class Runtime {
     readonly options: ResolvedRuntimeOptions,
   ) {
     this.telemetry = new RuntimeMetrics(options.metrics);
-    // The dispatchers' provider calls are timed through one wrapper made here (§8.4).
+    // The dispatchers' provider calls are timed through one wrapper made here (§9.4).
     const timed = this.telemetry.enabled ? new InstrumentedProvider(provider, this.telemetry) : provider;
     this.workers = new WorkerDispatcher(timed, withSystemActivities(activities, provider), options, this.id, this.telemetry);
     this.orchestrations = new OrchestrationDispatcher(timed, orchestrations, options, RUNTIME_VERSION, this.id, (ids) => this.workers.cancelActivities(ids), this.telemetry);
@@ -86,7 +86,7 @@ export class Runtime {
   }
 
   /**
-   * A snapshot of this runtime's `duroxide_*` metrics (docs/runtime-semantics.md §8): counters and
+   * A snapshot of this runtime's `duroxide_*` metrics (docs/runtime-semantics.md §9): counters and
    * histograms since start, gauges sampled now (queue depths from the provider's management
    * capability, waiting at most 1 s for it). `formatPrometheus(snapshot)` renders it for a
    * `/metrics` endpoint. Empty (`enabled: false`) when started with `metrics: false`.

@@ -376,7 +376,7 @@ export class WorkerDispatcher {
 
   private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
     const logger = this.options.logger;
-    // Trace lines carry the activity's context (docs/runtime-semantics.md §9.1).
+    // Trace lines carry the activity's context (docs/runtime-semantics.md §10.2).
     const fields = activityFields(item, w);
     return {
       instanceId: item.instance,

@@ -1,4 +1,4 @@
-// Structured logs (docs/runtime-semantics.md §9): with logFormat "json" every line is one object
+// Structured logs (docs/runtime-semantics.md §10): with logFormat "json" every line is one object
 // carrying instance, execution, orchestration or activity name and attempt; replayed turns log
 // nothing again; the runtime's own lines carry the same context.
 import { afterEach, expect, spyOn, test } from "bun:test";

@@ -1,4 +1,4 @@
-// consoleLogger formats (docs/runtime-semantics.md §9): json is one object per line with the
+// consoleLogger formats (docs/runtime-semantics.md §10): json is one object per line with the
 // fields; pretty is coloured only on a terminal and never when NO_COLOR is set.
 import { afterEach, expect, spyOn, test } from "bun:test";
 import { ConfigurationError, consoleLogger } from "../../src/index.ts";

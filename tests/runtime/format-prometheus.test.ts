@@ -1,4 +1,4 @@
-// formatPrometheus (docs/runtime-semantics.md §8.5): the text parses as the Prometheus exposition
+// formatPrometheus (docs/runtime-semantics.md §9.5): the text parses as the Prometheus exposition
 // format, every family has HELP and TYPE, label values with quotes, backslashes and newlines
 // round-trip, and histograms expand to cumulative buckets, _sum and _count.
 import { expect, test } from "bun:test";

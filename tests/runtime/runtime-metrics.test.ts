@@ -1,4 +1,4 @@
-// runtime.metrics() (docs/runtime-semantics.md §8): the counters of a run whose counts are known,
+// runtime.metrics() (docs/runtime-semantics.md §9): the counters of a run whose counts are known,
 // the instance-cache and replay counters, the label-set cap, metrics: false, and the OTel hookup.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { ActivityRegistry, Client, ConfigurationError, OrchestrationRegistry, Runtime, metricValue, type MetricsSnapshot } from "../../src/index.ts";

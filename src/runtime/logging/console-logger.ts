@@ -1,6 +1,6 @@
 /**
  * The default logger: lines at or above a level to the console, in the `pretty` or `json` format
- * (log-format.ts; docs/runtime-semantics.md §9). Debug and info go to `console.debug` /
+ * (log-format.ts; docs/runtime-semantics.md §10). Debug and info go to `console.debug` /
  * `console.info` (stdout), warn to `console.warn` and error to `console.error` (stderr); pretty
  * lines are coloured only when that stream is a terminal and `NO_COLOR` is not set.
  */

@@ -1,5 +1,5 @@
 /**
- * The context fields of runtime log lines (docs/runtime-semantics.md §9.1): every line about an
+ * The context fields of runtime log lines (docs/runtime-semantics.md §10.2): every line about an
  * orchestration turn carries its instance, execution, orchestration name and delivery attempt;
  * every line about an activity its instance, execution, activity name and id, and attempt. The
  * line's own fields come last and win. Built only when a line is actually written.

@@ -1,5 +1,5 @@
 /**
- * How one log line is written (docs/runtime-semantics.md §9): `pretty`, for people (timestamp,
+ * How one log line is written (docs/runtime-semantics.md §10): `pretty`, for people (timestamp,
  * level, message, then every field as `key=value`, coloured on a terminal), or `json`, for log
  * pipelines (one object per line: `timestamp`, `level`, `target`, `message`, then the fields).
  */

@@ -1,8 +1,8 @@
 /**
- * The metric primitives behind `runtime.metrics()` (docs/runtime-semantics.md §8): counter,
+ * The metric primitives behind `runtime.metrics()` (docs/runtime-semantics.md §9): counter,
  * gauge and histogram families, each a set of series, one per label set.
  *
- * Built for the hot path (docs/runtime-semantics.md §8.4): a caller resolves a series once per
+ * Built for the hot path (docs/runtime-semantics.md §9.4): a caller resolves a series once per
  * label set and keeps the object, so recording is one field update (`counter.inc()`) or a short
  * scan over fixed bucket bounds (`histogram.observe(v)`), with no allocation and no string key
  * built per event. Label keys are built only when a series is first resolved.
@@ -151,7 +151,7 @@ export class MetricRegistry {
 export const OVERFLOW_LABEL = "__other__";
 
 /**
- * A bounded cache of per-key series bundles (docs/runtime-semantics.md §8.3): activity and
+ * A bounded cache of per-key series bundles (docs/runtime-semantics.md §9.3): activity and
  * orchestration names and tags are user data, so at most `cap` distinct keys get their own
  * bundle; every later key shares the overflow bundle (labels `__other__`), so unbounded names
  * cannot exhaust memory. Two-level (name, then version or tag) so a lookup builds no string.

@@ -1,5 +1,5 @@
 /**
- * The optional OpenTelemetry hookup (docs/runtime-semantics.md §8.6): every `duroxide_*` family
+ * The optional OpenTelemetry hookup (docs/runtime-semantics.md §9.6): every `duroxide_*` family
  * becomes an instrument of a Meter the user passes in (`metrics: { meter }`). The Meter is the
  * `@opentelemetry/api` shape, duck-typed, so this package has no OpenTelemetry dependency.
  *

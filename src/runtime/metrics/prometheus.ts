@@ -1,6 +1,6 @@
 /**
  * `formatPrometheus(snapshot)`: a metrics snapshot in the Prometheus text exposition format
- * (version 0.0.4), for a `/metrics` endpoint (docs/runtime-semantics.md §8.5). Every family gets
+ * (version 0.0.4), for a `/metrics` endpoint (docs/runtime-semantics.md §9.5). Every family gets
  * its `# HELP` and `# TYPE` lines; histograms expand to `_bucket{le=...}`, `_sum` and `_count`.
  */
 import { ValidationError } from "../../core/errors.ts";

@@ -1,5 +1,5 @@
 /**
- * Where the queue-depth gauges come from (docs/runtime-semantics.md §8.2): the provider's
+ * Where the queue-depth gauges come from (docs/runtime-semantics.md §9.2): the provider's
  * management capability (`getQueueDepths`), read when metrics are read, never on the hot path.
  * Null when the provider has no management capability (the gauges then stay absent at 0).
  */

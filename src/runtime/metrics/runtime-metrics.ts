@@ -1,8 +1,8 @@
 /**
- * The runtime's metrics (docs/runtime-semantics.md §8): every `duroxide_*` family, and the hooks
+ * The runtime's metrics (docs/runtime-semantics.md §9): every `duroxide_*` family, and the hooks
  * the dispatchers call (one call per event, `turnRan`, `turnCommitted`, `activityFinished`, ...).
  *
- * Cost (§8.4): series are resolved once per orchestration (name, version) or activity (name, tag)
+ * Cost (§9.4): series are resolved once per orchestration (name, version) or activity (name, tag)
  * and kept in bundles, so a hook is a Map lookup plus field updates; durations come from times the
  * dispatcher already took. A disabled instance (`metrics: false`) returns from every hook at once.
  */
@@ -16,7 +16,7 @@ import { BoundedBundles, MetricRegistry, type HistogramSeries, type MetricFamily
 import { OtelBridge, type OtelMeter } from "./otel-bridge.ts";
 import type { MetricSnapshot, MetricsSnapshot } from "./snapshot.ts";
 
-/** Default cap on distinct (name, version) / (name, tag) label sets per group (§8.3). */
+/** Default cap on distinct (name, version) / (name, tag) label sets per group (§9.3). */
 export const DEFAULT_MAX_LABEL_SETS = 1_000;
 
 const ORCHESTRATION_DURATION_S = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 600, 1800, 3600];
@@ -73,7 +73,7 @@ export interface ProviderOperationSeries {
 
 export interface RuntimeMetricsOptions {
   enabled: boolean;
-  /** Distinct label sets per group before the `__other__` bucket (§8.3). */
+  /** Distinct label sets per group before the `__other__` bucket (§9.3). */
   maxLabelSets: number;
   /** Also report every family to this OpenTelemetry Meter (otel-bridge.ts). */
   meter?: OtelMeter;

@@ -1,5 +1,5 @@
 /**
- * The plain-data shape of `runtime.metrics()` (docs/runtime-semantics.md §8.1), and a helper to
+ * The plain-data shape of `runtime.metrics()` (docs/runtime-semantics.md §9.1), and a helper to
  * read one value out of it. A snapshot is a copy: later activity does not change it.
  */
 import { ValidationError } from "../../core/errors.ts";
@@ -49,7 +49,7 @@ export function metricValue(snapshot: MetricsSnapshot, name: string, labels: Rec
   }
   const m = snapshot.metrics.find((x) => x.name === name);
   if (m === undefined) {
-    throw new ValidationError(`metricValue: no metric named "${name}" in this snapshot (known: duroxide_* names listed in docs/runtime-semantics.md §8.2)`);
+    throw new ValidationError(`metricValue: no metric named "${name}" in this snapshot (known: duroxide_* names listed in docs/runtime-semantics.md §9.2)`);
   }
   const want = Object.entries(labels);
   let total = 0;
