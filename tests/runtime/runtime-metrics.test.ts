@@ -134,6 +134,8 @@ describe("runtime.metrics() on a run with known counts", () => {
 
   test("metricValue refuses an unknown metric name", () => {
     expect(() => v("duroxide_no_such_metric")).toThrow(/no metric named "duroxide_no_such_metric"/);
+    expect(() => metricValue(snap, "duroxide_orchestration_turns_total", "Seq3" as never)).toThrow(/labels must be an object/);
+    expect(() => metricValue({} as never, "x")).toThrow(/needs a snapshot/);
   });
 });
 

@@ -2,6 +2,7 @@
  * The plain-data shape of `runtime.metrics()` (docs/runtime-semantics.md §9.1), and a helper to
  * read one value out of it. A snapshot is a copy: later activity does not change it.
  */
+import { describe } from "../../core/describe.ts";
 import { ValidationError } from "../../core/errors.ts";
 import type { MetricType } from "./instruments.ts";
 
@@ -46,6 +47,10 @@ export interface MetricsSnapshot {
 export function metricValue(snapshot: MetricsSnapshot, name: string, labels: Record<string, string> = {}): number {
   if (snapshot === null || typeof snapshot !== "object" || !Array.isArray(snapshot.metrics)) {
     throw new ValidationError("metricValue needs a snapshot from runtime.metrics()");
+  }
+  if (typeof name !== "string") throw new ValidationError(`metricValue: the metric name must be a string like "duroxide_activity_executions_total", got ${describe(name)}`);
+  if (labels === null || typeof labels !== "object" || Array.isArray(labels)) {
+    throw new ValidationError(`metricValue: labels must be an object of label name -> value, got ${describe(labels)}`);
   }
   const m = snapshot.metrics.find((x) => x.name === name);
   if (m === undefined) {
