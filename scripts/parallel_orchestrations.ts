@@ -105,6 +105,9 @@ ${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STR
   --chaos-lease-ms N   orchestrator and worker lock timeout of the faulted runtimes, ms, >= 1000
                        (default 2000: a fetch whose reply was lost holds its item until the lock
                        expires, which with the runtime's default 30 s worker lock stalls an instance)
+  --no-metrics         start the runtimes with metrics: false (to measure what metrics cost: compare
+                       a run with and without this flag; docs/runtime-semantics.md §9.4); not with
+                       --processes > 1
   --json               one JSON line per row on stdout, then the verdict as one line {"verdict": ...},
                        nothing else (progress, table and verdict text go to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
@@ -164,6 +167,7 @@ interface Cli {
   /** Flags that override a field of the preset. */
   presetOverrides: string[];
   failOn: FailOn[];
+  noMetrics: boolean;
 }
 
 // ------------------------------------------------------------------ flags
@@ -181,6 +185,7 @@ function parseCli(argv: string[]): Cli | "help" {
     "pg-url": { type: "string" },
     "pool-max": { type: "string" },
     chaos: { type: "string" },
+    "no-metrics": { type: "boolean" },
     "chaos-modes": { type: "string" },
     "chaos-seed": { type: "string" },
     "chaos-lease-ms": { type: "string" },
@@ -250,8 +255,11 @@ function parseCli(argv: string[]): Cli | "help" {
     chaos = { rate, modes: modes as FaultMode[], seed, leaseMs };
   }
 
+  const noMetrics = values["no-metrics"] === true;
+  if (noMetrics && processes > 1) throw new UsageError("--no-metrics applies to runtimes in this process; drop it with --processes > 1");
   return {
     chaos,
+    noMetrics,
     providers,
     configs,
     processes,
@@ -645,6 +653,7 @@ async function runStress(cli: Cli): Promise<number> {
           options.runtimeProvider = faulty;
           options.runtimeOptions = chaosRuntimeOptions(cli.chaos!);
         }
+        if (cli.noMetrics) options.runtimeOptions = { ...options.runtimeOptions, metrics: false };
         if (lp !== null) {
           const c = { ...lp, base: config };
           Object.assign(options, {

@@ -41,6 +41,21 @@ export {
   type RuntimeOptions,
   type UnregisteredBackoff,
 } from "./runtime/options.ts";
+export type { ConsoleLoggerOptions } from "./runtime/logging/console-logger.ts";
+export type { LogFormat } from "./runtime/logging/log-format.ts";
+export type { MetricsOptions } from "./runtime/observability-options.ts";
+export { formatPrometheus, PROMETHEUS_CONTENT_TYPE } from "./runtime/metrics/prometheus.ts";
+export { metricValue, type MetricSeriesSnapshot, type MetricSnapshot, type MetricsSnapshot } from "./runtime/metrics/snapshot.ts";
+export type { MetricType } from "./runtime/metrics/instruments.ts";
+export type {
+  OtelAttributes,
+  OtelCounter,
+  OtelHistogram,
+  OtelInstrumentOptions,
+  OtelMeter,
+  OtelObservableGauge,
+  OtelObservableResult,
+} from "./runtime/metrics/otel-bridge.ts";
 export type { Semver, SemverRange } from "./core/semver.ts";
 export type { Provider, ProviderAdmin } from "./provider.ts";
 export {

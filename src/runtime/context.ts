@@ -50,6 +50,8 @@ export interface ContextHost extends TaskHost {
   /** Wall clock for new KV timestamps. */
   now(): number;
   log(level: LogLevel, message: string): void;
+  /** A retry policy scheduled another attempt of a failed activity (counted for metrics). */
+  activityRetried?(name: string, tag: string | undefined): void;
 }
 
 export interface ActivityOptions {
@@ -166,6 +168,7 @@ export class OrchestrationContext {
         lastError = outcome.error;
         if (attempt < p.maxAttempts) {
           ctx.traceWarn(`activity "${name}" attempt ${attempt} failed: ${lastError.message}; retrying`);
+          if (!ctx.isReplaying()) ctx.host.activityRetried?.(name, options.tag);
           const delay = backoffDelayMs(p, attempt);
           if (delay > 0) yield* ctx.scheduleTimer(delay);
         }

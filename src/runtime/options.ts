@@ -8,6 +8,11 @@ import { ConfigurationError } from "../core/errors.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/payload.ts";
 import { MAX_WORKER_TAGS, type TagFilter } from "../core/queue-types.ts";
 import { compareSemver, formatSemver, isSemver, parseSemver, type SemverRange } from "../core/semver.ts";
+import { consoleLogger } from "./logging/console-logger.ts";
+import type { LogFormat } from "./logging/log-format.ts";
+import { resolveLogFormat, resolveMetricsOption, type MetricsOptions, type ResolvedMetricsOptions } from "./observability-options.ts";
+
+export { consoleLogger };
 
 /** The version of this runtime: recorded on every execution it starts (capability filtering). */
 export const RUNTIME_VERSION = "0.1.0";
@@ -108,6 +113,10 @@ export interface RuntimeOptions {
   logger?: Logger;
   /** Minimum level logged; "off" silences everything. Default "info". */
   logLevel?: LogLevel | "off";
+  /** Format of the default console logger: "pretty" (coloured on a terminal) or "json" (one object per line). Default "pretty" (docs/runtime-semantics.md §10). */
+  logFormat?: LogFormat;
+  /** Metrics (`runtime.metrics()`): on by default; `false` turns them off; `{ meter }` also reports to OpenTelemetry (docs/runtime-semantics.md §9). */
+  metrics?: boolean | MetricsOptions;
 }
 
 /** Every option present and validated. `workerNodeId` stays undefined when not given. */
@@ -145,6 +154,8 @@ export interface ResolvedRuntimeOptions {
   /** Already filtered by `logLevel`: call it unconditionally. */
   logger: Logger;
   logLevel: LogLevel | "off";
+  logFormat: LogFormat;
+  metrics: ResolvedMetricsOptions;
 }
 
 /** Lower bound of a numeric option: ≥ 0 or ≥ 1 (integers). */
@@ -189,6 +200,8 @@ const OTHER_OPTIONS = [
   "workerPrefetch",
   "logger",
   "logLevel",
+  "logFormat",
+  "metrics",
 ] as const;
 
 const KNOWN_OPTIONS: ReadonlySet<string> = new Set<string>([...Object.keys(NUMERIC_OPTIONS), ...OTHER_OPTIONS]);
@@ -248,9 +261,11 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
     logLevel = raw.logLevel as LogLevel | "off";
   }
 
+  const logFormat = resolveLogFormat(raw.logFormat);
+  const metrics = resolveMetricsOption(raw.metrics);
   let logger: Logger;
   if (raw.logger === undefined) {
-    logger = consoleLogger(logLevel);
+    logger = consoleLogger(logLevel, { format: logFormat });
   } else {
     const l = raw.logger as { log?: unknown } | null;
     if (typeof l !== "object" || l === null || typeof l.log !== "function") {
@@ -282,6 +297,8 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
     workerPrefetch,
     logger,
     logLevel,
+    logFormat,
+    metrics,
   };
 }
 
@@ -320,33 +337,6 @@ export function shouldLog(level: LogLevel, threshold: LogLevel | "off"): boolean
   return LOG_RANK[level] >= LOG_RANK[threshold];
 }
 
-/**
- * Logs to the console at or above `level`: `[duroxide] LEVEL message {fields}`. Debug and info go
- * to `console.log`/`console.info`, warn to `console.warn`, error to `console.error`.
- */
-export function consoleLogger(level: LogLevel | "off" = "info"): Logger {
-  return {
-    log(lineLevel, message, fields) {
-      if (!shouldLog(lineLevel, level)) return;
-      const hasFields = fields !== undefined && fields !== null && Object.keys(fields).length > 0;
-      const line = `[duroxide] ${lineLevel.toUpperCase()} ${message}${hasFields ? ` ${renderFields(fields)}` : ""}`;
-      switch (lineLevel) {
-        case "error":
-          console.error(line);
-          break;
-        case "warn":
-          console.warn(line);
-          break;
-        case "info":
-          console.info(line);
-          break;
-        default:
-          console.debug(line);
-      }
-    },
-  };
-}
-
 // --- helpers ---------------------------------------------------------------------------------
 
 function filterLogger(inner: Logger, threshold: LogLevel | "off"): Logger {
@@ -355,14 +345,6 @@ function filterLogger(inner: Logger, threshold: LogLevel | "off"): Logger {
       if (shouldLog(level, threshold)) inner.log(level, message, fields);
     },
   };
-}
-
-function renderFields(fields: Record<string, unknown>): string {
-  try {
-    return JSON.stringify(fields, (_k, v) => (typeof v === "bigint" ? v.toString() : v instanceof Error ? v.message : v));
-  } catch {
-    return String(fields);
-  }
 }
 
 function integerOption(name: string, value: unknown, def: number, min: Min): number {

@@ -13,6 +13,8 @@ import type { OrchestrationRegistry } from "./registry.ts";
 import { keepLeaseAlive } from "./lease-renewal.ts";
 import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
 import { InstanceCache, type InstanceCacheStats } from "./instance-cache.ts";
+import type { RuntimeMetrics } from "./metrics/runtime-metrics.ts";
+import { turnFields } from "./logging/log-fields.ts";
 
 const ACK_RETRIES = 5;
 
@@ -24,6 +26,8 @@ export class OrchestrationDispatcher {
   private readonly cache: InstanceCache;
   /** Ends this dispatcher's mark on the provider's signal hub (waiting clients then poll faster again). */
   private detachDriver: () => void = () => {};
+  /** Bound once: handed to every turn (metrics). */
+  private readonly onActivityRetry = (name: string, tag: string | undefined) => this.metrics.activityRetried(name, tag);
 
   constructor(
     private readonly provider: Provider,
@@ -32,7 +36,8 @@ export class OrchestrationDispatcher {
     private readonly runtimeVersion: string,
     runtimeId: string,
     /** Told about activities a committed turn cancelled, so local workers can stop them at once. */
-    private readonly onActivitiesCancelled: (ids: ScheduledActivityIdentifier[]) => void = () => {},
+    private readonly onActivitiesCancelled: (ids: ScheduledActivityIdentifier[]) => void,
+    private readonly metrics: RuntimeMetrics,
   ) {
     this.filter = { supported_duroxide_versions: [options.supportedReplayVersions] };
     this.cache = new InstanceCache(options.instanceCacheSize);
@@ -65,8 +70,9 @@ export class OrchestrationDispatcher {
   private async process(f: FetchedOrchestration): Promise<Processed> {
     const o = this.options;
     const instance = f.item.instance;
-    const log = (level: LogLevel, message: string, fields: Record<string, unknown>) => o.logger.log(level, message, fields);
-    const renewal = this.keepLockAlive(f.lockToken, instance);
+    // Every line about this turn carries its instance, execution, orchestration and attempt (§10.2).
+    const log = (level: LogLevel, message: string, fields: Record<string, unknown>) => o.logger.log(level, message, turnFields(f, fields));
+    const renewal = this.keepLockAlive(f);
     let handedOff = false;
     try {
       // A turn that outran its lock last time is not run again: it fails the instance (slow-turns.ts).
@@ -81,6 +87,7 @@ export class OrchestrationDispatcher {
           runtimeVersion: this.runtimeVersion,
           log,
           cache: this.cache,
+          onActivityRetry: this.onActivityRetry,
           ...(slow === undefined ? {} : { abort: slowTurnDetails(slow, o.orchestratorLockTimeoutMs) }),
         });
       } catch (err) {
@@ -99,6 +106,7 @@ export class OrchestrationDispatcher {
       // The turn ran synchronously: no renewal could fire while it did. One that took as long as a
       // renewal interval may have let the lock lapse; its ack tells (docs/runtime-semantics.md §1.4.1).
       const turnMs = performance.now() - turnStart;
+      this.metrics.turnRan(f, decision, turnMs, renewal.everyMs);
       let suspect: SlowTurn | null = null;
       if (turnMs >= renewal.everyMs) {
         suspect = this.slowTurns.remember(f, turnMs);
@@ -110,7 +118,7 @@ export class OrchestrationDispatcher {
         );
       }
       // The commit continues while the loop fetches its next batch (same group commit).
-      const committing = this.commit(f, decision, suspect).finally(() => renewal.stop());
+      const committing = this.commit(f, decision, suspect, log).finally(() => renewal.stop());
       handedOff = true;
       return { committing };
     } finally {
@@ -122,13 +130,14 @@ export class OrchestrationDispatcher {
    * Acks with retries on retryable errors; a permanent error ends the instance as an infrastructure
    * failure. `suspect` is set when the turn ran long enough to block its lock's renewal.
    */
-  private async commit(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, suspect: SlowTurn | null): Promise<void> {
+  private async commit(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, suspect: SlowTurn | null, logTurn: (level: LogLevel, message: string, fields: Record<string, unknown>) => void): Promise<void> {
     const instance = f.item.instance;
-    const log = this.options.logger;
+    const log = { log: logTurn };
     for (let attempt = 0; ; attempt++) {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
         if (suspect !== null) this.slowTurns.clear(suspect);
+        this.metrics.turnCommitted(f, d);
         // Committed: the turn's live state now stands for the stored history (§2.12).
         if (d.sticky !== undefined) this.cache.put(instance, d.sticky);
         instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
@@ -193,6 +202,7 @@ export class OrchestrationDispatcher {
     };
     try {
       await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, [...started, failed], [], [], { ...d.metadata, status: "Failed", output: `infrastructure:${err.operation}: ${err.message}` }, []);
+      this.metrics.infrastructureFailure(f, d, details);
       instanceSignals(this.provider).notify(instance);
     } catch {
       await this.provider.abandonOrchestrationItem(f.lockToken, 1_000, false).catch(() => {});
@@ -203,15 +213,17 @@ export class OrchestrationDispatcher {
    * Renews the instance lock every renewal interval until stopped (lease-renewal.ts): retryable
    * failures are retried, a permanent one (the lock is gone) ends it and the ack then reports.
    */
-  private keepLockAlive(token: string, instance: string): { stop(): void; everyMs: number } {
+  private keepLockAlive(f: FetchedOrchestration): { stop(): void; everyMs: number } {
     const o = this.options;
+    const token = f.lockToken;
+    const instance = f.item.instance;
     return keepLeaseAlive({
       operation: "renewOrchestrationItemLock",
       everyMs: renewalIntervalMs(o.orchestratorLockTimeoutMs, o.orchestratorLockRenewalBufferMs),
       renew: () => this.provider.renewOrchestrationItemLock(token, o.orchestratorLockTimeoutMs),
       onRetryable: (pe, retryMs) =>
-        o.logger.log("warn", `lock renewal of ${instance} failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: instance }),
-      onLost: (pe) => o.logger.log("debug", `lock renewal of ${instance} stopped: ${pe.kind}: ${pe.message}`, { instance_id: instance }),
+        o.logger.log("warn", `lock renewal of ${instance} failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, turnFields(f, undefined)),
+      onLost: (pe) => o.logger.log("debug", `lock renewal of ${instance} stopped: ${pe.kind}: ${pe.message}`, turnFields(f, undefined)),
     });
   }
 }

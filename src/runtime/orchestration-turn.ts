@@ -56,6 +56,8 @@ export interface TurnDeps {
   abort?: ErrorDetails;
   /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §2.12). */
   cache?: InstanceCache;
+  /** Passed to the turn: told of each activity retry the code schedules (metrics, §9.2). */
+  onActivityRetry?: (activityName: string, tag: string | undefined) => void;
 }
 
 function dropped(executionId: number): TurnDecision {
@@ -193,6 +195,7 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
     now: deps.now,
     runtimeVersion: deps.runtimeVersion,
     ...(deps.log ? { log: deps.log } : {}),
+    ...(deps.onActivityRetry ? { onActivityRetry: deps.onActivityRetry } : {}),
   };
   const result = runCachedTurn(input, item.kv_snapshot, deps);
   const out = result.output;

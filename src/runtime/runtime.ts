@@ -13,6 +13,10 @@ import { ActivityRegistry, OrchestrationRegistry } from "./registry.ts";
 import { WorkerDispatcher } from "./worker-dispatcher.ts";
 import type { InstanceCacheStats } from "./instance-cache.ts";
 import { readOrchestrationDescriptor, type OrchestrationDescriptor } from "./orchestration-descriptor.ts";
+import { InstrumentedProvider } from "../providers/instrumented-provider.ts";
+import { RuntimeMetrics } from "./metrics/runtime-metrics.ts";
+import { queueDepthSampler } from "./metrics/queue-depths.ts";
+import type { MetricsSnapshot } from "./metrics/snapshot.ts";
 
 const PROVIDER_METHODS = [
   "fetchOrchestrationItem",
@@ -36,6 +40,8 @@ export class Runtime {
   private readonly workers: WorkerDispatcher;
   private keepAlive: ReturnType<typeof setInterval> | null = null;
   private stopped: Promise<void> | null = null;
+  /** What `metrics()` reads (docs/runtime-semantics.md §9); a no-op when `metrics: false`. */
+  private readonly telemetry: RuntimeMetrics;
 
   private constructor(
     readonly provider: Provider,
@@ -43,8 +49,12 @@ export class Runtime {
     orchestrations: OrchestrationRegistry,
     readonly options: ResolvedRuntimeOptions,
   ) {
-    this.workers = new WorkerDispatcher(provider, withSystemActivities(activities, provider), options, this.id);
-    this.orchestrations = new OrchestrationDispatcher(provider, orchestrations, options, RUNTIME_VERSION, this.id, (ids) => this.workers.cancelActivities(ids));
+    this.telemetry = new RuntimeMetrics(options.metrics);
+    // The dispatchers' provider calls are timed through one wrapper made here (§9.4).
+    const timed = this.telemetry.enabled ? new InstrumentedProvider(provider, this.telemetry) : provider;
+    this.workers = new WorkerDispatcher(timed, withSystemActivities(activities, provider), options, this.id, this.telemetry);
+    this.orchestrations = new OrchestrationDispatcher(timed, orchestrations, options, RUNTIME_VERSION, this.id, (ids) => this.workers.cancelActivities(ids), this.telemetry);
+    this.telemetry.setSources({ cacheStats: () => this.orchestrations.instanceCacheStats(), queueDepths: queueDepthSampler(provider) });
   }
 
   /** Starts dispatching. Options are validated first (ConfigurationError names the bad one). */
@@ -82,6 +92,16 @@ export class Runtime {
    */
   getOrchestrationDescriptor(instanceId: string): Promise<OrchestrationDescriptor | null> {
     return readOrchestrationDescriptor(this.provider, instanceId);
+  }
+
+  /**
+   * A snapshot of this runtime's `duroxide_*` metrics (docs/runtime-semantics.md §9): counters and
+   * histograms since start, gauges sampled now (queue depths from the provider's management
+   * capability, waiting at most 1 s for it). `formatPrometheus(snapshot)` renders it for a
+   * `/metrics` endpoint. Empty (`enabled: false`) when started with `metrics: false`.
+   */
+  metrics(): Promise<MetricsSnapshot> {
+    return this.telemetry.collect();
   }
 
   /**

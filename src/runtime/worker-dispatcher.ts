@@ -18,6 +18,8 @@ import type { ActivityRegistry } from "./registry.ts";
 import { activityFailureDetails } from "./activity-failure.ts";
 import { activityTimeoutReason, watchActivity } from "./activity-watch.ts";
 import { keepLeaseAlive } from "./lease-renewal.ts";
+import type { ActivityOutcome, RuntimeMetrics } from "./metrics/runtime-metrics.ts";
+import { activityFields } from "./logging/log-fields.ts";
 
 type Execute = WorkItemOf<"ActivityExecute">;
 
@@ -60,6 +62,7 @@ export class WorkerDispatcher {
     private readonly registry: ActivityRegistry,
     private readonly options: ResolvedRuntimeOptions,
     runtimeId: string,
+    private readonly metrics: RuntimeMetrics,
   ) {
     this.client = new Client(provider);
     this.slotOwners = Array.from({ length: options.workerConcurrency }, (_, i) => options.workerNodeId ?? `work-${i}-${runtimeId}`);
@@ -161,20 +164,21 @@ export class WorkerDispatcher {
         message_type: { type: "Activity", instance: item.instance, execution_id: item.execution_id, activity_name: item.name, activity_id: item.id },
         message: `activity ${item.name}#${item.id} of ${item.instance} exceeded ${o.maxAttempts} attempts (attempt ${w.attemptCount})`,
       };
+      this.metrics.activityPoisoned(w);
       await this.ack(w, failure(item, details));
       return;
     }
     const handler = this.registry.get(item.name);
     if (handler === undefined) {
       const delay = unregisteredBackoffMs(w.attemptCount, o.unregisteredBackoff);
-      o.logger.log("warn", `activity "${item.name}" is not registered here; retrying in ${delay} ms`, { instance_id: item.instance, attempt: w.attemptCount });
+      o.logger.log("warn", `activity "${item.name}" is not registered here; retrying in ${delay} ms`, activityFields(item, w));
       await this.provider.abandonWorkItem(w.lockToken, delay, false).catch(() => {});
       return;
     }
 
     const controller = new AbortController();
     const key = activityKey(item.instance, item.execution_id, item.id);
-    const renewal = this.keepLockAlive(w.lockToken, controller, item);
+    const renewal = this.keepLockAlive(w, controller, item);
     this.prefetch(slot);
     this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
     const ctx = this.context(item, w, slot, controller.signal);
@@ -193,14 +197,17 @@ export class WorkerDispatcher {
       timeoutMs: o.activityTimeoutMs,
       warnAfterMs: o.slowActivityWarningMs,
       onTimeout,
-      onSlow: (ms) => o.logger.log("warn", slowActivityMessage(item, w.attemptCount, ms, o), { instance_id: item.instance, activity_name: item.name, activity_id: item.id }),
+      onSlow: (ms) => o.logger.log("warn", slowActivityMessage(item, w.attemptCount, ms, o), activityFields(item, w)),
     });
     let completion: WorkItem | null;
+    let kind: ActivityOutcome = "cancelled";
+    const runStart = performance.now();
     try {
       const outcome = await this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal, timedOut, timeoutReason);
       if (outcome === TIMED_OUT) {
-        o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), { instance_id: item.instance, activity_name: item.name, activity_id: item.id });
+        o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), activityFields(item, w));
         completion = failure(item, timeoutDetails(item, o.activityTimeoutMs));
+        kind = "timeout";
       } else if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
       else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, outcome.details);
     } finally {
@@ -208,6 +215,8 @@ export class WorkerDispatcher {
       renewal.stop();
       this.running.delete(key);
     }
+    if (kind !== "timeout" && completion !== null) kind = completion.type === "ActivityCompleted" ? "success" : "app_error";
+    this.metrics.activityFinished(item, kind, performance.now() - runStart);
     if (completion === null) {
       // Cancelled (row gone) or shutting down: drop the result. Hand the row back if it still exists.
       await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
@@ -267,7 +276,7 @@ export class WorkerDispatcher {
         if (!pe.retryable) {
           // Not about this item (a read-only or corrupt store): say so rather than drop the
           // result silently, and hand the item back so that it runs again once the store recovers.
-          this.options.logger.log("error", `ack of activity #${w.item.type === "ActivityExecute" ? w.item.id : "?"} failed permanently (${pe.kind}: ${pe.message}); the item goes back to the queue`, {});
+          this.options.logger.log("error", `ack of activity #${w.item.type === "ActivityExecute" ? w.item.id : "?"} failed permanently (${pe.kind}: ${pe.message}); the item goes back to the queue`, w.item.type === "ActivityExecute" ? activityFields(w.item, w) : {});
           break;
         }
         if (pauseMs === null || this.stopping) break;
@@ -352,21 +361,23 @@ export class WorkerDispatcher {
    * Renews the work item's lease while the activity runs (lease-renewal.ts). A permanent failure
    * means the row was deleted (cancellation) or the lease was lost: either way, stop the activity.
    */
-  private keepLockAlive(token: string, controller: AbortController, item: Execute): { stop(): void } {
+  private keepLockAlive(w: FetchedWorkItem, controller: AbortController, item: Execute): { stop(): void } {
     const o = this.options;
+    const token = w.lockToken;
     return keepLeaseAlive({
       operation: "renewWorkItemLock",
       everyMs: renewalIntervalMs(o.workerLockTimeoutMs, o.workerLockRenewalBufferMs),
       renew: () => this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs),
       onRetryable: (pe, retryMs) =>
-        o.logger.log("warn", `lease renewal of activity "${item.name}" (#${item.id} of ${item.instance}) failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, { instance_id: item.instance }),
+        o.logger.log("warn", `lease renewal of activity "${item.name}" (#${item.id} of ${item.instance}) failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, activityFields(item, w)),
       onLost: () => controller.abort(new Error("activity cancelled")),
     });
   }
 
   private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
     const logger = this.options.logger;
-    const fields = { instance_id: item.instance, execution_id: item.execution_id, activity_name: item.name, activity_id: item.id };
+    // Trace lines carry the activity's context (docs/runtime-semantics.md §10.2).
+    const fields = activityFields(item, w);
     return {
       instanceId: item.instance,
       executionId: item.execution_id,

@@ -316,7 +316,8 @@ describe("logging", () => {
       expect(spies.warn).toHaveBeenCalledTimes(1);
       expect(spies.error).toHaveBeenCalledTimes(1);
       expect(String(spies.warn.mock.calls[0]![0])).toContain("m-warn");
-      expect(String(spies.warn.mock.calls[0]![0])).toContain('"instance":"i1"');
+      // Pretty format: fields as key=value after the message (docs/runtime-semantics.md §10).
+      expect(String(spies.warn.mock.calls[0]![0])).toContain("instance=i1");
 
       consoleLogger("off").log("error", "silent", {});
       expect(spies.error).toHaveBeenCalledTimes(1);

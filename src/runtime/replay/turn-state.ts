@@ -164,6 +164,10 @@ export class TurnState implements ContextHost {
     });
   }
 
+  activityRetried(name: string, tag: string | undefined): void {
+    this.input.onActivityRetry?.(name, tag);
+  }
+
   emit<T>(action: Action): LeafTask<T> {
     const task = new LeafTask<T>(this, action);
     this.fifo.push({ action, task: task as LeafTask<unknown> });

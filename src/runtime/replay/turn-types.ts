@@ -26,6 +26,8 @@ export interface TurnInput {
   /** Runtime semver written into new events. */
   runtimeVersion: string;
   log?: (level: LogLevel, message: string, fields: Record<string, unknown>) => void;
+  /** Told when the code schedules another attempt of a failed activity, outside replay (metrics, docs/runtime-semantics.md §9.2). */
+  onActivityRetry?: (activityName: string, tag: string | undefined) => void;
   /** End the execution with this failure without running the code (poison, limit violations). */
   abort?: ErrorDetails;
 }
