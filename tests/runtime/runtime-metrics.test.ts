@@ -63,7 +63,7 @@ describe("runtime.metrics() on a run with known counts", () => {
   let rt: Runtime;
   let provider: MemoryProvider;
   beforeAll(async () => {
-    ({ snap, rt, provider } = await runKnownWorkload({}));
+    ({ snap, rt, provider } = await runKnownWorkload({ instanceCacheSize: 0 }));
   });
   afterAll(async () => {
     await rt.shutdown();
