@@ -27,7 +27,9 @@ import type { RuntimeOptions } from "../runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../runtime/registry.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { configLabel, resolveConfig, type ResolvedStressTestConfig, type StressTestConfig } from "./config.ts";
+import { latencyHistogram, type LatencyHistogram } from "./latency-histogram.ts";
 import { ResourceSampler, round2, summarizeLatencies, type LatencySummary } from "./metrics.ts";
+import { RunTimelineRecorder, type RunTimeline } from "./run-timeline.ts";
 
 export const FANOUT_ORCHESTRATION = "FanoutOrchestration";
 export const PROCESS_TASK = "ProcessTask";
@@ -107,6 +109,10 @@ export interface StressTestResult {
   activitiesExecuted: number | null;
   /** Per-instance latency of completed instances: start call to completion observed. */
   latency: LatencySummary;
+  /** The same latencies binned, for the report's distribution chart (docs/stress-tests.md §9.1). */
+  latencyHistogram: LatencyHistogram;
+  /** Launches, completions, failures and instances in flight, second by second (docs/stress-tests.md §9.1). */
+  timeline: RunTimeline;
   /** Highest process RSS sampled during the run, MB; with external runtimes, plus the sum of their processes' peaks. */
   peakRssMb: number;
   /** This process's RSS in MB at each second of the run (index = second): growth over a long run shows here. */
@@ -277,11 +283,13 @@ export async function measureStressTest(
   let warnings = 0;
   const latencies: number[] = [];
   const samples: FailureSample[] = [];
+  const timeline = new RunTimelineRecorder();
   let slotFreed: (() => void) | null = null;
   let allDone: (() => void) | null = null;
 
   const recordFailure = (instanceId: string, category: FailureCategory, message: string) => {
     failed++;
+    timeline.count("failed");
     if (category === "Infrastructure") infra++;
     else if (category === "Configuration") configErr++;
     else if (category === "Application") app++;
@@ -310,6 +318,7 @@ export async function measureStressTest(
       }
       if (status.status === "Completed") {
         completed++;
+        timeline.count("completed");
         latencies.push(performance.now() - t0);
       } else if (status.status === "Failed") {
         recordFailure(id, categorize(status.details), status.message);
@@ -336,6 +345,7 @@ export async function measureStressTest(
   const sampler = new ResourceSampler();
   sampler.start();
   const start = performance.now();
+  timeline.start(start);
   const endAt = start + cfg.durationSecs * 1000;
   let phase: StressProgress["phase"] = "launching";
   const progress = (): StressProgress => {
@@ -348,6 +358,7 @@ export async function measureStressTest(
   /** Samples RSS (every 100 ms) and reports progress (every progressEvery ms) when due. */
   function tick(): void {
     const now = performance.now();
+    timeline.observeInFlight(active, now);
     if (now - lastSample >= 100) {
       lastSample = now;
       sampler.sample();
@@ -383,6 +394,7 @@ export async function measureStressTest(
       const n = ++next;
       launched++;
       active++;
+      timeline.count("launched");
       void runInstance(n);
       if (launchIntervalMs > 0) await Bun.sleep(launchIntervalMs);
     }
@@ -443,6 +455,8 @@ export async function measureStressTest(
       activityThroughput: secs > 0 ? (completed * perInstance) / secs : 0,
       activitiesExecuted,
       latency: summarizeLatencies(latencies),
+      latencyHistogram: latencyHistogram(latencies),
+      timeline: timeline.finish(end),
       peakRssMb,
       rssTimelineMb: usage.rssTimelineMb,
       cpuPercent,

@@ -76,6 +76,11 @@ export function prependEntry(existing: string | null, entry: string): string {
   return `${top}\n${entry}${rest}`;
 }
 
+/** HEAD's short sha in `root`, or null outside a git checkout. */
+export function shortHead(root: string): string | null {
+  return git(root, ["rev-parse", "--short", "HEAD"]);
+}
+
 function git(root: string, args: string[]): string | null {
   try {
     const r = Bun.spawnSync(["git", "-C", root, ...args], { stdout: "pipe", stderr: "pipe" });
