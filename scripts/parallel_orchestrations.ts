@@ -12,7 +12,7 @@
  */
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseFlags, UsageError } from "./cli-flags.ts";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
@@ -51,6 +51,7 @@ import {
 import { renderStressReport } from "../src/stress/report/html-report.ts";
 import { checkReportPath, readCompareFiles } from "../src/stress/report/report-file.ts";
 import { ReportInputError, reportRunFromResult, type ReportRun } from "../src/stress/report/report-run.ts";
+import { trendFileName } from "../src/stress/report/trend-chart.ts";
 import { shortHead } from "../src/stress/tracking.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
@@ -706,7 +707,7 @@ async function runStress(cli: Cli): Promise<number> {
   }
   if (cli.track) {
     const path = trackResults(ROOT, table, { note: `Config: ${allConfigsText}` });
-    say(`Recorded in ${path}`);
+    say(`Recorded in ${path}; trend chart ${join(dirname(path), trendFileName(path))}`);
   }
   if (cli.report !== null) {
     // docs/stress-tests.md §9: this run's rows, then the --compare runs, in every figure.

@@ -8,7 +8,15 @@ import { escapeXml } from "./escape.ts";
 import { formatTick, linearScale, px, type Ticks } from "./scale.ts";
 import { markerSvg, type SeriesStyle } from "./series-style.ts";
 
-export type XAxis = { kind: "linear"; ticks: Ticks } | { kind: "band"; labels: string[] };
+/** A tick placed by hand (e.g. a commit at its entry's position), with an optional tooltip. */
+export interface TickLabel {
+  value: number;
+  label: string;
+  title?: string;
+}
+
+/** A numeric axis (its ticks, or hand-placed labels over its range) or one band per category. */
+export type XAxis = { kind: "linear"; ticks: Ticks; labels?: readonly TickLabel[] } | { kind: "band"; labels: string[] };
 
 /** One legend entry: a line sample (dash and marker of a series), a reference line, or a bar swatch. */
 export type LegendItem =
@@ -94,11 +102,17 @@ export function chartFrame(spec: FrameSpec): Frame {
   // x ticks
   if (spec.x.kind === "linear") {
     const t = spec.x.ticks;
-    for (const v of t.values) {
-      const xx = px(x(v));
+    const labels: TickLabel[] = spec.x.labels?.slice() ?? t.values.map((v) => ({ value: v, label: formatTick(v, t.step) }));
+    // Hand-placed labels are thinned to every k-th so that they do not overlap; grid lines stay.
+    const widest = Math.max(1, ...labels.map((l) => l.label.length)) * CHAR_W + 8;
+    const every = Math.max(1, Math.ceil((labels.length * widest) / (right - left)));
+    labels.forEach((l, i) => {
+      const xx = px(x(l.value));
       parts.push(`<line class="grid" x1="${xx}" y1="${px(top)}" x2="${xx}" y2="${px(bottom)}" stroke="#f0f0f0"/>`);
-      parts.push(`<text class="tick x-tick" x="${xx}" y="${px(bottom + 15)}" text-anchor="middle">${escapeXml(formatTick(v, t.step))}</text>`);
-    }
+      if ((labels.length - 1 - i) % every !== 0) return;
+      const tip = l.title === undefined ? "" : `<title>${escapeXml(l.title)}</title>`;
+      parts.push(`<text class="tick x-tick" x="${xx}" y="${px(bottom + 15)}" text-anchor="middle">${tip}${escapeXml(l.label)}</text>`);
+    });
   } else {
     spec.x.labels.forEach((label, i) => {
       const xx = x(i);

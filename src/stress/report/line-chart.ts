@@ -3,9 +3,9 @@
  * own colour, dash pattern and marker shape (series-style.ts), and horizontal reference lines
  * (the worker ceiling) labelled with their value. A pure function of its data.
  */
-import { chartFrame, HALO, type LegendItem } from "./chart-frame.ts";
+import { chartFrame, HALO, type LegendItem, type TickLabel } from "./chart-frame.ts";
 import { escapeXml } from "./escape.ts";
-import { niceTicks, px } from "./scale.ts";
+import { niceTicks, px, type Ticks } from "./scale.ts";
 import { markerSvg, seriesStyle } from "./series-style.ts";
 
 export interface LineSeries {
@@ -31,6 +31,8 @@ export interface LineChartSpec {
   refLines?: readonly RefLine[];
   /** Legend text of the reference lines (one entry for all of them); default "reference". */
   refLegend?: string;
+  /** x-axis labels placed by hand (e.g. commits), instead of numeric ticks; the range still fits the data. */
+  xLabels?: readonly TickLabel[];
   /** Vertical lines at these x values (e.g. the end of the launch window), labelled at the top. */
   xMarks?: readonly RefLine[];
   width?: number;
@@ -45,7 +47,11 @@ export function lineChart(spec: LineChartSpec): string {
   const refs = (spec.refLines ?? []).filter((r) => Number.isFinite(r.value));
   const xs = spec.series.flatMap((s) => s.points.map((p) => p[0])).concat((spec.xMarks ?? []).map((m) => m.value).filter(Number.isFinite));
   const ys = spec.series.flatMap((s) => s.points.map((p) => p[1])).concat(refs.map((r) => r.value));
-  const xTicks = niceTicks(Math.min(0, ...xs), xs.length === 0 ? 1 : Math.max(...xs), 6);
+  const xs2 = xs.concat((spec.xLabels ?? []).map((l) => l.value));
+  const xTicks =
+    spec.xLabels === undefined
+      ? niceTicks(Math.min(0, ...xs2), xs2.length === 0 ? 1 : Math.max(...xs2), 6)
+      : handPlacedRange(xs2);
   const yTicks = niceTicks(0, ys.length === 0 ? 1 : Math.max(...ys) * 1.04, 5);
   const legend: LegendItem[] = spec.series.map((s, i) => ({
     kind: "series",
@@ -53,7 +59,7 @@ export function lineChart(spec: LineChartSpec): string {
     style: seriesStyle(s.style ?? i),
   }));
   if (refs.length > 0) legend.push({ kind: "line", label: spec.refLegend ?? "reference", color: "#444", dash: REF_DASH, width: 1.5 });
-  const f = chartFrame({ ...spec, x: { kind: "linear", ticks: xTicks }, y: yTicks, legend });
+  const f = chartFrame({ ...spec, x: { kind: "linear", ticks: xTicks, ...(spec.xLabels === undefined ? {} : { labels: spec.xLabels }) }, y: yTicks, legend });
 
   const body: string[] = [];
   // Reference lines under the data; lines at the same value share one label.
@@ -95,4 +101,11 @@ export function lineChart(spec: LineChartSpec): string {
     body.push(`<text class="no-data" x="${px((f.left + f.right) / 2)}" y="${px((f.top + f.bottom) / 2)}" text-anchor="middle" fill="#777">no data</text>`);
   }
   return f.render(body.join(""));
+}
+
+/** The x range for hand-placed labels: the data with half a step of room at each end. */
+function handPlacedRange(xs: number[]): Ticks {
+  const lo = xs.length === 0 ? 0 : Math.min(...xs);
+  const hi = xs.length === 0 ? 1 : Math.max(...xs);
+  return { min: lo - 0.5, max: hi + 0.5, step: 1, values: [] };
 }
