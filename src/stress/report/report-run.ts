@@ -93,14 +93,16 @@ export function parseRunsJson(text: string, file: string): ReportRun[] {
 
 function runFromRow(row: unknown, where: string, file: string): ReportRun {
   const o = object(row, where, "the line");
+  const provider = str(o.provider, where, "provider");
+  const label = str(o.config_label, where, "config_label");
   const latency = object(o.latency, where, "latency");
   const config = object(o.config, where, "config");
   const timestamp = typeof o.timestamp === "string" ? o.timestamp.slice(0, 16).replace("T", " ") : null;
   const ceiling = o.ceiling_orch_per_sec;
   if (ceiling !== null && ceiling !== undefined && !isNum(ceiling)) throw bad(where, "ceiling_orch_per_sec", "a number or null", ceiling);
   return {
-    provider: str(o.provider, where, "provider"),
-    configLabel: str(o.config_label, where, "config_label"),
+    provider,
+    configLabel: label,
     source: timestamp === null ? file : `${file} ${timestamp}`,
     completed: num(o.completed, where, "completed"),
     failed: num(o.failed, where, "failed"),

@@ -41,12 +41,14 @@ function workloadOf(e: TrackedEntry): string {
 export function renderTrendChart(entries: readonly TrackedEntry[]): string {
   const chrono = [...entries].reverse();
   // Series: provider x config, plus the workload fields that differ between entries when there are several.
-  const workloads = [...new Set(chrono.map(workloadOf))];
+  // An entry without a config note (trackResults' note is optional) has no workload to tell apart: no suffix.
+  const workloads = [...new Set(chrono.map(workloadOf))].filter((w) => w !== "");
   const fields = workloads.map((w) => new Map(w.split(/\s+/).filter((t) => t.includes("=")).map((t) => t.split("=", 2) as [string, string])));
   const varying = [...new Set(fields.flatMap((m) => [...m.keys()]))].filter((k) => new Set(fields.map((m) => m.get(k))).size > 1);
   const suffixOf = (e: TrackedEntry) => {
-    if (varying.length === 0) return "";
-    const m = fields[workloads.indexOf(workloadOf(e))]!;
+    const w = workloads.indexOf(workloadOf(e));
+    if (varying.length === 0 || w < 0) return "";
+    const m = fields[w]!;
     return ` [${varying.map((k) => `${k}=${m.get(k) ?? "?"}`).join(" ")}]`;
   };
   const keys: string[] = [];
