@@ -238,7 +238,7 @@ dl.meta dd { margin: 0; font-family: ui-monospace, Menlo, Consolas, monospace; f
 table.comparison { border-collapse: collapse; font-size: 12.5px; width: 100%; }
 table.comparison th, table.comparison td { border: 1px solid #bbb; padding: 3px 6px; text-align: right; white-space: nowrap; }
 table.comparison th[scope=row] { text-align: left; }
-table.comparison thead th { background: #eee; }
+table.comparison thead th { background: #eee; white-space: normal; }
 table.comparison tr.failed { color: #b00020; font-weight: 600; }
 .caption { color: #444; font-size: 12.5px; margin: 4px 0 0; }
 svg.chart { max-width: 100%; height: auto; display: block; }

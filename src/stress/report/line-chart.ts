@@ -40,7 +40,9 @@ export interface LineChartSpec {
   standalone?: boolean;
 }
 
-const REF_DASH = "7 4";
+/** Reference lines are a wide light-grey band: unlike any series (2 px, dark), in colour or grey scale. */
+const REF_COLOR = "#a8a8a8";
+const REF_WIDTH = 4;
 const MAX_MARKERS = 12;
 
 export function lineChart(spec: LineChartSpec): string {
@@ -58,7 +60,7 @@ export function lineChart(spec: LineChartSpec): string {
     label: s.points.length === 0 ? `${s.label} (no data)` : s.label,
     style: seriesStyle(s.style ?? i),
   }));
-  if (refs.length > 0) legend.push({ kind: "line", label: spec.refLegend ?? "reference", color: "#444", dash: REF_DASH, width: 1.5 });
+  if (refs.length > 0) legend.push({ kind: "line", label: spec.refLegend ?? "reference", color: REF_COLOR, dash: "", width: REF_WIDTH });
   const f = chartFrame({ ...spec, x: { kind: "linear", ticks: xTicks, ...(spec.xLabels === undefined ? {} : { labels: spec.xLabels }) }, y: yTicks, legend });
 
   const body: string[] = [];
@@ -68,7 +70,7 @@ export function lineChart(spec: LineChartSpec): string {
   for (const [value, labels] of byValue) {
     const y = px(f.y(value));
     body.push(
-      `<line class="ref-line" data-value="${value}" x1="${px(f.left)}" y1="${y}" x2="${px(f.right)}" y2="${y}" stroke="#444" stroke-width="1.5" stroke-dasharray="${REF_DASH}"/>` +
+      `<line class="ref-line" data-value="${value}" x1="${px(f.left)}" y1="${y}" x2="${px(f.right)}" y2="${y}" stroke="${REF_COLOR}" stroke-width="${REF_WIDTH}"/>` +
         `<text class="ref-label" ${HALO} x="${px(f.right - 4)}" y="${px(f.y(value) - 4)}" text-anchor="end" fill="#222">${escapeXml(labels.join("; "))}</text>`,
     );
   }
