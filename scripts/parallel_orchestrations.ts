@@ -10,9 +10,9 @@
  * PostgreSQL (--pg-url, DUROXIDE_PG_URL, or a throw-away server), one fresh schema per run.
  * docs/stress-tests.md §6.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { parseFlags, UsageError } from "../src/tools/cli-flags.ts";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
@@ -51,6 +51,11 @@ import {
   type StressTestConfig,
   type StressTestResult,
 } from "../src/stress/index.ts";
+import { renderStressReport } from "../src/stress/report/html-report.ts";
+import { checkReportPath, readCompareFiles } from "../src/stress/report/report-file.ts";
+import { ReportInputError, reportRunFromResult, type ReportRun } from "../src/stress/report/report-run.ts";
+import { trendFileName } from "../src/stress/report/trend-chart.ts";
+import { shortHead } from "../src/stress/tracking.ts";
 
 const ROOT = resolve(import.meta.dir, "..");
 
@@ -111,7 +116,13 @@ ${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STR
   --json               one JSON line per row on stdout, then the verdict as one line {"verdict": ...},
                        nothing else (progress, table and verdict text go to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
-                       tracked commit, the table)
+                       tracked commit, the table) and redraw stress-test-results-trend.svg (each
+                       figure across the tracked commits), linked from it
+  --report FILE.html   also write a self-contained HTML report of the run: the table, Orch/sec
+                       against the ceiling, throughput and instances in flight per second, latency
+                       distributions (p50/p95/p99 marked) and RSS over time (docs/stress-tests.md §10)
+  --compare LIST       with --report: comma-separated files holding an earlier run's --json output;
+                       their runs appear in the report beside this run's
   --large-payload      run the large-payload scenario instead (10/50/100 KB payloads, 20
                        activities, 5 child orchestrations per instance)
   --bench              run the mitata micro-benchmarks instead: scripts/bench_provider.ts (provider
@@ -168,6 +179,10 @@ interface Cli {
   presetOverrides: string[];
   failOn: FailOn[];
   noMetrics: boolean;
+  /** Absolute path of the HTML report (--report), checked writable before the run. */
+  report: string | null;
+  /** Runs of earlier --json outputs to show in the report (--compare). */
+  compare: ReportRun[];
 }
 
 // ------------------------------------------------------------------ flags
@@ -191,6 +206,8 @@ function parseCli(argv: string[]): Cli | "help" {
     "chaos-lease-ms": { type: "string" },
     json: { type: "boolean" },
     track: { type: "boolean" },
+    report: { type: "string" },
+    compare: { type: "string" },
     "large-payload": { type: "boolean" },
     bench: { type: "boolean" },
     help: { type: "boolean", short: "h" },
@@ -257,7 +274,25 @@ function parseCli(argv: string[]): Cli | "help" {
 
   const noMetrics = values["no-metrics"] === true;
   if (noMetrics && processes > 1) throw new UsageError("--no-metrics applies to runtimes in this process; drop it with --processes > 1");
+  let report: string | null = null;
+  let compare: ReportRun[] = [];
+  try {
+    if (values.report !== undefined) {
+      if (bench) throw new UsageError("--report draws the stress runs; --bench has none");
+      report = checkReportPath(values.report as string);
+    }
+    if (values.compare !== undefined) {
+      if (report === null) throw new UsageError("--compare adds earlier runs to the report: it needs --report FILE.html");
+      compare = readCompareFiles(splitList("--compare", values.compare as string));
+    }
+  } catch (err) {
+    if (err instanceof ReportInputError) throw new UsageError(err.message);
+    throw err;
+  }
+
   return {
+    report,
+    compare,
     chaos,
     noMetrics,
     providers,
@@ -750,7 +785,21 @@ async function runStress(cli: Cli): Promise<number> {
   }
   if (cli.track) {
     const path = trackResults(ROOT, table, { note: `Config: ${allConfigsText}` });
-    say(`Recorded in ${path}`);
+    say(`Recorded in ${path}; trend chart ${join(dirname(path), trendFileName(path))}`);
+  }
+  if (cli.report !== null) {
+    // docs/stress-tests.md §10: this run's rows, then the --compare runs, in every figure.
+    const runs = [...results.map((r) => reportRunFromResult(r, cli.largePayload ? null : ceilingOf(r.config))), ...cli.compare];
+    const html = renderStressReport(runs, {
+      scenario,
+      config: allConfigsText,
+      machine: machineLine(),
+      commit: shortHead(ROOT),
+      ceilingFormula: cli.largePayload ? null : n > 1 ? "1000*N*W/(T*d)" : "1000*W/(T*d)",
+      generatedAt: new Date(),
+    });
+    writeFileSync(cli.report, html);
+    say(`Report written to ${cli.report}`);
   }
   return exit;
 }

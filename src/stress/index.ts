@@ -123,3 +123,9 @@ export {
   type WarningSignStatus,
   type WarningThresholds,
 } from "./warning-signs.ts";
+export { latencyHistogram, type LatencyHistogram } from "./latency-histogram.ts";
+export { runTimelineOf, type RunTimeline } from "./run-timeline.ts";
+export { renderStressReport, type StressReportMeta } from "./report/html-report.ts";
+export { parseRunsJson, reportRunFromResult, ReportInputError, type ReportRun } from "./report/report-run.ts";
+export { parseResultsFile, type TrackedEntry, type TrackedRow } from "./report/results-history.ts";
+export { renderTrendChart, writeTrendChart } from "./report/trend-chart.ts";

@@ -27,6 +27,7 @@ import type { RuntimeOptions } from "../runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../runtime/registry.ts";
 import { Runtime } from "../runtime/runtime.ts";
 import { configLabel, resolveConfig, type ResolvedStressTestConfig, type StressTestConfig } from "./config.ts";
+import { latencyHistogram, type LatencyHistogram } from "./latency-histogram.ts";
 import { ResourceSampler, round2, summarizeLatencies, type LatencySummary } from "./metrics.ts";
 import { TimelineRecorder, type TimelineSecond } from "./timeline.ts";
 
@@ -108,6 +109,8 @@ export interface StressTestResult {
   activitiesExecuted: number | null;
   /** Per-instance latency of completed instances: start call to completion observed. */
   latency: LatencySummary;
+  /** The same latencies binned, for the report's distribution chart (docs/stress-tests.md §10.1). */
+  latencyHistogram: LatencyHistogram;
   /** Highest process RSS sampled during the run, MB; with external runtimes, plus the sum of their processes' peaks. */
   peakRssMb: number;
   /** This process's RSS in MB at each second of the run (index = second): growth over a long run shows here. */
@@ -452,6 +455,7 @@ export async function measureStressTest(
       activityThroughput: secs > 0 ? (completed * perInstance) / secs : 0,
       activitiesExecuted,
       latency: summarizeLatencies(latencies),
+      latencyHistogram: latencyHistogram(latencies),
       peakRssMb,
       rssTimelineMb: usage.rssTimelineMb,
       timeline: timeline.finish(end, usage.rssTimelineMb),

@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { writeTrendChart } from "./report/trend-chart.ts";
 import { TABLE_MARKER } from "./table.ts";
 
 export const RESULTS_FILE = "stress-test-results.md";
@@ -76,6 +77,11 @@ export function prependEntry(existing: string | null, entry: string): string {
   return `${top}\n${entry}${rest}`;
 }
 
+/** HEAD's short sha in `root`, or null outside a git checkout. */
+export function shortHead(root: string): string | null {
+  return git(root, ["rev-parse", "--short", "HEAD"]);
+}
+
 function git(root: string, args: string[]): string | null {
   try {
     const r = Bun.spawnSync(["git", "-C", root, ...args], { stdout: "pipe", stderr: "pipe" });
@@ -87,7 +93,9 @@ function git(root: string, args: string[]): string | null {
 
 /**
  * Prepends one entry to `<root>/stress-test-results.md`: HEAD's short sha, `git log LAST..HEAD`
- * (the last 20 commits for a first entry) and `tableOutput`'s table. Returns the file path.
+ * (the last 20 commits for a first entry) and `tableOutput`'s table, then redraws the trend chart
+ * beside it (`stress-test-results-trend.svg`, linked from the file; docs/stress-tests.md §10.4).
+ * Returns the file path.
  */
 export function trackResults(root: string, tableOutput: string, options: { note?: string; file?: string } = {}): string {
   const path = join(root, options.file ?? RESULTS_FILE);
@@ -103,5 +111,6 @@ export function trackResults(root: string, tableOutput: string, options: { note?
   if (dirty !== null && dirty !== "") changes += "\n(plus uncommitted changes in the working tree)";
   const entry = formatEntry({ commit, changes, table: extractTable(tableOutput), ...(options.note === undefined ? {} : { note: options.note }) });
   writeFileSync(path, prependEntry(existing, entry));
+  writeTrendChart(path);
   return path;
 }
