@@ -85,6 +85,8 @@ export function parseRunsJson(text: string, file: string): ReportRun[] {
     } catch (err) {
       throw new ReportInputError(`${where}: not a JSON line of --json output (${(err as Error).message})`);
     }
+    // --json ends with the run's verdict ({"verdict": ...}, docs/stress-tests.md §9.4): not a run.
+    if (typeof row === "object" && row !== null && "verdict" in row && !("provider" in row)) return;
     runs.push(runFromRow(row, where, file));
   });
   if (runs.length === 0) throw new ReportInputError(`${file}: no runs in it (expected the output of parallel_orchestrations.ts --json: one JSON line per run)`);

@@ -105,14 +105,16 @@ describe("parseRunsJson", () => {
     peakRssMb: 50,
     cpuPercent: 3,
     rssTimelineMb: [50],
-    timeline: { launchedPerSec: [10], completedPerSec: [10], failedPerSec: [0], inFlight: [0], totalMs: 1000 },
+    timeline: [{ second: 0, phase: "launching", spanMs: 1000, launched: 10, completed: 10, failed: 0, inFlight: 0, latencyP50Ms: 1, latencyMaxMs: 4, rssMb: 50 }],
     latencyHistogram: { fromMs: 1, binMs: 1, counts: [10] },
     ceiling_orch_per_sec: 40,
     timestamp: "2026-12-03T13:46:47.123Z",
   };
 
   test("reads --json lines into runs labelled with their file and time", () => {
-    const runs = parseRunsJson(`${JSON.stringify(row)}\n\n${JSON.stringify({ ...row, config_label: "1/1", ceiling_orch_per_sec: null })}\n`, "prev.jsonl");
+    // The verdict line --json ends with is not a run.
+    const verdict = JSON.stringify({ verdict: { summary: { status: "pass" } } });
+    const runs = parseRunsJson(`${JSON.stringify(row)}\n\n${JSON.stringify({ ...row, config_label: "1/1", ceiling_orch_per_sec: null })}\n${verdict}\n`, "prev.jsonl");
     expect(runs).toHaveLength(2);
     expect(runLabel(runs[0]!)).toBe("Memory 2/2 (prev.jsonl 2026-12-03 13:46)");
     expect(runs[0]!.ceilingOrchPerSec).toBe(40);
@@ -132,7 +134,8 @@ describe("parseRunsJson", () => {
     };
     expect(err("not json")).toStartWith("prev.jsonl:1: not a JSON line of --json output");
     expect(err(`${JSON.stringify(row)}\n${JSON.stringify({ ...row, orchThroughput: "fast" })}`)).toBe('prev.jsonl:2: orchThroughput must be a finite number, got "fast"');
-    expect(err(JSON.stringify({ ...row, timeline: { ...row.timeline, inFlight: [1, null] } }))).toContain("timeline.inFlight must be an array of numbers");
+    expect(err(JSON.stringify({ ...row, timeline: [{ ...row.timeline[0], inFlight: null }] }))).toContain("timeline[0].inFlight must be a finite number");
+    expect(err(JSON.stringify({ ...row, timeline: { completedPerSec: [1] } }))).toContain("timeline must be an array of seconds");
     expect(err("\n\n")).toContain("prev.jsonl: no runs in it");
   });
 });
