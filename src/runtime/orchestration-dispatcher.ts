@@ -39,7 +39,7 @@ export class OrchestrationDispatcher {
       concurrency: options.orchestrationConcurrency,
       pollIntervalMs: options.dispatcherPollIntervalMs,
       logger: options.logger,
-      fetch: () => provider.fetchOrchestrationItem(options.orchestratorLockTimeoutMs, options.dispatcherLongPollTimeoutMs, this.filter),
+      fetch: (_slot, signal) => provider.fetchOrchestrationItem(options.orchestratorLockTimeoutMs, options.dispatcherLongPollTimeoutMs, this.filter, signal),
       process: (f) => this.process(f),
       release: (f) => provider.abandonOrchestrationItem(f.lockToken, null, true),
     });
@@ -49,8 +49,13 @@ export class OrchestrationDispatcher {
     this.loops.start();
   }
 
+  /**
+   * Stops fetching (idle long polls are cancelled) and resolves when every loop has ended: turns
+   * in flight committed or were handed back, late claims were abandoned (docs/runtime-semantics.md §1.9).
+   */
   async shutdown(): Promise<void> {
-    await this.loops.shutdown();
+    this.loops.stopFetching();
+    await this.loops.finished();
     this.cache.clear();
   }
 
