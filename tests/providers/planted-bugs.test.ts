@@ -238,6 +238,19 @@ const MUTANTS: Mutant[] = [
       },
     }),
   },
+  {
+    method: "releaseSessionLocks",
+    bug: "ignores its owner list: releases every owner's live sessions",
+    likely: ["sessions"],
+    provider: (b, sql) => ({
+      async releaseSessionLocks(owners, sessionIds) {
+        const n = await b.releaseSessionLocks(owners, sessionIds);
+        if (owners.length === 0) return n;
+        const now = Date.now();
+        return n + sql.run("UPDATE sessions SET locked_until = ? WHERE locked_until > ?", [now, now]).changes;
+      },
+    }),
+  },
   // ---- history
   {
     method: "read",
