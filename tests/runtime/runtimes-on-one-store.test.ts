@@ -21,9 +21,27 @@ import { shareInstanceSignals } from "../../src/instance-signals.ts";
 import type { Provider } from "../../src/provider.ts";
 import { MemoryProvider } from "../../src/providers/memory.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { deferred, within } from "../e2e/harness.ts";
 
 type Ran = { label: string; sessionId: string | null; workerId: string };
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
+
+/** `p`, or a failure naming `what` after `ms` (the timer is cleared either way). */
+async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 const STORES: [string, () => Promise<Provider & { close(): unknown }>][] = [
   ["memory", () => MemoryProvider.create()],
