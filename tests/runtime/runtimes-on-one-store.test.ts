@@ -59,8 +59,9 @@ afterEach(async () => {
 });
 
 /** Every promise-returning call made through `view`, and how many are still running. */
-function counting(provider: Provider): { view: Provider; calls: string[]; inFlight(): number } {
+function counting(provider: Provider): { view: Provider; calls: string[]; inFlight(): number; called(op: string): Promise<void> } {
   const calls: string[] = [];
+  const waiting: { op: string; resolve: () => void }[] = [];
   let inFlight = 0;
   const view = new Proxy(provider, {
     get: (target, prop) => {
@@ -70,6 +71,7 @@ function counting(provider: Provider): { view: Provider; calls: string[]; inFlig
         const r = (v as (...a: unknown[]) => unknown).apply(target, args);
         if (r instanceof Promise) {
           calls.push(String(prop));
+          for (const w of waiting.filter((w) => w.op === prop)) w.resolve();
           inFlight++;
           r.finally(() => inFlight--).catch(() => {});
         }
@@ -78,7 +80,9 @@ function counting(provider: Provider): { view: Provider; calls: string[]; inFlig
     },
   });
   shareInstanceSignals(view, provider);
-  return { view, calls, inFlight: () => inFlight };
+  const called = (op: string) =>
+    calls.includes(op) ? Promise.resolve() : new Promise<void>((resolve) => waiting.push({ op, resolve }));
+  return { view, calls, inFlight: () => inFlight, called };
 }
 
 function where(label: string, ctx: ActivityContext): Ran {
@@ -195,7 +199,7 @@ for (const [kind, open] of STORES) {
       const claimed = counting(deaf);
       const a = await start(claimed.view, activities("A"), { orchestrationConcurrency: 0, workerConcurrency: 1, dispatcherLongPollTimeoutMs: 5_000, workerPrefetch: false });
       await start(p, activities("O"), { workerConcurrency: 0 }); // schedules, runs no activity
-      await new Promise((r) => setTimeout(r, 20)); // let A's worker enter its long poll
+      await within("A's worker to start its long poll", claimed.called("fetchWorkItem"));
       const stopping = a.shutdown(0);
       // The orchestration-only runtime schedules the activity; the enqueue wakes A's poll, which claims it.
       await client.startOrchestration("late", "OnSession", "s-late");
