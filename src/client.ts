@@ -622,13 +622,20 @@ function checkVersion(op: string, v: unknown): void {
   if (tryParseSemver(v) === undefined) throw invalid(`${op}: version must be ${SEMVER_RULE}, got ${describe(v)}`);
 }
 
+/**
+ * A wait's `timeoutMs`: an integer number of ms from 0 to 2^31−1, the range every timeout of the
+ * public API shares (docs/runtime-semantics.md §6.5); a longer wait is a loop of shorter ones.
+ */
 function checkWait(op: string, options: unknown): number {
   const t = typeof options === "object" && options !== null ? (options as { timeoutMs?: unknown }).timeoutMs : undefined;
-  if (typeof t !== "number" || Number.isNaN(t) || t < 0) {
-    throw invalid(`${op}: pass { timeoutMs } with a number of milliseconds >= 0, got ${describe(t)}`);
+  if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0 || t > MAX_WAIT_MS) {
+    throw invalid(`${op}: pass { timeoutMs } with an integer number of milliseconds from 0 to ${MAX_WAIT_MS} (2^31−1), got ${describe(t)}`);
   }
   return t;
 }
+
+/** The longest timeout a wait takes: what a timer can represent. */
+const MAX_WAIT_MS = 2 ** 31 - 1;
 
 function checkFilter(op: string, f: unknown): void {
   if (typeof f !== "object" || f === null || Array.isArray(f)) throw invalid(`${op}: filter must be an object { instance_ids?, completed_before?, limit? }`);

@@ -34,6 +34,7 @@ export {
 export { RetryPolicy, type BackoffStrategy, type RetryPolicyInput } from "./runtime/retry.ts";
 export {
   RUNTIME_VERSION,
+  MAX_DURATION_MS,
   consoleLogger,
   type Logger,
   type LogLevel,
@@ -56,6 +57,8 @@ export type {
   OtelObservableGauge,
   OtelObservableResult,
 } from "./runtime/metrics/otel-bridge.ts";
+/** The original's KV limits, the defaults of maxKvKeys / maxKvValueBytes (docs/runtime-semantics.md §5.5). */
+export { MAX_KV_KEYS, MAX_KV_VALUE_BYTES } from "./runtime/kv-limits.ts";
 export type { Semver, SemverRange } from "./core/semver.ts";
 export type { Provider, ProviderAdmin } from "./provider.ts";
 export {

@@ -75,11 +75,16 @@ export interface Provider {
   // ---- orchestrator queue ----
   /** Enqueue one message for the item's routing instance, visible after `delayMs` (default 0). */
   enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void>;
-  /** Lock the oldest visible instance's batch. `pollTimeoutMs` is an upper bound for long-poll providers. */
+  /**
+   * Lock the oldest visible instance's batch. `pollTimeoutMs` is an upper bound for long-poll
+   * providers; `signal` (optional) ends an idle wait early with null and, once aborted, no new
+   * claim is attempted (a shutting-down runtime cancels its waits, docs/provider-contract.md §3.2).
+   */
   fetchOrchestrationItem(
     lockTimeoutMs: number,
     pollTimeoutMs: number,
     filter?: DispatcherCapabilityFilter | null,
+    signal?: AbortSignal | null,
   ): Promise<FetchedOrchestration | null>;
   /** Atomically commit a turn: history delta, new work, cancellations, metadata; releases the lock. */
   ackOrchestrationItem(
@@ -101,6 +106,8 @@ export interface Provider {
     pollTimeoutMs: number,
     session: SessionFetchConfig | null,
     tagFilter: TagFilter,
+    /** As for fetchOrchestrationItem: aborting ends an idle wait with null and claims nothing more. */
+    signal?: AbortSignal | null,
   ): Promise<FetchedWorkItem | null>;
   /** Delete the locked row and (atomically) enqueue its completion; fails permanently if the lock is gone. */
   ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void>;
@@ -111,6 +118,13 @@ export interface Provider {
   // ---- sessions ----
   renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number>;
   cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number>;
+  /**
+   * Optional. Ends the live session locks of `ownerIds` now (only those in `sessionIds` when
+   * given), so any owner can claim them at once; returns how many. A runtime calls it on graceful
+   * shutdown; without it a stopped runtime's sessions wait for their lease to lapse
+   * (docs/provider-contract.md §5.3).
+   */
+  releaseSessionLocks?(ownerIds: string[], sessionIds?: string[] | null): Promise<number>;
 
   // ---- history ----
   /** Events of the latest execution, by event_id; [] for an unknown instance. */

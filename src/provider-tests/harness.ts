@@ -31,7 +31,7 @@ export interface SuiteOptions {
   management?: boolean;
 }
 
-export type Requirement = "management" | "corruptInstanceHistory" | "getMaxAttemptCount" | "longPolling" | "shortPolling";
+export type Requirement = "management" | "corruptInstanceHistory" | "getMaxAttemptCount" | "longPolling" | "shortPolling" | "releaseSessionLocks";
 
 /** What a case receives: the factory with defaults filled in and providers closed after the case. */
 export interface CaseContext {
@@ -63,11 +63,14 @@ const REASONS: Record<Requirement, string> = {
   getMaxAttemptCount: "factory has no getMaxAttemptCount hook",
   longPolling: "provider short-polls (capabilities().longPolling is not true)",
   shortPolling: "provider long-polls (capabilities().longPolling is true)",
+  releaseSessionLocks: "provider has no releaseSessionLocks method (optional: a stopped runtime's sessions then wait for their lease)",
 };
 
 interface Capabilities {
   management: boolean;
   longPolling: boolean;
+  /** The optional `releaseSessionLocks` method is implemented (docs/provider-contract.md §5.3). */
+  releaseSessionLocks: boolean;
 }
 
 async function closeProvider(p: Provider): Promise<void> {
@@ -84,7 +87,11 @@ async function probe(factory: ProviderFactory, options: SuiteOptions): Promise<C
   try {
     const declared = typeof p.capabilities === "function" ? p.capabilities() : {};
     const management = options.management ?? (declared.management ?? p.asManagementCapability() !== null);
-    return { management, longPolling: options.longPolling ?? declared.longPolling ?? false };
+    return {
+      management,
+      longPolling: options.longPolling ?? declared.longPolling ?? false,
+      releaseSessionLocks: typeof p.releaseSessionLocks === "function",
+    };
   } finally {
     await closeProvider(p);
   }
@@ -102,6 +109,8 @@ function missing(req: Requirement, factory: ProviderFactory, caps: Capabilities)
       return !caps.longPolling;
     case "shortPolling":
       return caps.longPolling;
+    case "releaseSessionLocks":
+      return !caps.releaseSessionLocks;
   }
 }
 

@@ -115,5 +115,35 @@ export const longPolling: ProviderModule = {
         await expectProviderError(p.fetchWorkItem(LOCK_MS, 0, null, defaultTags), "Closed");
       },
     },
+    {
+      name: "aborting a fetch's signal ends its idle long poll at once with null, and a fetch whose signal is already aborted claims nothing (a shutting-down runtime, docs/provider-contract.md §3.2)",
+      requires: ["longPolling"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        const stopOrch = new AbortController();
+        const stopWork = new AbortController();
+        const started = performance.now();
+        const orch = p.fetchOrchestrationItem(LOCK_MS, 20_000, null, stopOrch.signal);
+        const work = p.fetchWorkItem(LOCK_MS, 20_000, null, defaultTags, stopWork.signal);
+        await new Promise((r) => setTimeout(r, 50));
+        stopOrch.abort();
+        stopWork.abort();
+        expect(await orch).toBeNull();
+        expect(await work).toBeNull();
+        // Well under the 20 s poll timeout: the waits were cancelled, not waited out.
+        expect(performance.now() - started).toBeLessThan(2_000);
+
+        // Work is there, but an aborted fetch must not lock it: the next fetch gets it on its first delivery.
+        await p.enqueueForOrchestrator(startItem("abort-inst"), null);
+        await p.enqueueForWorker(activityItem("abort-inst", 1));
+        expect(await p.fetchOrchestrationItem(LOCK_MS, 0, null, stopOrch.signal)).toBeNull();
+        expect(await p.fetchWorkItem(LOCK_MS, 0, null, defaultTags, stopWork.signal)).toBeNull();
+        const o = await p.fetchOrchestrationItem(LOCK_MS, 0);
+        expect(o?.item.instance).toBe("abort-inst");
+        expect(o?.attemptCount).toBe(1);
+        const w = await p.fetchWorkItem(LOCK_MS, 0, null, defaultTags);
+        expect(w?.attemptCount).toBe(1);
+      },
+    },
   ],
 };

@@ -129,6 +129,33 @@ export const sessions: ProviderModule = {
       },
     },
     {
+      name: "releaseSessionLocks ends the named owners' live session locks at once: another owner claims the session's next item, other owners keep theirs, and the count is returned (graceful shutdown, docs/provider-contract.md §5.3)",
+      requires: ["releaseSessionLocks"],
+      async run(ctx) {
+        const p = await ctx.createProvider();
+        await ownSession(p, "worker-A", "rel-sess-a", { instance: "inst-1" });
+        await ownSession(p, "worker-A", "rel-sess-a2", { instance: "inst-2" });
+        await ownSession(p, "worker-C", "rel-sess-c", { instance: "inst-3" });
+        // A filter naming only other sessions releases nothing.
+        expect(await p.releaseSessionLocks!(["worker-A"], ["rel-sess-c", "unknown-session"])).toBe(0);
+        expect(await p.releaseSessionLocks!(["worker-A"], ["rel-sess-a2"])).toBe(1);
+        expect(await p.releaseSessionLocks!(["worker-A"])).toBe(1); // rel-sess-a; rel-sess-a2 is no longer live
+        expect(await p.releaseSessionLocks!(["worker-A"], null)).toBe(0);
+        expect(await p.releaseSessionLocks!([])).toBe(0);
+
+        await p.enqueueForWorker(sessionItem("inst-1", 2, "rel-sess-a"));
+        const b = await claim(p, cfg("worker-B"));
+        expect(b.act.id).toBe(2);
+        expect(sessionOf(b.act)).toBe("rel-sess-a");
+        // worker-C was not named: its session stays pinned to it.
+        await p.enqueueForWorker(sessionItem("inst-3", 2, "rel-sess-c"));
+        expect(await fetchAs(p, cfg("worker-B"))).toBeNull();
+        expect((await claim(p, cfg("worker-C"))).act.id).toBe(2);
+        // A released session is not renewed back to life.
+        expect(await p.renewSessionLock(["worker-A"], LONG_SESSION_MS, NEVER_IDLE_MS)).toBe(0);
+      },
+    },
+    {
       name: "different sessions owned by different workers each route their next item to their own owner (test_different_sessions_different_workers)",
       async run(ctx) {
         const p = await ctx.createProvider();

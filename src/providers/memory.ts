@@ -136,16 +136,25 @@ export class MemoryProvider implements Provider {
    * woken by an enqueue, until the next item becomes fetchable (`nextAt`), or RECHECK_MS when
    * something is fetchable but was not for this caller.
    */
-  private async poll<T>(op: string, pollTimeoutMs: number, signal: WakeSignal, nextAt: () => number | null, attempt: (now: number) => T | null): Promise<T | null> {
+  private async poll<T>(
+    op: string,
+    pollTimeoutMs: number,
+    signal: WakeSignal,
+    nextAt: () => number | null,
+    attempt: (now: number) => T | null,
+    abort: AbortSignal | null | undefined,
+  ): Promise<T | null> {
     const deadline = Date.now() + pollTimeoutMs;
     for (;;) {
+      // An aborted fetch claims nothing (docs/provider-contract.md §3.2).
+      if (abort?.aborted) return this.run(op, () => null);
       const found = this.run(op, attempt);
       if (found !== null) return found;
       const now = Date.now();
       if (now >= deadline) return null;
       const due = nextAt();
-      await signal.wait(Math.min(deadline - now, due === null ? Infinity : due > now ? due - now : RECHECK_MS));
-      if (this.closed) return null;
+      await signal.wait(Math.min(deadline - now, due === null ? Infinity : due > now ? due - now : RECHECK_MS), abort);
+      if (this.closed || abort?.aborted) return null;
     }
   }
 
@@ -165,9 +174,14 @@ export class MemoryProvider implements Provider {
     this.orchestratorWork.notify();
   }
 
-  async fetchOrchestrationItem(lockTimeoutMs: number, pollTimeoutMs: number, filter?: DispatcherCapabilityFilter | null): Promise<FetchedOrchestration | null> {
+  async fetchOrchestrationItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    filter?: DispatcherCapabilityFilter | null,
+    signal?: AbortSignal | null,
+  ): Promise<FetchedOrchestration | null> {
     const op = "fetchOrchestrationItem";
-    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
+    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal);
     if (range === "none") return this.run(op, () => null); // an empty range list admits nothing
     // The filter is decided on stored metadata, before any lock or history decoding.
     const accept = range === null ? undefined : (s: InstanceState) => pinnedWithin(s, range);
@@ -178,7 +192,7 @@ export class MemoryProvider implements Provider {
         if (fetched !== null) return fetched;
       }
       return null;
-    });
+    }, signal);
   }
 
   /** Locks `state` and describes its batch; null (after dealing with the batch) when nothing can process it yet. */
@@ -347,9 +361,15 @@ export class MemoryProvider implements Provider {
     this.workerWork.notify();
   }
 
-  async fetchWorkItem(lockTimeoutMs: number, pollTimeoutMs: number, session: SessionFetchConfig | null, tagFilter: TagFilter): Promise<FetchedWorkItem | null> {
+  async fetchWorkItem(
+    lockTimeoutMs: number,
+    pollTimeoutMs: number,
+    session: SessionFetchConfig | null,
+    tagFilter: TagFilter,
+    signal?: AbortSignal | null,
+  ): Promise<FetchedWorkItem | null> {
     const op = "fetchWorkItem";
-    const v = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
+    const v = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal);
     if (v.tagFilter.type === "None") return this.run(op, () => null); // an orchestrator-only node
     const workers = this.store.workers;
     return this.poll(op, pollTimeoutMs, this.workerWork, () => workers.nextAt(v.tagFilter, v.session !== null), (now) => {
@@ -358,7 +378,7 @@ export class MemoryProvider implements Provider {
       const item = decodeWorkItem(row.text); // before locking: a failed fetch holds no lock
       const token = workers.lock(row, now, lockTimeoutMs, v.session);
       return { item, lockToken: token, attemptCount: row.attempts };
-    });
+    }, signal);
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -402,6 +422,11 @@ export class MemoryProvider implements Provider {
   async renewSessionLock(ownerIds: string[], extendForMs: number, idleTimeoutMs: number): Promise<number> {
     const owners = validateProviderInput.renewSessionLock(ownerIds, extendForMs, idleTimeoutMs);
     return this.run("renewSessionLock", (now) => this.store.workers.renewSessions(owners, now, extendForMs, idleTimeoutMs));
+  }
+
+  async releaseSessionLocks(ownerIds: string[], sessionIds?: string[] | null): Promise<number> {
+    const v = validateProviderInput.releaseSessionLocks(ownerIds, sessionIds);
+    return this.run("releaseSessionLocks", (now) => this.store.workers.releaseSessions(v.owners, v.sessionIds, now));
   }
 
   async cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number> {

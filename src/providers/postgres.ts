@@ -283,9 +283,11 @@ export class PostgresProvider implements Provider {
    * Runs `attempt` until it finds work or `pollTimeoutMs` has passed, sleeping between attempts
    * until a notification, the next message's visibility time, or the fallback poll interval.
    */
-  private async poll<T>(pollTimeoutMs: number, signal: WakeSignal, attempt: () => Promise<Attempt<T>>): Promise<T | null> {
+  private async poll<T>(pollTimeoutMs: number, signal: WakeSignal, attempt: () => Promise<Attempt<T>>, abort: AbortSignal | null | undefined): Promise<T | null> {
     const deadline = performance.now() + pollTimeoutMs;
     for (;;) {
+      // An aborted fetch claims nothing (docs/provider-contract.md §3.2).
+      if (abort?.aborted) return null;
       const seen = signal.generation;
       const r = await attempt();
       if (r.found !== null || this.closed) return r.found;
@@ -294,8 +296,8 @@ export class PostgresProvider implements Provider {
       if (signal.generation !== seen) continue; // woken while looking: look again now
       let wait = Math.min(deadline - now, this.options.fallbackPollIntervalMs);
       if (r.nextDueMs !== null) wait = Math.min(wait, Math.max(r.nextDueMs, 1));
-      await signal.wait(wait);
-      if (this.closed) return null;
+      await signal.wait(wait, abort);
+      if (this.closed || abort?.aborted) return null;
     }
   }
 
@@ -313,9 +315,10 @@ export class PostgresProvider implements Provider {
     lockTimeoutMs: number,
     pollTimeoutMs: number,
     filter?: DispatcherCapabilityFilter | null,
+    signal?: AbortSignal | null,
   ): Promise<FetchedOrchestration | null> {
     const op = "fetchOrchestrationItem";
-    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
+    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal);
     if (this.closed) throw ProviderError.closed(op);
     if (range === "none") return null; // admits nothing
     const params = [
@@ -333,7 +336,7 @@ export class PostgresProvider implements Provider {
         if (turn !== null) return { found: turn, nextDueMs: null };
         // Nothing in the batch could be used (undecodable, or no identity): it was given back; look again.
       }
-    });
+    }, signal);
   }
 
   /** Decodes a claimed batch into a turn; null (after giving the batch back) when nothing in it can be processed. */
@@ -479,9 +482,10 @@ export class PostgresProvider implements Provider {
     pollTimeoutMs: number,
     session: SessionFetchConfig | null,
     tagFilter: TagFilter,
+    signal?: AbortSignal | null,
   ): Promise<FetchedWorkItem | null> {
     const op = "fetchWorkItem";
-    const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
+    const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal);
     if (this.closed) throw ProviderError.closed(op);
     if (tf.type === "None") return null; // an orchestrator-only node
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? [...tf.tags] : [];
@@ -498,7 +502,7 @@ export class PostgresProvider implements Provider {
           await this.call(op, this.sqlText.deadLetter, ["worker", r.o_token, null, (err as Error).message]);
         }
       }
-    });
+    }, signal);
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -559,6 +563,15 @@ export class PostgresProvider implements Provider {
     if (this.closed) throw ProviderError.closed(op);
     if (ownerIds.length === 0) return 0;
     const rows = await this.call(op, this.sqlText.renewSessions, [ownerIds, extendForMs, idleTimeoutMs]);
+    return Number(rows[0]!.n);
+  }
+
+  async releaseSessionLocks(ownerIds: string[], sessionIds?: string[] | null): Promise<number> {
+    const op = "releaseSessionLocks";
+    const v = validateProviderInput.releaseSessionLocks(ownerIds, sessionIds);
+    if (this.closed) throw ProviderError.closed(op);
+    if (v.owners.length === 0 || v.sessionIds?.length === 0) return 0;
+    const rows = await this.call(op, this.sqlText.releaseSessions, [v.owners, v.sessionIds]);
     return Number(rows[0]!.n);
   }
 
@@ -775,6 +788,13 @@ function statements(q: string) {
     renewWork: `SELECT ${q}.renew_work($1::text, $2::bigint)`,
     renewSessions: `SELECT ${q}.renew_sessions($1::text[], $2::bigint, $3::bigint) AS n`,
     cleanupSessions: `SELECT ${q}.cleanup_sessions() AS n`,
+    // Plain SQL, not a schema function: no migration needed (docs/provider-contract.md §5.3).
+    releaseSessions: `WITH released AS (
+        UPDATE ${q}.sessions SET locked_until = ${q}.now_ms()
+         WHERE worker_id = ANY ($1::text[]) AND locked_until > ${q}.now_ms()
+           AND ($2::text[] IS NULL OR session_id = ANY ($2::text[]))
+        RETURNING 1)
+      SELECT count(*)::int AS n FROM released`,
     deadLetter: `SELECT ${q}.dead_letter($1::text, $2::text, $3::text, $4::text)`,
     readLatest: `SELECT event_data FROM ${q}.history
       WHERE instance_id = $1::text

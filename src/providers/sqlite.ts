@@ -140,9 +140,12 @@ export class SqliteProvider implements Provider {
     signal: WakeSignal,
     nextVisible: Statement<{ t: number | null }, [number]>,
     attempt: () => Promise<T | null>,
+    abort: AbortSignal | null | undefined,
   ): Promise<T | null> {
     const deadline = Date.now() + pollTimeoutMs;
     for (;;) {
+      // An aborted fetch claims nothing (docs/provider-contract.md §3.2); closed still answers Closed.
+      if (abort?.aborted) return this.conn.read(op, () => null);
       const found = await attempt();
       // Closed while the attempt ran: a waiting fetch ends with null (or what it already locked).
       if (found !== null || !this.longPolling || this.conn.closed) return found;
@@ -151,8 +154,8 @@ export class SqliteProvider implements Provider {
       let wait = Math.min(deadline - now, this.pollIntervalMs);
       const due = (await this.conn.read(op, () => nextVisible.get(now)))?.t ?? null;
       if (due !== null) wait = Math.min(wait, Math.max(due - now, 1));
-      await signal.wait(wait);
-      if (this.conn.closed) return null;
+      await signal.wait(wait, abort);
+      if (this.conn.closed || abort?.aborted) return null;
     }
   }
 
@@ -170,9 +173,10 @@ export class SqliteProvider implements Provider {
     lockTimeoutMs: number,
     pollTimeoutMs: number,
     filter?: DispatcherCapabilityFilter | null,
+    signal?: AbortSignal | null,
   ): Promise<FetchedOrchestration | null> {
     const op = "fetchOrchestrationItem";
-    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter);
+    const { range } = validateProviderInput.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal);
     if (range === "none") return this.conn.read(op, () => null); // admits nothing (closed: Closed)
     return this.poll(op, pollTimeoutMs, this.orchestratorWork, this.s.nextOrchVisible, async () => {
       // An empty queue is answered from a read, without taking the database's write lock: idle
@@ -181,7 +185,7 @@ export class SqliteProvider implements Provider {
       const found = await this.conn.write(op, () => fetchOrchestration(this.s, this.history, this.locks, lockTimeoutMs, range));
       this.orchIdle = found === null;
       return found;
-    });
+    }, signal);
   }
 
   async ackOrchestrationItem(
@@ -259,9 +263,10 @@ export class SqliteProvider implements Provider {
     pollTimeoutMs: number,
     session: SessionFetchConfig | null,
     tagFilter: TagFilter,
+    signal?: AbortSignal | null,
   ): Promise<FetchedWorkItem | null> {
     const op = "fetchWorkItem";
-    const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter);
+    const { session: sess, tagFilter: tf } = validateProviderInput.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal);
     if (tf.type === "None") return this.conn.read(op, () => null); // an orchestrator-only node
     // Preparing a filter's first pick statement touches the database: inside read(), so a closed or
     // failing database answers with a ProviderError.
@@ -280,7 +285,7 @@ export class SqliteProvider implements Provider {
       }
       this.workerIdle = found === null;
       return found;
-    });
+    }, signal);
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -331,6 +336,16 @@ export class SqliteProvider implements Provider {
     return this.conn.write(op, () => {
       const now = Date.now();
       return this.s.renewSessions.run(now + extendForMs, JSON.stringify(ownerIds), now, now - idleTimeoutMs).changes;
+    });
+  }
+
+  async releaseSessionLocks(ownerIds: string[], sessionIds?: string[] | null): Promise<number> {
+    const op = "releaseSessionLocks";
+    const v = validateProviderInput.releaseSessionLocks(ownerIds, sessionIds);
+    if (v.owners.length === 0 || v.sessionIds?.length === 0) return this.conn.read(op, () => 0);
+    return this.conn.write(op, () => {
+      const now = Date.now();
+      return this.s.releaseSessions.run(now, JSON.stringify(v.owners), now, v.sessionIds === null ? null : JSON.stringify(v.sessionIds)).changes;
     });
   }
 

@@ -66,6 +66,12 @@ function checkDuration(op: string, name: string, ms: unknown, nullable = false):
   }
 }
 
+/** The optional AbortSignal of a fetch (docs/provider-contract.md §3.2): absent, null or an AbortSignal. */
+function checkAbortSignal(op: string, signal: unknown): void {
+  if (signal === undefined || signal === null || signal instanceof AbortSignal) return;
+  throw bad(op, `signal must be an AbortSignal when given, got ${typeof signal}`);
+}
+
 /**
  * A value as the store will hold it: its JSON text, and the value decoded back from that text. A
  * provider stores `text` and works with `value`, never with the caller's object: what it checked
@@ -234,10 +240,11 @@ export const validateProviderInput = {
     checkDuration(op, "delayMs", delayMs, true);
     return { item: checked.value, text: checked.text, delayMs: (delayMs as number | null | undefined) ?? 0 };
   },
-  fetchOrchestrationItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, filter: unknown): { range: [Semver, Semver] | "none" | null } {
+  fetchOrchestrationItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, filter: unknown, signal?: unknown): { range: [Semver, Semver] | "none" | null } {
     const op = "fetchOrchestrationItem";
     checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
     checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    checkAbortSignal(op, signal);
     return { range: checkCapabilityFilter(op, filter) };
   },
   ackOrchestrationItem(
@@ -291,10 +298,11 @@ export const validateProviderInput = {
     const checked = checkWorkItem("enqueueForWorker", item, WORKER_ITEMS);
     return { item: checked.value, text: checked.text };
   },
-  fetchWorkItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, session: unknown, tagFilter: unknown): { session: SessionFetchConfig | null; tagFilter: TagFilter } {
+  fetchWorkItem(lockTimeoutMs: unknown, pollTimeoutMs: unknown, session: unknown, tagFilter: unknown, signal?: unknown): { session: SessionFetchConfig | null; tagFilter: TagFilter } {
     const op = "fetchWorkItem";
     checkDuration(op, "lockTimeoutMs", lockTimeoutMs);
     checkDuration(op, "pollTimeoutMs", pollTimeoutMs);
+    checkAbortSignal(op, signal);
     return { session: checkSessionConfig(op, session), tagFilter: checkTagFilter(op, tagFilter) };
   },
   /** The completion to enqueue (null: none). */
@@ -322,6 +330,14 @@ export const validateProviderInput = {
     checkDuration(op, "extendForMs", extendForMs);
     checkDuration(op, "idleTimeoutMs", idleTimeoutMs);
     return ownerIds;
+  },
+  /** The session-id filter (null: every session of the owners). */
+  releaseSessionLocks(ownerIds: unknown, sessionIds: unknown): { owners: string[]; sessionIds: string[] | null } {
+    const op = "releaseSessionLocks";
+    checkOwnerIds(op, ownerIds);
+    if (sessionIds === null || sessionIds === undefined) return { owners: ownerIds, sessionIds: null };
+    if (!Array.isArray(sessionIds) || sessionIds.some((id) => typeof id !== "string")) throw bad(op, "sessionIds must be an array of strings or null");
+    return { owners: ownerIds, sessionIds };
   },
   cleanupOrphanedSessions(idleTimeoutMs: unknown): void {
     checkDuration("cleanupOrphanedSessions", "idleTimeoutMs", idleTimeoutMs);

@@ -35,13 +35,20 @@ export class WakeSignal {
 
   private pending = false;
 
-  wait(ms: number): Promise<void> {
+  /**
+   * Sleeps until notify(), `ms`, or `abort` (a fetch's signal: the runtime shutting down cancels
+   * its idle waits instead of waiting them out, docs/provider-contract.md §3.2).
+   */
+  wait(ms: number, abort?: AbortSignal | null): Promise<void> {
     return new Promise((resolve) => {
+      if (abort?.aborted) return resolve();
       const wake = () => {
         clearTimeout(timer);
         this.waiters.delete(wake);
+        abort?.removeEventListener("abort", wake);
         resolve();
       };
+      abort?.addEventListener("abort", wake, { once: true });
       // setTimeout fires at once for delays past 2^31-1 ms: clamp, the caller re-checks and waits again.
       const timer = setTimeout(wake, Math.min(Math.max(ms, 0), MAX_TIMER_MS));
       // A waiting fetch alone must not keep the process alive: a runtime holds its own handle

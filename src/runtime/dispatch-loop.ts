@@ -27,18 +27,23 @@ export function fetchRetryDelayMs(consecutiveFailures: number, permanent: boolea
 export interface LoopConfig<T> {
   /** Loop name prefix, e.g. "orch" or "work". */
   name: string;
+  /** Loops to run; 0 runs none (a worker-only or orchestration-only runtime, docs/runtime-semantics.md §1.11). */
   concurrency: number;
   /** Minimum time between two empty fetches of one loop. */
   pollIntervalMs: number;
   logger: Logger;
-  fetch(slot: number): Promise<T | null>;
+  /**
+   * Fetches the slot's next item. `signal` aborts at shutdown: a provider that honours it ends an
+   * idle long poll at once instead of after dispatcherLongPollTimeoutMs (docs/provider-contract.md §3.2).
+   */
+  fetch(slot: number, signal: AbortSignal): Promise<T | null>;
   /**
    * Processes one item. It may hand back its final write still in flight (`committing`): the loop
    * then fetches its next item at once, so that fetch and this commit share one group commit.
    */
   process(work: T, slot: number): Promise<Processed>;
   /** Work fetched after shutdown began: hand it back at once. */
-  release(work: T): Promise<void>;
+  release(work: T, slot: number): Promise<void>;
   /** Period of the "fetches still failing" summary lines (default 30 s; tests shorten it). */
   failureSummaryMs?: number;
 }
@@ -88,10 +93,24 @@ export class DispatchLoops<T> {
     return [...this.busy];
   }
 
-  /** Stops fetching; resolves when in-flight work finished. Idle fetches are left to end on their own. */
+  /** Stops fetching: idle waits end now (their fetch's signal aborts), no new fetch starts. */
+  stopFetching(): void {
+    this.stop.abort();
+  }
+
+  /** Stops fetching; resolves when in-flight work finished (idle fetches may still be returning). */
   async shutdown(): Promise<void> {
     this.stop.abort();
     await Promise.allSettled(this.inFlight());
+  }
+
+  /**
+   * Resolves when every loop has ended (its last fetch returned, and anything it fetched late was
+   * released) and every commit it handed off settled: from then on the loops make no provider call.
+   */
+  async finished(): Promise<void> {
+    await Promise.allSettled(this.loops);
+    while (this.busy.size > 0) await Promise.allSettled(this.inFlight());
   }
 
   private async loop(slot: number): Promise<void> {
@@ -103,7 +122,7 @@ export class DispatchLoops<T> {
       const started = Date.now();
       let work: T | null;
       try {
-        work = await this.cfg.fetch(slot);
+        work = await this.cfg.fetch(slot, signal);
         errors = 0;
         this.failures.succeeded();
       } catch (err) {
@@ -127,7 +146,7 @@ export class DispatchLoops<T> {
       }
       idle = 0;
       if (signal.aborted) {
-        await this.cfg.release(work).catch(() => {});
+        await this.cfg.release(work, slot).catch(() => {});
         return;
       }
       const logError = (err: unknown) => {

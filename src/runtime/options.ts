@@ -7,6 +7,7 @@ import { describe } from "../core/describe.ts";
 import { ConfigurationError } from "../core/errors.ts";
 import { DEFAULT_MAX_PAYLOAD_BYTES } from "../core/payload.ts";
 import { MAX_WORKER_TAGS, type TagFilter } from "../core/queue-types.ts";
+import { MAX_KV_KEYS, MAX_KV_VALUE_BYTES } from "./kv-limits.ts";
 import { compareSemver, formatSemver, isSemver, parseSemver, type SemverRange } from "../core/semver.ts";
 import { consoleLogger } from "./logging/console-logger.ts";
 import type { LogFormat } from "./logging/log-format.ts";
@@ -31,9 +32,15 @@ export interface UnregisteredBackoff {
 }
 
 export interface RuntimeOptions {
-  /** Concurrent orchestration dispatcher loops. Default 2, ≥ 1. */
+  /**
+   * Concurrent orchestration dispatcher loops. Default 2, ≥ 0; 0 runs no orchestration dispatcher
+   * (a worker-only runtime, docs/runtime-semantics.md §1.11). Not both concurrencies 0.
+   */
   orchestrationConcurrency?: number;
-  /** Concurrent activity worker loops (session and plain activities share them). Default 2, ≥ 1. */
+  /**
+   * Concurrent activity worker loops (session and plain activities share them). Default 2, ≥ 0;
+   * 0 runs no activity dispatcher (an orchestration-only runtime).
+   */
   workerConcurrency?: number;
   /** How often idle dispatchers look for work written by other processes. Default 100, > 0. */
   dispatcherPollIntervalMs?: number;
@@ -77,7 +84,13 @@ export interface RuntimeOptions {
   sessionCleanupIntervalMs?: number;
   /** Distinct concurrent sessions across all worker slots. Default 10, ≥ 1. */
   maxSessionsPerRuntime?: number;
-  /** Stable session owner id shared by all slots (survives restarts). Default: a per-process id. */
+  /**
+   * Session owner id (docs/runtime-semantics.md §1.7). Without it each worker slot of this runtime
+   * is its own owner (`work-<slot>-<runtime id>`): this runtime's sessions are its own, released
+   * on graceful shutdown, held until their lease lapses after a crash. With it every slot of every
+   * runtime started with this id shares ownership, and a process restarted with the same id
+   * resumes its sessions at once, even after a crash (e.g. a StatefulSet pod name).
+   */
   workerNodeId?: string;
   /** Which activity tags this runtime's workers accept. Default DefaultOnly (untagged only). */
   workerTagFilter?: TagFilter;
@@ -103,9 +116,9 @@ export interface RuntimeOptions {
   maxPayloadBytes?: number;
   /** Largest custom status (UTF-8 bytes). Default 256 KiB, ≥ 1. */
   maxCustomStatusBytes?: number;
-  /** Most KV keys per instance. Default 100, ≥ 1. */
+  /** Most user KV keys per instance. Default MAX_KV_KEYS (150), ≥ 1. */
   maxKvKeys?: number;
-  /** Largest KV value (UTF-8 bytes). Default 16 KiB, ≥ 1. */
+  /** Largest KV value (UTF-8 bytes of the value as passed to setValue). Default MAX_KV_VALUE_BYTES (64 KiB), ≥ 1. */
   maxKvValueBytes?: number;
   /** Longest activity tag (UTF-8 bytes). Default 256, ≥ 1. */
   maxTagBytes?: number;
@@ -161,9 +174,16 @@ export interface ResolvedRuntimeOptions {
 /** Lower bound of a numeric option: ≥ 0 or ≥ 1 (integers). */
 type Min = 0 | 1;
 
+/**
+ * The longest duration an option or timeout argument may name: what a timer can represent
+ * (setTimeout fires at once for anything longer, with only a warning). Durable timers are not
+ * bound by it: their fire time is stored, not held in a timer (docs/runtime-semantics.md §6.5).
+ */
+export const MAX_DURATION_MS = 2 ** 31 - 1;
+
 const NUMERIC_OPTIONS = {
-  orchestrationConcurrency: [2, 1],
-  workerConcurrency: [2, 1],
+  orchestrationConcurrency: [2, 0],
+  workerConcurrency: [2, 0],
   dispatcherPollIntervalMs: [100, 1],
   dispatcherLongPollTimeoutMs: [30_000, 0],
   orchestratorLockTimeoutMs: [5_000, 1],
@@ -184,8 +204,8 @@ const NUMERIC_OPTIONS = {
   // Shared with the client, which refuses larger payloads up front (src/client.ts).
   maxPayloadBytes: [DEFAULT_MAX_PAYLOAD_BYTES, 1],
   maxCustomStatusBytes: [256 * 1024, 1],
-  maxKvKeys: [100, 1],
-  maxKvValueBytes: [16 * 1024, 1],
+  maxKvKeys: [MAX_KV_KEYS, 1],
+  maxKvValueBytes: [MAX_KV_VALUE_BYTES, 1],
   maxTagBytes: [256, 1],
   workerPrefetchHoldMs: [1_000, 1],
 } as const satisfies Record<string, readonly [number, Min]>;
@@ -231,7 +251,13 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
 
   const numbers = {} as Record<NumericOption, number>;
   for (const [key, [def, min]] of Object.entries(NUMERIC_OPTIONS) as [NumericOption, readonly [number, Min]][]) {
-    numbers[key] = integerOption(key, raw[key], def, min);
+    numbers[key] = integerOption(key, raw[key], def, min, key.endsWith("Ms") ? MAX_DURATION_MS : Number.MAX_SAFE_INTEGER);
+  }
+  if (numbers.orchestrationConcurrency === 0 && numbers.workerConcurrency === 0) {
+    throw new ConfigurationError(
+      "orchestrationConcurrency and workerConcurrency are both 0: this runtime would run nothing; " +
+        "set orchestrationConcurrency: 0 for a worker-only runtime or workerConcurrency: 0 for an orchestration-only one, not both",
+    );
   }
 
   const unregisteredBackoff = resolveUnregisteredBackoff(raw.unregisteredBackoff);
@@ -347,13 +373,26 @@ function filterLogger(inner: Logger, threshold: LogLevel | "off"): Logger {
   };
 }
 
-function integerOption(name: string, value: unknown, def: number, min: Min): number {
+function integerOption(name: string, value: unknown, def: number, min: Min, max = Number.MAX_SAFE_INTEGER): number {
   if (value === undefined) return def;
-  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) {
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min || value > max) {
     const want = min === 0 ? "a non-negative integer" : "a positive integer";
-    throw new ConfigurationError(`${name} must be ${want}, got ${describe(value)}`);
+    const range = max === MAX_DURATION_MS ? ` of milliseconds up to ${MAX_DURATION_MS} (2^31−1, the longest a timer can wait)` : "";
+    throw new ConfigurationError(`${name} must be ${want}${range}, got ${describe(value)}`);
   }
   return value;
+}
+
+/**
+ * `runtime.shutdown(timeoutMs)`: an integer number of ms from 0 to 2^31−1 (a timer waits it out;
+ * a longer or fractional value would silently become a ~1 ms grace or be rounded).
+ */
+export function checkShutdownTimeout(timeoutMs: unknown): void {
+  if (typeof timeoutMs !== "number" || !Number.isSafeInteger(timeoutMs) || timeoutMs < 0 || timeoutMs > MAX_DURATION_MS) {
+    throw new ConfigurationError(
+      `shutdown timeoutMs must be an integer number of milliseconds from 0 to ${MAX_DURATION_MS} (2^31−1), got ${describe(timeoutMs)}`,
+    );
+  }
 }
 
 function resolveUnregisteredBackoff(value: unknown): Readonly<UnregisteredBackoff> {
@@ -369,8 +408,8 @@ function resolveUnregisteredBackoff(value: unknown): Readonly<UnregisteredBackof
       throw new ConfigurationError(`unknown unregisteredBackoff key "${key}" (expected baseDelayMs, maxDelayMs)`);
     }
   }
-  const baseDelayMs = integerOption("unregisteredBackoff.baseDelayMs", v.baseDelayMs, DEFAULT_UNREGISTERED_BACKOFF.baseDelayMs, 0);
-  const maxDelayMs = integerOption("unregisteredBackoff.maxDelayMs", v.maxDelayMs, DEFAULT_UNREGISTERED_BACKOFF.maxDelayMs, 0);
+  const baseDelayMs = integerOption("unregisteredBackoff.baseDelayMs", v.baseDelayMs, DEFAULT_UNREGISTERED_BACKOFF.baseDelayMs, 0, MAX_DURATION_MS);
+  const maxDelayMs = integerOption("unregisteredBackoff.maxDelayMs", v.maxDelayMs, DEFAULT_UNREGISTERED_BACKOFF.maxDelayMs, 0, MAX_DURATION_MS);
   if (maxDelayMs < baseDelayMs) {
     throw new ConfigurationError(
       `unregisteredBackoff.maxDelayMs (${maxDelayMs}) must be ≥ unregisteredBackoff.baseDelayMs (${baseDelayMs})`,

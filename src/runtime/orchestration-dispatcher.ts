@@ -46,7 +46,7 @@ export class OrchestrationDispatcher {
       concurrency: options.orchestrationConcurrency,
       pollIntervalMs: options.dispatcherPollIntervalMs,
       logger: options.logger,
-      fetch: () => provider.fetchOrchestrationItem(options.orchestratorLockTimeoutMs, options.dispatcherLongPollTimeoutMs, this.filter),
+      fetch: (_slot, signal) => provider.fetchOrchestrationItem(options.orchestratorLockTimeoutMs, options.dispatcherLongPollTimeoutMs, this.filter, signal),
       process: (f) => this.process(f),
       release: (f) => provider.abandonOrchestrationItem(f.lockToken, null, true),
     });
@@ -57,9 +57,14 @@ export class OrchestrationDispatcher {
     this.loops.start();
   }
 
+  /**
+   * Stops fetching (idle long polls are cancelled) and resolves when every loop has ended: turns
+   * in flight committed or were handed back, late claims were abandoned (docs/runtime-semantics.md §1.9).
+   */
   async shutdown(): Promise<void> {
     this.detachDriver();
-    await this.loops.shutdown();
+    this.loops.stopFetching();
+    await this.loops.finished();
     this.cache.clear();
   }
 

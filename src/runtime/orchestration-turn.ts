@@ -3,6 +3,7 @@
  * drop it, or run a replay turn and commit its result. The dispatcher only carries out the
  * decision (ack or abandon), so every rule here is unit-testable on hand-built fetch results.
  */
+import { kvValueBytes } from "./kv-limits.ts";
 import { renderErrorDetails, type ErrorDetails } from "../core/error-details.ts";
 import type { Event, EventOf } from "../core/events.ts";
 import type { ExecutionMetadata, FetchedOrchestration, ScheduledActivityIdentifier } from "../core/queue-types.ts";
@@ -531,14 +532,14 @@ function checkLimits(persistedLen: number, out: TurnOutput, o: ResolvedRuntimeOp
     if (e.type === "ActivityScheduled" && e.tag !== undefined && byteLength(e.tag) > o.maxTagBytes) {
       return `activity tag too long: ${byteLength(e.tag)} bytes (maxTagBytes ${o.maxTagBytes})`;
     }
-    if (e.type === "KeyValueSet" && byteLength(e.value) > o.maxKvValueBytes) {
-      return `value of key "${e.key}" too large: ${byteLength(e.value)} bytes (maxKvValueBytes ${o.maxKvValueBytes})`;
+    if (e.type === "KeyValueSet" && kvValueBytes(e.value) > o.maxKvValueBytes) {
+      return `value of key "${e.key}" too large: ${kvValueBytes(e.value)} bytes (maxKvValueBytes ${o.maxKvValueBytes}); store large data elsewhere and keep a reference in KV`;
     }
     if (e.type === "CustomStatusUpdated" && e.status !== null && byteLength(e.status) > o.maxCustomStatusBytes) {
       return `custom status too large: ${byteLength(e.status)} bytes (maxCustomStatusBytes ${o.maxCustomStatusBytes})`;
     }
   }
-  if (out.kv.size > o.maxKvKeys) return `too many keys: ${out.kv.size} (maxKvKeys ${o.maxKvKeys}); clear keys to free capacity`;
+  if (out.kv.size > o.maxKvKeys) return `too many KV keys: ${out.kv.size} (maxKvKeys ${o.maxKvKeys}); clear keys to free capacity`;
   for (const w of out.workerItems) {
     if (w.type === "ActivityExecute" && byteLength(w.input) > o.maxPayloadBytes) return `activity input too large (maxPayloadBytes ${o.maxPayloadBytes})`;
   }

@@ -8,7 +8,8 @@ import type { Provider } from "../provider.ts";
 import { SYSCALL_GET_KV, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW } from "./context.ts";
 import { waitAtMost } from "./dispatch-loop.ts";
 import { OrchestrationDispatcher } from "./orchestration-dispatcher.ts";
-import { resolveRuntimeOptions, RUNTIME_VERSION, type ResolvedRuntimeOptions, type RuntimeOptions } from "./options.ts";
+import { checkShutdownTimeout, resolveRuntimeOptions, RUNTIME_VERSION, type ResolvedRuntimeOptions, type RuntimeOptions } from "./options.ts";
+import { ProviderCalls } from "./provider-calls.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "./registry.ts";
 import { WorkerDispatcher } from "./worker-dispatcher.ts";
 import type { InstanceCacheStats } from "./instance-cache.ts";
@@ -42,6 +43,8 @@ export class Runtime {
   private stopped: Promise<void> | null = null;
   /** What `metrics()` reads (docs/runtime-semantics.md §9); a no-op when `metrics: false`. */
   private readonly telemetry: RuntimeMetrics;
+  /** Every provider call of this runtime, so shutdown knows when none is left (docs/runtime-semantics.md §1.9). */
+  private readonly calls: ProviderCalls;
 
   private constructor(
     readonly provider: Provider,
@@ -50,9 +53,12 @@ export class Runtime {
     readonly options: ResolvedRuntimeOptions,
   ) {
     this.telemetry = new RuntimeMetrics(options.metrics);
-    // The dispatchers' provider calls are timed through one wrapper made here (§9.4).
-    const timed = this.telemetry.enabled ? new InstrumentedProvider(provider, this.telemetry) : provider;
-    this.workers = new WorkerDispatcher(timed, withSystemActivities(activities, provider), options, this.id, this.telemetry);
+    this.calls = new ProviderCalls(provider);
+    const tracked = this.calls.provider;
+    // The dispatchers' provider calls are timed through one wrapper made here (§9.4), around the
+    // tracker that lets shutdown know when none is left (§1.9).
+    const timed = this.telemetry.enabled ? new InstrumentedProvider(tracked, this.telemetry) : tracked;
+    this.workers = new WorkerDispatcher(timed, withSystemActivities(activities, tracked), options, this.id, this.telemetry, provider);
     this.orchestrations = new OrchestrationDispatcher(timed, orchestrations, options, RUNTIME_VERSION, this.id, (ids) => this.workers.cancelActivities(ids), this.telemetry);
     this.telemetry.setSources({ cacheStats: () => this.orchestrations.instanceCacheStats(), queueDepths: queueDepthSampler(provider) });
   }
@@ -105,23 +111,46 @@ export class Runtime {
   }
 
   /**
-   * Stops fetching, waits up to `timeoutMs` (default 1000) for in-flight turns and activities,
-   * then signals the remaining activities' AbortSignals and returns. Idempotent.
+   * Graceful shutdown (docs/runtime-semantics.md §1.9): stops fetching (idle long polls are
+   * cancelled, not waited out), waits up to `timeoutMs` (default 1000; an integer 0..2^31−1) for
+   * in-flight turns and activities, signals the remaining activities' AbortSignals and hands their
+   * items back, then releases this runtime's sessions. When it resolves, no provider call of this
+   * runtime is in flight and none can start. Idempotent: later calls return the first promise.
    */
   shutdown(timeoutMs = 1_000): Promise<void> {
-    if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
-      return Promise.reject(new ConfigurationError(`shutdown timeoutMs must be a finite number >= 0, got ${String(timeoutMs)}`));
+    try {
+      checkShutdownTimeout(timeoutMs);
+    } catch (err) {
+      return Promise.reject(err);
     }
-    this.stopped ??= (async () => {
-      if (this.keepAlive !== null) clearInterval(this.keepAlive);
-      await Promise.all([
-        waitAtMost(this.orchestrations.shutdown(), timeoutMs),
-        this.workers.shutdown(timeoutMs),
-      ]);
-    })();
+    this.stopped ??= this.stop(timeoutMs);
     return this.stopped;
   }
+
+  private async stop(timeoutMs: number): Promise<void> {
+    if (this.keepAlive !== null) clearInterval(this.keepAlive);
+    const dispatchers = Promise.all([this.orchestrations.shutdown(), this.workers.shutdown(timeoutMs)]);
+    // Turns and cut activities end within a few provider round trips; a provider call that never
+    // returns must not hang shutdown silently: say which ones, then stop waiting for them.
+    const graceMs = Math.min(timeoutMs + SHUTDOWN_CALL_GRACE_MS, MAX_TIMER_MS);
+    let done = false;
+    await waitAtMost(dispatchers.then(() => this.calls.drained()).then(() => (done = true)), graceMs);
+    if (!done) {
+      this.options.logger.log(
+        "error",
+        `shutdown: provider calls still running ${graceMs} ms after shutdown began (${this.calls.pending().join(", ") || "none"}); ` +
+          `the runtime stops waiting for them and makes no further calls; check the store's health (a hung connection?)`,
+        { runtime_id: this.id },
+      );
+    }
+    this.calls.close();
+  }
 }
+
+/** How long past its `timeoutMs` shutdown waits for provider calls already in flight. */
+const SHUTDOWN_CALL_GRACE_MS = 10_000;
+/** The longest delay a timer can represent. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The built-in activities behind ctx.newGuid, ctx.utcNow and ctx.getValueFromInstance. */
 function withSystemActivities(activities: ActivityRegistry, provider: Provider): ActivityRegistry {

@@ -27,6 +27,8 @@ type Execute = WorkItemOf<"ActivityExecute">;
 const GRACE_EXPIRED = Symbol("grace expired");
 /** Raised into the race when the attempt ran past activityTimeoutMs. */
 const TIMED_OUT = Symbol("timed out");
+/** Raised into the race when shutdown cut the activity (its item is handed back, not acked). */
+const SHUT_DOWN = Symbol("shut down");
 
 type HandlerOutcome = { ok: true; value: unknown } | { ok: false; details: ErrorDetails };
 
@@ -56,6 +58,9 @@ export class WorkerDispatcher {
   private sessionTimers: ReturnType<typeof setInterval>[] = [];
   private readonly prefetches: (Prefetch | null)[];
   private stopping = false;
+  /** Resolves when shutdown cuts the activities still running (their handlers' races end at once). */
+  private readonly cut: Promise<typeof SHUT_DOWN>;
+  private cutNow: () => void = () => {};
 
   constructor(
     private readonly provider: Provider,
@@ -63,8 +68,11 @@ export class WorkerDispatcher {
     private readonly options: ResolvedRuntimeOptions,
     runtimeId: string,
     private readonly metrics: RuntimeMetrics,
+    /** What `ctx.client` of activities uses: the user's provider (activity code, not the runtime's calls). */
+    clientProvider: Provider = provider,
   ) {
-    this.client = new Client(provider);
+    this.cut = new Promise((resolve) => (this.cutNow = () => resolve(SHUT_DOWN)));
+    this.client = new Client(clientProvider);
     this.slotOwners = Array.from({ length: options.workerConcurrency }, (_, i) => options.workerNodeId ?? `work-${i}-${runtimeId}`);
     this.prefetches = Array.from({ length: options.workerConcurrency }, () => null);
     this.loops = new DispatchLoops({
@@ -72,7 +80,7 @@ export class WorkerDispatcher {
       concurrency: options.workerConcurrency,
       pollIntervalMs: options.dispatcherPollIntervalMs,
       logger: options.logger,
-      fetch: (slot) => this.fetch(slot),
+      fetch: (slot, signal) => this.fetch(slot, signal),
       process: (w, slot) => this.process(w, slot),
       release: (w) => provider.abandonWorkItem(w.lockToken, null, true),
     });
@@ -80,29 +88,54 @@ export class WorkerDispatcher {
 
   start(): void {
     this.loops.start();
-    this.startSessionManager();
+    // workerConcurrency 0 (an orchestration-only runtime) owns no sessions: nothing to renew.
+    if (this.options.workerConcurrency > 0) this.startSessionManager();
   }
 
-  /** Stops fetching and waits up to `timeoutMs` for running activities, then signals the rest. */
+  /**
+   * Graceful shutdown (docs/runtime-semantics.md §1.9): stops fetching (idle long polls are
+   * cancelled), hands prefetched items back, waits up to `timeoutMs` for running activities, then
+   * signals the rest and hands their items back at once (a restarted runtime gets them without
+   * waiting for the lock to expire; a handler that ignores its signal may still finish, its result
+   * is dropped). Resolves when every loop has ended, then releases this runtime's own sessions.
+   */
   async shutdown(timeoutMs: number): Promise<void> {
     for (const t of this.sessionTimers) clearInterval(t);
     this.stopping = true;
-    const done = this.loops.shutdown();
+    this.loops.stopFetching();
     // Prefetched items go back at once: another runtime can take them now.
     await Promise.all(this.prefetches.map((_, slot) => this.releasePrefetch(slot)));
-    await waitAtMost(done, timeoutMs);
-    // Activities still running are signalled, and their items handed back at once (not after the
-    // grace period): a restarted runtime gets them without waiting for the lock to expire. A
-    // handler that ignores its signal may still finish here; its result is dropped.
-    const cut = [...this.running.values()];
-    for (const r of cut) {
+    await waitAtMost(this.loops.shutdown(), timeoutMs);
+    for (const r of this.running.values()) {
       r.controller.abort(new Error("runtime shutting down"));
       r.stopRenewal();
     }
-    await Promise.all(cut.map((r) => this.provider.abandonWorkItem(r.lockToken, null, true).catch(() => {})));
-    // Cooperative activities settle right after the signal: let their loops finish before the
-    // caller closes the provider.
-    await waitAtMost(done, 100);
+    this.cutNow();
+    await this.loops.finished();
+    await this.releaseOwnSessions();
+  }
+
+  /**
+   * Hands this runtime's sessions on (docs/runtime-semantics.md §1.7): without `workerNodeId` the
+   * owners are this runtime's own slots, which no other runtime will ever use, so their sessions
+   * are released and continue elsewhere at once. With `workerNodeId` the sessions belong to the
+   * node id, shared by every runtime started with it and kept across restarts: they stay.
+   */
+  private async releaseOwnSessions(): Promise<void> {
+    if (this.options.workerNodeId !== undefined || this.options.workerConcurrency === 0) return;
+    if (typeof this.provider.releaseSessionLocks !== "function") return; // optional: the lease lapses instead
+    try {
+      await this.provider.releaseSessionLocks([...new Set(this.slotOwners)], null);
+    } catch (err) {
+      // A provider the user already closed: nothing to hand on, and nothing to worry about.
+      const closed = err instanceof ProviderError && err.kind === "Closed";
+      this.options.logger.log(
+        closed ? "debug" : "warn",
+        `shutdown could not release this runtime's sessions (${(err as Error).message}); ` +
+          `another runtime can take them once their lease lapses (sessionLockTimeoutMs = ${this.options.sessionLockTimeoutMs} ms)`,
+        {},
+      );
+    }
   }
 
   /**
@@ -113,7 +146,7 @@ export class WorkerDispatcher {
     for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.controller.abort(new Error("activity cancelled"));
   }
 
-  private async fetch(slot: number): Promise<FetchedWorkItem | null> {
+  private async fetch(slot: number, signal: AbortSignal): Promise<FetchedWorkItem | null> {
     const next = await this.takePrefetch(slot);
     if (next !== null) return next;
     const o = this.options;
@@ -123,7 +156,7 @@ export class WorkerDispatcher {
     // session config as soon as a session place frees (a long poll would pin that choice for up to
     // dispatcherLongPollTimeoutMs and strand sessions this slot owns).
     const pollMs = atCapacity ? Math.min(o.dispatcherLongPollTimeoutMs, o.dispatcherPollIntervalMs) : o.dispatcherLongPollTimeoutMs;
-    return this.provider.fetchWorkItem(o.workerLockTimeoutMs, pollMs, session, o.workerTagFilter);
+    return this.provider.fetchWorkItem(o.workerLockTimeoutMs, pollMs, session, o.workerTagFilter, signal);
   }
 
   private async process(w: FetchedWorkItem, slot: number): Promise<Processed> {
@@ -211,7 +244,7 @@ export class WorkerDispatcher {
         o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), activityFields(item, w));
         completion = failure(item, timeoutDetails(item, o.activityTimeoutMs));
         kind = "timeout";
-      } else if (outcome === GRACE_EXPIRED || controller.signal.aborted) completion = null;
+      } else if (outcome === GRACE_EXPIRED || outcome === SHUT_DOWN || controller.signal.aborted) completion = null;
       else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, outcome.details);
     } finally {
       watch.stop();
@@ -243,7 +276,7 @@ export class WorkerDispatcher {
     signal: AbortSignal,
     timedOut: Promise<typeof TIMED_OUT>,
     timeoutReason: unknown,
-  ): Promise<HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT> {
+  ): Promise<HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN> {
     const work = (async (): Promise<HandlerOutcome> => {
       try {
         return { ok: true as const, value: await call() };
@@ -262,7 +295,7 @@ export class WorkerDispatcher {
       else signal.addEventListener("abort", onAbort, { once: true });
       void work.finally(() => signal.removeEventListener("abort", onAbort));
     });
-    return Promise.race([work, grace, timedOut]);
+    return Promise.race([work, grace, timedOut, this.cut]);
   }
 
   /**

@@ -62,6 +62,7 @@ export const FAULTABLE_PROVIDER_METHODS = [
   "renewWorkItemLock",
   "renewSessionLock",
   "cleanupOrphanedSessions",
+  "releaseSessionLocks",
   "read",
   "readWithExecution",
   "appendWithExecution",
@@ -277,6 +278,8 @@ export class FaultInjectingProvider implements Provider {
   private admin: ProviderAdmin | null | undefined;
   /** The inner provider's capabilities, unchanged; absent when the inner provider declares none. */
   readonly capabilities?: () => ProviderCapabilities;
+  /** Present when the inner provider has it (an optional method, docs/provider-contract.md §5.3). */
+  readonly releaseSessionLocks?: (ownerIds: string[], sessionIds?: string[] | null) => Promise<number>;
 
   constructor(
     readonly inner: Provider,
@@ -288,6 +291,10 @@ export class FaultInjectingProvider implements Provider {
     if (missing.length > 0) fail(`the wrapped value is not a Provider: it lacks ${missing.join(", ")}`);
     this.plan = new FaultPlan(resolveOptions(options));
     if (typeof inner.capabilities === "function") this.capabilities = () => inner.capabilities!();
+    if (typeof inner.releaseSessionLocks === "function") {
+      this.releaseSessionLocks = (ownerIds, sessionIds) =>
+        this.plan.run("releaseSessionLocks", () => this.inner.releaseSessionLocks!(ownerIds, sessionIds));
+    }
     shareInstanceSignals(this, inner);
   }
 
@@ -338,8 +345,8 @@ export class FaultInjectingProvider implements Provider {
     return this.plan.run("enqueueForOrchestrator", () => this.inner.enqueueForOrchestrator(item, delayMs));
   }
 
-  fetchOrchestrationItem(lockTimeoutMs: number, pollTimeoutMs: number, filter?: DispatcherCapabilityFilter | null): Promise<FetchedOrchestration | null> {
-    return this.plan.run("fetchOrchestrationItem", () => this.inner.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter));
+  fetchOrchestrationItem(lockTimeoutMs: number, pollTimeoutMs: number, filter?: DispatcherCapabilityFilter | null, signal?: AbortSignal | null): Promise<FetchedOrchestration | null> {
+    return this.plan.run("fetchOrchestrationItem", () => this.inner.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal));
   }
 
   ackOrchestrationItem(
@@ -368,8 +375,8 @@ export class FaultInjectingProvider implements Provider {
     return this.plan.run("enqueueForWorker", () => this.inner.enqueueForWorker(item));
   }
 
-  fetchWorkItem(lockTimeoutMs: number, pollTimeoutMs: number, session: SessionFetchConfig | null, tagFilter: TagFilter): Promise<FetchedWorkItem | null> {
-    return this.plan.run("fetchWorkItem", () => this.inner.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter));
+  fetchWorkItem(lockTimeoutMs: number, pollTimeoutMs: number, session: SessionFetchConfig | null, tagFilter: TagFilter, signal?: AbortSignal | null): Promise<FetchedWorkItem | null> {
+    return this.plan.run("fetchWorkItem", () => this.inner.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal));
   }
 
   ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {

@@ -8,6 +8,7 @@ import type { Event, EventOf } from "../../src/core/events.ts";
 import type { OrchestrationContext } from "../../src/runtime/context.ts";
 import { SYSCALL_GET_KV } from "../../src/runtime/context.ts";
 import type { LogLevel, RuntimeOptions } from "../../src/runtime/options.ts";
+import { MAX_KV_KEYS, MAX_KV_VALUE_BYTES } from "../../src/index.ts";
 import { OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { deferred, describeEachProvider, historyTypes, type Handlers, type Harness } from "./harness.ts";
 
@@ -334,15 +335,16 @@ describeEachProvider("KV store and versioning", (e2e: Harness) => {
   });
 
   // §8 item 40
-  test("100 keys are allowed; setting a 101st key in a later turn fails the instance with a message naming maxKvKeys", async () => {
+  test("MAX_KV_KEYS (150) keys are allowed by default; setting a 151st key in a later turn fails the instance with a message naming maxKvKeys", async () => {
+    const N = MAX_KV_KEYS;
     const env = await e2e.start({
       orchestrations: {
         ManyKeys: function* (ctx: Ctx) {
-          for (let i = 0; i < 100; i++) ctx.setValue(`k${i}`, i);
+          for (let i = 0; i < N; i++) ctx.setValue(`k${i}`, i);
           yield* ctx.scheduleTimer(0);
-          ctx.setValue("k0", "overwritten"); // an existing key: still 100 keys
+          ctx.setValue("k0", "overwritten"); // an existing key: still N keys
           yield* ctx.scheduleTimer(0);
-          ctx.setValue("k100", 100); // the 101st key
+          ctx.setValue(`k${N}`, N); // the (N+1)th key
           yield* ctx.scheduleTimer(0);
           return "unreachable";
         },
@@ -354,30 +356,32 @@ describeEachProvider("KV store and versioning", (e2e: Harness) => {
     expect(s.status).toBe("Failed");
     if (s.status !== "Failed") return;
     expect(s.details).toMatchObject({ type: "Application", kind: "OrchestrationFailed" });
-    expect(s.message).toContain("maxKvKeys 100");
-    expect(s.message).toContain("101");
+    expect(s.message).toContain("maxKvKeys 150");
+    expect(s.message).toContain("151");
+    expect(s.details).toMatchObject({ retryable: false });
     const h = await client.readExecutionHistory("kv-keys");
     expect(h.at(-1)!.type).toBe("OrchestrationFailed");
-    // The failing turn's write is not recorded or stored: 100 sets + the overwrite, nothing for k100.
+    // The failing turn's write is not recorded or stored: N sets + the overwrite, nothing for the extra key.
     const sets = ofType(h, "KeyValueSet");
-    expect(sets).toHaveLength(101);
-    expect(sets.some((e) => e.key === "k100")).toBe(false);
+    expect(sets).toHaveLength(N + 1);
+    expect(sets.some((e) => e.key === `k${N}`)).toBe(false);
     expect(ofType(h, "TimerCreated")).toHaveLength(2); // the turns before the violation committed
     const all = await client.getKvAllValues("kv-keys");
-    expect(Object.keys(all)).toHaveLength(100);
+    expect(Object.keys(all)).toHaveLength(N);
     expect(all.k0).toBe("overwritten");
-    expect(all.k100).toBeUndefined();
+    expect(all[`k${N}`]).toBeUndefined();
   });
 
   // §8 item 40
-  test("a value of exactly maxKvValueBytes is stored; one byte more fails the instance with a message naming the limit", async () => {
-    const LIMIT = 16 * 1024;
+  test("a string of exactly MAX_KV_VALUE_BYTES (64 KiB, the default maxKvValueBytes) is stored; one byte more fails the instance with a message naming the limit", async () => {
+    const LIMIT = MAX_KV_VALUE_BYTES;
     const env = await e2e.start({
       orchestrations: {
         BigValue: function* (ctx: Ctx) {
-          ctx.setValue("exact", "x".repeat(LIMIT - 2)); // JSON adds two quotes: LIMIT bytes
+          // The value's own UTF-8 bytes count, not the JSON quotes around it (as in the original).
+          ctx.setValue("exact", "é".repeat(LIMIT / 2)); // 2 bytes each: LIMIT bytes
           yield* ctx.scheduleTimer(0);
-          ctx.setValue("big", "x".repeat(LIMIT - 1)); // LIMIT + 1 bytes
+          ctx.setValue("big", "x".repeat(LIMIT + 1)); // LIMIT + 1 bytes
           yield* ctx.scheduleTimer(0);
           return "unreachable";
         },
@@ -395,7 +399,7 @@ describeEachProvider("KV store and versioning", (e2e: Harness) => {
     const h = await client.readExecutionHistory("kv-big");
     expect(ofType(h, "KeyValueSet").map((e) => e.key)).toEqual(["exact"]);
     expect(h.at(-1)!.type).toBe("OrchestrationFailed");
-    expect(((await client.getKvValue<string>("kv-big", "exact")) ?? "").length).toBe(LIMIT - 2);
+    expect(await client.getKvValue<string>("kv-big", "exact")).toBe("é".repeat(LIMIT / 2));
     expect(await client.getKvValue("kv-big", "big")).toBeNull();
   });
 

@@ -78,18 +78,19 @@ function wrap(base: SqliteProvider, sql: Database, mutant: Mutant | null): Provi
     name: () => base.name(),
     version: () => base.version(),
     enqueueForOrchestrator: (item, delayMs) => base.enqueueForOrchestrator(item, delayMs),
-    fetchOrchestrationItem: (lockTimeoutMs, pollTimeoutMs, filter) => base.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter),
+    fetchOrchestrationItem: (lockTimeoutMs, pollTimeoutMs, filter, signal) => base.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal),
     ackOrchestrationItem: (token, exec, delta, worker, orch, metadata, cancelled) =>
       base.ackOrchestrationItem(token, exec, delta, worker, orch, metadata, cancelled),
     abandonOrchestrationItem: (token, delayMs, ignoreAttempt) => base.abandonOrchestrationItem(token, delayMs, ignoreAttempt),
     renewOrchestrationItemLock: (token, extendForMs) => base.renewOrchestrationItemLock(token, extendForMs),
     enqueueForWorker: (item) => base.enqueueForWorker(item),
-    fetchWorkItem: (lockTimeoutMs, pollTimeoutMs, session, tagFilter) => base.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter),
+    fetchWorkItem: (lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal) => base.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal),
     ackWorkItem: (token, completion) => base.ackWorkItem(token, completion),
     abandonWorkItem: (token, delayMs, ignoreAttempt) => base.abandonWorkItem(token, delayMs, ignoreAttempt),
     renewWorkItemLock: (token, extendForMs) => base.renewWorkItemLock(token, extendForMs),
     renewSessionLock: (owners, extendForMs, idleTimeoutMs) => base.renewSessionLock(owners, extendForMs, idleTimeoutMs),
     cleanupOrphanedSessions: (idleTimeoutMs) => base.cleanupOrphanedSessions(idleTimeoutMs),
+    releaseSessionLocks: (owners, sessionIds) => base.releaseSessionLocks(owners, sessionIds),
     read: (instance) => base.read(instance),
     readWithExecution: (instance, executionId) => base.readWithExecution(instance, executionId),
     appendWithExecution: (instance, executionId, events) => base.appendWithExecution(instance, executionId, events),
@@ -234,6 +235,19 @@ const MUTANTS: Mutant[] = [
       async cleanupOrphanedSessions(idleTimeoutMs) {
         const n = await b.cleanupOrphanedSessions(idleTimeoutMs);
         return n + sql.run("DELETE FROM sessions WHERE locked_until <= ?", [Date.now()]).changes;
+      },
+    }),
+  },
+  {
+    method: "releaseSessionLocks",
+    bug: "ignores its owner list: releases every owner's live sessions",
+    likely: ["sessions"],
+    provider: (b, sql) => ({
+      async releaseSessionLocks(owners, sessionIds) {
+        const n = await b.releaseSessionLocks(owners, sessionIds);
+        if (owners.length === 0) return n;
+        const now = Date.now();
+        return n + sql.run("UPDATE sessions SET locked_until = ? WHERE locked_until > ?", [now, now]).changes;
       },
     }),
   },

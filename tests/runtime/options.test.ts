@@ -1,8 +1,11 @@
 import { describe, expect, spyOn, test } from "bun:test";
 import { ConfigurationError } from "../../src/core/errors.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
+import { MAX_KV_KEYS, MAX_KV_VALUE_BYTES } from "../../src/runtime/kv-limits.ts";
 import {
+  MAX_DURATION_MS,
   RUNTIME_VERSION,
+  checkShutdownTimeout,
   consoleLogger,
   renewalIntervalMs,
   resolveRuntimeOptions,
@@ -53,8 +56,8 @@ describe("resolveRuntimeOptions defaults", () => {
     expect(o.maxHistoryEvents).toBe(10_000);
     expect(o.maxPayloadBytes).toBe(1_048_576);
     expect(o.maxCustomStatusBytes).toBe(262_144);
-    expect(o.maxKvKeys).toBe(100);
-    expect(o.maxKvValueBytes).toBe(16_384);
+    expect(o.maxKvKeys).toBe(150);
+    expect(o.maxKvValueBytes).toBe(65_536);
     expect(o.maxTagBytes).toBe(256);
     expect(o.logLevel).toBe("info");
     expect(typeof o.logger.log).toBe("function");
@@ -144,8 +147,6 @@ describe("resolveRuntimeOptions validation", () => {
   });
 
   const positive = [
-    "orchestrationConcurrency",
-    "workerConcurrency",
     "dispatcherPollIntervalMs",
     "orchestratorLockTimeoutMs",
     "workerLockTimeoutMs",
@@ -162,6 +163,8 @@ describe("resolveRuntimeOptions validation", () => {
     "maxTagBytes",
   ];
   const nonNegative = [
+    "orchestrationConcurrency",
+    "workerConcurrency",
     "dispatcherLongPollTimeoutMs",
     "orchestratorLockRenewalBufferMs",
     "workerLockRenewalBufferMs",
@@ -245,6 +248,44 @@ describe("resolveRuntimeOptions validation", () => {
     expect(resolveRuntimeOptions({ sessionIdleTimeoutMs: 25_001 }).sessionIdleTimeoutMs).toBe(25_001);
     expectConfigError({ workerLockTimeoutMs: 400_000 }, "sessionIdleTimeoutMs (300000)", "395000");
     expect(resolveRuntimeOptions({ workerLockTimeoutMs: 400_000, workerLockRenewalBufferMs: 200_000 }).workerLockTimeoutMs).toBe(400_000);
+  });
+
+  test("orchestrationConcurrency and workerConcurrency: either may be 0 (worker-only / orchestration-only), not both", () => {
+    expect(resolveRuntimeOptions({ orchestrationConcurrency: 0 }).orchestrationConcurrency).toBe(0);
+    expect(resolveRuntimeOptions({ workerConcurrency: 0 }).workerConcurrency).toBe(0);
+    expectConfigError({ orchestrationConcurrency: 0, workerConcurrency: 0 }, "both 0", "worker-only", "orchestration-only");
+  });
+
+  test("every duration option (…Ms) takes integers up to 2^31−1, the longest a timer can wait", () => {
+    const durations = Object.keys(resolveRuntimeOptions()).filter((k) => k.endsWith("Ms"));
+    expect(durations.length).toBeGreaterThan(10);
+    for (const key of durations) {
+      // The largest value is accepted on its own (the session idle rule aside)...
+      if (key !== "workerLockTimeoutMs") expect(() => resolveRuntimeOptions({ [key]: MAX_DURATION_MS, sessionIdleTimeoutMs: MAX_DURATION_MS })).not.toThrow();
+      // ...one more is refused with the range, not turned into a ~1 ms timer.
+      expectConfigError({ [key]: MAX_DURATION_MS + 1 }, key, "2147483647", "2^31−1");
+      expectConfigError({ [key]: 2 ** 40 }, key);
+    }
+    expectConfigError({ unregisteredBackoff: { maxDelayMs: 2 ** 31 } }, "unregisteredBackoff.maxDelayMs", "2147483647");
+    // Counts and sizes are not durations: they keep the safe-integer range.
+    expect(resolveRuntimeOptions({ maxHistoryEvents: 2 ** 40 }).maxHistoryEvents).toBe(2 ** 40);
+  });
+
+  test("the KV limits default to the original's MAX_KV_KEYS (150) and MAX_KV_VALUE_BYTES (64 KiB), and still override", () => {
+    expect(MAX_KV_KEYS).toBe(150);
+    expect(MAX_KV_VALUE_BYTES).toBe(64 * 1024);
+    const o = resolveRuntimeOptions({ maxKvKeys: 3, maxKvValueBytes: 10 });
+    expect([o.maxKvKeys, o.maxKvValueBytes]).toEqual([3, 10]);
+  });
+});
+
+describe("checkShutdownTimeout", () => {
+  test("accepts integers 0..2^31−1 and refuses the rest with a ConfigurationError naming the range", () => {
+    for (const ok of [0, 1, 1_000, MAX_DURATION_MS]) expect(() => checkShutdownTimeout(ok)).not.toThrow();
+    for (const bad of [-1, 0.5, 2 ** 31, Number.NaN, Number.POSITIVE_INFINITY, "1000", null]) {
+      expect(() => checkShutdownTimeout(bad)).toThrow(ConfigurationError);
+      expect(() => checkShutdownTimeout(bad)).toThrow(/shutdown timeoutMs must be an integer .* 0 to 2147483647/);
+    }
   });
 });
 

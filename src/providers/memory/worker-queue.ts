@@ -236,6 +236,23 @@ export class WorkerQueue {
     return n;
   }
 
+  /**
+   * Ends the live session locks of `owners` now (only `sessionIds` when given): their sessions are
+   * claimable by any owner at once; returns how many.
+   */
+  releaseSessions(owners: readonly string[], sessionIds: readonly string[] | null, now: number): number {
+    const wanted = new Set(owners);
+    const only = sessionIds === null ? null : new Set(sessionIds);
+    let n = 0;
+    for (const [id, s] of this.sessions) {
+      if (wanted.has(s.owner) && s.until > now && (only === null || only.has(id))) {
+        s.until = now;
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Removes lapsed sessions that no queued row refers to; returns how many. */
   cleanupSessions(now: number): number {
     let n = 0;

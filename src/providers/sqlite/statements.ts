@@ -179,6 +179,12 @@ export function prepareStatements(db: Database) {
       `UPDATE sessions SET locked_until = ?
         WHERE worker_id IN (SELECT value FROM json_each(?)) AND locked_until > ? AND last_activity_at > ?`,
     ),
+    // Graceful shutdown hands sessions on at once (docs/provider-contract.md §5.3).
+    releaseSessions: db.prepare<never, [number, string, number, string | null]>(
+      `UPDATE sessions SET locked_until = ?
+        WHERE worker_id IN (SELECT value FROM json_each(?)) AND locked_until > ?
+          AND (?4 IS NULL OR session_id IN (SELECT value FROM json_each(?4)))`,
+    ),
     cleanupSessions: db.prepare<never, [number]>(
       `DELETE FROM sessions WHERE locked_until <= ?
          AND session_id NOT IN (SELECT session_id FROM worker_queue WHERE session_id IS NOT NULL)`,
