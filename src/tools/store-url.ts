@@ -19,6 +19,24 @@ export type StoreUrl = { kind: "sqlite"; path: string } | { kind: "postgres"; ur
 /** The environment variable a tool reads when no `--store` is given. */
 export const STORE_ENV = "DUROXIDE_STORE";
 
+/**
+ * The store URL as an error message may show it: a password (`user:PASSWORD@host`, or a
+ * `password=` parameter) becomes `***`. Error messages end up in terminals, logs and CI output,
+ * so a message never echoes the URL the user typed as is (docs/cli.md "Store"). Works on text that
+ * is not a valid URL too (that is when it is echoed): everything between the first `:` of the
+ * user part and the last `@` is hidden.
+ */
+export function redactStoreUrl(raw: string): string {
+  let s = raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
+  if (scheme !== null) {
+    const at = s.lastIndexOf("@");
+    const colon = s.indexOf(":", scheme[0].length);
+    if (at > scheme[0].length && colon !== -1 && colon < at) s = `${s.slice(0, colon + 1)}***${s.slice(at)}`;
+  }
+  return s.replace(/([?&;]\s*(?:password|pass|pwd)\s*=)[^&#]*/gi, "$1***");
+}
+
 /** Parses a store URL; a ValidationError says what was wrong and what forms are accepted. */
 export function parseStoreUrl(raw: unknown): StoreUrl {
   if (typeof raw !== "string" || raw.trim() === "") {
@@ -32,7 +50,7 @@ export function parseStoreUrl(raw: unknown): StoreUrl {
     try {
       u = new URL(s);
     } catch {
-      throw new ValidationError(`store URL ${JSON.stringify(s)} is not a valid postgres:// URL`);
+      throw new ValidationError(`store URL ${JSON.stringify(redactStoreUrl(s))} is not a valid postgres:// URL (postgres://user:password@host:5432/db; percent-encode special characters in the password)`);
     }
     const schema = u.searchParams.get("schema") ?? undefined;
     u.searchParams.delete("schema");
@@ -43,7 +61,7 @@ export function parseStoreUrl(raw: unknown): StoreUrl {
     throw new ValidationError(`store ${JSON.stringify(s)} names no file: an in-memory database cannot be inspected from another process`);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
-    throw new ValidationError(`store URL ${JSON.stringify(s)}: unknown scheme (use sqlite:PATH, a file path, or postgres://...)`);
+    throw new ValidationError(`store URL ${JSON.stringify(redactStoreUrl(s))}: unknown scheme (use sqlite:PATH, a file path, or postgres://...)`);
   }
   return { kind: "sqlite", path };
 }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ValidationError } from "../../src/core/errors.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
-import { openStoreUrl, parseStoreUrl } from "../../src/tools/store-url.ts";
+import { openStoreUrl, parseStoreUrl, redactStoreUrl } from "../../src/tools/store-url.ts";
 
 describe("parseStoreUrl", () => {
   test("sqlite: prefix and bare paths name a SQLite file", () => {
@@ -25,6 +25,27 @@ describe("parseStoreUrl", () => {
     expect(() => parseStoreUrl("")).toThrow(/--store/);
     expect(() => parseStoreUrl("sqlite::memory:")).toThrow(/in-memory/);
     expect(() => parseStoreUrl("mysql://h/db")).toThrow(/unknown scheme/);
+  });
+});
+
+describe("a password in a store URL never reaches an error message", () => {
+  test("a malformed postgres URL and an unknown scheme are refused without echoing the password", () => {
+    for (const url of ["postgres://admin:s3cretPW@[bad/db", "mysql://admin:s3cretPW@host/db", "postgres://admin:s3cret/PW@[x/db?password=s3cretPW"]) {
+      let message = "";
+      try {
+        parseStoreUrl(url);
+      } catch (err) {
+        message = (err as Error).message;
+      }
+      expect(message, url).toMatch(/store URL "[a-z]+:\/\/admin:\*\*\*@/);
+      expect(message, url).not.toContain("s3cret");
+    }
+  });
+  test("redactStoreUrl hides the user-info password and password= parameters, and leaves the rest", () => {
+    expect(redactStoreUrl("postgres://u:p%40ss@h:5432/db?sslmode=disable")).toBe("postgres://u:***@h:5432/db?sslmode=disable");
+    expect(redactStoreUrl("postgres://u@h/db?password=pw&sslmode=disable")).toBe("postgres://u@h/db?password=***&sslmode=disable");
+    expect(redactStoreUrl("postgres://u@h:5432/db")).toBe("postgres://u@h:5432/db");
+    expect(redactStoreUrl("sqlite:./data.db")).toBe("sqlite:./data.db");
   });
 });
 
