@@ -8,6 +8,7 @@
  * A tool inspects an existing store: a SQLite file that does not exist is refused rather than
  * created empty, so a typo in a path says so instead of showing "no instances".
  */
+import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { ValidationError } from "../core/errors.ts";
 import type { Provider } from "../provider.ts";
@@ -80,7 +81,32 @@ export async function openStoreUrl(raw: unknown): Promise<OpenedStore> {
     if (!existsSync(parsed.path)) {
       throw new ValidationError(`SQLite store ${JSON.stringify(parsed.path)} does not exist (check the path; tools do not create stores)`);
     }
+    if (holdsOtherTablesOnly(parsed.path)) {
+      throw new ValidationError(
+        `SQLite file ${JSON.stringify(parsed.path)} is a database but not a duroxide store (it has no "instances" table): ` +
+          "check the path; tools do not add duroxide's tables to another database",
+      );
+    }
     return await SqliteProvider.open(parsed.path);
   }
   return await PostgresProvider.connect(parsed.url, parsed.schema === undefined ? {} : { schema: parsed.schema });
+}
+
+/**
+ * True when the file is a SQLite database without duroxide's `instances` table (another
+ * application's database, or an empty file). Opening it as a store would run the migrations and
+ * switch it to WAL: a tool pointed at the wrong file would change it. Opened without `create`
+ * and only read; when it cannot be read at all (a directory, not a database, locked), false, and
+ * SqliteProvider.open reports why.
+ */
+function holdsOtherTablesOnly(path: string): boolean {
+  let db: Database | null = null;
+  try {
+    db = new Database(path, { create: false, readwrite: true });
+    return db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'").get() === null;
+  } catch {
+    return false;
+  } finally {
+    db?.close();
+  }
 }

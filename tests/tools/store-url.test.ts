@@ -1,3 +1,4 @@
+import { Database } from "bun:sqlite";
 import { describe, expect, test } from "bun:test";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -54,6 +55,27 @@ describe("openStoreUrl", () => {
     const dir = mkdtempSync(join(tmpdir(), "store-url-"));
     await expect(openStoreUrl(join(dir, "missing.db"))).rejects.toThrow(/does not exist/);
     expect(await Bun.file(join(dir, "missing.db")).exists()).toBe(false);
+  });
+  test("refuses a SQLite database that is not a duroxide store, and leaves it as it was", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "store-url-"));
+    const path = join(dir, "other-app.db");
+    const other = new Database(path);
+    other.run("CREATE TABLE users (id INTEGER)");
+    other.close();
+    await expect(openStoreUrl(path)).rejects.toThrow(/not a duroxide store \(it has no "instances" table\)/);
+    const after = new Database(path, { readonly: true });
+    const tables = after.query("SELECT name FROM sqlite_master WHERE type = 'table'").all();
+    const journal = after.query("PRAGMA journal_mode").get();
+    after.close();
+    expect(tables).toEqual([{ name: "users" }]);
+    expect(journal).toEqual({ journal_mode: "delete" });
+  });
+  test("an empty file is not a store either", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "store-url-"));
+    const path = join(dir, "empty.db");
+    await Bun.write(path, "");
+    await expect(openStoreUrl(path)).rejects.toThrow(/not a duroxide store/);
+    expect(Bun.file(path).size).toBe(0);
   });
   test("opens an existing SQLite file", async () => {
     const dir = mkdtempSync(join(tmpdir(), "store-url-"));
