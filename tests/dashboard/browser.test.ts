@@ -128,7 +128,7 @@ if (browserPath.path === null) {
         // Counts response bodies still being read; each is done one task after its JSON is in,
         // i.e. after the page's code awaiting it has run (microtasks drain before the next task).
         await p.addInitScript(() => {
-          const w = window as unknown as { __reading: number };
+          const w = globalThis as unknown as { __reading: number };
           w.__reading = 0;
           const json = Response.prototype.json;
           Response.prototype.json = function () {
@@ -154,7 +154,7 @@ if (browserPath.path === null) {
         const late = p.waitForResponse(/status=Failed/);
         release();
         await late;
-        await p.waitForFunction(() => (window as unknown as { __reading: number }).__reading === 0);
+        await p.waitForFunction(() => (globalThis as unknown as { __reading: number }).__reading === 0);
         expect(await p.locator("button.chip.active").getAttribute("data-filter")).toBe("Completed");
         const badges = await p.locator("#instances tbody tr[data-instance] .badge").allTextContents();
         expect(badges.length).toBeGreaterThan(0);
