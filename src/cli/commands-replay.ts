@@ -68,7 +68,8 @@ export const replayCommand: CliCommand = {
 Replays the current execution of every running instance in the store against the orchestrations
 FILE exports (export const orchestrations = OrchestrationRegistry.builder()...build(), or a
 default export; an object { Name: handler } works too). Exit status 1 when any instance's history
-no longer fits the code: a runtime with that code would fail it as nondeterministic. Each
+no longer fits the code (a runtime with that code would fail it as nondeterministic), or could
+not be read or replayed at all (unreadable: it was not checked). Each
 divergence names the event id, what history has there and what the code did instead.
 --all checks finished instances too (their code must still end the same way); --verbose lists
 the instances that fit as well. FILE is imported: it should define orchestrations, not start a runtime.`,
@@ -108,7 +109,9 @@ the instances that fit as well. FILE is imported: it should define orchestration
     }
     const count = (r: ReplayVerdict["result"]) => verdicts.filter((v) => v.result === r).length;
     const summary = { checked: verdicts.length, fits: count("fits"), diverges: count("diverges"), unreadable: count("unreadable") };
-    const exit = summary.diverges > 0 ? EXIT_FAILED : EXIT_OK;
+    // 0 only when every instance fits (docs/cli.md "Exit status"): one that could not be read or
+    // replayed was not checked, so a deploy gate must not pass on it.
+    const exit = summary.diverges > 0 || summary.unreadable > 0 ? EXIT_FAILED : EXIT_OK;
     if (ctx.json) {
       ctx.io.out(toJson({ ...summary, results: verdicts }));
       return exit;
@@ -130,7 +133,8 @@ the instances that fit as well. FILE is imported: it should define orchestration
     }
     const scope = ctx.values.all === true ? "instances" : "running instances";
     const line = `${summary.checked} ${scope} checked: ${summary.fits} fit, ${summary.diverges} diverge${summary.unreadable > 0 ? `, ${summary.unreadable} unreadable` : ""}`;
-    ctx.io.out(summary.diverges > 0 ? c.red(line) : c.green(line));
+    ctx.io.out(exit === EXIT_FAILED ? c.red(line) : c.green(line));
+    if (summary.unreadable > 0) ctx.io.out(c.yellow("unreadable instances were not checked: fix what the message names (the store, a corrupt history) and run replay again"));
     return exit;
   },
 };

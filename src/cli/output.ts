@@ -29,12 +29,21 @@ export function colorsFor(io: CliIo, json: boolean): Colors {
 }
 
 /**
+ * What safe() and toJson() escape: C0 and C1 controls, DEL, the bidirectional marks (ALM, LRM,
+ * RLM), embeddings, overrides and isolates, and the line and paragraph separators. One list, so
+ * `--json` escapes exactly what the text output does (docs/cli.md "Output").
+ */
+// eslint-disable-next-line no-control-regex
+const BIDI_AND_CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+/** The same without C0, which JSON.stringify already escapes. */
+const JSON_UNESCAPED = /[\u007f-\u009f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+
+/**
  * Text a terminal shows as written: C0 and C1 controls, DEL, and the bidirectional overrides
  * that reorder what follows them become visible escapes (`\x1b`, `\u202e`).
  */
 export function safe(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
+  return text.replace(BIDI_AND_CONTROLS, (c) => {
     const code = c.charCodeAt(0);
     if (c === "\n") return "\\n";
     if (c === "\t") return "\\t";
@@ -56,11 +65,11 @@ export function payload(text: string | null | undefined, max = 60): string {
 }
 
 /**
- * JSON for scripts: indented, and with DEL and C1 controls escaped too (JSON.stringify escapes
- * only C0), so piping it to a terminal is as safe as the text output.
+ * JSON for scripts: indented, and with DEL, C1 controls and the bidirectional marks escaped too
+ * (JSON.stringify escapes only C0), so piping it to a terminal is as safe as the text output.
  */
 export function toJson(value: unknown): string {
-  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
+  return JSON.stringify(value, null, 2).replace(JSON_UNESCAPED, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`);
 }
 
 /** Width of a string as shown, without colour escapes. */

@@ -1,9 +1,10 @@
 /**
  * The dashboard's command line (README "The dashboard"), shared by `scripts/dashboard.ts` and
  * `duroxide dashboard`: reads the flags, starts `startDashboard`, serves until SIGINT/SIGTERM.
- * Exit status 0 when stopped, 2 for bad usage or options, 1 for anything else.
+ * Exit status 0 when stopped, 2 for bad usage or options, 1 for anything else (a store that
+ * cannot be opened prints its message only, like the CLI: docs/cli.md "Exit status").
  */
-import { ConfigurationError, ValidationError } from "../core/errors.ts";
+import { ConfigurationError, DuroxideError, ValidationError } from "../core/errors.ts";
 import { seedDemoStore } from "./demo-store.ts";
 import { DEFAULT_DASHBOARD_PORT } from "./options.ts";
 import { startDashboard, type DashboardOptions } from "./server.ts";
@@ -92,6 +93,12 @@ export async function dashboardCli(argv: string[]): Promise<number> {
       console.error(`dashboard: ${err.message}`);
       console.error("run with --help for the options");
       return 2;
+    }
+    if (err instanceof DuroxideError) {
+      // A store that cannot be opened or reached (a directory, not a database, PostgreSQL down):
+      // the message says what and what to check; a stack trace would only bury it.
+      console.error(`dashboard: ${err.message}`);
+      return 1;
     }
     console.error(err);
     return 1;

@@ -36,6 +36,11 @@ export interface RunningDashboard {
 
 /** Largest action body: an event payload the client accepts (1 MiB of JSON) plus its envelope. */
 const MAX_BODY_BYTES = 1024 * 1024 + 64 * 1024;
+/**
+ * What Bun itself reads at most. Above it Bun answers 413 on its own, with no body and none of
+ * the security headers; between the two the handler refuses with a JSON message saying the limit.
+ */
+const SERVER_BODY_LIMIT = 2 * MAX_BODY_BYTES;
 
 const STATIC_FILES: Record<string, { file: string; type: string }> = {
   "/": { file: "index.html", type: "text/html; charset=utf-8" },
@@ -62,7 +67,7 @@ export async function startDashboard(options: DashboardOptions): Promise<Running
     server = Bun.serve({
       hostname: cfg.host,
       port: cfg.port,
-      maxRequestBodySize: MAX_BODY_BYTES,
+      maxRequestBodySize: SERVER_BODY_LIMIT,
       fetch: (req) => handle(req, cfg, server.port!, client, statics),
       error: (err) => responseForError(err),
     });
@@ -111,8 +116,13 @@ async function handle(req: Request, cfg: ResolvedDashboardOptions, port: number,
     const action = path.slice("/api/actions/".length);
     if (!isActionName(action)) return errorResponse(404, `no action ${JSON.stringify(action)} (actions: raise-event, cancel, delete)`);
     if (cfg.readOnly) return errorResponse(403, "this dashboard is read-only (started with --read-only): actions are refused");
+    const tooLarge = () =>
+      errorResponse(413, `the action body is over ${MAX_BODY_BYTES} bytes: event data is limited to 1 MiB of JSON (store large data elsewhere and send a reference)`);
+    if (Number(req.headers.get("content-length") ?? 0) > MAX_BODY_BYTES) return tooLarge();
     try {
-      return jsonResponse(await runAction(client, action, await req.text()));
+      const body = await req.text();
+      if (Buffer.byteLength(body) > MAX_BODY_BYTES) return tooLarge();
+      return jsonResponse(await runAction(client, action, body));
     } catch (err) {
       return responseForError(err);
     }

@@ -43,11 +43,16 @@ export interface NumberFlagRange {
   exclusiveMin?: boolean;
 }
 
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const DECIMAL_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i;
+
 /** The flag's number, or its default when absent; anything else outside the range is a UsageError naming the flag. */
 export function numberFlag(flag: string, raw: unknown, r: NumberFlagRange): number {
   if (raw === undefined) return r.default;
   const text = String(raw).trim();
-  const n = text === "" ? NaN : Number(text);
+  // Decimal only: Number() alone also takes "0x10", "0b11", "0o7" and "1e3", so a typo or a
+  // pasted hex value would silently become a different count (and "1e3" is not "an integer").
+  const n = (r.integer ? INTEGER_TEXT : DECIMAL_TEXT).test(text) ? Number(text) : NaN;
   if (!Number.isFinite(n) || (r.exclusiveMin ? n <= r.min : n < r.min) || n > r.max || (r.integer && !Number.isSafeInteger(n))) {
     const range = r.exclusiveMin ? `> ${r.min} and <= ${r.max}` : `from ${r.min} to ${r.max}`;
     throw new UsageError(`${flag} must be ${r.integer ? "an integer" : "a number"} ${range}, got ${JSON.stringify(raw)}`);

@@ -8,6 +8,7 @@
  * A tool inspects an existing store: a SQLite file that does not exist is refused rather than
  * created empty, so a typo in a path says so instead of showing "no instances".
  */
+import { Database } from "bun:sqlite";
 import { existsSync } from "node:fs";
 import { ValidationError } from "../core/errors.ts";
 import type { Provider } from "../provider.ts";
@@ -18,6 +19,24 @@ export type StoreUrl = { kind: "sqlite"; path: string } | { kind: "postgres"; ur
 
 /** The environment variable a tool reads when no `--store` is given. */
 export const STORE_ENV = "DUROXIDE_STORE";
+
+/**
+ * The store URL as an error message may show it: a password (`user:PASSWORD@host`, or a
+ * `password=` parameter) becomes `***`. Error messages end up in terminals, logs and CI output,
+ * so a message never echoes the URL the user typed as is (docs/cli.md "Store"). Works on text that
+ * is not a valid URL too (that is when it is echoed): everything between the first `:` of the
+ * user part and the last `@` is hidden.
+ */
+export function redactStoreUrl(raw: string): string {
+  let s = raw;
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(s);
+  if (scheme !== null) {
+    const at = s.lastIndexOf("@");
+    const colon = s.indexOf(":", scheme[0].length);
+    if (at > scheme[0].length && colon !== -1 && colon < at) s = `${s.slice(0, colon + 1)}***${s.slice(at)}`;
+  }
+  return s.replace(/([?&;]\s*(?:password|pass|pwd)\s*=)[^&#]*/gi, "$1***");
+}
 
 /** Parses a store URL; a ValidationError says what was wrong and what forms are accepted. */
 export function parseStoreUrl(raw: unknown): StoreUrl {
@@ -32,7 +51,7 @@ export function parseStoreUrl(raw: unknown): StoreUrl {
     try {
       u = new URL(s);
     } catch {
-      throw new ValidationError(`store URL ${JSON.stringify(s)} is not a valid postgres:// URL`);
+      throw new ValidationError(`store URL ${JSON.stringify(redactStoreUrl(s))} is not a valid postgres:// URL (postgres://user:password@host:5432/db; percent-encode special characters in the password)`);
     }
     const schema = u.searchParams.get("schema") ?? undefined;
     u.searchParams.delete("schema");
@@ -43,7 +62,7 @@ export function parseStoreUrl(raw: unknown): StoreUrl {
     throw new ValidationError(`store ${JSON.stringify(s)} names no file: an in-memory database cannot be inspected from another process`);
   }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
-    throw new ValidationError(`store URL ${JSON.stringify(s)}: unknown scheme (use sqlite:PATH, a file path, or postgres://...)`);
+    throw new ValidationError(`store URL ${JSON.stringify(redactStoreUrl(s))}: unknown scheme (use sqlite:PATH, a file path, or postgres://...)`);
   }
   return { kind: "sqlite", path };
 }
@@ -62,7 +81,32 @@ export async function openStoreUrl(raw: unknown): Promise<OpenedStore> {
     if (!existsSync(parsed.path)) {
       throw new ValidationError(`SQLite store ${JSON.stringify(parsed.path)} does not exist (check the path; tools do not create stores)`);
     }
+    if (holdsOtherTablesOnly(parsed.path)) {
+      throw new ValidationError(
+        `SQLite file ${JSON.stringify(parsed.path)} is a database but not a duroxide store (it has no "instances" table): ` +
+          "check the path; tools do not add duroxide's tables to another database",
+      );
+    }
     return await SqliteProvider.open(parsed.path);
   }
   return await PostgresProvider.connect(parsed.url, parsed.schema === undefined ? {} : { schema: parsed.schema });
+}
+
+/**
+ * True when the file is a SQLite database without duroxide's `instances` table (another
+ * application's database, or an empty file). Opening it as a store would run the migrations and
+ * switch it to WAL: a tool pointed at the wrong file would change it. Opened without `create`
+ * and only read; when it cannot be read at all (a directory, not a database, locked), false, and
+ * SqliteProvider.open reports why.
+ */
+function holdsOtherTablesOnly(path: string): boolean {
+  let db: Database | null = null;
+  try {
+    db = new Database(path, { create: false, readwrite: true });
+    return db.query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'instances'").get() === null;
+  } catch {
+    return false;
+  } finally {
+    db?.close();
+  }
 }

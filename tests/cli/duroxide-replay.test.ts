@@ -1,6 +1,7 @@
 // `duroxide replay --module FILE` (src/cli/commands-replay.ts): the pre-deploy replay check over a
 // store, run as a child process against histories recorded by a real runtime, with the recorded
 // code (everything fits, exit 0) and a deliberately changed deploy (fixtures/orchestrations-changed.ts).
+import { Database } from "bun:sqlite";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -50,6 +51,26 @@ describe("duroxide replay", () => {
       historyHas: 'activity "Greet" with input "Grace"',
       codeDid: "scheduled a timer",
     });
+  });
+
+  test("an instance whose history cannot be read is unreadable and fails the check (exit 1): it was not checked", async () => {
+    const broken = join(dir, "broken.db");
+    const src = new Database(db);
+    src.run(`VACUUM INTO '${broken}'`);
+    src.close();
+    const b = new Database(broken);
+    b.run("UPDATE history SET event_data = '{not json' WHERE instance_id = 'approval-2' AND event_id = 1");
+    b.close();
+    const [text, json] = await Promise.all([
+      duroxide(["replay", "--module", ORIGINAL, "--store", broken]),
+      duroxide(["replay", "--module", ORIGINAL, "--store", broken, "--json"]),
+    ]);
+    expect(text.code, text.out + text.err).toBe(1);
+    expect(text.out).toMatch(/approval-2\s+\?\s+\?\s+unreadable/);
+    expect(text.out).toContain("3 running instances checked: 2 fit, 0 diverge, 1 unreadable");
+    expect(text.out).toContain("unreadable instances were not checked");
+    expect(json.code).toBe(1);
+    expect(JSON.parse(json.out)).toMatchObject({ checked: 3, fits: 2, diverges: 0, unreadable: 1 });
   });
 
   test("--all checks finished instances too: a changed result is a divergence at the completion event", async () => {

@@ -99,13 +99,14 @@ if (browserPath.path === null) {
     test("status filter, id-prefix search and paging narrow and step through the list", async () => {
       await open("/");
       await page.locator('button[data-filter="Failed"]').click();
-      await page.waitForURL(/status=Failed/);
+      // The address changes before the list is read: wait for the list drawn for the filter.
+      await page.locator('button.chip.active[data-filter="Failed"]').waitFor();
       await expect(page.locator("#instances tbody tr[data-instance]").evaluateAll((trs) => trs.map((t) => t.getAttribute("data-instance")))).resolves.toEqual([DEMO_IDS.failed]);
 
       await page.locator('button[data-filter=""]').click();
       await page.locator("#prefix").fill(`${DEMO_IDS.parent}::`);
       await page.locator("#prefix").press("Enter");
-      await page.waitForURL(/prefix=/);
+      await page.locator("#pager").getByText(`· ${demo.childIds.length} instances`).waitFor();
       const children = page.locator("#instances tbody tr[data-instance]");
       await expect(children.evaluateAll((trs) => trs.map((t) => t.getAttribute("data-instance")).sort())).resolves.toEqual([...demo.childIds].sort());
 
@@ -119,6 +120,48 @@ if (browserPath.path === null) {
       }
       expect(seen.size).toBe(total);
       expect(await page.locator('button[data-page="next"]').isDisabled()).toBe(true);
+    });
+
+    test("a slow answer for an earlier filter never replaces the list of a later one", async () => {
+      const p = await browser.newPage();
+      try {
+        // Counts response bodies still being read; each is done one task after its JSON is in,
+        // i.e. after the page's code awaiting it has run (microtasks drain before the next task).
+        await p.addInitScript(() => {
+          const w = globalThis as unknown as { __reading: number };
+          w.__reading = 0;
+          const json = Response.prototype.json;
+          Response.prototype.json = function () {
+            w.__reading++;
+            return json.call(this).finally(() => setTimeout(() => w.__reading--, 0));
+          };
+        });
+        await p.goto(new URL("/", dash.url).toString());
+        await p.locator("#instances tbody tr[data-instance]").first().waitFor();
+        let release!: () => void;
+        const held = new Promise<void>((r) => (release = r));
+        let arrived!: () => void;
+        const requested = new Promise<void>((r) => (arrived = r));
+        await p.route(/\/api\/instances\?status=Failed/, async (route) => {
+          arrived();
+          await held;
+          await route.continue();
+        });
+        await p.locator('button[data-filter="Failed"]').click();
+        await requested;
+        await p.locator('button[data-filter="Completed"]').click();
+        await p.locator('button.chip.active[data-filter="Completed"]').waitFor();
+        const late = p.waitForResponse(/status=Failed/);
+        release();
+        await late;
+        await p.waitForFunction(() => (globalThis as unknown as { __reading: number }).__reading === 0);
+        expect(await p.locator("button.chip.active").getAttribute("data-filter")).toBe("Completed");
+        const badges = await p.locator("#instances tbody tr[data-instance] .badge").allTextContents();
+        expect(badges.length).toBeGreaterThan(0);
+        expect(new Set(badges)).toEqual(new Set(["Completed"]));
+      } finally {
+        await p.close();
+      }
     });
 
     test("completed instance: status, input, output, custom status, KV and one timeline bar per activity", async () => {

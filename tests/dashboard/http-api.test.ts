@@ -155,6 +155,14 @@ describe("dashboard API actions and who may call them", () => {
     expect((await demo.client.getOrchestrationStatus(id)).status).toBe("Running");
   });
 
+  test("an action body over the limit is 413 with a JSON message and the security headers", async () => {
+    const res = await post("/api/actions/raise-event", { instanceId: DEMO_IDS.waiting, eventName: DEMO_EVENT_NAME, data: "x".repeat(1024 * 1024 + 70 * 1024) });
+    expect(res.status).toBe(413);
+    expect(res.headers.get("content-security-policy")).toBe(CONTENT_SECURITY_POLICY);
+    expect((await json(res)).error).toMatch(/over \d+ bytes: event data is limited to 1 MiB of JSON/);
+    expect((await demo.client.getOrchestrationStatus(DEMO_IDS.waiting)).status).toBe("Running");
+  });
+
   test("malformed action bodies are 400 naming the problem; unknown actions 404", async () => {
     const cases: [string, unknown, RegExp][] = [
       ["raise-event", { instanceId: "x" }, /eventName must be a string \(missing\)/],

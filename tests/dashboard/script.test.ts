@@ -1,7 +1,7 @@
 // scripts/dashboard.ts as a user runs it: bad flags exit 2 with a message saying what to do, and
 // --demo --port 0 serves on a free loopback port, prints the URL and stops cleanly on SIGTERM.
 import { expect, test } from "bun:test";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 
@@ -61,4 +61,19 @@ test("duroxide dashboard refuses bad flags with exit code 2, like the script", (
   const r = Bun.spawnSync([process.execPath, cli, "dashboard", "--demo", "--port", "http"], { stdout: "pipe", stderr: "pipe" });
   expect(r.exitCode).toBe(2);
   expect(r.stderr.toString()).toMatch(/--port must be an integer from 0 to 65535/);
+});
+
+test("a store that cannot be opened exits 1 with one message saying what to check, not a stack trace", () => {
+  const dir = mkdtempSync(join(tmpdir(), "dashboard-script-"));
+  const notDb = join(dir, "notes.txt");
+  writeFileSync(notDb, "not a database");
+  for (const [store, message] of [
+    [dir, /^dashboard: cannot open database .*SQLITE_CANTOPEN.*names a file, not a directory\n$/],
+    [notDb, /^dashboard: database .* is not a SQLite database \(SQLITE_NOTADB/],
+  ] as const) {
+    const r = run("--store", store, "--port", "0");
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toMatch(message);
+    expect(r.err).not.toMatch(/^\s+at /m);
+  }
 });

@@ -135,7 +135,10 @@ async function renderList() {
   };
   const q = new URLSearchParams({ status: query.status, prefix: query.prefix, page: String(query.page) });
   if (query.pageSize) q.set("pageSize", query.pageSize);
+  const mine = generation;
   const data = await api("/api/instances?" + q);
+  // Another filter, page or search was chosen while this read was in flight: its list wins.
+  if (mine !== generation) return;
   document.title = "Instances · duroxide dashboard";
 
   const chips = h(
