@@ -125,8 +125,6 @@ export class RuntimeMetrics {
   private readonly overflowActivity: ValueSeries;
   private readonly providerDuration: MetricFamily<HistogramSeries>;
   private readonly providerErrors: MetricFamily<ValueSeries>;
-  /** Turns of an execution that had history (replayed, or resumed from the instance cache). */
-  private turnsWithHistory = 0;
   private sources: MetricSources | null = null;
   private lastQueueDepths: SampledQueueDepths | null = null;
   private sampling: Promise<void> | null = null;
@@ -256,12 +254,16 @@ export class RuntimeMetrics {
     s.turns.inc();
     s.turnDuration.observe(turnMs / 1_000);
     if (turnMs >= renewEveryMs) this.slowTurns.inc();
-    if (f.item.history.length > 0 && d.executionId === f.item.execution_id) this.turnsWithHistory++;
+    // Counted from the turn's own verdict (orchestration-turn.ts): a cache hit, a poisoned or an
+    // aborted batch ran no code over the history, so none of them is a replay (§9.2).
+    if (d.replayed === true) this.replays.inc();
   }
 
-  /** A turn's ack succeeded: count what it started and ended. */
+  /** A turn's ack succeeded: count what it started and ended, and the activity retries it scheduled. */
   turnCommitted(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>): void {
     if (!this.enabled) return;
+    const retries = d.activityRetries;
+    if (retries !== undefined) for (const r of retries) this.activityRetried(r.name, r.tag);
     const o = d.outcome;
     if (o.type === "Dropped" || o.type === "WaitingForHandler") return;
     const first = d.delta[0];
@@ -302,7 +304,9 @@ export class RuntimeMetrics {
    */
   infrastructureFailure(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, details: ErrorDetails): void {
     if (!this.enabled) return;
-    this.turnCommitted(f, { ...d, outcome: { type: "Failed", details } });
+    // That ack committed only the start and the failure: none of the turn's activity retries.
+    const { activityRetries: _notCommitted, ...rest } = d;
+    this.turnCommitted(f, { ...rest, outcome: { type: "Failed", details } });
   }
 
   private countFailure(s: OrchestrationSeries, details: ErrorDetails): void {
@@ -330,7 +334,7 @@ export class RuntimeMetrics {
     this.activityPoison.inc();
   }
 
-  /** Orchestration code scheduled another attempt of a failed activity (scheduleActivityWithRetry). */
+  /** A committed turn scheduled another attempt of a failed activity (scheduleActivityWithRetry). */
   activityRetried(name: string, tag: string | undefined): void {
     if (!this.enabled) return;
     this.activitySeries(name, tag).retries.inc();
@@ -395,9 +399,6 @@ export class RuntimeMetrics {
       this.cacheEvictions.set(c.evictions);
       this.cacheInvalidations.set(c.invalidations);
       this.cacheSize.set(c.size);
-      this.replays.set(Math.max(0, this.turnsWithHistory - c.hits));
-    } else {
-      this.replays.set(this.turnsWithHistory);
     }
     const q = sampled.queueDepths ?? this.lastQueueDepths;
     if (q) {
