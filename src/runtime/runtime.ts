@@ -49,7 +49,7 @@ export class Runtime {
     orchestrations: OrchestrationRegistry,
     readonly options: ResolvedRuntimeOptions,
   ) {
-    this.telemetry = new RuntimeMetrics(options.metrics);
+    this.telemetry = new RuntimeMetrics({ ...options.metrics, logger: options.logger });
     // The dispatchers' provider calls are timed through one wrapper made here (§9.4).
     const timed = this.telemetry.enabled ? new InstrumentedProvider(provider, this.telemetry) : provider;
     this.workers = new WorkerDispatcher(timed, withSystemActivities(activities, provider), options, this.id, this.telemetry);

@@ -1,8 +1,8 @@
 // runtime.metrics() under real trouble (docs/runtime-semantics.md §9.2): a turn whose ack fails and
 // is redone, a poisoned batch, an OpenTelemetry Meter whose instruments throw, and a user logger
 // that throws (§10). Every count below is known exactly from the scenario.
-import { expect, test } from "bun:test";
-import { ActivityRegistry, Client, OrchestrationRegistry, ProviderError, Runtime, metricValue } from "../../src/index.ts";
+import { expect, spyOn, test } from "bun:test";
+import { ActivityRegistry, Client, ConfigurationError, OrchestrationRegistry, ProviderError, Runtime, metricValue } from "../../src/index.ts";
 import { MemoryProvider } from "../../src/providers/memory.ts";
 import type { Event } from "../../src/core/events.ts";
 
@@ -90,6 +90,104 @@ test("replays: a poisoned batch is failed without running the code, so it is not
     // Replays: only the 3 deliveries that ran the code over a history.
     expect(metricValue(snap, "duroxide_orchestration_replays_total")).toBe(3);
   } finally {
+    await rt.shutdown();
+    provider.close();
+  }
+});
+
+/** A Meter whose instruments throw on every recording (a broken exporter, say). */
+function throwingMeter() {
+  const boom = () => {
+    throw new Error("exporter down (test)");
+  };
+  return {
+    createCounter: () => ({ add: boom }),
+    createHistogram: () => ({ record: boom }),
+    createObservableGauge: () => ({ addCallback: () => {} }),
+  };
+}
+
+const seqRegistries = () => ({
+  activities: ActivityRegistry.builder().register("Work", async (_ctx, x: number) => x + 1).build(),
+  orchestrations: OrchestrationRegistry.builder()
+    .register("Seq", function* (ctx) {
+      let sum = 0;
+      for (let i = 0; i < 3; i++) sum += yield* ctx.scheduleActivity<number>("Work", i);
+      return sum;
+    })
+    .build(),
+});
+
+test("metrics.meter: instruments that throw do not break turns or activities; the snapshot still counts", async () => {
+  const provider = await MemoryProvider.create();
+  const { activities, orchestrations } = seqRegistries();
+  const warnings: string[] = [];
+  const logger = { log: (level: string, message: string) => void (level === "warn" && warnings.push(message)) };
+  const rt = await Runtime.start(provider, activities, orchestrations, { ...OPTS, logLevel: "warn", logger, metrics: { meter: throwingMeter() } });
+  try {
+    const client = new Client(provider);
+    await client.startOrchestration("m", "Seq", null);
+    expect(await client.waitForOrchestration("m", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: 6 });
+    // Said once, with what to check; not once per recording.
+    expect(warnings.filter((w) => w.includes("metrics.meter"))).toEqual([expect.stringMatching(/threw while recording \(exporter down \(test\)\).*check the OpenTelemetry MeterProvider/)]);
+    const snap = await rt.metrics();
+    expect(metricValue(snap, "duroxide_orchestration_completions_total", { status: "success" })).toBe(1);
+    expect(metricValue(snap, "duroxide_activity_executions_total", { outcome: "success" })).toBe(3);
+    expect(metricValue(snap, "duroxide_orchestration_turns_total")).toBe(4);
+  } finally {
+    await rt.shutdown();
+    provider.close();
+  }
+});
+
+test("metrics.meter: a Meter whose create* throws or returns no instrument is refused at start with a ConfigurationError", async () => {
+  const provider = await MemoryProvider.create();
+  const { activities, orchestrations } = seqRegistries();
+  const start = (meter: unknown) => Runtime.start(provider, activities, orchestrations, { ...OPTS, metrics: { meter: meter as never } });
+  const ok = throwingMeter();
+  const throwing = start({ ...ok, createCounter: () => { throw new Error("no counters here"); } });
+  await expect(throwing).rejects.toThrow(ConfigurationError);
+  await expect(throwing).rejects.toThrow(/metrics\.meter\.createCounter\("duroxide_[a-z_]+"\) threw: no counters here/);
+  await expect(start({ ...ok, createHistogram: () => undefined })).rejects.toThrow(/metrics\.meter\.createHistogram\("duroxide_[a-z_]+"\) returned undefined, not an instrument with record\(\)/);
+  await expect(start({ ...ok, createObservableGauge: () => ({}) })).rejects.toThrow(/createObservableGauge\("duroxide_[a-z_]+"\) returned .*, not an instrument with addCallback\(\)/);
+  provider.close();
+});
+
+test("a user logger that throws breaks neither orchestrations (their traces) nor activities nor the runtime's own lines", async () => {
+  const provider = await MemoryProvider.create();
+  const activities = ActivityRegistry.builder()
+    .register("Work", async (ctx, x: number) => {
+      ctx.traceInfo(`working ${x}`);
+      return x + 1;
+    })
+    .build();
+  const orchestrations = OrchestrationRegistry.builder()
+    .register("Traced", function* (ctx) {
+      ctx.traceInfo("start");
+      const a = yield* ctx.scheduleActivity<number>("Work", 1);
+      ctx.traceWarn(`got ${a}`);
+      return a;
+    })
+    .build();
+  let calls = 0;
+  const logger = {
+    log() {
+      calls++;
+      throw new Error("log sink down (test)");
+    },
+  };
+  const stderr: string[] = [];
+  const spy = spyOn(console, "error").mockImplementation((t: unknown) => void stderr.push(String(t)));
+  const rt = await Runtime.start(provider, activities, orchestrations, { ...OPTS, logLevel: "debug", logger });
+  try {
+    const client = new Client(provider);
+    await client.startOrchestration("t", "Traced", null);
+    expect(await client.waitForOrchestration("t", { timeoutMs: 5_000 })).toMatchObject({ status: "Completed", output: 2 });
+    expect(calls).toBeGreaterThanOrEqual(3);
+    // The broken logger is reported once, on stderr, with what to fix.
+    expect(stderr).toEqual([expect.stringMatching(/the logger threw \(log sink down \(test\)\) and its line was dropped; fix the logger/)]);
+  } finally {
+    spy.mockRestore();
     await rt.shutdown();
     provider.close();
   }

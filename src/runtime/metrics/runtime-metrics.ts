@@ -11,6 +11,7 @@ import type { EventOf } from "../../core/events.ts";
 import type { FetchedOrchestration, FetchedWorkItem } from "../../core/queue-types.ts";
 import type { WorkItemOf } from "../../core/work-items.ts";
 import type { InstanceCacheStats } from "../instance-cache.ts";
+import type { Logger } from "../options.ts";
 import type { TurnDecision } from "../orchestration-turn.ts";
 import { BoundedBundles, MetricRegistry, type HistogramSeries, type MetricFamily, type ValueSeries } from "./instruments.ts";
 import { OtelBridge, type OtelMeter } from "./otel-bridge.ts";
@@ -77,6 +78,8 @@ export interface RuntimeMetricsOptions {
   maxLabelSets: number;
   /** Also report every family to this OpenTelemetry Meter (otel-bridge.ts). */
   meter?: OtelMeter;
+  /** Told (once, at warn) when the Meter's instruments throw while recording. */
+  logger?: Logger;
 }
 
 /** Queue depths as the gauges take them. */
@@ -131,7 +134,8 @@ export class RuntimeMetrics {
 
   constructor(options: RuntimeMetricsOptions = { enabled: true, maxLabelSets: DEFAULT_MAX_LABEL_SETS }) {
     this.enabled = options.enabled;
-    const bridge = options.enabled && options.meter !== undefined ? new OtelBridge(options.meter) : null;
+    const logger = options.logger;
+    const bridge = options.enabled && options.meter !== undefined ? new OtelBridge(options.meter, (m) => logger?.log("warn", m, {})) : null;
     this.registry = new MetricRegistry(bridge);
     const r = this.registry;
     const O = ["orchestration_name", "version"];
