@@ -77,7 +77,9 @@ export class InstrumentedProvider implements Provider {
     try {
       const r = await call;
       op.ok.observe((performance.now() - t0) / 1_000);
-      if (lock !== undefined) this.metrics.lockRenewed(lock);
+      // renewSessionLock renews every session of its owners in one call and says how many: a call
+      // that found none (an idle runtime's heartbeat) renewed nothing (docs/runtime-semantics.md §9.2).
+      if (lock !== undefined) this.metrics.lockRenewed(lock, lock === "session" && typeof r === "number" ? r : 1);
       return r;
     } catch (err) {
       op.error.observe((performance.now() - t0) / 1_000);

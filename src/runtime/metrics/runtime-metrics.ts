@@ -357,8 +357,9 @@ export class RuntimeMetrics {
     };
   }
 
-  lockRenewed(kind: LockKind): void {
-    this.lockRenewals[kind].inc();
+  /** `n` leases of `kind` were renewed (a session renewal call renews several, or none). */
+  lockRenewed(kind: LockKind, n = 1): void {
+    if (n > 0) this.lockRenewals[kind].inc(n);
   }
 
   lockLost(kind: LockKind): void {
