@@ -45,12 +45,15 @@ const TIMED_METHODS = [
   "getCustomStatus",
   "getKvValue",
   "getKvAllValues",
+  "releaseSessionLocks",
 ] as const;
 type TimedMethod = (typeof TIMED_METHODS)[number];
 
 export class InstrumentedProvider implements Provider {
   private readonly ops: Record<TimedMethod, ProviderOperationSeries>;
   readonly capabilities?: () => ProviderCapabilities;
+  /** Present exactly when the inner provider has it (the runtime checks for it at shutdown). */
+  readonly releaseSessionLocks?: (ownerIds: string[], sessionIds?: string[] | null) => Promise<number>;
 
   constructor(
     readonly inner: Provider,
@@ -58,6 +61,10 @@ export class InstrumentedProvider implements Provider {
   ) {
     this.ops = Object.fromEntries(TIMED_METHODS.map((m) => [m, metrics.providerOperation(m)])) as Record<TimedMethod, ProviderOperationSeries>;
     if (typeof inner.capabilities === "function") this.capabilities = () => inner.capabilities!();
+    if (typeof inner.releaseSessionLocks === "function") {
+      this.releaseSessionLocks = (ownerIds, sessionIds) =>
+        this.track(this.ops.releaseSessionLocks, performance.now(), inner.releaseSessionLocks!(ownerIds, sessionIds));
+    }
     shareInstanceSignals(this, inner);
   }
 
@@ -77,7 +84,9 @@ export class InstrumentedProvider implements Provider {
     try {
       const r = await call;
       op.ok.observe((performance.now() - t0) / 1_000);
-      if (lock !== undefined) this.metrics.lockRenewed(lock);
+      // renewSessionLock renews every session of its owners in one call and says how many: a call
+      // that found none (an idle runtime's heartbeat) renewed nothing (docs/runtime-semantics.md §9.2).
+      if (lock !== undefined) this.metrics.lockRenewed(lock, lock === "session" && typeof r === "number" ? r : 1);
       return r;
     } catch (err) {
       op.error.observe((performance.now() - t0) / 1_000);
@@ -94,8 +103,9 @@ export class InstrumentedProvider implements Provider {
     return this.track(this.ops.enqueueForOrchestrator, performance.now(), this.inner.enqueueForOrchestrator(item, delayMs));
   }
 
-  fetchOrchestrationItem(lockTimeoutMs: number, pollTimeoutMs: number, filter?: DispatcherCapabilityFilter | null): Promise<FetchedOrchestration | null> {
-    return this.track(this.ops.fetchOrchestrationItem, performance.now(), this.inner.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter));
+  fetchOrchestrationItem(lockTimeoutMs: number, pollTimeoutMs: number, filter?: DispatcherCapabilityFilter | null, signal?: AbortSignal | null): Promise<FetchedOrchestration | null> {
+    // The signal is passed on: a shutting-down runtime cancels idle long polls through it (§1.9).
+    return this.track(this.ops.fetchOrchestrationItem, performance.now(), this.inner.fetchOrchestrationItem(lockTimeoutMs, pollTimeoutMs, filter, signal));
   }
 
   ackOrchestrationItem(
@@ -123,8 +133,8 @@ export class InstrumentedProvider implements Provider {
     return this.track(this.ops.enqueueForWorker, performance.now(), this.inner.enqueueForWorker(item));
   }
 
-  fetchWorkItem(lockTimeoutMs: number, pollTimeoutMs: number, session: SessionFetchConfig | null, tagFilter: TagFilter): Promise<FetchedWorkItem | null> {
-    return this.track(this.ops.fetchWorkItem, performance.now(), this.inner.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter));
+  fetchWorkItem(lockTimeoutMs: number, pollTimeoutMs: number, session: SessionFetchConfig | null, tagFilter: TagFilter, signal?: AbortSignal | null): Promise<FetchedWorkItem | null> {
+    return this.track(this.ops.fetchWorkItem, performance.now(), this.inner.fetchWorkItem(lockTimeoutMs, pollTimeoutMs, session, tagFilter, signal));
   }
 
   ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {

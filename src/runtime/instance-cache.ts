@@ -84,6 +84,11 @@ export class InstanceCache {
     return e;
   }
 
+  /** Turns resumed so far (read before and after a turn to tell whether it replayed; no allocation). */
+  get hitCount(): number {
+    return this.hits;
+  }
+
   /** A turn resumed from an entry and went on waiting: no replay happened. */
   recordHit(): void {
     this.hits++;

@@ -291,7 +291,7 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
   const metrics = resolveMetricsOption(raw.metrics);
   let logger: Logger;
   if (raw.logger === undefined) {
-    logger = consoleLogger(logLevel, { format: logFormat });
+    logger = neverThrows(consoleLogger(logLevel, { format: logFormat }), logLevel);
   } else {
     const l = raw.logger as { log?: unknown } | null;
     if (typeof l !== "object" || l === null || typeof l.log !== "function") {
@@ -299,7 +299,7 @@ export function resolveRuntimeOptions(opts?: RuntimeOptions): ResolvedRuntimeOpt
         `logger must be an object with a log(level, message, fields) method, got ${describe(raw.logger)}`,
       );
     }
-    logger = filterLogger(raw.logger as Logger, logLevel);
+    logger = neverThrows(raw.logger as Logger, logLevel);
   }
 
   // The session idle rule (docs/runtime-semantics.md §6): a session must outlive the gap between
@@ -365,10 +365,29 @@ export function shouldLog(level: LogLevel, threshold: LogLevel | "off"): boolean
 
 // --- helpers ---------------------------------------------------------------------------------
 
-function filterLogger(inner: Logger, threshold: LogLevel | "off"): Logger {
+/**
+ * The runtime's logger: lines below `threshold` are not passed on, and a logger that throws loses
+ * its line, never the caller's work. Without this an orchestration's `ctx.traceInfo` would fail
+ * the orchestration (and only outside replay: a nondeterministic outcome), and a throw in the
+ * dispatchers' own lines would break a commit (docs/runtime-semantics.md §10.1). The first
+ * failure is reported once on stderr, the only place left to say it.
+ */
+function neverThrows(inner: Logger, threshold: LogLevel | "off"): Logger {
+  let reported = false;
   return {
     log(level, message, fields) {
-      if (shouldLog(level, threshold)) inner.log(level, message, fields);
+      if (!shouldLog(level, threshold)) return;
+      try {
+        inner.log(level, message, fields);
+      } catch (err) {
+        if (reported) return;
+        reported = true;
+        try {
+          console.error(`duroxide: the logger threw (${err instanceof Error ? err.message : String(err)}) and its line was dropped; fix the logger's log(level, message, fields). Further failures are not reported.`);
+        } catch {
+          // stderr itself is gone: nothing left to tell.
+        }
+      }
     },
   };
 }

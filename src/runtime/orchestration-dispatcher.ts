@@ -26,8 +26,6 @@ export class OrchestrationDispatcher {
   private readonly cache: InstanceCache;
   /** Ends this dispatcher's mark on the provider's signal hub (waiting clients then poll faster again). */
   private detachDriver: () => void = () => {};
-  /** Bound once: handed to every turn (metrics). */
-  private readonly onActivityRetry = (name: string, tag: string | undefined) => this.metrics.activityRetried(name, tag);
 
   constructor(
     private readonly provider: Provider,
@@ -92,7 +90,7 @@ export class OrchestrationDispatcher {
           runtimeVersion: this.runtimeVersion,
           log,
           cache: this.cache,
-          onActivityRetry: this.onActivityRetry,
+          collectActivityRetries: this.metrics.enabled,
           ...(slow === undefined ? {} : { abort: slowTurnDetails(slow, o.orchestratorLockTimeoutMs) }),
         });
       } catch (err) {

@@ -41,6 +41,18 @@ export type TurnDecision =
        * committed history); absent when the next turn must replay (docs/runtime-semantics.md §2.12).
        */
       sticky?: CachedInstance;
+      /**
+       * The turn ran the code over a stored history from the top (a full replay, not resumed from
+       * the instance cache, §2.12): `duroxide_orchestration_replays_total` (§9.2). Absent when no
+       * code ran over a history (a first turn, a poisoned or aborted batch, a cache hit).
+       */
+      replayed?: true;
+      /**
+       * The activity retries the code scheduled in this turn (scheduleActivityWithRetry, outside
+       * replay), listed only when `collectActivityRetries` is set: counted when the ack commits, so
+       * a turn that is redone after a failed ack does not count them twice (§9.2).
+       */
+      activityRetries?: { name: string; tag: string | undefined }[];
     }
   | { type: "abandon"; delayMs: number; ignoreAttempt: boolean; reason: string };
 
@@ -57,8 +69,8 @@ export interface TurnDeps {
   abort?: ErrorDetails;
   /** Live states of instances whose last turn this runtime committed (instance-cache.ts, §2.12). */
   cache?: InstanceCache;
-  /** Passed to the turn: told of each activity retry the code schedules (metrics, §9.2). */
-  onActivityRetry?: (activityName: string, tag: string | undefined) => void;
+  /** List the activity retries the code schedules in `activityRetries` of the decision (metrics, §9.2). */
+  collectActivityRetries?: boolean;
 }
 
 function dropped(executionId: number): TurnDecision {
@@ -196,22 +208,31 @@ function planBatch(fetched: FetchedOrchestration, deps: TurnDeps): TurnDecision 
     now: deps.now,
     runtimeVersion: deps.runtimeVersion,
     ...(deps.log ? { log: deps.log } : {}),
-    ...(deps.onActivityRetry ? { onActivityRetry: deps.onActivityRetry } : {}),
   };
+  let retries: { name: string; tag: string | undefined }[] | undefined;
+  if (deps.collectActivityRetries === true) input.onActivityRetry = (name, tag) => void (retries ??= []).push({ name, tag });
+  const hitsBefore = deps.cache?.hitCount ?? 0;
   const result = runCachedTurn(input, item.kv_snapshot, deps);
   const out = result.output;
+  // Code ran over the stored history from the top unless the instance cache resumed it (§2.12).
+  const replayed = history.length > 0 && (deps.cache?.hitCount ?? 0) === hitsBefore;
 
   const violation = checkLimits(history.length, out, options);
   if (violation !== null) {
     deps.log?.("error", `instance ${item.instance} failed: ${violation}`, { instance_id: item.instance });
-    return fail(fetched, deps, executionId, history, started && shrinkStarted(started, options), {
+    const failed = fail(fetched, deps, executionId, history, started && shrinkStarted(started, options), {
       type: "Application",
       kind: "OrchestrationFailed",
       message: violation,
       retryable: false,
     }, handler.handler);
+    // The code did run (and replayed, if it did) before the limit failed it; its retries are not committed.
+    if (replayed && failed.type === "ack") failed.replayed = true;
+    return failed;
   }
   const decision = ackFor(executionId, out, started !== undefined, deps) as Extract<TurnDecision, { type: "ack" }>;
+  if (replayed) decision.replayed = true;
+  if (retries !== undefined) decision.activityRetries = retries;
   const sticky = stickyEntry(result, input, item.kv_snapshot);
   return sticky === undefined ? decision : { ...decision, sticky };
 }

@@ -52,7 +52,7 @@ export class Runtime {
     orchestrations: OrchestrationRegistry,
     readonly options: ResolvedRuntimeOptions,
   ) {
-    this.telemetry = new RuntimeMetrics(options.metrics);
+    this.telemetry = new RuntimeMetrics({ ...options.metrics, logger: options.logger });
     this.calls = new ProviderCalls(provider);
     const tracked = this.calls.provider;
     // The dispatchers' provider calls are timed through one wrapper made here (§9.4), around the

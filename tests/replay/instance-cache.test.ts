@@ -35,6 +35,8 @@ interface Run {
   decisions: unknown[];
   history: Event[];
   stats: ReturnType<InstanceCache["stats"]>;
+  /** Committed turns whose decision says they replayed a history in full (metrics, §9.2). */
+  replays: number;
 }
 
 function drive(s: Scenario, cacheSize: number, hooks: { beforeFetch?: (turn: number, cache: InstanceCache) => void; failAck?: (turn: number) => boolean } = {}): Run {
@@ -51,6 +53,7 @@ function drive(s: Scenario, cacheSize: number, hooks: { beforeFetch?: (turn: num
   const all: Event[] = [];
   const queue: WorkItem[] = [{ type: "StartOrchestration", instance: I, orchestration: "Orch", input: JSON.stringify(s.input), version: null, parent_instance: null, parent_id: null, execution_id: 1 }];
   const decisions: unknown[] = [];
+  let replays = 0;
   for (let turn = 0; turn < 500; turn++) {
     queue.push(...(s.inject?.[turn] ?? []));
     if (queue.length === 0) break;
@@ -68,7 +71,9 @@ function drive(s: Scenario, cacheSize: number, hooks: { beforeFetch?: (turn: num
       queue.unshift(...messages);
       continue;
     }
-    const { sticky, ...rest } = d;
+    // `sticky` and `replayed` say how the turn ran, not what it decided: they differ with the cache on.
+    const { sticky, replayed, ...rest } = d;
+    if (replayed === true) replays++;
     decisions.push(rest);
     if (d.executionId !== executionId) {
       executionId = d.executionId;
@@ -90,7 +95,7 @@ function drive(s: Scenario, cacheSize: number, hooks: { beforeFetch?: (turn: num
       }
     }
   }
-  return { decisions, history: all, stats: cache.stats() };
+  return { decisions, history: all, stats: cache.stats(), replays };
 }
 
 /** Runs a scenario with the cache off and on; the two runs must agree event for event. */
@@ -101,6 +106,8 @@ function sameBothWays(s: Scenario): Run {
   expect(on.history).toEqual(off.history);
   expect(off.stats.hits).toBe(0);
   expect(on.stats.hits).toBeGreaterThan(0);
+  // Every turn the cache resumed is one full replay fewer; a resumed turn is never called a replay.
+  expect(on.replays).toBe(off.replays - on.stats.hits);
   return on;
 }
 

@@ -39,6 +39,18 @@ test("consoleLogger json: a field that cannot be serialized does not lose the li
   expect(JSON.parse(lines[0]!.text)).toMatchObject({ message: "still here", instance_id: "x", cyclic: "[object Object]" });
 });
 
+test("consoleLogger json: only the bad field is stringified; numbers stay numbers; a throwing getter does not lose the line", () => {
+  const lines = captureConsole();
+  const cyclic: Record<string, unknown> = {};
+  cyclic.self = cyclic;
+  const fields = { execution_id: 2, attempt: 3, cyclic, text: "a\nb \uD800" };
+  Object.defineProperty(fields, "broken", { enumerable: true, get: () => { throw new Error("getter"); } });
+  consoleLogger("info", { format: "json" }).log("info", "line\ntwo", fields);
+  expect(lines).toHaveLength(1);
+  expect(lines[0]!.text.includes("\n")).toBe(false);
+  expect(JSON.parse(lines[0]!.text)).toMatchObject({ message: "line\ntwo", execution_id: 2, attempt: 3, cyclic: "[object Object]", text: "a\nb \uD800", broken: "[unreadable]" });
+});
+
 test("consoleLogger pretty: key=value fields, quoted when they contain spaces", () => {
   const lines = captureConsole();
   consoleLogger("info", { format: "pretty", color: false }).log("info", "turn done", { instance_id: "order-1", orchestration_name: "Process Order", attempt: 1 });

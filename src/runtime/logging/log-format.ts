@@ -22,13 +22,33 @@ function plain(_key: string, v: unknown): unknown {
 /** One JSON object, no newline. Never throws: an unserializable field is replaced by its String(). */
 export function formatJsonLine(level: LogLevel, message: string, fields: Record<string, unknown> | undefined, now = new Date()): string {
   const o: Record<string, unknown> = { timestamp: now.toISOString(), level, target: "duroxide", message };
-  if (fields) for (const k of Object.keys(fields)) if (!CORE_KEYS.has(k)) o[k] = fields[k];
   try {
+    if (fields) for (const k of Object.keys(fields)) if (!CORE_KEYS.has(k)) o[k] = fields[k];
     return JSON.stringify(o, plain);
   } catch {
-    // A cycle or a throwing toJSON in one field: keep the line, describe each field by String().
-    for (const k of Object.keys(o)) if (!CORE_KEYS.has(k)) o[k] = safeString(o[k]);
-    return JSON.stringify(o);
+    // A cycle, a throwing toJSON or getter in some field: keep the line and every field that
+    // serializes; only the bad ones become their String() (docs/runtime-semantics.md §10.1).
+    const safe: Record<string, unknown> = { timestamp: o.timestamp, level, target: "duroxide", message };
+    let keys: string[] = [];
+    try {
+      keys = fields ? Object.keys(fields) : [];
+    } catch {
+      // fields is a hostile Proxy: write the line without them.
+    }
+    for (const k of keys) {
+      if (CORE_KEYS.has(k)) continue;
+      let read = false;
+      let v: unknown;
+      try {
+        v = fields![k];
+        read = true;
+        JSON.stringify(v, plain);
+        safe[k] = v;
+      } catch {
+        safe[k] = read ? safeString(v) : "[unreadable]";
+      }
+    }
+    return JSON.stringify(safe, plain);
   }
 }
 

@@ -54,14 +54,58 @@ export function checkMeter(meter: unknown, what = "metrics.meter"): OtelMeter {
   return meter as OtelMeter;
 }
 
+/**
+ * Calls `meter[method](name, options)` and checks it returned an instrument with `needs`: a Meter
+ * that throws or returns something else is refused at start (a ConfigurationError naming the
+ * instrument), not met later on the hot path (docs/runtime-semantics.md §9.6).
+ */
+function createInstrument<T>(meter: OtelMeter, method: (typeof METER_METHODS)[number], name: string, options: OtelInstrumentOptions, needs: string): T {
+  let made: unknown;
+  try {
+    made = (meter[method] as (n: string, o: OtelInstrumentOptions) => unknown).call(meter, name, options);
+  } catch (err) {
+    throw new ConfigurationError(`metrics.meter.${method}("${name}") threw: ${errorText(err)} (pass metrics.getMeter("my-app") from @opentelemetry/api)`);
+  }
+  if (typeof made !== "object" || made === null || typeof (made as Record<string, unknown>)[needs] !== "function") {
+    throw new ConfigurationError(`metrics.meter.${method}("${name}") returned ${describe(made)}, not an instrument with ${needs}() (pass metrics.getMeter("my-app") from @opentelemetry/api)`);
+  }
+  return made as T;
+}
+
+function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? err.message : String(err);
+  } catch {
+    return "(unprintable)";
+  }
+}
+
 /** Creates one OTel instrument per family and the mirror of each series (instruments.ts). */
 export class OtelBridge implements MirrorFactory {
   /** Looks a gauge family up at collection time (set once the registry exists). */
   gaugeFamily: (name: string) => MetricFamily<ValueSeries> | undefined = () => undefined;
   /** Called at each gauge collection, so sampled values are fresh for the next one. */
   onCollect: () => void = () => {};
+  private reported = false;
 
-  constructor(private readonly meter: OtelMeter) {}
+  /**
+   * `report` is told, once, when an instrument throws while recording: the value stays in
+   * `runtime.metrics()` and the runtime goes on (a broken exporter must not fail a turn's commit
+   * or an activity, §9.6).
+   */
+  constructor(
+    private readonly meter: OtelMeter,
+    private readonly report: (message: string) => void = () => {},
+  ) {}
+
+  private recordingFailed(name: string, err: unknown): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.report(
+      `metrics.meter: the instrument of ${name} threw while recording (${errorText(err)}); values stay in runtime.metrics() ` +
+        `but are not exported while it fails, and further failures are not reported: check the OpenTelemetry MeterProvider and exporter`,
+    );
+  }
 
   family(name: string, help: string, type: MetricType, labelNames: readonly string[], bounds: readonly number[]): ((labelValues: readonly string[]) => SeriesMirror | null) | null {
     const attrs = (values: readonly string[]): OtelAttributes => {
@@ -73,15 +117,29 @@ export class OtelBridge implements MirrorFactory {
     const options: OtelInstrumentOptions = { description: help, ...(unit ? { unit } : {}) };
     switch (type) {
       case "counter": {
-        const c = this.meter.createCounter(name, options);
-        return (values) => ({ add: (v, a) => c.add(v, a), attributes: attrs(values) });
+        const c = createInstrument<OtelCounter>(this.meter, "createCounter", name, options, "add");
+        const add = (v: number, a: OtelAttributes) => {
+          try {
+            c.add(v, a);
+          } catch (err) {
+            this.recordingFailed(name, err);
+          }
+        };
+        return (values) => ({ add, attributes: attrs(values) });
       }
       case "histogram": {
-        const h = this.meter.createHistogram(name, { ...options, advice: { explicitBucketBoundaries: [...bounds] } });
-        return (values) => ({ record: (v, a) => h.record(v, a), attributes: attrs(values) });
+        const h = createInstrument<OtelHistogram>(this.meter, "createHistogram", name, { ...options, advice: { explicitBucketBoundaries: [...bounds] } }, "record");
+        const record = (v: number, a: OtelAttributes) => {
+          try {
+            h.record(v, a);
+          } catch (err) {
+            this.recordingFailed(name, err);
+          }
+        };
+        return (values) => ({ record, attributes: attrs(values) });
       }
       case "gauge": {
-        const g = this.meter.createObservableGauge(name, options);
+        const g = createInstrument<OtelObservableGauge>(this.meter, "createObservableGauge", name, options, "addCallback");
         g.addCallback((result) => {
           this.onCollect();
           const f = this.gaugeFamily(name);

@@ -11,6 +11,7 @@ import type { EventOf } from "../../core/events.ts";
 import type { FetchedOrchestration, FetchedWorkItem } from "../../core/queue-types.ts";
 import type { WorkItemOf } from "../../core/work-items.ts";
 import type { InstanceCacheStats } from "../instance-cache.ts";
+import type { Logger } from "../options.ts";
 import type { TurnDecision } from "../orchestration-turn.ts";
 import { BoundedBundles, MetricRegistry, type HistogramSeries, type MetricFamily, type ValueSeries } from "./instruments.ts";
 import { OtelBridge, type OtelMeter } from "./otel-bridge.ts";
@@ -77,6 +78,8 @@ export interface RuntimeMetricsOptions {
   maxLabelSets: number;
   /** Also report every family to this OpenTelemetry Meter (otel-bridge.ts). */
   meter?: OtelMeter;
+  /** Told (once, at warn) when the Meter's instruments throw while recording. */
+  logger?: Logger;
 }
 
 /** Queue depths as the gauges take them. */
@@ -125,15 +128,14 @@ export class RuntimeMetrics {
   private readonly overflowActivity: ValueSeries;
   private readonly providerDuration: MetricFamily<HistogramSeries>;
   private readonly providerErrors: MetricFamily<ValueSeries>;
-  /** Turns of an execution that had history (replayed, or resumed from the instance cache). */
-  private turnsWithHistory = 0;
   private sources: MetricSources | null = null;
   private lastQueueDepths: SampledQueueDepths | null = null;
   private sampling: Promise<void> | null = null;
 
   constructor(options: RuntimeMetricsOptions = { enabled: true, maxLabelSets: DEFAULT_MAX_LABEL_SETS }) {
     this.enabled = options.enabled;
-    const bridge = options.enabled && options.meter !== undefined ? new OtelBridge(options.meter) : null;
+    const logger = options.logger;
+    const bridge = options.enabled && options.meter !== undefined ? new OtelBridge(options.meter, (m) => logger?.log("warn", m, {})) : null;
     this.registry = new MetricRegistry(bridge);
     const r = this.registry;
     const O = ["orchestration_name", "version"];
@@ -256,12 +258,16 @@ export class RuntimeMetrics {
     s.turns.inc();
     s.turnDuration.observe(turnMs / 1_000);
     if (turnMs >= renewEveryMs) this.slowTurns.inc();
-    if (f.item.history.length > 0 && d.executionId === f.item.execution_id) this.turnsWithHistory++;
+    // Counted from the turn's own verdict (orchestration-turn.ts): a cache hit, a poisoned or an
+    // aborted batch ran no code over the history, so none of them is a replay (§9.2).
+    if (d.replayed === true) this.replays.inc();
   }
 
-  /** A turn's ack succeeded: count what it started and ended. */
+  /** A turn's ack succeeded: count what it started and ended, and the activity retries it scheduled. */
   turnCommitted(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>): void {
     if (!this.enabled) return;
+    const retries = d.activityRetries;
+    if (retries !== undefined) for (const r of retries) this.activityRetried(r.name, r.tag);
     const o = d.outcome;
     if (o.type === "Dropped" || o.type === "WaitingForHandler") return;
     const first = d.delta[0];
@@ -302,7 +308,9 @@ export class RuntimeMetrics {
    */
   infrastructureFailure(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, details: ErrorDetails): void {
     if (!this.enabled) return;
-    this.turnCommitted(f, { ...d, outcome: { type: "Failed", details } });
+    // That ack committed only the start and the failure: none of the turn's activity retries.
+    const { activityRetries: _notCommitted, ...rest } = d;
+    this.turnCommitted(f, { ...rest, outcome: { type: "Failed", details } });
   }
 
   private countFailure(s: OrchestrationSeries, details: ErrorDetails): void {
@@ -330,7 +338,7 @@ export class RuntimeMetrics {
     this.activityPoison.inc();
   }
 
-  /** Orchestration code scheduled another attempt of a failed activity (scheduleActivityWithRetry). */
+  /** A committed turn scheduled another attempt of a failed activity (scheduleActivityWithRetry). */
   activityRetried(name: string, tag: string | undefined): void {
     if (!this.enabled) return;
     this.activitySeries(name, tag).retries.inc();
@@ -349,8 +357,9 @@ export class RuntimeMetrics {
     };
   }
 
-  lockRenewed(kind: LockKind): void {
-    this.lockRenewals[kind].inc();
+  /** `n` leases of `kind` were renewed (a session renewal call renews several, or none). */
+  lockRenewed(kind: LockKind, n = 1): void {
+    if (n > 0) this.lockRenewals[kind].inc(n);
   }
 
   lockLost(kind: LockKind): void {
@@ -395,9 +404,6 @@ export class RuntimeMetrics {
       this.cacheEvictions.set(c.evictions);
       this.cacheInvalidations.set(c.invalidations);
       this.cacheSize.set(c.size);
-      this.replays.set(Math.max(0, this.turnsWithHistory - c.hits));
-    } else {
-      this.replays.set(this.turnsWithHistory);
     }
     const q = sampled.queueDepths ?? this.lastQueueDepths;
     if (q) {
