@@ -66,7 +66,7 @@ function expected(i: number): { i: number; sum: number; last: number } {
 async function waitRetrying(client: Client, instance: string, deadline: number, onRetry: () => void) {
   for (;;) {
     try {
-      return await client.waitForOrchestration(instance, { timeoutMs: Math.max(deadline - performance.now(), 1) });
+      return await client.waitForOrchestration(instance, { timeoutMs: Math.max(Math.ceil(deadline - performance.now()), 1) });
     } catch (err) {
       const retryable = (err instanceof ClientError || err instanceof ProviderError) && err.retryable;
       if (!retryable || (err instanceof ClientError && err.code === "Timeout")) throw err;
