@@ -113,6 +113,10 @@ ${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STR
   --no-metrics         start the runtimes with metrics: false (to measure what metrics cost: compare
                        a run with and without this flag; docs/runtime-semantics.md §9.4); not with
                        --processes > 1
+  --instance-cache-size N
+                       the runtimes' instanceCacheSize, 0 to 1000000 (default: the runtime's, 1000;
+                       0 replays every turn: to measure what the instance cache buys,
+                       docs/runtime-semantics.md §2.12); not with --processes > 1
   --json               one JSON line per row on stdout, then the verdict as one line {"verdict": ...},
                        nothing else (progress, table and verdict text go to stderr)
   --track              prepend the run to stress-test-results.md (commit, changes since the last
@@ -179,6 +183,8 @@ interface Cli {
   presetOverrides: string[];
   failOn: FailOn[];
   noMetrics: boolean;
+  /** --instance-cache-size: the runtimes' instanceCacheSize; null = the runtime's default. */
+  instanceCacheSize: number | null;
   /** Absolute path of the HTML report (--report), checked writable before the run. */
   report: string | null;
   /** Runs of earlier --json outputs to show in the report (--compare). */
@@ -201,6 +207,7 @@ function parseCli(argv: string[]): Cli | "help" {
     "pool-max": { type: "string" },
     chaos: { type: "string" },
     "no-metrics": { type: "boolean" },
+    "instance-cache-size": { type: "string" },
     "chaos-modes": { type: "string" },
     "chaos-seed": { type: "string" },
     "chaos-lease-ms": { type: "string" },
@@ -274,6 +281,10 @@ function parseCli(argv: string[]): Cli | "help" {
 
   const noMetrics = values["no-metrics"] === true;
   if (noMetrics && processes > 1) throw new UsageError("--no-metrics applies to runtimes in this process; drop it with --processes > 1");
+  const instanceCacheSize = num("--instance-cache-size", values["instance-cache-size"], { min: 0, max: 1_000_000, integer: true }) ?? null;
+  if (instanceCacheSize !== null && processes > 1) {
+    throw new UsageError("--instance-cache-size applies to runtimes in this process; drop it with --processes > 1");
+  }
   let report: string | null = null;
   let compare: ReportRun[] = [];
   try {
@@ -295,6 +306,7 @@ function parseCli(argv: string[]): Cli | "help" {
     compare,
     chaos,
     noMetrics,
+    instanceCacheSize,
     providers,
     configs,
     processes,
@@ -689,6 +701,7 @@ async function runStress(cli: Cli): Promise<number> {
           options.runtimeOptions = chaosRuntimeOptions(cli.chaos!);
         }
         if (cli.noMetrics) options.runtimeOptions = { ...options.runtimeOptions, metrics: false };
+        if (cli.instanceCacheSize !== null) options.runtimeOptions = { ...options.runtimeOptions, instanceCacheSize: cli.instanceCacheSize };
         if (lp !== null) {
           const c = { ...lp, base: config };
           Object.assign(options, {
