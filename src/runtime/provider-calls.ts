@@ -17,7 +17,11 @@ const UNTRACKED: ReadonlySet<PropertyKey> = new Set(["name", "version", "capabil
 export class ProviderCalls {
   /** The tracked provider the dispatchers use. */
   readonly provider: Provider;
-  private readonly inFlight = new Map<Promise<unknown>, string>();
+  /** Calls in flight by method name, and in all (counts, not a set of promises: this is per call). */
+  private readonly inFlight = new Map<string, number>();
+  private inFlightTotal = 0;
+  /** One settle callback per method name, made once (no closure per call). */
+  private readonly settlers = new Map<string, () => void>();
   private closed = false;
   private idle: (() => void) | null = null;
 
@@ -31,7 +35,8 @@ export class ProviderCalls {
         }
         let fn = wrapped.get(prop);
         if (fn === undefined) {
-          fn = (...args: unknown[]) => this.call(prop, () => (value as (...a: unknown[]) => unknown).apply(target, args));
+          const method = value as (...a: unknown[]) => unknown;
+          fn = (...args: unknown[]) => this.call(prop, method, target, args);
           wrapped.set(prop, fn);
         }
         return fn;
@@ -43,7 +48,9 @@ export class ProviderCalls {
 
   /** Names of the calls still running, e.g. ["fetchWorkItem", "ackOrchestrationItem"]. */
   pending(): string[] {
-    return [...this.inFlight.values()];
+    const names: string[] = [];
+    for (const [op, n] of this.inFlight) for (let i = 0; i < n; i++) names.push(op);
+    return names;
   }
 
   /** From now on every call is refused with a Closed ProviderError, without reaching the provider. */
@@ -53,7 +60,7 @@ export class ProviderCalls {
 
   /** Resolves once no call is in flight (at once when none is). */
   drained(): Promise<void> {
-    if (this.inFlight.size === 0) return Promise.resolve();
+    if (this.inFlightTotal === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const previous = this.idle;
       this.idle = () => {
@@ -63,25 +70,33 @@ export class ProviderCalls {
     });
   }
 
-  private call(op: string, invoke: () => unknown): unknown {
+  private call(op: string, method: (...a: unknown[]) => unknown, target: Provider, args: unknown[]): unknown {
     if (this.closed) {
       return Promise.reject(
         ProviderError.closed(`${op} (this runtime has shut down; a stopped runtime makes no provider calls)`),
       );
     }
-    const result = invoke();
+    const result = method.apply(target, args);
     if (!(result instanceof Promise)) return result;
-    const tracked = result.finally(() => {
-      this.inFlight.delete(tracked);
-      if (this.inFlight.size === 0 && this.idle !== null) {
-        const wake = this.idle;
-        this.idle = null;
-        wake();
-      }
-    });
-    // The caller sees the provider's own outcome; this copy only counts (never an unhandled rejection).
-    tracked.catch(() => {});
-    this.inFlight.set(tracked, op);
+    this.inFlight.set(op, (this.inFlight.get(op) ?? 0) + 1);
+    this.inFlightTotal++;
+    let settle = this.settlers.get(op);
+    if (settle === undefined) this.settlers.set(op, (settle = () => this.settled(op)));
+    // The caller sees the provider's own outcome; this side chain only counts (both handlers are
+    // given, so a rejection is never unhandled here).
+    result.then(settle, settle);
     return result;
+  }
+
+  private settled(op: string): void {
+    const n = (this.inFlight.get(op) ?? 1) - 1;
+    if (n <= 0) this.inFlight.delete(op);
+    else this.inFlight.set(op, n);
+    this.inFlightTotal--;
+    if (this.inFlightTotal === 0 && this.idle !== null) {
+      const wake = this.idle;
+      this.idle = null;
+      wake();
+    }
   }
 }
