@@ -239,41 +239,58 @@ export class WorkerDispatcher {
       onTimeout,
       onSlow: (ms) => o.logger.log("warn", slowActivityMessage(item, w.attemptCount, ms, o), activityFields(item, w)),
     });
-    let completion: WorkItem | null;
-    let kind: ActivityOutcome = "cancelled";
     const runStart = performance.now();
+    let outcome: HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN;
     try {
       const running = this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal, timedOut, timeoutReason);
       // Claimed once the handler has started (it runs until its first await): the claim's
       // provider work then overlaps the activity instead of delaying its start.
       this.prefetch(slot);
-      const outcome = await running;
-      if (outcome === TIMED_OUT) {
-        o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), activityFields(item, w));
-        completion = failure(item, timeoutDetails(item, o.activityTimeoutMs));
-        kind = "timeout";
-      } else if (outcome === GRACE_EXPIRED || outcome === SHUT_DOWN || controller.signal.aborted) completion = null;
-      else completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, outcome.details);
+      outcome = await running;
     } finally {
       watch.stop();
       renewal.stop();
       this.running.delete(key);
     }
-    if (kind !== "timeout" && completion !== null) kind = completion.type === "ActivityCompleted" ? "success" : "app_error";
-    this.metrics.activityFinished(item, kind, performance.now() - runStart);
+    const elapsedMs = performance.now() - runStart;
+    const dropped = outcome === GRACE_EXPIRED || outcome === SHUT_DOWN || (outcome !== TIMED_OUT && controller.signal.aborted);
+    const settle = () => this.settle(w, item, outcome, dropped, elapsedMs);
+    // The result is encoded, counted and acked while the slot fetches its next item (same group
+    // commit). After an activity that waited (timers, I/O) that starts a macrotask later, once the
+    // slot's next (prefetched) activity has started: encoding and a provider's synchronous write
+    // (SQLite without group commit: ~0.15 ms) would otherwise sit between two activities of the
+    // slot. After an activity that returned at once the slot is CPU-bound and the extra macrotask
+    // only costs throughput, so it starts now (docs/runtime-semantics.md §1.5).
+    if (!dropped && elapsedMs >= DEFER_ACK_AFTER_MS) return { committing: afterNextActivityStarts(settle) };
+    return { committing: settle() };
+  }
+
+  /** Turns an attempt's outcome into its completion, counts it, and acks it (or hands the row back). */
+  private async settle(
+    w: FetchedWorkItem,
+    item: Execute,
+    outcome: HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN,
+    dropped: boolean,
+    elapsedMs: number,
+  ): Promise<void> {
+    const o = this.options;
+    let completion: WorkItem | null = null;
+    let kind: ActivityOutcome = "cancelled";
+    if (outcome === TIMED_OUT) {
+      o.logger.log("warn", timeoutMessage(item, o.activityTimeoutMs), activityFields(item, w));
+      completion = failure(item, timeoutDetails(item, o.activityTimeoutMs));
+      kind = "timeout";
+    } else if (!dropped && outcome !== GRACE_EXPIRED && outcome !== SHUT_DOWN) {
+      completion = outcome.ok ? success(item, outcome.value, o.maxPayloadBytes) : failure(item, outcome.details);
+      kind = completion.type === "ActivityCompleted" ? "success" : "app_error";
+    }
+    this.metrics.activityFinished(item, kind, elapsedMs);
     if (completion === null) {
       // Cancelled (row gone) or shutting down: drop the result. Hand the row back if it still exists.
       await this.provider.abandonWorkItem(w.lockToken, null, true).catch(() => {});
       return;
     }
-    // The ack continues while the slot fetches its next item (same group commit). After an
-    // activity that waited (timers, I/O) it starts a macrotask later, once the slot's next
-    // (prefetched) activity has started: a provider may do its write synchronously (SQLite without
-    // group commit: ~0.15 ms), which would otherwise sit between two activities of the slot. After
-    // an activity that returned at once the slot is CPU-bound and the extra macrotask only costs
-    // throughput, so the ack starts now (docs/runtime-semantics.md §1.5).
-    const committing = performance.now() - runStart >= DEFER_ACK_AFTER_MS ? afterNextActivityStarts(() => this.ack(w, completion)) : this.ack(w, completion);
-    return { committing };
+    await this.ack(w, completion);
   }
 
   /**
