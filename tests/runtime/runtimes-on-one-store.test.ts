@@ -5,7 +5,7 @@
  * runtimes split the work. Runtimes use the defaults that made these break (30 s long polls, 30 s
  * session leases): anything that waits one of them out fails the 1 s bounds below.
  */
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, describe, expect, test } from "bun:test";
 import {
   ActivityRegistry,
   Client,
@@ -20,7 +20,10 @@ import {
 import { shareInstanceSignals } from "../../src/instance-signals.ts";
 import type { Provider } from "../../src/provider.ts";
 import { MemoryProvider } from "../../src/providers/memory.ts";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
+import { postgresForTests } from "../providers/postgres-server.ts";
+import { freshSchema } from "../postgres/helpers.ts";
 
 type Ran = { label: string; sessionId: string | null; workerId: string };
 
@@ -43,10 +46,32 @@ async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
   }
 }
 
+// PostgreSQL too (the shared test server, a fresh schema per test): its own fetch signal and
+// session release are what these tests exercise. Without a server (and not under CI) it is skipped
+// with the reason below.
+const pg = await postgresForTests();
+const pgSchemas: string[] = [];
+afterAll(async () => {
+  if (pg.url !== null) for (const s of pgSchemas) await PostgresProvider.dropSchema(pg.url, s);
+});
+
 const STORES: [string, () => Promise<Provider & { close(): unknown }>][] = [
   ["memory", () => MemoryProvider.create()],
   ["sqlite", () => SqliteProvider.inMemory()],
+  ...(pg.url === null
+    ? []
+    : [
+        [
+          "postgres",
+          () => {
+            const schema = freshSchema();
+            pgSchemas.push(schema);
+            return PostgresProvider.connect(pg.url!, { schema, poolMax: 4 });
+          },
+        ] as [string, () => Promise<Provider & { close(): unknown }>],
+      ]),
 ];
+if (pg.url === null) test.skip(`Runtime.shutdown with several runtimes on one store [postgres] [skipped: ${pg.reason}]`, () => {});
 
 /** Generous bound for "at once": far below the 30 s long poll and session lease it replaces. */
 const AT_ONCE_MS = 1_000;
