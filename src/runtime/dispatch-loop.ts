@@ -36,7 +36,7 @@ export interface LoopConfig<T> {
    * Fetches the slot's next item. `signal` aborts at shutdown: a provider that honours it ends an
    * idle long poll at once instead of after dispatcherLongPollTimeoutMs (docs/provider-contract.md §3.2).
    */
-  fetch(slot: number, signal: AbortSignal): Promise<T | null>;
+  fetch(slot: number, signal: AbortSignal): T | null | Promise<T | null>;
   /**
    * Processes one item. It may hand back its final write still in flight (`committing`): the loop
    * then fetches its next item at once, so that fetch and this commit share one group commit.
