@@ -14,7 +14,7 @@ import { runCrashLoop, type CrashLoopReport } from "../src/stress/crash-loop.ts"
 import { redactUrl, type StoreDescriptor } from "../src/stress/stores.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
-import { numberFlag, parseFlags, UsageError } from "../src/tools/cli-flags.ts";
+import { numberFlag, parseFlags, UsageError, parseOrExit } from "../src/tools/cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/crash_loop.ts [options]
 
@@ -102,18 +102,9 @@ function parseCli(argv: string[]): Cli | "help" {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let cli: Cli | "help";
-  try {
-    cli = parseCli(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (cli === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseOrExit(argv, parseCli, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const cli = parsed.cli;
   const out = cli.json ? process.stderr : process.stdout;
   const say = (line: string) => out.write(`${line}\n`);
   const workDir = mkdtempSync(join(tmpdir(), "duroxide-crash-loop-"));

@@ -16,7 +16,7 @@ import { closeStore } from "../src/stress/stores.ts";
 import { runMixedBatch } from "../src/stress/scenario-mixed.ts";
 import { FAULT_MODES, FaultInjectingProvider, type FaultMode } from "../src/testing/fault-injecting-provider.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
-import { numberFlag, parseFlags, UsageError } from "../src/tools/cli-flags.ts";
+import { numberFlag, parseFlags, UsageError, parseOrExit } from "../src/tools/cli-flags.ts";
 
 const USAGE = `Usage: bun run scripts/fault_recovery.ts [options]
 
@@ -80,18 +80,9 @@ function parseCli(argv: string[]): Cli | "help" {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  let cli: Cli | "help";
-  try {
-    cli = parseCli(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (cli === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseOrExit(argv, parseCli, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const cli = parsed.cli;
   const dir = cli.provider === "sqlite-file" ? mkdtempSync(join(tmpdir(), "duroxide-fault-recovery-")) : null;
   let files = 0;
   const open = async (): Promise<Provider> =>

@@ -13,7 +13,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
-import { parseFlags, UsageError } from "../src/tools/cli-flags.ts";
+import { parseFlags, UsageError, parseOrExit } from "../src/tools/cli-flags.ts";
 import { Client } from "../src/client.ts";
 import type { Provider } from "../src/provider.ts";
 import { MemoryProvider } from "../src/providers/memory.ts";
@@ -875,18 +875,9 @@ async function runBench(cli: Cli): Promise<number> {
 
 /** Runs the CLI with `argv` (flags only) and returns the exit status. */
 export async function main(argv: string[]): Promise<number> {
-  let cli: Cli | "help";
-  try {
-    cli = parseCli(argv);
-  } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
-    process.stderr.write(`error: ${err.message}\n\n${USAGE}\n`);
-    return 2;
-  }
-  if (cli === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+  const parsed = parseOrExit(argv, parseCli, USAGE);
+  if ("exit" in parsed) return parsed.exit;
+  const cli = parsed.cli;
   process.on("exit", cleanupAll);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     process.on(sig, () => {

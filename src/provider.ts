@@ -66,6 +66,34 @@ export type * from "./core/admin-types.ts";
 export type * from "./core/queue-types.ts";
 export { TagFilter, MAX_WORKER_TAGS } from "./core/queue-types.ts";
 
+/**
+ * The data methods of the Provider contract (everything but the identity methods, capabilities and
+ * the management capability), for wrappers that treat every call alike: the metrics wrapper times
+ * them, the fault-injecting provider can fail them. `releaseSessionLocks` is optional.
+ */
+export const PROVIDER_DATA_METHODS = [
+  "enqueueForOrchestrator",
+  "fetchOrchestrationItem",
+  "ackOrchestrationItem",
+  "abandonOrchestrationItem",
+  "renewOrchestrationItemLock",
+  "enqueueForWorker",
+  "fetchWorkItem",
+  "ackWorkItem",
+  "abandonWorkItem",
+  "renewWorkItemLock",
+  "renewSessionLock",
+  "cleanupOrphanedSessions",
+  "releaseSessionLocks",
+  "read",
+  "readWithExecution",
+  "appendWithExecution",
+  "getCustomStatus",
+  "getKvValue",
+  "getKvAllValues",
+] as const;
+export type ProviderDataMethod = (typeof PROVIDER_DATA_METHODS)[number];
+
 export interface Provider {
   /** Diagnostic name, e.g. "sqlite". */
   name(): string;

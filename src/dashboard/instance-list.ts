@@ -95,7 +95,7 @@ export async function listInstancePage(client: Client, query: ListQuery): Promis
 }
 
 /** An instance deleted between the listing and this read is left out rather than failing the page. */
-async function infoOrNull(client: Client, id: string): Promise<InstanceInfo | null> {
+export async function infoOrNull(client: Client, id: string): Promise<InstanceInfo | null> {
   try {
     return await client.getInstanceInfo(id);
   } catch (err) {

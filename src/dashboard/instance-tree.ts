@@ -6,7 +6,7 @@
  */
 import type { Client } from "../client.ts";
 import type { InstanceInfo } from "../core/admin-types.ts";
-import { ClientError } from "../core/errors.ts";
+import { infoOrNull } from "./instance-list.ts";
 
 export const MAX_TREE_NODES = 200;
 const MAX_DEPTH = 100;
@@ -43,13 +43,4 @@ export async function readInstanceFamily(client: Client, info: InstanceInfo): Pr
     nodes.get(i.parent_instance_id)?.children.push(nodes.get(i.instance_id)!);
   }
   return { parentInstanceId: info.parent_instance_id, root: nodes.get(root.instance_id)!, omitted: ids.length - shown.length };
-}
-
-async function infoOrNull(client: Client, id: string): Promise<InstanceInfo | null> {
-  try {
-    return await client.getInstanceInfo(id);
-  } catch (err) {
-    if (err instanceof ClientError && err.code === "InstanceNotFound") return null;
-    throw err;
-  }
 }

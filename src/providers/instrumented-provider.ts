@@ -22,32 +22,12 @@ import type {
 } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
 import { shareInstanceSignals } from "../instance-signals.ts";
-import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
+import { PROVIDER_DATA_METHODS, type Provider, type ProviderAdmin, type ProviderCapabilities, type ProviderDataMethod } from "../provider.ts";
 import type { LockKind, ProviderOperationSeries, RuntimeMetrics } from "../runtime/metrics/runtime-metrics.ts";
 
-/** The Provider methods the wrapper times (every data method of the contract). */
-const TIMED_METHODS = [
-  "enqueueForOrchestrator",
-  "fetchOrchestrationItem",
-  "ackOrchestrationItem",
-  "abandonOrchestrationItem",
-  "renewOrchestrationItemLock",
-  "enqueueForWorker",
-  "fetchWorkItem",
-  "ackWorkItem",
-  "abandonWorkItem",
-  "renewWorkItemLock",
-  "renewSessionLock",
-  "cleanupOrphanedSessions",
-  "read",
-  "readWithExecution",
-  "appendWithExecution",
-  "getCustomStatus",
-  "getKvValue",
-  "getKvAllValues",
-  "releaseSessionLocks",
-] as const;
-type TimedMethod = (typeof TIMED_METHODS)[number];
+/** The wrapper times every data method of the contract. */
+const TIMED_METHODS = PROVIDER_DATA_METHODS;
+type TimedMethod = ProviderDataMethod;
 
 export class InstrumentedProvider implements Provider {
   private readonly ops: Record<TimedMethod, ProviderOperationSeries>;

@@ -14,9 +14,7 @@
  */
 import { ConfigurationError } from "../core/errors.ts";
 import { configLabel, resolveConfig, workerCeilingOrchPerSec, type StressTestConfig } from "./config.ts";
-import type { LatencySummary } from "./metrics.ts";
-import type { TimelineSecond } from "./timeline.ts";
-import { detectWarningSigns, resolveWarningThresholds, type WarningSignCheck, type WarningThresholds } from "./warning-signs.ts";
+import { detectWarningSigns, resolveWarningThresholds, type WarningSignCheck, type WarningSignInput, type WarningThresholds } from "./warning-signs.ts";
 
 export type TargetId =
   | "success-rate"
@@ -55,18 +53,10 @@ export interface TargetCheck {
 export type ProviderStorage = "durable" | "in-memory";
 
 /** One row of a run as the verdict reads it (a StressTestResult plus how it ran). */
-export interface VerdictRowInput {
+export interface VerdictRowInput extends WarningSignInput {
   /** The provider label (the table's Provider column). */
   name: string;
   config: StressTestConfig;
-  launched: number;
-  completed: number;
-  failed: number;
-  successRate: number;
-  orchThroughput: number;
-  totalTimeMs: number;
-  latency: LatencySummary;
-  timeline: readonly TimelineSecond[];
   /** Runtime processes sharing the store, each with the config's slots (docs/stress-tests.md §6). Default 1. */
   processes?: number;
   /** Default "durable" (a provider under test); "in-memory" rows are not held to the throughput targets. */

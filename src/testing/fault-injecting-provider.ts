@@ -41,7 +41,7 @@ import type {
 } from "../core/queue-types.ts";
 import type { WorkItem } from "../core/work-items.ts";
 import { shareInstanceSignals } from "../instance-signals.ts";
-import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.ts";
+import { PROVIDER_DATA_METHODS, type Provider, type ProviderAdmin, type ProviderCapabilities } from "../provider.ts";
 import { deriveSeed, randomSeed, seededRandom } from "./seeded-random.ts";
 
 /** Every way a call can be made to fail. */
@@ -49,27 +49,7 @@ export const FAULT_MODES = ["retryable-before", "reply-lost", "plain-error", "pe
 export type FaultMode = (typeof FAULT_MODES)[number];
 
 /** The Provider methods that can be faulted (the identity methods and capabilities() never are). */
-export const FAULTABLE_PROVIDER_METHODS = [
-  "enqueueForOrchestrator",
-  "fetchOrchestrationItem",
-  "ackOrchestrationItem",
-  "abandonOrchestrationItem",
-  "renewOrchestrationItemLock",
-  "enqueueForWorker",
-  "fetchWorkItem",
-  "ackWorkItem",
-  "abandonWorkItem",
-  "renewWorkItemLock",
-  "renewSessionLock",
-  "cleanupOrphanedSessions",
-  "releaseSessionLocks",
-  "read",
-  "readWithExecution",
-  "appendWithExecution",
-  "getCustomStatus",
-  "getKvValue",
-  "getKvAllValues",
-] as const;
+export const FAULTABLE_PROVIDER_METHODS = PROVIDER_DATA_METHODS;
 
 /** The ProviderAdmin methods that can be faulted. */
 export const FAULTABLE_ADMIN_METHODS = [

@@ -59,3 +59,23 @@ export function numberFlag(flag: string, raw: unknown, r: NumberFlagRange): numb
   }
   return n;
 }
+
+/**
+ * A script's command line parsed by `parse`, or the exit status once help was printed (0) or a
+ * usage error was reported with the usage text (2). Other errors propagate.
+ */
+export function parseOrExit<T>(argv: string[], parse: (argv: string[]) => T | "help", usage: string): { cli: T } | { exit: number } {
+  let cli: T | "help";
+  try {
+    cli = parse(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    process.stderr.write(`error: ${err.message}\n\n${usage}\n`);
+    return { exit: 2 };
+  }
+  if (cli === "help") {
+    process.stdout.write(`${usage}\n`);
+    return { exit: 0 };
+  }
+  return { cli };
+}

@@ -23,7 +23,7 @@ import { MemoryProvider } from "../../src/providers/memory.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { SqliteProvider } from "../../src/providers/sqlite.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema } from "../postgres/helpers.ts";
+import { freshSchema, within } from "../postgres/helpers.ts";
 
 type Ran = { label: string; sessionId: string | null; workerId: string };
 
@@ -31,19 +31,6 @@ function deferred(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;
   const promise = new Promise<void>((r) => (resolve = r));
   return { promise, resolve };
-}
-
-/** `p`, or a failure naming `what` after `ms` (the timer is cleared either way). */
-async function within<T>(what: string, p: Promise<T>, ms = 5_000): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // PostgreSQL too (the shared test server, a fresh schema per test): its own fetch signal and
@@ -188,7 +175,7 @@ for (const [kind, open] of STORES) {
       );
       running.push(a);
       await client.startOrchestration("stubborn", "OnSession", "s-held");
-      await within("the activity to start on A", started.promise);
+      await within("the activity to start on A", started.promise, 5_000);
 
       await a.shutdown(50);
       const callsAtShutdown = counted.calls.length;
@@ -224,11 +211,11 @@ for (const [kind, open] of STORES) {
       const claimed = counting(deaf);
       const a = await start(claimed.view, activities("A"), { orchestrationConcurrency: 0, workerConcurrency: 1, dispatcherLongPollTimeoutMs: 5_000, workerPrefetch: false });
       await start(p, activities("O"), { workerConcurrency: 0 }); // schedules, runs no activity
-      await within("A's worker to start its long poll", claimed.called("fetchWorkItem"));
+      await within("A's worker to start its long poll", claimed.called("fetchWorkItem"), 5_000);
       const stopping = a.shutdown(0);
       // The orchestration-only runtime schedules the activity; the enqueue wakes A's poll, which claims it.
       await client.startOrchestration("late", "OnSession", "s-late");
-      await within("A's shutdown", stopping);
+      await within("A's shutdown", stopping, 5_000);
       expect(claimed.calls).toContain("abandonWorkItem");
       expect(claimed.calls).toContain("releaseSessionLocks");
 
