@@ -31,6 +31,8 @@ export interface GroupCommitOptions {
    * DatabaseLocked. Default 0: fail at once.
    */
   busyTimeoutMs?: number;
+  /** Runs after every rollback, so caches of what the rolled-back writes wrote can be dropped. */
+  onRollback?: () => void;
 }
 
 export class GroupCommit {
@@ -41,12 +43,14 @@ export class GroupCommit {
   /** Consecutive batches that found the database locked, for the back-off. */
   private lockedAttempts = 0;
   private readonly busyTimeoutMs: number;
+  private readonly onRollback: (() => void) | undefined;
   private readonly begin: Statement;
   private readonly commit: Statement;
   private readonly rollback: Statement;
 
   constructor(db: Database, options: GroupCommitOptions = {}) {
     this.busyTimeoutMs = options.busyTimeoutMs ?? 0;
+    this.onRollback = options.onRollback;
     this.begin = db.prepare("BEGIN IMMEDIATE");
     this.commit = db.prepare("COMMIT");
     this.rollback = db.prepare("ROLLBACK");
@@ -157,5 +161,6 @@ export class GroupCommit {
     } catch {
       // no transaction open (BEGIN itself failed) or SQLite already rolled back
     }
+    this.onRollback?.();
   }
 }

@@ -82,8 +82,14 @@ export class SqliteProvider implements Provider {
     this.longPolling = options.longPolling ?? true;
     this.pollIntervalMs = options.pollIntervalMs ?? 50;
     this.s = prepareStatements(db);
-    this.conn = new Connection(db, { groupCommit: options.groupCommit ?? this.fileBacked, busyTimeoutMs: busyTimeoutOf(options), path });
     this.history = new HistoryCache(this.s);
+    const history = this.history;
+    this.conn = new Connection(db, {
+      groupCommit: options.groupCommit ?? this.fileBacked,
+      busyTimeoutMs: busyTimeoutOf(options),
+      path,
+      onRollback: () => history.forget(),
+    });
     this.workerPicks = new WorkerPicks(db);
     this.admin = new SqliteProviderAdmin(this.conn, this.history);
   }
@@ -208,7 +214,7 @@ export class SqliteProvider implements Provider {
       cancelledActivities,
     );
     const turn = encodeTurn(lockToken, executionId, valid);
-    const instance = await this.conn.write(op, () => commitTurn(this.s, this.locks, op, turn));
+    const instance = await this.conn.write(op, () => commitTurn(this.s, this.locks, this.history, op, turn));
     this.locks.forget(lockToken);
     // A finished execution is not fetched again for a while: don't keep its history.
     if (isTerminalStatus(turn.metadata.status)) this.history.forget(instance);
@@ -375,10 +381,10 @@ export class SqliteProvider implements Provider {
   async appendWithExecution(instance: string, executionId: number, events: Event[]): Promise<void> {
     const op = "appendWithExecution";
     const v = validateProviderInput.appendWithExecution(instance, executionId, events);
-    this.history.forget(instance);
     await this.conn.write(op, () => {
       const now = Date.now();
       v.events.forEach((e, i) => this.s.insertHistory.run(instance, executionId, e.event_id, e.type, v.texts[i]!, now));
+      this.history.forget(instance); // in the transaction: no fetch between the insert and this sees a stale entry
     });
   }
 

@@ -10,7 +10,16 @@ import { ValidationError } from "../../src/core/errors.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { SqliteProvider, parseSqliteUrl } from "../../src/providers/sqlite.ts";
 import { openDatabase } from "../../src/providers/sqlite/open.ts";
-import { activityItem, startItem, startedEvent, runningMeta } from "../../src/provider-tests/helpers.ts";
+import {
+  activityItem,
+  createRunningInstance,
+  event,
+  externalRaisedItem,
+  fetchOrch,
+  runningMeta,
+  startItem,
+  startedEvent,
+} from "../../src/provider-tests/helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "duroxide-sqlite-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -153,4 +162,58 @@ describe("two processes on one file", () => {
     expect((await admin.getQueueDepths()).orchestrator_queue).toBe(acts); // one completion per activity
     p.close();
   }, 60_000);
+});
+
+// The provider keeps each fetched instance's decoded history and appends its own turns to it, so a
+// fetch normally reads no history rows; another connection's commit (PRAGMA data_version) makes it
+// check each entry against the table again before trusting it (docs/provider-contract.md §14.6).
+describe("cached history and other connections", () => {
+  const ext = (instance: string, id: number, data: string) => event(instance, 1, id, { type: "ExternalEvent", name: "Evt", data });
+
+  test("a turn acked by another connection is in this connection's next fetch of the instance", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    const b = await SqliteProvider.open(path);
+    const [e2, e3] = [ext("X", 2, "1"), ext("X", 3, "2")];
+    await createRunningInstance(a, "X");
+    const started = (await a.read("X"))[0]!;
+    // a fetches and acks X (its cache now holds X's history), then b does a turn of its own.
+    await a.enqueueForOrchestrator(externalRaisedItem("X", "Evt", "1"), null);
+    const t1 = await fetchOrch(a, 30_000);
+    expect(t1.item.history).toEqual([started]);
+    await a.ackOrchestrationItem(t1.lockToken, 1, [e2], [], [], runningMeta(), []);
+    await b.enqueueForOrchestrator(externalRaisedItem("X", "Evt", "2"), null);
+    const t2 = await fetchOrch(b, 30_000);
+    expect(t2.item.history).toEqual([started, e2]);
+    await b.ackOrchestrationItem(t2.lockToken, 1, [e3], [], [], runningMeta(), []);
+    // a's cached entry lacks event 3: a must see b's commit and read the new row.
+    await a.enqueueForOrchestrator(externalRaisedItem("X", "Evt", "3"), null);
+    const t3 = await fetchOrch(a, 30_000);
+    expect(t3.item.history).toEqual([started, e2, e3]);
+    await a.abandonOrchestrationItem(t3.lockToken, null, true);
+    a.close();
+    b.close();
+  });
+
+  test("an execution deleted and started again by another connection is read afresh", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    const b = await SqliteProvider.open(path);
+    await createRunningInstance(a, "Y", { extraEvents: [ext("Y", 2, "old-2"), ext("Y", 3, "old-3")] });
+    await a.enqueueForOrchestrator(externalRaisedItem("Y", "Evt", "x"), null);
+    const t1 = await fetchOrch(a, 30_000);
+    expect(t1.item.history.length).toBe(3);
+    await a.abandonOrchestrationItem(t1.lockToken, null, true);
+    // b deletes Y and creates it again with a shorter history: the ends differ from a's entry.
+    await b.asManagementCapability().deleteInstance("Y", true);
+    await createRunningInstance(b, "Y");
+    const restarted = (await b.read("Y"))[0]!;
+    await b.enqueueForOrchestrator(externalRaisedItem("Y", "Evt", "y"), null);
+    const t2 = await fetchOrch(a, 30_000);
+    expect(t2.item.instance).toBe("Y");
+    expect(t2.item.history).toEqual([restarted]);
+    await a.abandonOrchestrationItem(t2.lockToken, null, true);
+    a.close();
+    b.close();
+  });
 });

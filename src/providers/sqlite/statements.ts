@@ -45,6 +45,9 @@ export function prepareStatements(db: Database) {
       "SELECT orchestration_name, orchestration_version, current_execution_id FROM instances WHERE instance_id = ?",
     ),
     maxExecution: db.prepare<{ m: number | null }, [string]>("SELECT MAX(execution_id) AS m FROM executions WHERE instance_id = ?"),
+    // Existence probes: a LIMIT 1 seek costs a fraction of an aggregate or ordered read that finds nothing.
+    anyExecution: db.prepare<{ one: number }, [string]>("SELECT 1 AS one FROM executions WHERE instance_id = ? LIMIT 1"),
+    anyHistory: db.prepare<{ one: number }, [string, number]>("SELECT 1 AS one FROM history WHERE instance_id = ? AND execution_id = ? LIMIT 1"),
     startedEvent: db.prepare<{ event_data: string }, [string, number]>(
       "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? AND event_type = 'OrchestrationStarted' ORDER BY event_id LIMIT 1",
     ),
@@ -73,6 +76,8 @@ export function prepareStatements(db: Database) {
       `SELECT (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id LIMIT 1) AS min,
               (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id DESC LIMIT 1) AS max`,
     ),
+    // Changes whenever another connection commits; our own commits leave it alone.
+    dataVersion: db.prepare<{ data_version: number }, []>("PRAGMA data_version"),
     historyAfter: db.prepare<{ event_data: string }, [string, number, number]>(
       "SELECT event_data FROM history WHERE instance_id = ? AND execution_id = ? AND event_id > ? ORDER BY event_id",
     ),
