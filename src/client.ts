@@ -534,24 +534,23 @@ export class Client {
     let skipCheck = false;
     for (;;) {
       // Subscribe before checking: a notify that lands while the check reads is then not lost.
-      const stop = new AbortController();
-      const woken = this.signals.wait(instanceId, Math.min(Math.max(deadline - performance.now(), 0), backoff), stop.signal);
+      const sub = this.signals.subscribe(instanceId, Math.min(Math.max(deadline - performance.now(), 0), backoff));
       let result: R | undefined;
       try {
         result = skipCheck ? undefined : await check();
       } catch (err) {
-        stop.abort();
+        sub.cancel();
         throw err;
       }
       if (result !== undefined) {
-        stop.abort();
+        sub.cancel();
         return result;
       }
       if (performance.now() >= deadline) {
-        stop.abort();
+        sub.cancel();
         throw new ClientError(`${op}: instance ${instanceId} did not reach the awaited state within ${timeoutMs} ms`, "Timeout", { retryable: true });
       }
-      const reason = await woken;
+      const reason = await sub.woken;
       skipCheck = terminalOnly && reason === "turn";
       // A signal proves a runtime in this process drives the instance and will signal again:
       // polling is then only a safety net, so back off fully.

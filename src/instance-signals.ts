@@ -24,12 +24,22 @@ export interface InstanceSignals {
    */
   wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason>;
   /**
+   * `wait` without an AbortSignal: `cancel()` ends the wait with "timeout" (a no-op once it
+   * ended). What a client's wait loop uses: no AbortController per check.
+   */
+  subscribe(instanceId: string, timeoutMs: number): Subscription;
+  /**
    * Marks a runtime of this process as running turns on this provider (it notifies after each
    * commit) until the returned function is called. Waiters then need polling only as a safety net.
    */
   attachDriver(): () => void;
   /** Whether a runtime of this process is running turns on this provider now. */
   readonly hasDriver: boolean;
+}
+
+export interface Subscription {
+  readonly woken: Promise<WakeReason>;
+  cancel(): void;
 }
 
 class InstanceSignalHub implements InstanceSignals {
@@ -57,11 +67,22 @@ class InstanceSignalHub implements InstanceSignals {
   }
 
   wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason> {
-    return new Promise((resolve) => {
-      if (abort?.aborted) return resolve("timeout");
-      const wake = (reason: WakeReason = "timeout") => {
+    if (abort?.aborted) return Promise.resolve("timeout");
+    const sub = this.subscribe(instanceId, timeoutMs);
+    if (abort === undefined) return sub.woken;
+    const onAbort = () => sub.cancel();
+    abort.addEventListener("abort", onAbort, { once: true });
+    return sub.woken.finally(() => abort.removeEventListener("abort", onAbort));
+  }
+
+  subscribe(instanceId: string, timeoutMs: number): Subscription {
+    let wake!: (reason?: WakeReason) => void;
+    const woken = new Promise<WakeReason>((resolve) => {
+      let done = false;
+      wake = (reason: WakeReason = "timeout") => {
+        if (done) return;
+        done = true;
         clearTimeout(timer);
-        abort?.removeEventListener("abort", onAbort);
         const set = this.waiters.get(instanceId);
         if (set !== undefined) {
           set.delete(wake);
@@ -70,12 +91,11 @@ class InstanceSignalHub implements InstanceSignals {
         resolve(reason);
       };
       const timer = setTimeout(() => wake("timeout"), Math.max(0, timeoutMs));
-      const onAbort = () => wake("timeout");
-      abort?.addEventListener("abort", onAbort, { once: true });
       let set = this.waiters.get(instanceId);
       if (set === undefined) this.waiters.set(instanceId, (set = new Set()));
       set.add(wake);
     });
+    return { woken, cancel: () => wake("timeout") };
   }
 
   /** Number of pending waiters (all instances); for tests. */

@@ -17,20 +17,12 @@ import { renewalIntervalMs, unregisteredBackoffMs, type ResolvedRuntimeOptions }
 import type { ActivityRegistry } from "./registry.ts";
 import { activityFailureDetails } from "./activity-failure.ts";
 import { activityTimeoutReason, watchActivity } from "./activity-watch.ts";
+import { ActivityAttempt, GRACE_EXPIRED, SHUT_DOWN, TIMED_OUT, type AttemptEnd } from "./activity-attempt.ts";
 import { keepLeaseAlive } from "./lease-renewal.ts";
 import type { ActivityOutcome, RuntimeMetrics } from "./metrics/runtime-metrics.ts";
 import { activityFields } from "./logging/log-fields.ts";
 
 type Execute = WorkItemOf<"ActivityExecute">;
-
-/** Raised into the race when the activity's cancellation grace period ran out. */
-const GRACE_EXPIRED = Symbol("grace expired");
-/** Raised into the race when the attempt ran past activityTimeoutMs. */
-const TIMED_OUT = Symbol("timed out");
-/** Raised into the race when shutdown cut the activity (its item is handed back, not acked). */
-const SHUT_DOWN = Symbol("shut down");
-
-type HandlerOutcome = { ok: true; value: unknown } | { ok: false; details: ErrorDetails };
 
 /** Pauses between tries of a completion's ack that failed retryably (null: the last try). */
 const ACK_RETRY_PAUSES_MS = [10, 20, 50, 100, 250, 1_000, null] as const;
@@ -58,17 +50,16 @@ function afterNextActivityStarts(fn: () => Promise<void>): Promise<void> {
 export class WorkerDispatcher {
   private readonly loops: DispatchLoops<FetchedWorkItem>;
   private readonly client: Client;
-  /** Abort controllers of running activities by "instance|execution|id", for shutdown and cancellation. */
-  private readonly running = new Map<string, { controller: AbortController; stopRenewal(): void; lockToken: string }>();
+  /** Running attempts by "instance|execution|id", for shutdown and cancellation. */
+  private readonly running = new Map<string, { attempt: ActivityAttempt; stopRenewal(): void; lockToken: string }>();
   /** Distinct sessions with an activity in flight, for maxSessionsPerRuntime. */
   private readonly sessionsInFlight = new Map<string, number>();
   private readonly slotOwners: string[];
   private sessionTimers: ReturnType<typeof setInterval>[] = [];
   private readonly prefetches: (Prefetch | null)[];
   private stopping = false;
-  /** Resolves when shutdown cuts the activities still running (their handlers' races end at once). */
-  private readonly cut: Promise<typeof SHUT_DOWN>;
-  private cutNow: () => void = () => {};
+  /** Shutdown has cut the activities still running: an attempt starting after that ends at once. */
+  private isCut = false;
 
   constructor(
     private readonly provider: Provider,
@@ -79,7 +70,6 @@ export class WorkerDispatcher {
     /** What `ctx.client` of activities uses: the user's provider (activity code, not the runtime's calls). */
     clientProvider: Provider = provider,
   ) {
-    this.cut = new Promise((resolve) => (this.cutNow = () => resolve(SHUT_DOWN)));
     this.client = new Client(clientProvider);
     this.slotOwners = Array.from({ length: options.workerConcurrency }, (_, i) => options.workerNodeId ?? `work-${i}-${runtimeId}`);
     this.prefetches = Array.from({ length: options.workerConcurrency }, () => null);
@@ -114,11 +104,12 @@ export class WorkerDispatcher {
     // Prefetched items go back at once: another runtime can take them now.
     await Promise.all(this.prefetches.map((_, slot) => this.releasePrefetch(slot)));
     await waitAtMost(this.loops.shutdown(), timeoutMs);
+    this.isCut = true;
     for (const r of this.running.values()) {
-      r.controller.abort(new Error("runtime shutting down"));
+      r.attempt.abort(new Error("runtime shutting down"));
       r.stopRenewal();
+      r.attempt.cut();
     }
-    this.cutNow();
     await this.loops.finished();
     await this.releaseOwnSessions();
   }
@@ -151,7 +142,7 @@ export class WorkerDispatcher {
    * already deleted, so this only makes the signal prompt; other processes notice at lock renewal.
    */
   cancelActivities(ids: readonly ScheduledActivityIdentifier[]): void {
-    for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.controller.abort(new Error("activity cancelled"));
+    for (const c of ids) this.running.get(activityKey(c.instance, c.execution_id, c.activity_id))?.attempt.abort(new Error("activity cancelled"));
   }
 
   /**
@@ -240,43 +231,33 @@ export class WorkerDispatcher {
       return;
     }
 
-    const controller = new AbortController();
+    const attempt = new ActivityAttempt(o.activityCancellationGracePeriodMs);
     const key = activityKey(item.instance, item.execution_id, item.id);
-    const renewal = this.keepLockAlive(w, controller, item);
-    this.running.set(key, { controller, stopRenewal: renewal.stop, lockToken: w.lockToken });
-    const ctx = this.context(item, w, slot, controller.signal);
-    const timeoutReason = o.activityTimeoutMs > 0 ? activityTimeoutReason(o.activityTimeoutMs) : null;
-    let onTimeout = () => {};
-    const timedOut = new Promise<typeof TIMED_OUT>((resolve) => {
-      onTimeout = () => {
-        // Already cancelled or shutting down: the grace period and the abandon handle it.
-        if (controller.signal.aborted) return;
-        // Settle the race first, so a handler that reacts to the signal at once cannot win it.
-        resolve(TIMED_OUT);
-        controller.abort(timeoutReason);
-      };
-    });
+    const renewal = this.keepLockAlive(w, attempt, item);
+    this.running.set(key, { attempt, stopRenewal: renewal.stop, lockToken: w.lockToken });
+    const ctx = this.context(item, w, slot, attempt);
     const watch = watchActivity({
       timeoutMs: o.activityTimeoutMs,
       warnAfterMs: o.slowActivityWarningMs,
-      onTimeout,
+      onTimeout: () => attempt.timeOut(activityTimeoutReason(o.activityTimeoutMs)),
       onSlow: (ms) => o.logger.log("warn", slowActivityMessage(item, w.attemptCount, ms, o), activityFields(item, w)),
     });
     const runStart = performance.now();
-    let outcome: HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN;
+    let outcome: AttemptEnd;
     try {
-      const running = this.runHandler(() => handler(ctx, decodePayload(item.input)), controller.signal, timedOut, timeoutReason);
+      attempt.run(() => handler(ctx, decodePayload(item.input)));
+      if (this.isCut) attempt.cut();
       // Claimed once the handler has started (it runs until its first await): the claim's
       // provider work then overlaps the activity instead of delaying its start.
       this.prefetch(slot);
-      outcome = await running;
+      outcome = await attempt.ended;
     } finally {
       watch.stop();
       renewal.stop();
       this.running.delete(key);
     }
     const elapsedMs = performance.now() - runStart;
-    const dropped = outcome === GRACE_EXPIRED || outcome === SHUT_DOWN || (outcome !== TIMED_OUT && controller.signal.aborted);
+    const dropped = outcome === GRACE_EXPIRED || outcome === SHUT_DOWN || (outcome !== TIMED_OUT && attempt.aborted);
     const settle = () => this.settle(w, item, outcome, dropped, elapsedMs);
     // The result is encoded, counted and acked while the slot fetches its next item (same group
     // commit). After an activity that waited (timers, I/O) that starts a macrotask later, once the
@@ -292,7 +273,7 @@ export class WorkerDispatcher {
   private async settle(
     w: FetchedWorkItem,
     item: Execute,
-    outcome: HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN,
+    outcome: AttemptEnd,
     dropped: boolean,
     elapsedMs: number,
   ): Promise<void> {
@@ -314,38 +295,6 @@ export class WorkerDispatcher {
       return;
     }
     await this.ack(w, completion);
-  }
-
-  /**
-   * Runs the handler; after cancellation waits at most the grace period for it to stop. A timed-out
-   * attempt ends at once (`timedOut`): the slot is what the timeout frees, so it does not wait for
-   * a handler that may never return.
-   */
-  private async runHandler(
-    call: () => unknown,
-    signal: AbortSignal,
-    timedOut: Promise<typeof TIMED_OUT>,
-    timeoutReason: unknown,
-  ): Promise<HandlerOutcome | typeof GRACE_EXPIRED | typeof TIMED_OUT | typeof SHUT_DOWN> {
-    const work = (async (): Promise<HandlerOutcome> => {
-      try {
-        return { ok: true as const, value: await call() };
-      } catch (err) {
-        // Anything may be thrown; describing it never throws (docs/runtime-semantics.md §1.5 step 6).
-        return { ok: false as const, details: activityFailureDetails(err) };
-      }
-    })();
-    const grace = new Promise<typeof GRACE_EXPIRED>((resolve) => {
-      const onAbort = () => {
-        if (signal.reason === timeoutReason) return; // the timeout settles the race itself
-        const t = setTimeout(() => resolve(GRACE_EXPIRED), this.options.activityCancellationGracePeriodMs);
-        void work.finally(() => clearTimeout(t));
-      };
-      if (signal.aborted) onAbort();
-      else signal.addEventListener("abort", onAbort, { once: true });
-      void work.finally(() => signal.removeEventListener("abort", onAbort));
-    });
-    return Promise.race([work, grace, timedOut, this.cut]);
   }
 
   /**
@@ -451,7 +400,7 @@ export class WorkerDispatcher {
    * Renews the work item's lease while the activity runs (lease-renewal.ts). A permanent failure
    * means the row was deleted (cancellation) or the lease was lost: either way, stop the activity.
    */
-  private keepLockAlive(w: FetchedWorkItem, controller: AbortController, item: Execute): { stop(): void } {
+  private keepLockAlive(w: FetchedWorkItem, attempt: ActivityAttempt, item: Execute): { stop(): void } {
     const o = this.options;
     const token = w.lockToken;
     return keepLeaseAlive({
@@ -460,11 +409,11 @@ export class WorkerDispatcher {
       renew: () => this.provider.renewWorkItemLock(token, o.workerLockTimeoutMs),
       onRetryable: (pe, retryMs) =>
         o.logger.log("warn", `lease renewal of activity "${item.name}" (#${item.id} of ${item.instance}) failed (${pe.kind}: ${pe.message}); retrying in ${retryMs} ms`, activityFields(item, w)),
-      onLost: () => controller.abort(new Error("activity cancelled")),
+      onLost: () => attempt.abort(new Error("activity cancelled")),
     });
   }
 
-  private context(item: Execute, w: FetchedWorkItem, slot: number, signal: AbortSignal): ActivityContext {
+  private context(item: Execute, w: FetchedWorkItem, slot: number, attempt: ActivityAttempt): ActivityContext {
     const logger = this.options.logger;
     // Trace lines carry the activity's context (docs/runtime-semantics.md §10.2).
     const fields = activityFields(item, w);
@@ -479,8 +428,11 @@ export class WorkerDispatcher {
       sessionId: item.session_id,
       tag: item.tag,
       workerId: this.slotOwners[slot]!,
-      signal,
-      isCancelled: () => signal.aborted,
+      // Made on first use (activity-attempt.ts): most handlers never look.
+      get signal() {
+        return attempt.signal;
+      },
+      isCancelled: () => attempt.aborted,
       client: this.client,
       traceInfo: (m) => logger.log("info", m, fields),
       traceWarn: (m) => logger.log("warn", m, fields),
