@@ -106,7 +106,7 @@ describe("ActivityAttempt", () => {
 
 describe("WorkerDispatcher (through Runtime)", () => {
   test("an activity's result is garbage once its completion is stored: nothing keeps it until shutdown", async () => {
-    const provider = new MemoryProvider();
+    const provider = await MemoryProvider.create();
     const refs: WeakRef<object>[] = [];
     const activities = ActivityRegistry.builder()
       .register("Big", async (_ctx: ActivityContext, i: number) => {
