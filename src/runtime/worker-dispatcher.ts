@@ -264,8 +264,9 @@ export class WorkerDispatcher {
     // slot's next (prefetched) activity has started: encoding and a provider's synchronous write
     // (SQLite without group commit: ~0.15 ms) would otherwise sit between two activities of the
     // slot. After an activity that returned at once the slot is CPU-bound and the extra macrotask
-    // only costs throughput, so it starts now (docs/runtime-semantics.md §1.5).
-    if (!dropped && elapsedMs >= DEFER_ACK_AFTER_MS) return { committing: afterNextActivityStarts(settle) };
+    // only costs throughput, so it starts now; so does one with no next activity claimed for the
+    // slot (the last of a fan-out: its ack is what the orchestration waits for) (docs/runtime-semantics.md §1.5).
+    if (!dropped && elapsedMs >= DEFER_ACK_AFTER_MS && this.hasNextActivity(slot)) return { committing: afterNextActivityStarts(settle) };
     return { committing: settle() };
   }
 
@@ -358,6 +359,12 @@ export class WorkerDispatcher {
         return null; // the slot's own fetch will meet (and report) the provider's trouble
       },
     );
+  }
+
+  /** A prefetched item is held for the slot, or its claim is still on the way. */
+  private hasNextActivity(slot: number): boolean {
+    const pre = this.prefetches[slot] ?? null;
+    return pre !== null && (pre.held !== null || pre.claimedAt === 0);
   }
 
   /** The slot's prefetched item, if one is held and its lease is still good; null otherwise. */
