@@ -56,15 +56,17 @@ export class ActivityAttempt {
 
   /** Runs the handler (synchronously up to its first await, as an async function would). */
   run(call: () => unknown): void {
-    let result: unknown;
+    let result: Promise<unknown>;
     try {
-      result = call();
+      // Promise.resolve inside the try too: adopting a hostile thenable or promise subclass (a
+      // throwing `constructor` getter) may throw synchronously, as `await` would have rejected.
+      result = Promise.resolve(call());
     } catch (err) {
       // Anything may be thrown; describing it never throws (docs/runtime-semantics.md §1.5 step 6).
       this.settle({ ok: false, details: activityFailureDetails(err) });
       return;
     }
-    Promise.resolve(result).then(
+    result.then(
       (value) => this.settle({ ok: true, value }),
       (err) => this.settle({ ok: false, details: activityFailureDetails(err) }),
     );

@@ -25,6 +25,17 @@ describe("ActivityAttempt", () => {
     rejected.run(() => Promise.reject(new TypeError("async boom")));
     expect(await rejected.ended).toMatchObject({ ok: false, details: { message: expect.stringContaining("async boom") } });
 
+    // A promise whose `constructor` getter throws: adopting it throws synchronously.
+    const hostile = Promise.resolve(1);
+    Object.defineProperty(hostile, "constructor", {
+      get() {
+        throw new Error("hostile constructor");
+      },
+    });
+    const adopted = new ActivityAttempt(1_000);
+    adopted.run(() => hostile);
+    expect(await adopted.ended).toMatchObject({ ok: false, details: { message: expect.stringContaining("hostile constructor") } });
+
     const plain = new ActivityAttempt(1_000);
     plain.run(() => "not a promise");
     expect(await plain.ended).toEqual({ ok: true, value: "not a promise" });
