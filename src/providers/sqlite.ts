@@ -31,7 +31,7 @@ import { FetchedLocks } from "./sqlite/fetched-locks.ts";
 import { HistoryCache } from "./sqlite/history-cache.ts";
 import { sqliteError } from "./sqlite/errors.ts";
 import { busyTimeoutOf, checkPollingOptions, openDatabase, openMemoryDatabase, parseSqliteUrl, type SqliteProviderOptions } from "./sqlite/open.ts";
-import { commitTurn, encodeTurn, isTerminalStatus } from "./sqlite/orchestration-ack.ts";
+import { commitTurn, encodeTurn } from "./sqlite/orchestration-ack.ts";
 import { fetchOrchestration, pickInstance } from "./sqlite/orchestration-fetch.ts";
 import { prepareStatements, type Statements } from "./sqlite/statements.ts";
 import { suiteFactory, type StoreAccess, type SuiteFactory } from "./sqlite/suite-factory.ts";
@@ -214,10 +214,9 @@ export class SqliteProvider implements Provider {
       cancelledActivities,
     );
     const turn = encodeTurn(lockToken, executionId, valid);
-    const instance = await this.conn.write(op, () => commitTurn(this.s, this.locks, this.history, op, turn));
+    // A terminal turn drops its instance's cached history inside the transaction (commitTurn).
+    await this.conn.write(op, () => commitTurn(this.s, this.locks, this.history, op, turn));
     this.locks.forget(lockToken);
-    // A finished execution is not fetched again for a while: don't keep its history.
-    if (isTerminalStatus(turn.metadata.status)) this.history.forget(instance);
     // Messages that arrived during the turn are fetchable now that the lock is gone.
     this.orchestratorWork.notify();
     if (turn.workerItems.length > 0) this.workerWork.notify();

@@ -12,13 +12,17 @@ import { SqliteProvider, parseSqliteUrl } from "../../src/providers/sqlite.ts";
 import { openDatabase } from "../../src/providers/sqlite/open.ts";
 import {
   activityItem,
+  continueAsNewItem,
+  continuedAsNewEvent,
   createRunningInstance,
   event,
   externalRaisedItem,
   fetchOrch,
+  kvSetEvent,
   runningMeta,
   startItem,
   startedEvent,
+  terminalMeta,
 } from "../../src/provider-tests/helpers.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "duroxide-sqlite-"));
@@ -215,5 +219,75 @@ describe("cached history and other connections", () => {
     await a.abandonOrchestrationItem(t2.lockToken, null, true);
     a.close();
     b.close();
+  });
+});
+
+// Review of the history cache (docs/provider-contract.md §14.6): what the cheap checks cannot see.
+describe("cached history: review", () => {
+  const ext = (instance: string, id: number, data: string) => event(instance, 1, id, { type: "ExternalEvent", name: "Evt", data });
+
+  test("an instance deleted and started again by another connection with the same event ids is read afresh", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    const b = await SqliteProvider.open(path);
+    await createRunningInstance(a, "S", { extraEvents: [ext("S", 2, "old")] });
+    await a.enqueueForOrchestrator(externalRaisedItem("S", "Evt", "x"), null);
+    const t1 = await fetchOrch(a, 30_000);
+    expect(t1.item.history.map((e) => e.event_id)).toEqual([1, 2]);
+    await a.abandonOrchestrationItem(t1.lockToken, null, true);
+    // b deletes S and starts it again; the new execution reaches the same ends (ids 1 and 2).
+    await b.asManagementCapability().deleteInstance("S", true);
+    await new Promise((r) => setTimeout(r, 2)); // new events get other timestamps than the old ones
+    await createRunningInstance(b, "S", { extraEvents: [ext("S", 2, "new")] });
+    const fresh = await b.read("S");
+    await b.enqueueForOrchestrator(externalRaisedItem("S", "Evt", "y"), null);
+    const t2 = await fetchOrch(a, 30_000);
+    expect(t2.item.instance).toBe("S");
+    expect(t2.item.history).toEqual(fresh); // stale: the deleted incarnation's events
+    await a.abandonOrchestrationItem(t2.lockToken, null, true);
+    a.close();
+    b.close();
+  });
+
+  test("KV merged by another connection's continue-as-new is in this connection's next kv_snapshot", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    const b = await SqliteProvider.open(path);
+    // a runs the first turn (its cache now holds K with its committed KV: none).
+    await createRunningInstance(a, "K", { extraEvents: [kvSetEvent("K", 1, 2, "k", "v")] });
+    // b continues K as new: the overlay (k = v) merges into the committed KV.
+    await b.enqueueForOrchestrator(externalRaisedItem("K", "Evt", "poke"), null);
+    const t1 = await fetchOrch(b, 30_000);
+    await b.ackOrchestrationItem(t1.lockToken, 1, [continuedAsNewEvent("K", 1, 3)], [], [continueAsNewItem("K")], terminalMeta("ContinuedAsNew", "{}"), []);
+    const t2 = await fetchOrch(a, 30_000);
+    expect(t2.item.instance).toBe("K");
+    expect(Object.keys(t2.item.kv_snapshot)).toEqual(["k"]); // stale: {}
+    await a.abandonOrchestrationItem(t2.lockToken, null, true);
+    a.close();
+    b.close();
+  });
+
+  test("a fetch in the same group commit as the continue-as-new ack that merged KV sees the merged KV", async () => {
+    const p = await SqliteProvider.open(freshPath()); // file-backed: group commit on
+    await p.enqueueForOrchestrator(startItem("G"), null);
+    const t1 = await fetchOrch(p, 30_000); // caches G with its committed KV (none)
+    // The ack continues G as new (merging k = v); the fetch, queued in the same turn of the event
+    // loop, runs in the same batch after it and takes the ContinueAsNew message it enqueued.
+    const ack = p.ackOrchestrationItem(
+      t1.lockToken,
+      1,
+      [startedEvent("G"), kvSetEvent("G", 1, 2, "k", "v"), continuedAsNewEvent("G", 1, 3)],
+      [],
+      [continueAsNewItem("G")],
+      terminalMeta("ContinuedAsNew", "{}"),
+      [],
+    );
+    const fetched = p.fetchOrchestrationItem(30_000, 0);
+    await ack;
+    const t2 = await fetched;
+    expect(t2?.item.instance).toBe("G");
+    expect(Object.keys(t2!.item.kv_snapshot)).toEqual(["k"]); // stale: {}
+    expect(await p.getKvAllValues("G")).toEqual({ k: "v" });
+    p.close();
   });
 });

@@ -11,10 +11,13 @@
  * Writes by OTHER connections (another process on the same file) are seen through
  * `PRAGMA data_version`, which changes exactly when another connection has committed. While it
  * stays the same, a cached entry is trusted as it is: no query at all. Once it has changed, each
- * entry is checked once against the table before it is trusted again: its first and last event
- * ids (two index probes, constant cost however long the history) detect an execution that was
- * appended to, pruned or deleted, and fall back to a full read. History is append-only with each
- * execution's ids rising and nothing deletes single rows, so the ends are enough.
+ * entry is checked once against the table before it is trusted again: its first and last events
+ * (ids and stored texts, index seeks of constant cost however long the history) detect an
+ * execution that was appended to, pruned, or deleted and started again (same ids, other texts:
+ * every event carries its timestamp), and fall back to a full read. History is append-only with
+ * each execution's ids rising and nothing deletes single rows, so the ends are enough. The
+ * entry's committed KV is dropped at that check too: another connection's terminal ack (a
+ * continue-as-new) merges KV without this connection seeing it.
  */
 import { decodeEvent, type Event } from "../../core/events.ts";
 import type { KvEntry } from "../../core/queue-types.ts";
@@ -26,6 +29,9 @@ const HISTORY_CACHE_INSTANCES = 1_000;
 interface CachedInstance {
   executionId: number;
   events: Event[];
+  /** The stored texts of the first and last events (null when there are none), for the check after another connection's commit. */
+  firstText: string | null;
+  lastText: string | null;
   /** Committed KV (changes only at terminal acks, which drop the entry). */
   kv: Record<string, KvEntry> | null;
   /** The cache's epoch when this entry was last known to match the table. */
@@ -55,19 +61,26 @@ export class HistoryCache {
         this.touch(instance, cached);
         return cached.events.slice();
       }
-      const shape = s.historyShape.get(instance, executionId, instance, executionId)!;
+      // Another connection may have merged KV (its continue-as-new ack): read it again.
+      cached.kv = null;
+      const shape = s.historyShape.get(instance, executionId)!;
       const have = cached.events;
       const firstId = have[0]?.event_id ?? null;
       const lastId = have.at(-1)?.event_id ?? null;
-      if (shape.min === firstId && shape.max === lastId) {
+      const sameStart = shape.min === firstId && shape.min_data === cached.firstText;
+      if (sameStart && shape.max === lastId && shape.max_data === cached.lastText) {
         cached.epoch = this.epoch;
         this.touch(instance, cached);
         return have.slice();
       }
-      if (shape.max !== null && (lastId === null || (shape.min === firstId && shape.max > lastId))) {
+      if (shape.max !== null && (lastId === null || (sameStart && shape.max > lastId))) {
         const newer = s.historyAfter.all(instance, executionId, lastId ?? 0);
         if (newer.length > 0) {
-          for (const r of newer) have.push(decodeEvent(r.event_data));
+          // Decoded before any is kept: a row that fails to decode leaves the entry as it was.
+          const decoded = newer.map((r) => decodeEvent(r.event_data));
+          for (const e of decoded) have.push(e);
+          cached.firstText ??= newer[0]!.event_data;
+          cached.lastText = newer.at(-1)!.event_data;
           cached.epoch = this.epoch;
           this.touch(instance, cached);
           return have.slice();
@@ -75,8 +88,11 @@ export class HistoryCache {
       }
     }
     // Most misses are an instance's first turn, with no history yet: a cheap probe answers those.
-    const events = s.anyHistory.get(instance, executionId) === null ? [] : s.historyRows.all(instance, executionId).map((r) => decodeEvent(r.event_data));
-    this.touch(instance, { executionId, events, kv: null, epoch: this.epoch });
+    const rows = s.anyHistory.get(instance, executionId) === null ? [] : s.historyRows.all(instance, executionId);
+    const events = rows.map((r) => decodeEvent(r.event_data));
+    const firstText = rows[0]?.event_data ?? null;
+    const lastText = rows.at(-1)?.event_data ?? null;
+    this.touch(instance, { executionId, events, firstText, lastText, kv: null, epoch: this.epoch });
     return events.slice();
   }
 
@@ -84,9 +100,9 @@ export class HistoryCache {
    * A turn of this connection appended `delta` to the execution, in the transaction running now
    * (called after its last write, so a statement failing before it leaves the entry alone; a
    * failure after it rolls back, which drops every entry). `delta` is the provider's own decoded
-   * copy, never the caller's objects.
+   * copy, never the caller's objects; `texts` are the rows' stored texts, in the same order.
    */
-  appended(instance: string, executionId: number, delta: readonly Event[]): void {
+  appended(instance: string, executionId: number, delta: readonly Event[], texts: readonly string[]): void {
     if (delta.length === 0) return;
     const cached = this.entries.get(instance);
     if (cached === undefined) return;
@@ -97,6 +113,8 @@ export class HistoryCache {
       return;
     }
     for (const e of delta) cached.events.push(e);
+    cached.firstText ??= texts[0]!;
+    cached.lastText = texts.at(-1)!;
   }
 
   /** Committed KV of the instance, from the cache entry when it is current (a fresh object). */

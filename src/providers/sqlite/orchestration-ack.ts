@@ -75,7 +75,12 @@ export function commitTurn(s: Statements, locks: FetchedLocks, history: HistoryC
   cancelActivities(s, t.cancelled);
   enqueueOrchestratorItems(s, t, now);
   s.releaseLock.run(instance, t.lockToken);
-  history.appended(instance, t.executionId, t.delta);
+  // A terminal turn merged KV into the committed KV the entry holds, and a finished execution is
+  // not fetched again for a while: drop the entry, in this transaction, so that a fetch in the same
+  // group commit (the ContinueAsNew message this turn enqueued) reads both afresh
+  // (docs/provider-contract.md §14.6).
+  if (isTerminalStatus(t.metadata.status)) history.forget(instance);
+  else history.appended(instance, t.executionId, t.delta, t.encodedEvents);
   return instance;
 }
 

@@ -72,9 +72,13 @@ export function prepareStatements(db: Database) {
     releaseLock: db.prepare<never, [string, string]>("DELETE FROM instance_locks WHERE instance_id = ? AND lock_token = ?"),
     // Two index probes (a COUNT, or MIN and MAX in one aggregate, would walk every row of the
     // execution on every fetch: quadratic over a long-running instance).
-    historyShape: db.prepare<{ min: number | null; max: number | null }, [string, number, string, number]>(
-      `SELECT (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id LIMIT 1) AS min,
-              (SELECT event_id FROM history WHERE instance_id = ? AND execution_id = ? ORDER BY event_id DESC LIMIT 1) AS max`,
+    // The ends' ids and texts (the texts carry each event's timestamp, so an execution deleted and
+    // started again with the same ids still differs): four seeks on the primary key.
+    historyShape: db.prepare<{ min: number | null; min_data: string | null; max: number | null; max_data: string | null }, [string, number]>(
+      `SELECT (SELECT event_id FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id LIMIT 1) AS min,
+              (SELECT event_data FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id LIMIT 1) AS min_data,
+              (SELECT event_id FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id DESC LIMIT 1) AS max,
+              (SELECT event_data FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id DESC LIMIT 1) AS max_data`,
     ),
     // Changes whenever another connection commits; our own commits leave it alone.
     dataVersion: db.prepare<{ data_version: number }, []>("PRAGMA data_version"),
