@@ -291,3 +291,47 @@ describe("cached history: review", () => {
     p.close();
   });
 });
+
+describe("getInstanceInfo: review", () => {
+  test("reads the instance row and its current execution in one snapshot (another connection's terminal commit lands between the two probes)", async () => {
+    const path = freshPath();
+    const a = await SqliteProvider.open(path);
+    await createRunningInstance(a, "I");
+    const raw = new Database(path);
+    raw.run("PRAGMA busy_timeout = 5000");
+    // Another process completes I and sets its final custom status, in one transaction, right
+    // before the provider's read of the execution row (if it reads it apart from the instance row).
+    const finish = raw.transaction(() => {
+      raw.run(`UPDATE executions SET status = 'Completed', output = '"out"' WHERE instance_id = 'I'`);
+      raw.run(`UPDATE instances SET custom_status = 'done', custom_status_version = custom_status_version + 1 WHERE instance_id = 'I'`);
+    });
+    const orig = Database.prototype.query;
+    let armed = true;
+    Database.prototype.query = function (this: Database, sql: string) {
+      const st = orig.call(this, sql);
+      if (this === raw || !/^SELECT status, output FROM executions/.test(sql)) return st;
+      return new Proxy(st, {
+        get(target, prop) {
+          if (prop !== "get") return Reflect.get(target, prop, target);
+          return (...args: unknown[]) => {
+            if (armed) finish();
+            armed = false;
+            return (target.get as (...a: unknown[]) => unknown)(...args);
+          };
+        },
+      });
+    } as typeof orig;
+    try {
+      armed = true;
+      const info = await a.asManagementCapability().getInstanceInfo("I");
+      if (armed) finish(); // one statement: the commit lands after it instead
+      // Either snapshot is fine; a mix (Completed without its final custom status) is not.
+      const seen = [info.status, info.custom_status ?? null];
+      expect([["Running", null], ["Completed", "done"]]).toContainEqual(seen);
+    } finally {
+      Database.prototype.query = orig;
+      raw.close();
+      a.close();
+    }
+  });
+});
