@@ -6,7 +6,7 @@ import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { ValidationError } from "../../src/core/errors.ts";
+import { ProviderError, ValidationError } from "../../src/core/errors.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { SqliteProvider, parseSqliteUrl } from "../../src/providers/sqlite.ts";
 import { openDatabase } from "../../src/providers/sqlite/open.ts";
@@ -333,5 +333,32 @@ describe("getInstanceInfo: review", () => {
       raw.close();
       a.close();
     }
+  });
+});
+
+describe("fetchOrchestrationItem when the database fails while reading history", () => {
+  test("the fetch fails with a ProviderError and claims nothing: the instance is not poisoned, and its message is fetched once the table is back", async () => {
+    const path = freshPath();
+    const p = await SqliteProvider.open(path);
+    await createRunningInstance(p, "H");
+    await p.enqueueForOrchestrator(externalRaisedItem("H", "Evt", "x"), null);
+    // Another connection takes the history table away (a stand-in for an I/O error on the read).
+    const other = new Database(path);
+    other.run("ALTER TABLE history RENAME TO history_away");
+    const err = await p.fetchOrchestrationItem(30_000, 0).then(
+      () => null,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(ProviderError);
+    expect((err as ProviderError).message).toMatch(/history/);
+    other.run("ALTER TABLE history_away RENAME TO history");
+    other.close();
+    const f = await fetchOrch(p, 30_000);
+    expect(f.item.instance).toBe("H");
+    expect(f.item.history_error).toBeNull();
+    expect(f.item.history.length).toBe(1);
+    expect(f.attemptCount).toBe(1); // the failed fetch was rolled back, attempt count included
+    await p.abandonOrchestrationItem(f.lockToken, null, true);
+    p.close();
   });
 });

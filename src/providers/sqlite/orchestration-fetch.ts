@@ -69,7 +69,11 @@ function lockInstance(
   try {
     events = history.events(instance, seen.executionId);
   } catch (err) {
-    // Never throw while holding a lock: hand the runtime the error so it can poison the instance.
+    // The database failing (an I/O error, a table gone) is not a bad history: thrown, it rolls the
+    // whole fetch back (the lock and the attempt count with it) and the caller sees a ProviderError.
+    if (isSqliteError(err)) throw err;
+    // A row that does not decode: never throw while holding a lock, hand the runtime the error so
+    // it can poison the instance.
     events = [];
     historyError = `history deserialization failed: ${(err as Error).message}`;
   }
@@ -171,4 +175,9 @@ function tryDecodeWorkItem(text: string): WorkItem | null {
   } catch {
     return null;
   }
+}
+
+function isSqliteError(err: unknown): boolean {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_");
 }
