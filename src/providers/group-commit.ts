@@ -31,7 +31,7 @@ export interface GroupCommitOptions {
    * DatabaseLocked. Default 0: fail at once.
    */
   busyTimeoutMs?: number;
-  /** Runs after every rollback, so caches of what the rolled-back writes wrote can be dropped. */
+  /** Runs after every rollback of writes that ran, so caches of what they wrote can be dropped. */
   onRollback?: () => void;
 }
 
@@ -90,12 +90,14 @@ export class GroupCommit {
     // and its writes are re-run one transaction each, which isolates the failure exactly.
     const startedAt = performance.now();
     const results: unknown[] = [];
+    let began = false;
     try {
       this.begin.run();
+      began = true;
       for (const p of batch) results.push(p.fn());
       this.commit.run();
     } catch (err) {
-      this.tryRollback();
+      this.tryRollback(began);
       // Another connection's lock says nothing about the writes: wait and run the batch again.
       if (isBusy(err)) return this.waitForLock(batch, err, startedAt, final);
       this.lockedAttempts = 0;
@@ -114,12 +116,14 @@ export class GroupCommit {
       const p = batch[i]!;
       const startedAt = performance.now();
       let value: unknown;
+      let began = false;
       try {
         this.begin.run();
+        began = true;
         value = p.fn();
         this.commit.run();
       } catch (err) {
-        this.tryRollback();
+        this.tryRollback(began);
         if (isBusy(err)) return this.waitForLock(batch.slice(i), err, startedAt, final);
         p.reject(err);
         continue;
@@ -155,12 +159,13 @@ export class GroupCommit {
     this.retry = setTimeout(() => this.flush(false), delay);
   }
 
-  private tryRollback(): void {
+  /** `began`: writes ran in the transaction (not so when BEGIN itself failed, waiting for a lock). */
+  private tryRollback(began: boolean): void {
     try {
       this.rollback.run();
     } catch {
       // no transaction open (BEGIN itself failed) or SQLite already rolled back
     }
-    this.onRollback?.();
+    if (began) this.onRollback?.();
   }
 }

@@ -243,6 +243,29 @@ describe("GroupCommit", () => {
     expect(f.committed()).toEqual(["other", "a", "b"]);
   });
 
+  test("onRollback runs after a rollback of writes that ran (a failing write), not after a BEGIN that found the database locked (nothing ran)", async () => {
+    const f = fixture();
+    let rollbacks = 0;
+    const gc = new GroupCommit(f.db, { onRollback: () => rollbacks++ });
+    const other = new Database(f.path);
+    toClose.push(other);
+    other.run("BEGIN IMMEDIATE");
+    const locked = await settle([gc.run(f.insert("a"))]);
+    expect((locked[0] as { error: { code?: string } }).error.code).toBe("SQLITE_BUSY");
+    expect(rollbacks).toBe(0);
+    other.run("ROLLBACK");
+    const failed = await settle([
+      gc.run(f.insert("b")),
+      gc.run(() => {
+        throw new Error("boom");
+      }),
+    ]);
+    expect(failed.map((r) => r.ok)).toEqual([true, false]);
+    // The batch rolled back (1), then the failing write alone rolled back again (2).
+    expect(rollbacks).toBe(2);
+    expect(f.committed()).toEqual(["b"]);
+  });
+
   test("writes still pending when their Database is closed reject with its error instead of hanging", async () => {
     const f = fixture();
     const pending = [f.gc.run(() => f.db.run("INSERT INTO t (v) VALUES ('late')")), f.gc.run(() => f.db.query("SELECT 1").get())];

@@ -38,19 +38,21 @@ export class Connection {
     options: ConnectionOptions,
   ) {
     const immediate = db.transaction(<T>(fn: () => T): T => fn()).immediate as <T>(fn: () => T) => T;
-    const onRollback = options.onRollback;
-    // db.transaction rolls back when fn (or the COMMIT) throws.
-    this.immediate =
-      onRollback === undefined
-        ? immediate
-        : <T>(fn: () => T): T => {
-            try {
-              return immediate(fn);
-            } catch (err) {
-              onRollback();
-              throw err;
-            }
-          };
+    const onRollback = options.onRollback ?? (() => {});
+    // db.transaction has rolled back when fn (or the COMMIT) throws; a BEGIN that found the
+    // database locked ran nothing, so there is nothing to drop.
+    this.immediate = <T>(fn: () => T): T => {
+      let began = false;
+      try {
+        return immediate(() => {
+          began = true;
+          return fn();
+        });
+      } catch (err) {
+        if (began) onRollback();
+        throw err;
+      }
+    };
     this.busyTimeoutMs = options.busyTimeoutMs;
     this.path = options.path;
     this.writes = options.groupCommit ? new GroupCommit(db, { busyTimeoutMs: options.busyTimeoutMs, onRollback: options.onRollback }) : null;

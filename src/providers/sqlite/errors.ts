@@ -17,6 +17,12 @@
 import { ProviderError } from "../../core/errors.ts";
 import { DatabaseLocked } from "./busy-wait.ts";
 
+/** SQLite's (extended) result code of a bun:sqlite error, e.g. "SQLITE_IOERR_WRITE"; null for anything else. */
+export function sqliteResultCode(err: unknown): string | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === "string" && code.startsWith("SQLITE_") ? code : null;
+}
+
 export function sqliteError(op: string, err: unknown, path: string): ProviderError {
   if (err instanceof ProviderError) return err;
   const db = path === ":memory:" ? "the in-memory database" : `database ${path}`;
@@ -37,8 +43,8 @@ export function sqliteError(op: string, err: unknown, path: string): ProviderErr
       err,
     );
   }
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code !== "string" || !code.startsWith("SQLITE_")) return ProviderError.from(op, err);
+  const code = sqliteResultCode(err);
+  if (code === null) return ProviderError.from(op, err);
   const message = err instanceof Error ? err.message : String(err);
   const primary = /^SQLITE_[A-Z]+/.exec(code)![0];
   const unavailable = (text: string) => ProviderError.unavailable(op, text, err);

@@ -6,6 +6,7 @@ import { decodeEvent, type Event } from "../../core/events.ts";
 import type { FetchedOrchestration } from "../../core/queue-types.ts";
 import type { Semver } from "../../core/semver.ts";
 import { decodeWorkItem, type WorkItem } from "../../core/work-items.ts";
+import { sqliteResultCode } from "./errors.ts";
 import type { FetchedLock, FetchedLocks } from "./fetched-locks.ts";
 import type { HistoryCache } from "./history-cache.ts";
 import type { Statements } from "./statements.ts";
@@ -71,7 +72,7 @@ function lockInstance(
   } catch (err) {
     // The database failing (an I/O error, a table gone) is not a bad history: thrown, it rolls the
     // whole fetch back (the lock and the attempt count with it) and the caller sees a ProviderError.
-    if (isSqliteError(err)) throw err;
+    if (sqliteResultCode(err) !== null) throw err;
     // A row that does not decode: never throw while holding a lock, hand the runtime the error so
     // it can poison the instance.
     events = [];
@@ -175,9 +176,4 @@ function tryDecodeWorkItem(text: string): WorkItem | null {
   } catch {
     return null;
   }
-}
-
-function isSqliteError(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === "string" && code.startsWith("SQLITE_");
 }

@@ -70,10 +70,10 @@ export function prepareStatements(db: Database) {
       "INSERT INTO dead_letters (queue, instance_id, work_item, error, created_at) VALUES (?, ?, ?, ?, ?)",
     ),
     releaseLock: db.prepare<never, [string, string]>("DELETE FROM instance_locks WHERE instance_id = ? AND lock_token = ?"),
-    // Two index probes (a COUNT, or MIN and MAX in one aggregate, would walk every row of the
-    // execution on every fetch: quadratic over a long-running instance).
     // The ends' ids and texts (the texts carry each event's timestamp, so an execution deleted and
-    // started again with the same ids still differs): four seeks on the primary key.
+    // started again with the same ids still differs): four seeks on the primary key. A COUNT, or
+    // MIN and MAX in one aggregate, would walk every row of the execution: quadratic over a
+    // long-running instance.
     historyShape: db.prepare<{ min: number | null; min_data: string | null; max: number | null; max_data: string | null }, [string, number]>(
       `SELECT (SELECT event_id FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id LIMIT 1) AS min,
               (SELECT event_data FROM history WHERE instance_id = ?1 AND execution_id = ?2 ORDER BY event_id LIMIT 1) AS min_data,
