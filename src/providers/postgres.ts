@@ -437,12 +437,9 @@ export class PostgresProvider implements Provider {
     );
     const ack = ackParams(lockToken, executionId, v);
     const r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
-    // Messages that arrived during the turn are fetchable now that the lock is gone. Without any,
-    // nothing became fetchable: waking every idle dispatcher would only send them to look.
-    if (r.o_pending) {
-      this.orchestratorWork.notify();
-      this.announcer.announce("o");
-    }
+    // Messages that arrived during the turn are fetchable now that the lock is gone.
+    this.orchestratorWork.notify();
+    if (r.o_pending) this.announcer.announce("o");
     if (ack.activities > 0) {
       this.announcer.announce("w");
       this.workerWork.notify();

@@ -213,15 +213,12 @@ DECLARE
   v_skip TEXT[] := '{}';
   v_cand TEXT;
   v_token TEXT;
-  v_locked BOOLEAN;
   v_kinds TEXT[];
   v_has_start BOOLEAN;
   v_first BIGINT;
   v_count INTEGER;
-  v_unused TEXT;
 BEGIN
-  -- An assignment, not PERFORM: a plain function call is evaluated without starting an executor.
-  v_unused := set_config('synchronous_commit', 'off', true);
+  PERFORM set_config('synchronous_commit', 'off', true);
   LOOP
     SELECT m.instance_id INTO v_cand
       FROM __S__.orchestrator_queue AS m
@@ -245,18 +242,15 @@ BEGIN
     END IF;
     -- The capability filter, checked for this candidate only: inside the pick above the planner
     -- turned it into a hashed subplan over every execution ever recorded (0.7 ms per pick at
-    -- 1,200 instances, growing with the table). Nested IFs: "p_filtered AND EXISTS (...)" would
-    -- start an executor for the subquery's plan on every pick, filtered or not.
-    IF p_filtered THEN
-      IF EXISTS (
-           SELECT 1 FROM __S__.instances AS i
-             JOIN __S__.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
-            WHERE i.instance_id = v_cand AND e.duroxide_version_major IS NOT NULL
-              AND NOT (ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] >= p_min
-                   AND ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] <= p_max)) THEN
-        v_skip := v_skip || v_cand;
-        CONTINUE;
-      END IF;
+    -- 1,200 instances, growing with the table).
+    IF p_filtered AND EXISTS (
+         SELECT 1 FROM __S__.instances AS i
+           JOIN __S__.executions AS e ON e.instance_id = i.instance_id AND e.execution_id = i.current_execution_id
+          WHERE i.instance_id = v_cand AND e.duroxide_version_major IS NOT NULL
+            AND NOT (ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] >= p_min
+                 AND ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] <= p_max)) THEN
+      v_skip := v_skip || v_cand;
+      CONTINUE;
     END IF;
     -- Another fetch is claiming this instance right now: leave it to that one.
     IF NOT pg_try_advisory_xact_lock(hashtextextended('__S__.' || v_cand, 0)) THEN
@@ -264,53 +258,36 @@ BEGIN
       CONTINUE;
     END IF;
     v_token := gen_random_uuid()::text;
-    -- Lock the instance and tag its visible messages in one statement: the tagging runs only when
-    -- the lock was taken (a live lock of another holder leaves both untouched).
-    WITH lk AS (
-      INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
-      VALUES (v_cand, v_token, v_now + p_lock_ms, v_now)
-      ON CONFLICT (instance_id) DO UPDATE
-        SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
-        WHERE __S__.instance_locks.locked_until <= v_now
-      RETURNING 1),
-    tagged AS (
-      UPDATE __S__.orchestrator_queue SET lock_token = v_token, attempt_count = attempt_count + 1
-       WHERE instance_id = v_cand AND visible_at <= v_now AND EXISTS (SELECT 1 FROM lk)
-      RETURNING id, kind, work_item, attempt_count)
-    SELECT EXISTS (SELECT 1 FROM lk), array_agg(t.work_item ORDER BY t.id), array_agg(t.kind ORDER BY t.id), max(t.attempt_count)
-      INTO v_locked, o_messages, v_kinds, o_attempt FROM tagged AS t;
-    IF NOT v_locked THEN
+    INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
+    VALUES (v_cand, v_token, v_now + p_lock_ms, v_now)
+    ON CONFLICT (instance_id) DO UPDATE
+      SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
+      WHERE __S__.instance_locks.locked_until <= v_now;
+    IF NOT FOUND THEN
       v_skip := v_skip || v_cand;
       CONTINUE;
     END IF;
+
+    WITH tagged AS (
+      UPDATE __S__.orchestrator_queue SET lock_token = v_token, attempt_count = attempt_count + 1
+       WHERE instance_id = v_cand AND visible_at <= v_now
+      RETURNING id, kind, work_item, attempt_count)
+    SELECT array_agg(work_item ORDER BY id), array_agg(kind ORDER BY id), max(attempt_count)
+      INTO o_messages, v_kinds, o_attempt FROM tagged;
     IF o_messages IS NULL THEN
       DELETE FROM __S__.instance_locks WHERE instance_id = v_cand AND lock_token = v_token;
       v_skip := v_skip || v_cand;
       CONTINUE;
     END IF;
 
-    -- Who the instance is, its history (the tail) and its KV, in one statement when the instance
-    -- row exists (every turn but an instance's first).
-    SELECT i.orchestration_name, i.orchestration_version, i.current_execution_id,
-           h.events, h.first_id, h.n,
-           coalesce(k.keys, '{}'), coalesce(k.vals, '{}'), coalesce(k.times, '{}')
-      INTO o_name, o_version, o_execution_id, o_history, v_first, v_count, o_kv_keys, o_kv_values, o_kv_times
-      FROM __S__.instances AS i
-      CROSS JOIN LATERAL (
-        SELECT coalesce(array_agg(t.event_data ORDER BY t.event_id), '{}') AS events, min(t.event_id) AS first_id, count(*)::int AS n
-          FROM (SELECT event_id, event_data FROM __S__.history
-                 WHERE instance_id = i.instance_id AND execution_id = i.current_execution_id
-                 ORDER BY event_id DESC LIMIT p_tail) AS t) AS h
-      CROSS JOIN LATERAL (
-        SELECT array_agg(key) AS keys, array_agg(value) AS vals, array_agg(last_updated_at_ms) AS times
-          FROM __S__.kv_store WHERE instance_id = i.instance_id) AS k
-     WHERE i.instance_id = v_cand;
+    -- Who the instance is: its row, or else its latest execution's start event, or else a
+    -- start message in the batch (decoded by the caller).
+    o_existed := false;
+    SELECT orchestration_name, orchestration_version, current_execution_id
+      INTO o_name, o_version, o_execution_id FROM __S__.instances WHERE instance_id = v_cand;
     IF FOUND THEN
       o_existed := true;
     ELSE
-      -- Not yet recorded: its latest execution's start event, or else a start message in the
-      -- batch (decoded by the caller).
-      o_existed := false;
       SELECT coalesce(max(execution_id), 1) INTO o_execution_id FROM __S__.executions WHERE instance_id = v_cand;
       SELECT event_data INTO o_started FROM __S__.history
        WHERE instance_id = v_cand AND execution_id = o_execution_id AND event_type = 'OrchestrationStarted'
@@ -333,22 +310,23 @@ BEGIN
         o_name := NULL; o_version := NULL; o_execution_id := NULL; o_started := NULL; o_messages := NULL; o_attempt := NULL;
         CONTINUE;
       END IF;
+    END IF;
+
+    IF p_tail IS NULL THEN
+      SELECT coalesce(array_agg(event_data ORDER BY event_id), '{}') INTO o_history
+        FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id;
+      o_history_complete := true;
+    ELSE
       SELECT coalesce(array_agg(t.event_data ORDER BY t.event_id), '{}'), min(t.event_id), count(*)
         INTO o_history, v_first, v_count
         FROM (SELECT event_id, event_data FROM __S__.history
                WHERE instance_id = v_cand AND execution_id = o_execution_id
                ORDER BY event_id DESC LIMIT p_tail) AS t;
-      SELECT coalesce(array_agg(key), '{}'), coalesce(array_agg(value), '{}'), coalesce(array_agg(last_updated_at_ms), '{}')
-        INTO o_kv_keys, o_kv_values, o_kv_times FROM __S__.kv_store WHERE instance_id = v_cand;
-    END IF;
-    -- p_tail NULL is LIMIT ALL: the whole history. Otherwise the tail is all of it when it is
-    -- shorter than asked, or nothing precedes its first event.
-    IF p_tail IS NULL OR v_count < p_tail THEN
-      o_history_complete := true;
-    ELSE
-      o_history_complete := NOT EXISTS (
+      o_history_complete := v_count < p_tail OR NOT EXISTS (
         SELECT 1 FROM __S__.history WHERE instance_id = v_cand AND execution_id = o_execution_id AND event_id < v_first);
     END IF;
+    SELECT coalesce(array_agg(key), '{}'), coalesce(array_agg(value), '{}'), coalesce(array_agg(last_updated_at_ms), '{}')
+      INTO o_kv_keys, o_kv_values, o_kv_times FROM __S__.kv_store WHERE instance_id = v_cand;
     o_instance := v_cand;
     o_token := v_token;
     RETURN;
@@ -389,19 +367,11 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_instance TEXT;
   v_until BIGINT;
-  v_fresh BOOLEAN;
+  v_fresh BOOLEAN := false;
   v_terminal BOOLEAN := p_status IN ('Completed', 'Failed', 'ContinuedAsNew');
   i INTEGER;
 BEGIN
-  -- Every statement costs an executor start whatever it does, so the turn is written in as few as
-  -- its content allows (docs/provider-contract.md §16.6). The lock and the batch go first, in one
-  -- statement; when the lock turns out to be lost the exception rolls all of it back.
-  WITH lk AS (
-    DELETE FROM __S__.instance_locks WHERE lock_token = p_token RETURNING instance_id, locked_until),
-  batch AS (
-    DELETE FROM __S__.orchestrator_queue AS q USING lk
-     WHERE q.instance_id = lk.instance_id AND q.lock_token = p_token AND lk.locked_until > v_now)
-  SELECT instance_id, locked_until INTO v_instance, v_until FROM lk;
+  SELECT instance_id, locked_until INTO v_instance, v_until FROM __S__.instance_locks WHERE lock_token = p_token FOR UPDATE;
   IF NOT FOUND THEN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('Invalid lock token: %s (unknown, already acked or abandoned, or the instance was deleted)', p_token);
   END IF;
@@ -409,53 +379,43 @@ BEGIN
     RAISE EXCEPTION USING ERRCODE = 'DXL01', MESSAGE = format('lock expired for instance %s: the turn took longer than the lock timeout', v_instance);
   END IF;
 
-  -- The execution row: created Running (or straight in its final status), or updated when its
-  -- status, output or pinned version changes. v_fresh: this turn created it.
-  INSERT INTO __S__.executions AS e (instance_id, execution_id, status, output, started_at, completed_at,
-                                     duroxide_version_major, duroxide_version_minor, duroxide_version_patch)
-  VALUES (v_instance, p_execution_id, coalesce(p_status, 'Running'), CASE WHEN p_status IS NOT NULL THEN p_output END,
-          v_now, CASE WHEN v_terminal THEN v_now END, p_pin[1], p_pin[2], p_pin[3])
-  ON CONFLICT (instance_id, execution_id) DO UPDATE
-    SET status = CASE WHEN p_status IS NOT NULL THEN p_status ELSE e.status END,
-        output = CASE WHEN p_status IS NOT NULL THEN p_output ELSE e.output END,
-        completed_at = CASE WHEN v_terminal THEN v_now ELSE e.completed_at END,
-        duroxide_version_major = CASE WHEN p_pin IS NOT NULL THEN p_pin[1] ELSE e.duroxide_version_major END,
-        duroxide_version_minor = CASE WHEN p_pin IS NOT NULL THEN p_pin[2] ELSE e.duroxide_version_minor END,
-        duroxide_version_patch = CASE WHEN p_pin IS NOT NULL THEN p_pin[3] ELSE e.duroxide_version_patch END
-    WHERE (p_status IS NOT NULL AND (e.status IS DISTINCT FROM p_status OR e.output IS DISTINCT FROM p_output OR v_terminal))
-       OR (p_pin IS NOT NULL AND (ARRAY[e.duroxide_version_major, e.duroxide_version_minor, e.duroxide_version_patch] IS DISTINCT FROM p_pin))
-  RETURNING (e.xmax = 0) INTO v_fresh;
-  v_fresh := coalesce(v_fresh, false);
+  DELETE FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND lock_token = p_token;
 
-  -- The instance row, in one statement: created on its first turn (name and version known), its
-  -- identity, current execution and custom status updated when they change.
   IF p_name IS NOT NULL AND p_version IS NOT NULL THEN
-    INSERT INTO __S__.instances AS i (instance_id, orchestration_name, orchestration_version, current_execution_id, parent_instance_id,
-                                      custom_status, custom_status_version, created_at, updated_at)
-    VALUES (v_instance, p_name, p_version, p_execution_id, p_parent,
-            CASE WHEN p_custom_status_set THEN p_custom_status END, CASE WHEN p_custom_status_set THEN 1 ELSE 0 END, v_now, v_now)
+    INSERT INTO __S__.instances (instance_id, orchestration_name, orchestration_version, current_execution_id, parent_instance_id, created_at, updated_at)
+    VALUES (v_instance, p_name, p_version, p_execution_id, p_parent, v_now, v_now)
     ON CONFLICT (instance_id) DO UPDATE
-      SET orchestration_name = EXCLUDED.orchestration_name, orchestration_version = EXCLUDED.orchestration_version,
-          current_execution_id = CASE WHEN v_fresh AND i.current_execution_id < p_execution_id THEN p_execution_id ELSE i.current_execution_id END,
-          custom_status = CASE WHEN p_custom_status_set THEN p_custom_status ELSE i.custom_status END,
-          custom_status_version = i.custom_status_version + CASE WHEN p_custom_status_set THEN 1 ELSE 0 END,
-          updated_at = EXCLUDED.updated_at
-      WHERE i.orchestration_name IS DISTINCT FROM EXCLUDED.orchestration_name
-         OR i.orchestration_version IS DISTINCT FROM EXCLUDED.orchestration_version
-         OR (v_fresh AND i.current_execution_id < p_execution_id)
-         OR p_custom_status_set;
-  ELSIF v_fresh OR p_custom_status_set THEN
-    UPDATE __S__.instances AS i
-       SET current_execution_id = CASE WHEN v_fresh AND i.current_execution_id < p_execution_id THEN p_execution_id ELSE i.current_execution_id END,
-           custom_status = CASE WHEN p_custom_status_set THEN p_custom_status ELSE i.custom_status END,
-           custom_status_version = i.custom_status_version + CASE WHEN p_custom_status_set THEN 1 ELSE 0 END,
-           updated_at = v_now
-     WHERE i.instance_id = v_instance AND ((v_fresh AND i.current_execution_id < p_execution_id) OR p_custom_status_set);
+      SET orchestration_name = EXCLUDED.orchestration_name, orchestration_version = EXCLUDED.orchestration_version, updated_at = EXCLUDED.updated_at
+      WHERE __S__.instances.orchestration_name IS DISTINCT FROM EXCLUDED.orchestration_name
+         OR __S__.instances.orchestration_version IS DISTINCT FROM EXCLUDED.orchestration_version;
+  END IF;
+
+  INSERT INTO __S__.executions (instance_id, execution_id, status, started_at)
+  VALUES (v_instance, p_execution_id, 'Running', v_now) ON CONFLICT DO NOTHING;
+  v_fresh := FOUND;
+  IF v_fresh THEN
+    UPDATE __S__.instances SET current_execution_id = p_execution_id, updated_at = v_now
+     WHERE instance_id = v_instance AND current_execution_id < p_execution_id;
+  END IF;
+  IF p_pin IS NOT NULL THEN
+    UPDATE __S__.executions SET duroxide_version_major = p_pin[1], duroxide_version_minor = p_pin[2], duroxide_version_patch = p_pin[3]
+     WHERE instance_id = v_instance AND execution_id = p_execution_id;
   END IF;
 
   IF cardinality(p_event_ids) > 0 THEN
     INSERT INTO __S__.history (instance_id, execution_id, event_id, event_type, event_data, created_at)
     SELECT v_instance, p_execution_id, e.id, e.t, e.d, v_now FROM unnest(p_event_ids, p_event_types, p_event_data) AS e(id, t, d);
+  END IF;
+
+  IF p_status IS NOT NULL AND NOT (v_fresh AND p_status = 'Running' AND p_output IS NULL) THEN
+    UPDATE __S__.executions
+       SET status = p_status, output = p_output, completed_at = CASE WHEN v_terminal THEN v_now ELSE completed_at END
+     WHERE instance_id = v_instance AND execution_id = p_execution_id;
+  END IF;
+
+  IF p_custom_status_set THEN
+    UPDATE __S__.instances SET custom_status = p_custom_status, custom_status_version = custom_status_version + 1, updated_at = v_now
+     WHERE instance_id = v_instance;
   END IF;
 
   -- KV: changes go to the execution's overlay in order; a terminal turn merges it into kv_store.
@@ -473,16 +433,13 @@ BEGIN
       ON CONFLICT DO NOTHING;
     END IF;
   END LOOP;
-  -- Nested IFs: "v_terminal AND EXISTS (...)" would start an executor on every turn.
-  IF v_terminal THEN
-    IF EXISTS (SELECT 1 FROM __S__.kv_delta WHERE instance_id = v_instance) THEN
-      INSERT INTO __S__.kv_store (instance_id, key, value, last_updated_at_ms)
-      SELECT instance_id, key, value, last_updated_at_ms FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NOT NULL
-      ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
-      DELETE FROM __S__.kv_store WHERE instance_id = v_instance
-         AND key IN (SELECT key FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NULL);
-      DELETE FROM __S__.kv_delta WHERE instance_id = v_instance;
-    END IF;
+  IF v_terminal AND EXISTS (SELECT 1 FROM __S__.kv_delta WHERE instance_id = v_instance) THEN
+    INSERT INTO __S__.kv_store (instance_id, key, value, last_updated_at_ms)
+    SELECT instance_id, key, value, last_updated_at_ms FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NOT NULL
+    ON CONFLICT (instance_id, key) DO UPDATE SET value = EXCLUDED.value, last_updated_at_ms = EXCLUDED.last_updated_at_ms;
+    DELETE FROM __S__.kv_store WHERE instance_id = v_instance
+       AND key IN (SELECT key FROM __S__.kv_delta WHERE instance_id = v_instance AND value IS NULL);
+    DELETE FROM __S__.kv_delta WHERE instance_id = v_instance;
   END IF;
 
   IF cardinality(p_w_items) > 0 THEN
@@ -497,21 +454,16 @@ BEGIN
      WHERE w.instance_id = c.inst AND w.execution_id = c.ex AND w.activity_id = c.act;
   END IF;
 
+  IF cardinality(p_o_items) > 0 THEN
+    INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+    SELECT o.inst, o.kind, o.item, v_now + o.delay, v_now FROM unnest(p_o_instances, p_o_kinds, p_o_items, p_o_delays) AS o(inst, kind, item, delay);
+  END IF;
+
+  DELETE FROM __S__.instance_locks WHERE instance_id = v_instance AND lock_token = p_token;
   o_instance := v_instance;
   -- Messages that arrived during the turn are fetchable now that the lock is gone: the caller
-  -- announces them to other processes. Messages this turn sends itself count too: a statement
-  -- does not see the rows its own WITH inserts (a data-modifying WITH runs whether read or not).
-  IF cardinality(p_o_items) > 0 THEN
-    WITH sent AS (
-      INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
-      SELECT o.inst, o.kind, o.item, v_now + o.delay, v_now FROM unnest(p_o_instances, p_o_kinds, p_o_items, p_o_delays) AS o(inst, kind, item, delay)
-      RETURNING 1)
-    SELECT EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now)
-        OR EXISTS (SELECT 1 FROM unnest(p_o_instances, p_o_delays) AS o(inst, delay) WHERE o.inst = v_instance AND o.delay <= 0)
-      INTO o_pending;
-  ELSE
-    o_pending := EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now);
-  END IF;
+  -- announces them to other processes.
+  o_pending := EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = v_instance AND visible_at <= v_now);
 END $$;
 
 CREATE OR REPLACE FUNCTION __S__.abandon_orch(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
@@ -566,9 +518,8 @@ DECLARE
   v_now BIGINT := __S__.now_ms();
   v_skip BIGINT[] := '{}';
   v_row RECORD;
-  v_unused TEXT;
 BEGIN
-  v_unused := set_config('synchronous_commit', 'off', true);
+  PERFORM set_config('synchronous_commit', 'off', true);
   LOOP
     SELECT w.id, w.work_item, w.attempt_count, w.session_id INTO v_row
       FROM __S__.worker_queue AS w
@@ -732,9 +683,7 @@ export const MIGRATIONS: readonly Migration[] = [
   // Version 2 installed the functions; version 3 re-creates all of them (§16.2), so version 2
   // now has nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
-  // Version 3 re-created the functions for the history tail; version 4 re-creates all of them.
-  { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
-  { version: 4, description: "hot-path functions in fewer statements: claims, acks and fetches each one or two statements on their common path", sql: FUNCTIONS },
+  { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
