@@ -4,7 +4,7 @@
  * committed is redelivered to the next runtime by the provider's lock expiry.
  */
 import { ConfigurationError } from "../core/errors.ts";
-import type { Provider } from "../provider.ts";
+import type { Provider, ProviderDataMethod } from "../provider.ts";
 import { SYSCALL_GET_KV, SYSCALL_NEW_GUID, SYSCALL_UTC_NOW } from "./context.ts";
 import { waitAtMost } from "./dispatch-loop.ts";
 import { OrchestrationDispatcher } from "./orchestration-dispatcher.ts";
@@ -19,6 +19,11 @@ import { RuntimeMetrics } from "./metrics/runtime-metrics.ts";
 import { queueDepthSampler } from "./metrics/queue-depths.ts";
 import type { MetricsSnapshot } from "./metrics/snapshot.ts";
 
+/**
+ * The Provider methods a runtime calls, checked at start: a subset of PROVIDER_DATA_METHODS (the
+ * type says so, so a rename there fails here), not all of it, so that a provider without the
+ * methods only clients and tools use (appendWithExecution, the KV reads, ...) still runs.
+ */
 const PROVIDER_METHODS = [
   "fetchOrchestrationItem",
   "ackOrchestrationItem",
@@ -32,7 +37,7 @@ const PROVIDER_METHODS = [
   "cleanupOrphanedSessions",
   "enqueueForOrchestrator",
   "read",
-] as const;
+] as const satisfies readonly ProviderDataMethod[];
 
 export class Runtime {
   /** Unique per start, used in dispatcher slot names. */
