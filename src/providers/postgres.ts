@@ -39,6 +39,7 @@ import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { postgresError } from "./postgres/errors.ts";
 import { Listener } from "./postgres/listener.ts";
+import { ParkedFetches, type ParkedFetch } from "./postgres/parked-fetches.ts";
 import { checkStorable } from "./postgres/storable.ts";
 import { migrate } from "./postgres/migrate.ts";
 import { channelOf, checkUrl, quoted, resolveOptions, type PostgresProviderOptions, type ResolvedOptions } from "./postgres/options.ts";
@@ -83,6 +84,28 @@ const MAX_ACK_BATCH = 64;
 
 const TAG_MODES = { DefaultOnly: "default", Tags: "tags", DefaultAnd: "default_and", Any: "any" } as const;
 
+const ABORTED = Symbol("aborted");
+
+/** `p`, or ABORTED as soon as `abort` fires (at once when it already has). */
+function untilAborted<T>(p: Promise<T>, abort: AbortSignal | null | undefined): Promise<T | typeof ABORTED> {
+  if (abort === null || abort === undefined) return p;
+  if (abort.aborted) return Promise.resolve(ABORTED);
+  return new Promise((resolve, reject) => {
+    const onAbort = () => resolve(ABORTED);
+    abort.addEventListener("abort", onAbort, { once: true });
+    p.then(
+      (v) => {
+        abort.removeEventListener("abort", onAbort);
+        resolve(v);
+      },
+      (e) => {
+        abort.removeEventListener("abort", onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
 function num(v: unknown): number | null {
   return v === null || v === undefined ? null : Number(v);
 }
@@ -96,8 +119,20 @@ export class PostgresProvider implements Provider {
   private readonly sqlText: ReturnType<typeof statements>;
   private readonly listener: Listener | null;
   private readonly announcer: Announcer;
-  private readonly orchestratorWork = new WakeSignal();
-  private readonly workerWork = new WakeSignal();
+  /** One idle fetch woken per message and filter, not all of them (see wake-signal.ts). */
+  private readonly orchestratorWork = new WakeSignal("one");
+  private readonly workerWork = new WakeSignal("one");
+  /** Idle fetches that this process's writes can hand their work to (see parked-fetches.ts). */
+  private readonly parkedOrch = new ParkedFetches<Row>();
+  private readonly parkedWork = new ParkedFetches<Row>();
+  /**
+   * Per queue and fetch group, the last look that found nothing: the generation it began at and
+   * until when its answer holds (the fallback poll interval, or the next due time it reported).
+   */
+  private readonly emptyLooks = new Map<WakeSignal, Map<string, { generation: number; until: number }>>([
+    [this.orchestratorWork, new Map()],
+    [this.workerWork, new Map()],
+  ]);
   /** The earliest pending timed wake-up per queue (delayed work announced by a notification). */
   private readonly timedWakes = new Map<WakeSignal, { at: number; timer: ReturnType<typeof setTimeout> }>();
   private readonly admin: PostgresProviderAdmin;
@@ -282,22 +317,81 @@ export class PostgresProvider implements Provider {
   /**
    * Runs `attempt` until it finds work or `pollTimeoutMs` has passed, sleeping between attempts
    * until a notification, the next message's visibility time, or the fallback poll interval.
+   * While it sleeps it is parked in `parked` with `params`: a write of this process may claim for
+   * it and hand it the claim (a row as the fetch function returns it), which `attempt` then takes
+   * instead of querying. `release` gives back a claim handed over after the fetch was aborted.
    */
-  private async poll<T>(pollTimeoutMs: number, signal: WakeSignal, attempt: () => Promise<Attempt<T>>, abort: AbortSignal | null | undefined): Promise<T | null> {
+  private async poll<T>(
+    pollTimeoutMs: number,
+    signal: WakeSignal,
+    parked: ParkedFetches<Row>,
+    group: string,
+    params: unknown[],
+    attempt: (handed: Row | undefined) => Promise<Attempt<T>>,
+    release: (handed: Row) => Promise<unknown>,
+    abort: AbortSignal | null | undefined,
+  ): Promise<T | null> {
     const deadline = performance.now() + pollTimeoutMs;
-    for (;;) {
-      // An aborted fetch claims nothing (docs/provider-contract.md §3.2).
-      if (abort?.aborted) return null;
+    const looks = this.emptyLooks.get(signal)!;
+    let woken = false;
+    let handed: Row | undefined;
+    for (let first = true; ; first = false) {
+      // An aborted fetch claims nothing (docs/provider-contract.md §3.2). A wake-up it took is
+      // handed to the next idle fetch of its group, so that one looks instead.
+      if (abort?.aborted) {
+        if (woken) signal.passOn(group);
+        return null;
+      }
       const seen = signal.generation;
-      const r = await attempt();
-      if (r.found !== null || this.closed) return r.found;
+      let r: Attempt<T>;
+      const known = looks.get(group);
+      const start = performance.now();
+      if (first && handed === undefined && pollTimeoutMs > 0 && this.listener !== null && known !== undefined && known.generation === seen && start < known.until) {
+        // The last look of this group found nothing and no work was announced since it began
+        // (this process's writes, other processes' notifications and due times all count): park
+        // without asking. A notification lost while the listener was down is still covered by
+        // the fallback poll, since a parked fetch looks when it wakes.
+        r = { found: null, nextDueMs: known.until - start };
+      } else {
+        r = await attempt(handed);
+        // A claim handed over says nothing of the rest of the queue: the last look still holds.
+        if (handed === undefined) {
+          if (r.found === null) looks.set(group, { generation: seen, until: start + Math.min(this.options.fallbackPollIntervalMs, r.nextDueMs ?? Infinity) });
+          else looks.delete(group);
+        }
+      }
+      const wasHanded = handed !== undefined;
+      handed = undefined;
+      if (r.found !== null) {
+        // Woken for work and found some: more may be waiting, so wake the next idle fetch. (A
+        // write that handed its work over woke the others itself when it made more, see handOver.)
+        if (woken && !wasHanded) signal.passOn(group);
+        return r.found;
+      }
+      if (this.closed) return null;
       const now = performance.now();
       if (now >= deadline) return null;
+      woken = true;
       if (signal.generation !== seen) continue; // woken while looking: look again now
       let wait = Math.min(deadline - now, this.options.fallbackPollIntervalMs);
       if (r.nextDueMs !== null) wait = Math.min(wait, Math.max(r.nextDueMs, 1));
-      await signal.wait(wait, abort);
-      if (this.closed || abort?.aborted) return null;
+      const spot = parked.park(group, params);
+      await signal.wait(wait, abort, group, spot.reservation);
+      if (!spot.reserved) {
+        parked.leave(spot);
+        if (this.closed) return null;
+        continue;
+      }
+      // A write claims for this fetch: take what it hands over, or look again if it got nothing.
+      // An abort does not wait for the write: what it claims then is given back when it lands.
+      const claim = await untilAborted(spot.handOff, abort);
+      if (claim === ABORTED || this.closed || abort?.aborted) {
+        const late = claim === ABORTED ? spot.handOff : Promise.resolve(claim);
+        void late.then((c) => (c === null ? undefined : release(c))).catch(() => {});
+        return null;
+      }
+      if (claim === null) continue;
+      handed = claim;
     }
   }
 
@@ -306,9 +400,43 @@ export class PostgresProvider implements Provider {
   async enqueueForOrchestrator(item: WorkItem, delayMs?: number | null): Promise<void> {
     const op = "enqueueForOrchestrator";
     const v = validateProviderInput.enqueueForOrchestrator(item, delayMs);
-    await this.write(op, this.sqlText.enqueueOrch, [workItemInstance(v.item), v.item.type, v.text, v.delayMs]);
+    const params = [workItemInstance(v.item), v.item.type, v.text, v.delayMs];
+    // Visible now and a fetch of this process is idle: claim for it in the same transaction.
+    const [spot] = v.delayMs === 0 ? this.parkedOrch.reserve(1) : [];
+    if (spot === undefined) {
+      await this.write(op, this.sqlText.enqueueOrch, params);
+    } else {
+      let claim: Row;
+      try {
+        claim = (await this.write(op, this.sqlText.enqueueOrchClaim, [...params, ...spot.params]))[0]!;
+      } catch (err) {
+        spot.settle(null);
+        throw err;
+      }
+      if (this.handOver(spot, claim, this.orchestratorWork, claim.o_instance === params[0])) {
+        this.announcer.announce("o");
+        return;
+      }
+    }
     this.announcer.announce(v.delayMs > 0 ? `o${v.delayMs}` : "o");
     this.wakeIn(this.orchestratorWork, v.delayMs);
+  }
+
+  /**
+   * Gives a parked fetch what a write claimed for it; true when that was a claim. With nothing
+   * claimed the fetch looks again itself and the caller wakes the others as usual. `covered`: the
+   * claims took all the work the write made, so nobody else is woken (and fetches that found the
+   * queue empty before may go on trusting that). Otherwise (the claim took older work, or less than
+   * the write made) everyone is woken as for any write.
+   */
+  private handOver(spot: ParkedFetch<Row>, claim: Row, signal: WakeSignal, covered: boolean): boolean {
+    if (claim.o_token === null) {
+      spot.settle(null);
+      return false;
+    }
+    spot.settle(claim);
+    if (!covered) signal.notify();
+    return true;
   }
 
   async fetchOrchestrationItem(
@@ -328,15 +456,18 @@ export class PostgresProvider implements Provider {
       range === null ? [0, 0, 0] : [range[1].major, range[1].minor, range[1].patch],
       HISTORY_TAIL,
     ];
-    return this.poll(pollTimeoutMs, this.orchestratorWork, async () => {
-      for (;;) {
-        const r = (await this.call(op, this.sqlText.fetchOrch, params))[0]!;
+    const group = range === null ? "" : JSON.stringify(params.slice(2, 4));
+    const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedOrchestration>> => {
+      for (let r = handed; ; r = undefined) {
+        r ??= (await this.call(op, this.sqlText.fetchOrch, params))[0]!;
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         const turn = await this.toTurn(op, r);
         if (turn !== null) return { found: turn, nextDueMs: null };
         // Nothing in the batch could be used (undecodable, or no identity): it was given back; look again.
       }
-    }, signal);
+    };
+    const release = (r: Row) => this.call(op, this.sqlText.abandonOrch, [r.o_token, 0, true]);
+    return this.poll(pollTimeoutMs, this.orchestratorWork, this.parkedOrch, group, params, attempt, release, signal);
   }
 
   /** Decodes a claimed batch into a turn; null (after giving the batch back) when nothing in it can be processed. */
@@ -436,13 +567,39 @@ export class PostgresProvider implements Provider {
       cancelledActivities,
     );
     const ack = ackParams(lockToken, executionId, v);
-    const r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
-    // Messages that arrived during the turn are fetchable now that the lock is gone.
-    this.orchestratorWork.notify();
+    const seen = this.orchestratorWork.generation;
+    // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
+    const spots = this.parkedWork.reserve(ack.activities);
+    let r: Row;
+    try {
+      r = spots.length === 0
+        ? (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!
+        : (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
+    } catch (err) {
+      for (const spot of spots) spot.settle(null);
+      throw err;
+    }
+    let handedOver = false;
+    if (spots.length > 0) {
+      const tokens = r.o_tokens as string[];
+      const items = r.o_items as string[];
+      const attempts = r.o_attempts as number[];
+      // Claims take the oldest items first: they cover the turn's activities only if they took all of them.
+      const mine = new Set(ack.texts);
+      const covered = tokens.length === ack.activities && items.every((text) => mine.has(text));
+      spots.forEach((spot, i) => {
+        const claim = i < tokens.length ? { o_token: tokens[i], o_item: items[i], o_attempt: attempts[i] } : { o_token: null };
+        if (this.handOver(spot, claim, this.workerWork, covered)) handedOver = true;
+      });
+    }
+    // Messages for the instance that committed before the ack looked (o_pending), or whose
+    // wake-up came while the ack ran (its fetch found the instance still locked), are fetchable
+    // now that the lock is gone. A message whose wake-up comes later finds the lock gone anyway.
+    if (r.o_pending || this.orchestratorWork.generation !== seen) this.orchestratorWork.notify();
     if (r.o_pending) this.announcer.announce("o");
     if (ack.activities > 0) {
       this.announcer.announce("w");
-      this.workerWork.notify();
+      if (!handedOver) this.workerWork.notify();
     }
     if (ack.firstDelayMs !== null) {
       this.announcer.announce(ack.firstDelayMs > 0 ? `o${ack.firstDelayMs}` : "o");
@@ -490,9 +647,10 @@ export class PostgresProvider implements Provider {
     if (tf.type === "None") return null; // an orchestrator-only node
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? [...tf.tags] : [];
     const params = [lockTimeoutMs, TAG_MODES[tf.type], tags, sess !== null, sess?.owner_id ?? "", sess?.lock_timeout ?? 0];
-    return this.poll(pollTimeoutMs, this.workerWork, async () => {
-      for (;;) {
-        const r = (await this.call(op, this.sqlText.fetchWork, params))[0]!;
+    const group = JSON.stringify(params.slice(1));
+    const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
+      for (let r = handed; ; r = undefined) {
+        r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         try {
           const item = decodeWorkItem(r.o_item as string);
@@ -502,7 +660,9 @@ export class PostgresProvider implements Provider {
           await this.call(op, this.sqlText.deadLetter, ["worker", r.o_token, null, (err as Error).message]);
         }
       }
-    }, signal);
+    };
+    const release = (r: Row) => this.call(op, this.sqlText.abandonWork, [r.o_token, 0, true]);
+    return this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal);
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -518,22 +678,30 @@ export class PostgresProvider implements Provider {
     // Checked alone, so that one unstorable ack cannot fail the batch it would have joined.
     checkStorable(op, [ack.token, ack.instance, ack.kind, ack.item]);
     await this.workAcks.submit(ack);
-    if (done !== null) {
-      this.announcer.announce("o");
-      this.orchestratorWork.notify();
-    }
+    // The batch woke this process's fetches (sendWorkAcks); other processes hear it here.
+    if (done !== null) this.announcer.announce("o");
   }
 
   /** One batch of worker acks: one call of ack_work_many; an ack whose lock is gone fails alone. */
   private async sendWorkAcks(acks: WorkAck[]): Promise<Outcome<void>[]> {
     const op = "ackWorkItem";
-    const rows = await this.call(op, this.sqlText.ackWorkMany, [
-      acks.map((a) => a.token),
-      acks.map((a) => a.instance),
-      acks.map((a) => a.kind),
-      acks.map((a) => a.item),
-    ]);
-    const applied = new Set((rows[0]!.done as number[]).map(Number));
+    const params = [acks.map((a) => a.token), acks.map((a) => a.instance), acks.map((a) => a.kind), acks.map((a) => a.item)];
+    const completes = acks.some((a) => a.item !== null);
+    // A completion makes orchestrator work: a fetch of this process idle on that queue gets it in the same transaction.
+    const [spot] = completes ? this.parkedOrch.reserve(1) : [];
+    let r: Row;
+    try {
+      r = spot === undefined
+        ? (await this.call(op, this.sqlText.ackWorkMany, params))[0]!
+        : (await this.call(op, this.sqlText.ackWorkManyClaim, [...params, ...spot.params]))[0]!;
+    } catch (err) {
+      spot?.settle(null);
+      throw err;
+    }
+    const applied = new Set((r.done as number[]).map(Number));
+    // The claim covers the batch's completions when they were all for the instance it took.
+    const covered = acks.every((a, i) => a.item === null || !applied.has(i + 1) || a.instance === r.o_instance);
+    if (completes && !(spot !== undefined && this.handOver(spot, r, this.orchestratorWork, covered))) this.orchestratorWork.notify();
     return acks.map((a, i) =>
       applied.has(i + 1)
         ? { ok: true, value: undefined }
@@ -685,7 +853,7 @@ function ackParams(
   lockToken: string,
   executionId: number,
   v: ReturnType<typeof validateProviderInput.ackOrchestrationItem>,
-): { params: unknown[]; activities: number; firstDelayMs: number | null } {
+): { params: unknown[]; activities: number; texts: string[]; firstDelayMs: number | null } {
   const events = v.delta;
   const w = { items: [] as string[], inst: [] as string[], exec: [] as number[], act: [] as number[], sess: [] as (string | null)[], tag: [] as (string | null)[] };
   v.workerItems.forEach((item, i) => {
@@ -761,8 +929,23 @@ function ackParams(
     v.cancelled.map((c) => c.execution_id),
     v.cancelled.map((c) => c.activity_id),
   ];
-  return { params, activities: w.items.length, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
+  return { params, activities: w.items.length, texts: w.items, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
 }
+
+/** The types of ack_orch's parameters, in its order (see ackParams). */
+const ACK_ORCH_TYPES = [
+  "text", "bigint", "bigint[]", "text[]", "text[]",
+  "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
+  "text[]", "text[]", "text[]", "bigint[]",
+  "text", "text", "text", "text", "text", "bigint[]",
+  "boolean", "text",
+  "text[]", "text[]", "text[]", "bigint[]",
+  "text[]", "bigint[]", "bigint[]",
+];
+
+/** fetch_orch_tail's parameters as a claim function takes them, from placeholder `$first` on. */
+const ORCH_CLAIM_PARAMS = (first: number) =>
+  ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
 
 /** Every statement's text, for one schema. */
 function statements(q: string) {
@@ -770,20 +953,16 @@ function statements(q: string) {
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
     fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer)`,
-    ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders([
-      "text", "bigint", "bigint[]", "text[]", "text[]",
-      "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
-      "text[]", "text[]", "text[]", "bigint[]",
-      "text", "text", "text", "text", "text", "bigint[]",
-      "boolean", "text",
-      "text[]", "text[]", "text[]", "bigint[]",
-      "text[]", "bigint[]", "bigint[]",
-    ])})`,
+    ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(ACK_ORCH_TYPES)})`,
     abandonOrch: `SELECT ${q}.abandon_orch($1::text, $2::bigint, $3::boolean)`,
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,
     enqueueWorker: `SELECT ${q}.enqueue_worker($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text)`,
     fetchWork: `SELECT * FROM ${q}.fetch_work($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint)`,
     ackWorkMany: `SELECT ${q}.ack_work_many($1::text[], $2::text[], $3::text[], $4::text[]) AS done`,
+    // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
+    enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
+    ackWorkManyClaim: `SELECT o_done AS done, f.* FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    ackOrchClaimWork: `SELECT * FROM ${q}.ack_orch_claim_work(${placeholders([...ACK_ORCH_TYPES, "bigint", "text", "text[]", "boolean", "text", "bigint", "integer"])})`,
     abandonWork: `SELECT ${q}.abandon_work($1::text, $2::bigint, $3::boolean)`,
     renewWork: `SELECT ${q}.renew_work($1::text, $2::bigint)`,
     renewSessions: `SELECT ${q}.renew_sessions($1::text[], $2::bigint, $3::bigint) AS n`,

@@ -2,13 +2,35 @@
  * A level-free wake-up for long-polling fetches: waiters sleep until `notify()` or their timeout,
  * whichever comes first. Providers notify when they write work into a queue, so a fetch waiting in
  * the same process returns at once instead of at its next poll.
+ *
+ * Two ways to wake (docs/provider-contract.md §16.4):
+ * - "all" (the default): every waiter wakes on every notify.
+ * - "one": a notify wakes the longest-waiting waiter of each group (waiters that fetch with the
+ *   same filter are one group: any of them can take what the others can). A waiter that found
+ *   work calls `passOn(group)`, which wakes the next one of its group, since more work may be
+ *   waiting; the chain ends at the first waiter that finds nothing. Waking every idle slot for
+ *   one message only to have all but one find nothing cost a database round trip per idle slot
+ *   per message.
  */
 /** The longest delay setTimeout honours (about 24.8 days). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+export type WakeMode = "all" | "one";
+
+/** The group of waiters that `wait` joins when it names none. */
+const DEFAULT_GROUP = "";
+
 export class WakeSignal {
-  private waiters = new Set<() => void>();
+  /** Waiters by group, each group in the order they began to wait. */
+  private readonly groups = new Map<string, Set<() => void>>();
   private notified = 0;
+  /** Whether a notify is waiting for the next macrotask to wake waiters. */
+  private pending = false;
+  /** Groups whose next waiter a passOn() will wake on the next macrotask. */
+  private readonly passes = new Set<string>();
+  private passPending = false;
+
+  constructor(private readonly mode: WakeMode = "all") {}
 
   /**
    * Counts notify() calls, waiters or not: a fetch that reads it before looking at the queue and
@@ -19,32 +41,84 @@ export class WakeSignal {
     return this.notified;
   }
 
-  notify(): void {
+  /**
+   * Work arrived. `except` ("one" mode): a group that needs no wake-up, because a write handed the
+   * work to one of its fetches, which wakes the next of its group itself (passOn); fetches looking
+   * right now still look again (the generation changes).
+   */
+  notify(except?: string): void {
     this.notified++;
-    if (this.waiters.size === 0 || this.pending) return;
+    if (this.groups.size === 0) return;
+    if (except === undefined || this.mode === "all") this.everyGroup = true;
+    else if (this.allBut === null) this.allBut = except;
+    else if (this.allBut !== except) this.everyGroup = true;
+    if (this.pending) return;
     // Wake on the next macrotask, not in this one: whoever wrote the work (e.g. a worker slot that
     // just acked an activity) first gets to start its next item, then the woken fetchers run.
     this.pending = true;
     setImmediate(() => {
+      const skip = this.everyGroup ? null : this.allBut;
       this.pending = false;
-      const woken = this.waiters;
-      this.waiters = new Set();
-      for (const wake of woken) wake();
+      this.everyGroup = false;
+      this.allBut = null;
+      for (const [group, waiters] of [...this.groups]) {
+        if (this.mode === "all") {
+          this.groups.delete(group);
+          for (const wake of waiters) wake();
+        } else if (group !== skip) {
+          this.wakeFirst(waiters);
+        }
+      }
     });
   }
 
-  private pending = false;
+  /** Pending wake-ups: of every group, or (allBut) of all groups but one. */
+  private everyGroup = false;
+  private allBut: string | null = null;
+
+
+  /**
+   * In "one" mode, wakes the next waiter of `group` (the caller found work: there may be more).
+   * No generation change: fetches already looking need not look again. A no-op in "all" mode.
+   */
+  passOn(group: string = DEFAULT_GROUP): void {
+    if (this.mode === "all" || !this.groups.has(group)) return;
+    this.passes.add(group);
+    if (this.passPending) return;
+    this.passPending = true;
+    setImmediate(() => {
+      this.passPending = false;
+      for (const g of this.passes) {
+        const waiters = this.groups.get(g);
+        if (waiters !== undefined) this.wakeFirst(waiters);
+      }
+      this.passes.clear();
+    });
+  }
+
+  private wakeFirst(waiters: Set<() => void>): void {
+    for (const wake of waiters) {
+      wake();
+      return;
+    }
+  }
 
   /**
    * Sleeps until notify(), `ms`, or `abort` (a fetch's signal: the runtime shutting down cancels
-   * its idle waits instead of waiting them out, docs/provider-contract.md §3.2).
+   * its idle waits instead of waiting them out, docs/provider-contract.md §3.2). `group` names the
+   * waiters this one can stand in for ("one" mode); one group when omitted. `until` also ends the
+   * wait when it settles (the waiter then no longer counts as waiting).
    */
-  wait(ms: number, abort?: AbortSignal | null): Promise<void> {
+  wait(ms: number, abort?: AbortSignal | null, group: string = DEFAULT_GROUP, until?: Promise<unknown>): Promise<void> {
     return new Promise((resolve) => {
       if (abort?.aborted) return resolve();
+      let waiters = this.groups.get(group);
+      if (waiters === undefined) this.groups.set(group, (waiters = new Set()));
+      const set = waiters;
       const wake = () => {
         clearTimeout(timer);
-        this.waiters.delete(wake);
+        set.delete(wake);
+        if (set.size === 0 && this.groups.get(group) === set) this.groups.delete(group);
         abort?.removeEventListener("abort", wake);
         resolve();
       };
@@ -54,7 +128,8 @@ export class WakeSignal {
       // A waiting fetch alone must not keep the process alive: a runtime holds its own handle
       // while running, so after shutdown a process can exit without waiting out long polls.
       (timer as { unref?: () => void }).unref?.();
-      this.waiters.add(wake);
+      set.add(wake);
+      until?.then(wake, wake);
     });
   }
 }

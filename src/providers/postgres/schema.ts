@@ -596,6 +596,94 @@ BEGIN
   RETURN v_done;
 END $$;
 
+-- Hand-offs (docs/provider-contract.md §16.4): a write that makes work for a queue on which a fetch
+-- of this process is parked claims that work for it in the same transaction, one round trip
+-- instead of a commit, a wake-up and a fetch. Each runs the write and then the ordinary claim
+-- (same rules, same lock), and restores synchronous_commit, which the claim turns off for its
+-- own transaction: the write's commit stays durable.
+
+-- enqueue_orch, then fetch_orch_tail for the parked fetch.
+CREATE OR REPLACE FUNCTION __S__.enqueue_orch_claim(
+  p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT,
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
+  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
+  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
+  OUT o_messages TEXT[], OUT o_attempt INTEGER,
+  OUT o_history TEXT[], OUT o_history_complete BOOLEAN, OUT o_started TEXT,
+  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
+  OUT o_next_due_ms BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE v_sync TEXT := current_setting('synchronous_commit');
+BEGIN
+  PERFORM __S__.enqueue_orch(p_instance, p_kind, p_item, p_delay_ms);
+  SELECT f.o_instance, f.o_token, f.o_execution_id, f.o_name, f.o_version, f.o_existed, f.o_messages, f.o_attempt,
+         f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
+    INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
+         o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
+  PERFORM set_config('synchronous_commit', v_sync, true);
+END $$;
+
+-- ack_work_many (o_done: its result), then fetch_orch_tail for the parked fetch.
+CREATE OR REPLACE FUNCTION __S__.ack_work_many_claim(
+  p_tokens TEXT[], p_instances TEXT[], p_kinds TEXT[], p_items TEXT[],
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
+  OUT o_done INTEGER[],
+  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
+  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
+  OUT o_messages TEXT[], OUT o_attempt INTEGER,
+  OUT o_history TEXT[], OUT o_history_complete BOOLEAN, OUT o_started TEXT,
+  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
+  OUT o_next_due_ms BIGINT)
+LANGUAGE plpgsql AS $$
+DECLARE v_sync TEXT := current_setting('synchronous_commit');
+BEGIN
+  o_done := __S__.ack_work_many(p_tokens, p_instances, p_kinds, p_items);
+  SELECT f.o_instance, f.o_token, f.o_execution_id, f.o_name, f.o_version, f.o_existed, f.o_messages, f.o_attempt,
+         f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
+    INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
+         o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
+  PERFORM set_config('synchronous_commit', v_sync, true);
+END $$;
+
+-- ack_orch, then up to p_count claims of fetch_work for parked fetches that share one filter.
+CREATE OR REPLACE FUNCTION __S__.ack_orch_claim_work(
+  p_token TEXT, p_execution_id BIGINT,
+  p_event_ids BIGINT[], p_event_types TEXT[], p_event_data TEXT[],
+  p_w_items TEXT[], p_w_instances TEXT[], p_w_executions BIGINT[], p_w_activities BIGINT[], p_w_sessions TEXT[], p_w_tags TEXT[],
+  p_o_instances TEXT[], p_o_kinds TEXT[], p_o_items TEXT[], p_o_delays BIGINT[],
+  p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin BIGINT[],
+  p_custom_status_set BOOLEAN, p_custom_status TEXT,
+  p_kv_ops TEXT[], p_kv_keys TEXT[], p_kv_values TEXT[], p_kv_times BIGINT[],
+  p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[],
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT, p_count INTEGER,
+  OUT o_instance TEXT, OUT o_pending BOOLEAN, OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_sync TEXT := current_setting('synchronous_commit');
+  v_claim RECORD;
+BEGIN
+  SELECT a.o_instance, a.o_pending INTO o_instance, o_pending
+    FROM __S__.ack_orch(p_token, p_execution_id, p_event_ids, p_event_types, p_event_data,
+      p_w_items, p_w_instances, p_w_executions, p_w_activities, p_w_sessions, p_w_tags,
+      p_o_instances, p_o_kinds, p_o_items, p_o_delays,
+      p_name, p_version, p_parent, p_status, p_output, p_pin,
+      p_custom_status_set, p_custom_status,
+      p_kv_ops, p_kv_keys, p_kv_values, p_kv_times,
+      p_c_instances, p_c_executions, p_c_activities) AS a;
+  o_tokens := '{}'; o_items := '{}'; o_attempts := '{}';
+  FOR i IN 1 .. p_count LOOP
+    SELECT w.o_token, w.o_item, w.o_attempt INTO v_claim
+      FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
+    EXIT WHEN v_claim.o_token IS NULL;
+    o_tokens := o_tokens || v_claim.o_token;
+    o_items := o_items || v_claim.o_item;
+    o_attempts := o_attempts || v_claim.o_attempt;
+  END LOOP;
+  PERFORM set_config('synchronous_commit', v_sync, true);
+END $$;
+
 CREATE OR REPLACE FUNCTION __S__.abandon_work(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
@@ -680,10 +768,11 @@ END $$;
  */
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
-  // Version 2 installed the functions; version 3 re-creates all of them (§16.2), so version 2
-  // now has nothing left to do.
+  // Version 2 installed the functions; each later version re-creates all of them (§16.2), so
+  // versions 2 and 3 now have nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
-  { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: FUNCTIONS },
+  { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
+  { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */

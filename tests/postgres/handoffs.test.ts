@@ -1,0 +1,204 @@
+// Wake-ups and hand-offs inside one process (docs/provider-contract.md §16.4). A write that makes work for a
+// queue on which a fetch of the same provider is parked claims that work for it in the write's own
+// transaction. The fetch then returns without looking at the queue again: the query spy shows
+// one look (the empty one before it parked). Every provider here polls as a fallback only once a
+// minute, so a fetch that returns within seconds got its work from the write, not from a poll.
+import { afterAll, expect, test } from "bun:test";
+import { SQL } from "bun";
+import { TagFilter } from "../../src/core/queue-types.ts";
+import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
+import { postgresForTests } from "../providers/postgres-server.ts";
+import { freshSchema, spyQueries, within } from "./helpers.ts";
+
+const pg = await postgresForTests();
+const opened: PostgresProvider[] = [];
+const schemas = new Set<string>();
+
+async function connect(schema = freshSchema()): Promise<PostgresProvider> {
+  schemas.add(schema);
+  const p = await PostgresProvider.connect(pg.url!, { fallbackPollIntervalMs: 60_000, poolMax: 3, schema });
+  opened.push(p);
+  return p;
+}
+
+afterAll(async () => {
+  if (pg.url === null) return;
+  await Promise.all(opened.map((p) => p.close()));
+  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
+});
+
+function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
+  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
+  else test(name, fn, timeoutMs);
+}
+
+type Parked = { parkedOrch: { size: number }; parkedWork: { size: number } };
+
+/** Resolves once `n` fetches of the queue are parked (checked every event-loop turn, bounded). */
+async function parked(p: PostgresProvider, queue: "parkedOrch" | "parkedWork", n = 1): Promise<void> {
+  const deadline = performance.now() + 10_000;
+  while ((p as unknown as Parked)[queue].size < n) {
+    if (performance.now() > deadline) throw new Error(`${n} ${queue} fetch(es) never parked`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+/** Starts an instance and commits its first turn with `activities` activities scheduled. */
+async function startWithActivities(p: PostgresProvider, instance: string, activities: number): Promise<void> {
+  await p.enqueueForOrchestrator(startItem(instance), null);
+  const f = await p.fetchOrchestrationItem(30_000, 0);
+  expect(f?.item.instance).toBe(instance);
+  const ids = Array.from({ length: activities }, (_, i) => i + 2);
+  await p.ackOrchestrationItem(
+    f!.lockToken,
+    1,
+    [startedEvent(instance), ...ids.map((id) => activityScheduledEvent(instance, 1, id))],
+    ids.map((id) => activityItem(instance, id)),
+    [],
+    runningMeta(),
+    [],
+  );
+}
+
+pgTest("enqueueForOrchestrator hands its message to an idle fetchOrchestrationItem of the same provider: one look, no second fetch", async () => {
+  const p = await connect();
+  const spy = spyQueries(p);
+  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
+  await parked(p, "parkedOrch");
+  await p.enqueueForOrchestrator(startItem("h-enqueue"), null);
+  const f = await within("the parked orchestrator fetch", fetched, 5_000);
+  expect(f?.item.instance).toBe("h-enqueue");
+  expect(f?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
+  expect(f?.attemptCount).toBe(1);
+  expect(spy.count("fetchOrchestrationItem")).toBe(1);
+  // The claim is a real lock: the turn commits with it.
+  await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("h-enqueue")], [], [], runningMeta(), []);
+  expect((await p.read("h-enqueue")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
+});
+
+pgTest("ackWorkItem hands the completion to an idle fetchOrchestrationItem: the batch holds it, history and lock as a fetch would", async () => {
+  const p = await connect();
+  await startWithActivities(p, "h-complete", 1);
+  const w = await p.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly());
+  expect(w?.item.type).toBe("ActivityExecute");
+  const spy = spyQueries(p);
+  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
+  await parked(p, "parkedOrch");
+  await p.ackWorkItem(w!.lockToken, activityCompletedItem("h-complete", 2, "r"));
+  const f = await within("the parked orchestrator fetch", fetched, 5_000);
+  expect(f?.item.instance).toBe("h-complete");
+  expect(f?.item.messages.map((m) => m.type)).toEqual(["ActivityCompleted"]);
+  expect(f?.item.history.map((e) => e.type)).toEqual(["OrchestrationStarted", "ActivityScheduled"]);
+  expect(spy.count("fetchOrchestrationItem")).toBe(1);
+  // The lock is held: another fetch finds nothing to claim.
+  expect(await p.fetchOrchestrationItem(30_000, 0)).toBeNull();
+});
+
+pgTest("ackOrchestrationItem hands its activities to idle fetchWorkItem calls, one each; what is left stays queued for the next fetch", async () => {
+  const p = await connect();
+  const spy = spyQueries(p);
+  const idle = [p.fetchWorkItem(30_000, 20_000, null, TagFilter.defaultOnly()), p.fetchWorkItem(30_000, 20_000, null, TagFilter.defaultOnly())];
+  await parked(p, "parkedWork", 2);
+  await startWithActivities(p, "h-fanout", 3);
+  const got = await within("the parked worker fetches", Promise.all(idle), 5_000);
+  const ids = got.map((g) => (g?.item.type === "ActivityExecute" ? g.item.id : null));
+  expect(new Set(ids)).toEqual(new Set([2, 3])); // the oldest two, one each
+  expect(spy.count("fetchWorkItem")).toBe(2); // each looked once, before parking
+  const third = await p.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly());
+  expect(third?.item.type === "ActivityExecute" && third.item.id).toBe(4);
+  // The handed claims are real leases: their acks apply.
+  for (const g of got) await p.ackWorkItem(g!.lockToken, null);
+});
+
+pgTest("a hand-off write that fails (a lost lock) leaves the parked fetch waiting, and it still gets the next work", async () => {
+  const p = await connect();
+  const fetched = p.fetchWorkItem(30_000, 20_000, null, TagFilter.defaultOnly());
+  await parked(p, "parkedWork");
+  const ack = p.ackOrchestrationItem("no-such-token", 1, [startedEvent("h-lost")], [activityItem("h-lost", 2)], [], runningMeta(), []);
+  await expect(ack).rejects.toMatchObject({ kind: "LockLost" });
+  await p.enqueueForWorker(activityItem("h-next", 7));
+  const w = await within("the parked worker fetch", fetched, 5_000);
+  expect(w?.item.type === "ActivityExecute" && [w.item.instance, w.item.id]).toEqual(["h-next", 7]);
+});
+
+pgTest("a fetch aborted while a write claims for it returns null at once; the late claim is given back, its attempt not counted", async () => {
+  const p = await connect();
+  // Hold the enqueue's write until the fetch has been aborted.
+  const target = p as unknown as { write: (op: string, text: string, params: unknown[]) => Promise<unknown> };
+  const write = target.write.bind(p);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  target.write = async (op, text, params) => {
+    await gate;
+    return write(op, text, params);
+  };
+  const ac = new AbortController();
+  const fetched = p.fetchOrchestrationItem(30_000, 20_000, null, ac.signal);
+  await parked(p, "parkedOrch");
+  const enqueued = p.enqueueForOrchestrator(startItem("h-abort"), null);
+  await new Promise((r) => setImmediate(r));
+  expect((p as unknown as Parked).parkedOrch.size).toBe(0); // reserved by the enqueue
+  ac.abort();
+  expect(await within("the aborted fetch", fetched, 2_000)).toBeNull();
+  open();
+  await enqueued;
+  target.write = write;
+  // The claim made for the aborted fetch is released: the next fetch gets the batch, first attempt.
+  const deadline = performance.now() + 5_000;
+  let f = await p.fetchOrchestrationItem(30_000, 0);
+  while (f === null && performance.now() < deadline) f = await p.fetchOrchestrationItem(30_000, 200);
+  expect(f?.item.instance).toBe("h-abort");
+  expect(f?.attemptCount).toBe(1);
+});
+
+pgTest("the hand-off functions commit the write durably: synchronous_commit is what it was, though the claim turns it off for itself", async () => {
+  const p = await connect();
+  const q = `"${p.schema}"`;
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    const setting = (rows: { s: string }[]) => rows[0]!.s;
+    const base = setting(await sql.unsafe(`SELECT current_setting('synchronous_commit') AS s`));
+    // A plain claim leaves its transaction asynchronous (that is what the check below guards against).
+    const plain = await sql.begin(async (tx) => {
+      await tx.unsafe(`SELECT * FROM ${q}.fetch_orch_tail(30000, false, '{0,0,0}', '{0,0,0}', 100)`);
+      return setting(await tx.unsafe(`SELECT current_setting('synchronous_commit') AS s`));
+    });
+    expect(plain).toBe("off");
+    const item = JSON.stringify(startItem("h-durable"));
+    const claimed = await sql.begin(async (tx) => {
+      const r = await tx.unsafe(`SELECT o_token FROM ${q}.enqueue_orch_claim('h-durable', 'StartOrchestration', $1, 0, 30000, false, '{0,0,0}', '{0,0,0}', 100)`, [item]);
+      expect(r[0].o_token).not.toBeNull();
+      return setting(await tx.unsafe(`SELECT current_setting('synchronous_commit') AS s`));
+    });
+    expect(claimed).toBe(base);
+    const acked = await sql.begin(async (tx) => {
+      await tx.unsafe(`SELECT * FROM ${q}.ack_work_many_claim('{}', '{}', '{}', '{}', 30000, false, '{0,0,0}', '{0,0,0}', 100)`);
+      return setting(await tx.unsafe(`SELECT current_setting('synchronous_commit') AS s`));
+    });
+    expect(acked).toBe(base);
+  } finally {
+    await sql.close();
+  }
+});
+
+pgTest("a fetch right after an empty look, with nothing announced since, parks without looking; any announcement makes it look", async () => {
+  const a = await connect();
+  const spy = spyQueries(a);
+  expect(await a.fetchOrchestrationItem(30_000, 30)).toBeNull(); // looks, sleeps 30 ms, looks again
+  expect(spy.count("fetchOrchestrationItem")).toBe(2);
+  expect(await a.fetchOrchestrationItem(30_000, 30)).toBeNull(); // trusts the last look, sleeps, looks once
+  expect(spy.count("fetchOrchestrationItem")).toBe(3);
+  // A short poll (poll timeout 0) always looks.
+  expect(await a.fetchOrchestrationItem(30_000, 0)).toBeNull();
+  expect(spy.count("fetchOrchestrationItem")).toBe(4);
+  // Work announced by this provider: the next fetch finds it.
+  await a.enqueueForOrchestrator(startItem("s-local"), null);
+  expect((await within("a fetch after a local enqueue", a.fetchOrchestrationItem(30_000, 20_000), 5_000))?.item.instance).toBe("s-local");
+  // Work announced by another process (NOTIFY): a fetch that trusted an empty look still gets it within seconds.
+  expect(await a.fetchOrchestrationItem(30_000, 30)).toBeNull();
+  const b = await connect(a.schema);
+  const fetched = a.fetchOrchestrationItem(30_000, 20_000);
+  await b.enqueueForOrchestrator(startItem("s-remote"), null);
+  expect((await within("a fetch after another process's enqueue", fetched, 5_000))?.item.instance).toBe("s-remote");
+});
