@@ -84,6 +84,12 @@ const MAX_ACK_BATCH = 64;
 
 const TAG_MODES = { DefaultOnly: "default", Tags: "tags", DefaultAnd: "default_and", Any: "any" } as const;
 
+/**
+ * How long an empty look is trusted by later fetches (see poll): what it cannot see (a lock taken
+ * after it by a process that then died, a session released elsewhere) is noticed within this.
+ */
+const TRUST_EMPTY_LOOK_MS = 1_000;
+
 const ABORTED = Symbol("aborted");
 
 /** `p`, or ABORTED as soon as `abort` fires (at once when it already has). */
@@ -227,8 +233,8 @@ export class PostgresProvider implements Provider {
   close(): Promise<void> {
     this.closing ??= (async () => {
       this.closed = true;
-      this.orchestratorWork.notify();
-      this.workerWork.notify();
+      this.orchestratorWork.wakeAll();
+      this.workerWork.wakeAll();
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
       await this.announcer.close();
@@ -353,10 +359,16 @@ export class PostgresProvider implements Provider {
         // the fallback poll, since a parked fetch looks when it wakes.
         r = { found: null, nextDueMs: known.until - start };
       } else {
-        r = await attempt(handed);
+        try {
+          r = await attempt(handed);
+        } catch (err) {
+          // This fetch took a wake-up and fails without using it: the next idle fetch looks instead.
+          if (woken) signal.passOn(group);
+          throw err;
+        }
         // A claim handed over says nothing of the rest of the queue: the last look still holds.
         if (handed === undefined) {
-          if (r.found === null) looks.set(group, { generation: seen, until: start + Math.min(this.options.fallbackPollIntervalMs, r.nextDueMs ?? Infinity) });
+          if (r.found === null) looks.set(group, { generation: seen, until: start + Math.min(this.options.fallbackPollIntervalMs, TRUST_EMPTY_LOOK_MS, r.nextDueMs ?? Infinity) });
           else looks.delete(group);
         }
       }
@@ -386,6 +398,7 @@ export class PostgresProvider implements Provider {
       // An abort does not wait for the write: what it claims then is given back when it lands.
       const claim = await untilAborted(spot.handOff, abort);
       if (claim === ABORTED || this.closed || abort?.aborted) {
+        // Given back, the work is claimable again: wake an idle fetch for it, as an abandon does.
         const late = claim === ABORTED ? spot.handOff : Promise.resolve(claim);
         void late.then((c) => (c === null ? undefined : release(c))).catch(() => {});
         return null;
@@ -406,16 +419,14 @@ export class PostgresProvider implements Provider {
     if (spot === undefined) {
       await this.write(op, this.sqlText.enqueueOrch, params);
     } else {
-      let claim: Row;
       try {
-        claim = (await this.write(op, this.sqlText.enqueueOrchClaim, [...params, ...spot.params]))[0]!;
-      } catch (err) {
-        spot.settle(null);
-        throw err;
-      }
-      if (this.handOver(spot, claim, this.orchestratorWork, claim.o_instance === params[0])) {
-        this.announcer.announce("o");
-        return;
+        const claim = (await this.write(op, this.sqlText.enqueueOrchClaim, [...params, ...spot.params]))[0]!;
+        if (this.handOver(spot, claim, this.orchestratorWork, claim.o_instance === params[0])) {
+          this.announcer.announce("o");
+          return;
+        }
+      } finally {
+        spot.settle(null); // a no-op once handed over; otherwise the fetch looks again itself
       }
     }
     this.announcer.announce(v.delayMs > 0 ? `o${v.delayMs}` : "o");
@@ -456,6 +467,7 @@ export class PostgresProvider implements Provider {
       range === null ? [0, 0, 0] : [range[1].major, range[1].minor, range[1].patch],
       HISTORY_TAIL,
     ];
+    // A hand-off claims for one reserved orchestrator fetch, with that fetch's own parameters.
     const group = range === null ? "" : JSON.stringify(params.slice(2, 4));
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedOrchestration>> => {
       for (let r = handed; ; r = undefined) {
@@ -466,7 +478,8 @@ export class PostgresProvider implements Provider {
         // Nothing in the batch could be used (undecodable, or no identity): it was given back; look again.
       }
     };
-    const release = (r: Row) => this.call(op, this.sqlText.abandonOrch, [r.o_token, 0, true]);
+    // Given back like any abandon: claimable again at once, announced, and this process's fetches woken.
+    const release = (r: Row) => this.abandonOrchestrationItem(r.o_token as string, 0, true);
     return this.poll(pollTimeoutMs, this.orchestratorWork, this.parkedOrch, group, params, attempt, release, signal);
   }
 
@@ -571,16 +584,12 @@ export class PostgresProvider implements Provider {
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
     const spots = this.parkedWork.reserve(ack.activities);
     let r: Row;
+    let handedOver = false;
     try {
       r = spots.length === 0
         ? (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!
         : (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
-    } catch (err) {
-      for (const spot of spots) spot.settle(null);
-      throw err;
-    }
-    let handedOver = false;
-    if (spots.length > 0) {
+      if (spots.length > 0) {
       const tokens = r.o_tokens as string[];
       const items = r.o_items as string[];
       const attempts = r.o_attempts as number[];
@@ -591,6 +600,9 @@ export class PostgresProvider implements Provider {
         const claim = i < tokens.length ? { o_token: tokens[i], o_item: items[i], o_attempt: attempts[i] } : { o_token: null };
         if (this.handOver(spot, claim, this.workerWork, covered)) handedOver = true;
       });
+      }
+    } finally {
+      for (const spot of spots) spot.settle(null); // no-ops for those handed a claim
     }
     // Messages for the instance that committed before the ack looked (o_pending), or whose
     // wake-up came while the ack ran (its fetch found the instance still locked), are fetchable
@@ -647,7 +659,8 @@ export class PostgresProvider implements Provider {
     if (tf.type === "None") return null; // an orchestrator-only node
     const tags = tf.type === "Tags" || tf.type === "DefaultAnd" ? [...tf.tags] : [];
     const params = [lockTimeoutMs, TAG_MODES[tf.type], tags, sess !== null, sess?.owner_id ?? "", sess?.lock_timeout ?? 0];
-    const group = JSON.stringify(params.slice(1));
+    // The lock timeout is part of the group: a hand-off claims for all reserved fetches of a group at once, with one timeout.
+    const group = JSON.stringify(params);
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
         r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
@@ -661,7 +674,7 @@ export class PostgresProvider implements Provider {
         }
       }
     };
-    const release = (r: Row) => this.call(op, this.sqlText.abandonWork, [r.o_token, 0, true]);
+    const release = (r: Row) => this.abandonWorkItem(r.o_token as string, 0, true);
     return this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal);
   }
 
@@ -689,19 +702,18 @@ export class PostgresProvider implements Provider {
     const completes = acks.some((a) => a.item !== null);
     // A completion makes orchestrator work: a fetch of this process idle on that queue gets it in the same transaction.
     const [spot] = completes ? this.parkedOrch.reserve(1) : [];
-    let r: Row;
+    let applied: Set<number>;
     try {
-      r = spot === undefined
+      const r = spot === undefined
         ? (await this.call(op, this.sqlText.ackWorkMany, params))[0]!
         : (await this.call(op, this.sqlText.ackWorkManyClaim, [...params, ...spot.params]))[0]!;
-    } catch (err) {
-      spot?.settle(null);
-      throw err;
+      applied = new Set((r.done as number[]).map(Number));
+      // The claim covers the batch's completions when they were all for the instance it took.
+      const covered = acks.every((a, i) => a.item === null || !applied.has(i + 1) || a.instance === r.o_instance);
+      if (completes && !(spot !== undefined && this.handOver(spot, r, this.orchestratorWork, covered))) this.orchestratorWork.notify();
+    } finally {
+      spot?.settle(null); // a no-op once handed over
     }
-    const applied = new Set((r.done as number[]).map(Number));
-    // The claim covers the batch's completions when they were all for the instance it took.
-    const covered = acks.every((a, i) => a.item === null || !applied.has(i + 1) || a.instance === r.o_instance);
-    if (completes && !(spot !== undefined && this.handOver(spot, r, this.orchestratorWork, covered))) this.orchestratorWork.notify();
     return acks.map((a, i) =>
       applied.has(i + 1)
         ? { ok: true, value: undefined }
@@ -740,14 +752,19 @@ export class PostgresProvider implements Provider {
     if (this.closed) throw ProviderError.closed(op);
     if (v.owners.length === 0 || v.sessionIds?.length === 0) return 0;
     const rows = await this.call(op, this.sqlText.releaseSessions, [v.owners, v.sessionIds]);
-    return Number(rows[0]!.n);
+    const n = Number(rows[0]!.n);
+    // Their items are claimable by other owners now: idle fetches must not trust an older empty look.
+    if (n > 0) this.workerWork.notify();
+    return n;
   }
 
   async cleanupOrphanedSessions(idleTimeoutMs: number): Promise<number> {
     const op = "cleanupOrphanedSessions";
     validateProviderInput.cleanupOrphanedSessions(idleTimeoutMs);
     const rows = await this.call(op, this.sqlText.cleanupSessions, []);
-    return Number(rows[0]!.n);
+    const n = Number(rows[0]!.n);
+    if (n > 0) this.workerWork.notify();
+    return n;
   }
 
   // ------------------------------------------------------------------ history

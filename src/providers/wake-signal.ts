@@ -41,40 +41,33 @@ export class WakeSignal {
     return this.notified;
   }
 
-  /**
-   * Work arrived. `except` ("one" mode): a group that needs no wake-up, because a write handed the
-   * work to one of its fetches, which wakes the next of its group itself (passOn); fetches looking
-   * right now still look again (the generation changes).
-   */
-  notify(except?: string): void {
+  notify(): void {
     this.notified++;
-    if (this.groups.size === 0) return;
-    if (except === undefined || this.mode === "all") this.everyGroup = true;
-    else if (this.allBut === null) this.allBut = except;
-    else if (this.allBut !== except) this.everyGroup = true;
-    if (this.pending) return;
+    if (this.groups.size === 0 || this.pending) return;
     // Wake on the next macrotask, not in this one: whoever wrote the work (e.g. a worker slot that
     // just acked an activity) first gets to start its next item, then the woken fetchers run.
     this.pending = true;
     setImmediate(() => {
-      const skip = this.everyGroup ? null : this.allBut;
       this.pending = false;
-      this.everyGroup = false;
-      this.allBut = null;
       for (const [group, waiters] of [...this.groups]) {
         if (this.mode === "all") {
           this.groups.delete(group);
           for (const wake of waiters) wake();
-        } else if (group !== skip) {
+        } else {
           this.wakeFirst(waiters);
         }
       }
     });
   }
 
-  /** Pending wake-ups: of every group, or (allBut) of all groups but one. */
-  private everyGroup = false;
-  private allBut: string | null = null;
+  /** Wakes every waiter of every group now, whatever the mode (the provider is closing). */
+  wakeAll(): void {
+    this.notified++;
+    const groups = [...this.groups.values()];
+    this.groups.clear();
+    for (const waiters of groups) for (const wake of [...waiters]) wake();
+  }
+
 
 
   /**

@@ -185,13 +185,19 @@ pgTest("the hand-off functions commit the write durably: synchronous_commit is w
 pgTest("a fetch right after an empty look, with nothing announced since, parks without looking; any announcement makes it look", async () => {
   const a = await connect();
   const spy = spyQueries(a);
-  expect(await a.fetchOrchestrationItem(30_000, 30)).toBeNull(); // looks, sleeps 30 ms, looks again
-  expect(spy.count("fetchOrchestrationItem")).toBe(2);
-  expect(await a.fetchOrchestrationItem(30_000, 30)).toBeNull(); // trusts the last look, sleeps, looks once
-  expect(spy.count("fetchOrchestrationItem")).toBe(3);
-  // A short poll (poll timeout 0) always looks.
+  const looksSince = (t: number) => spy.records.filter((r) => r.op === "fetchOrchestrationItem" && r.start >= t);
+  const t0 = performance.now();
+  expect(await a.fetchOrchestrationItem(30_000, 50)).toBeNull();
+  expect(looksSince(t0)[0]!.start - t0).toBeLessThan(20); // nothing known yet: it looks at once
+  const t1 = performance.now();
+  expect(await a.fetchOrchestrationItem(30_000, 50)).toBeNull();
+  // It trusted the empty look: its first look came only when its poll ran out (50 ms; timers are coarse).
+  expect(looksSince(t1).length).toBeGreaterThanOrEqual(1);
+  expect(looksSince(t1)[0]!.start - t1).toBeGreaterThanOrEqual(40);
+  // A short poll (poll timeout 0) always looks, once.
+  const t2 = performance.now();
   expect(await a.fetchOrchestrationItem(30_000, 0)).toBeNull();
-  expect(spy.count("fetchOrchestrationItem")).toBe(4);
+  expect(looksSince(t2).length).toBe(1);
   // Work announced by this provider: the next fetch finds it.
   await a.enqueueForOrchestrator(startItem("s-local"), null);
   expect((await within("a fetch after a local enqueue", a.fetchOrchestrationItem(30_000, 20_000), 5_000))?.item.instance).toBe("s-local");
@@ -201,4 +207,62 @@ pgTest("a fetch right after an empty look, with nothing announced since, parks w
   const fetched = a.fetchOrchestrationItem(30_000, 20_000);
   await b.enqueueForOrchestrator(startItem("s-remote"), null);
   expect((await within("a fetch after another process's enqueue", fetched, 5_000))?.item.instance).toBe("s-remote");
+});
+
+pgTest("close() ends every fetch waiting in a long poll with null at once, not only the first of its group", async () => {
+  const p = await connect();
+  const a = p.fetchOrchestrationItem(30_000, 15_000);
+  await parked(p, "parkedOrch", 1);
+  const b = p.fetchOrchestrationItem(30_000, 15_000);
+  await parked(p, "parkedOrch", 2);
+  await p.close();
+  // Not only the first of the group: waking one per group would leave b to its poll timeout (15 s).
+  expect(await within("both parked fetches after close()", Promise.all([a, b]), 3_000)).toEqual([null, null]);
+});
+
+pgTest("a claim handed to a fetch aborted meanwhile is given back, and another idle fetch of the same group is woken for it", async () => {
+  const p = await connect();
+  const target = p as unknown as { write: (op: string, text: string, params: unknown[]) => Promise<unknown> };
+  const write = target.write.bind(p);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  target.write = async (op, text, params) => {
+    await gate;
+    return write(op, text, params);
+  };
+  const ac = new AbortController();
+  const first = p.fetchOrchestrationItem(30_000, 15_000, null, ac.signal);
+  await parked(p, "parkedOrch", 1);
+  const second = p.fetchOrchestrationItem(30_000, 15_000);
+  await parked(p, "parkedOrch", 2);
+  const enqueued = p.enqueueForOrchestrator(startItem("r-released"), null);
+  await new Promise((r) => setImmediate(r));
+  expect((p as unknown as Parked).parkedOrch.size).toBe(1); // the longest-parked (first) is reserved
+  ac.abort();
+  expect(await within("the aborted fetch", first, 2_000)).toBeNull();
+  open();
+  await enqueued;
+  target.write = write;
+  // The hand-off covered the enqueue (nobody else was woken); giving the claim back is an abandon,
+  // which wakes the other idle fetch of the group, well before its poll timeout.
+  const f = await within("the other idle fetch of the group", second, 5_000);
+  expect(f?.item.instance).toBe("r-released");
+});
+
+pgTest("a turn's activities handed to several idle worker fetches are locked for each fetch's own lockTimeoutMs", async () => {
+  const p = await connect();
+  const short = p.fetchWorkItem(1_000, 15_000, null, TagFilter.defaultOnly());
+  await parked(p, "parkedWork", 1);
+  const long = p.fetchWorkItem(60_000, 15_000, null, TagFilter.defaultOnly());
+  await parked(p, "parkedWork", 2);
+  await startWithActivities(p, "r-locks", 2);
+  const [ws, wl] = await within("the parked worker fetches", Promise.all([short, long]), 5_000);
+  expect(ws).not.toBeNull();
+  expect(wl).not.toBeNull();
+  await p.ackWorkItem(ws!.lockToken, null);
+  await Bun.sleep(1_500);
+  // `long` asked for a 60 s lock and got it (not the other fetch's 1 s): after `short`'s lock
+  // would have run out its item is still locked, and its ack applies.
+  expect(await p.fetchWorkItem(60_000, 0, null, TagFilter.defaultOnly())).toBeNull();
+  await p.ackWorkItem(wl!.lockToken, null);
 });
