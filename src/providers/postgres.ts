@@ -133,7 +133,8 @@ export class PostgresProvider implements Provider {
   private readonly parkedWork = new ParkedFetches<Row>();
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
-   * until when its answer holds (the fallback poll interval, or the next due time it reported).
+   * until when its answer holds (TRUST_EMPTY_LOOK_MS, or sooner: the fallback poll interval, the
+   * next due time it reported).
    */
   private readonly emptyLooks = new Map<WakeSignal, Map<string, { generation: number; until: number }>>([
     [this.orchestratorWork, new Map()],
@@ -450,6 +451,25 @@ export class PostgresProvider implements Provider {
     return true;
   }
 
+  /**
+   * Gives the reserved worker fetches the claims ack_orch_claim_work made (one each, in order);
+   * true when at least one got a claim. Claims take the oldest items first: they cover the turn's
+   * activities (`texts`) only if they took all of them.
+   */
+  private handOverActivities(spots: ParkedFetch<Row>[], r: Row, texts: string[]): boolean {
+    const tokens = r.o_tokens as string[];
+    const items = r.o_items as string[];
+    const attempts = r.o_attempts as number[];
+    const mine = new Set(texts);
+    const covered = tokens.length === texts.length && items.every((text) => mine.has(text));
+    let handedOver = false;
+    spots.forEach((spot, i) => {
+      const claim = i < tokens.length ? { o_token: tokens[i], o_item: items[i], o_attempt: attempts[i] } : { o_token: null };
+      if (this.handOver(spot, claim, this.workerWork, covered)) handedOver = true;
+    });
+    return handedOver;
+  }
+
   async fetchOrchestrationItem(
     lockTimeoutMs: number,
     pollTimeoutMs: number,
@@ -582,25 +602,14 @@ export class PostgresProvider implements Provider {
     const ack = ackParams(lockToken, executionId, v);
     const seen = this.orchestratorWork.generation;
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
-    const spots = this.parkedWork.reserve(ack.activities);
+    const spots = this.parkedWork.reserve(ack.activityTexts.length);
     let r: Row;
     let handedOver = false;
     try {
       r = spots.length === 0
         ? (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!
         : (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
-      if (spots.length > 0) {
-      const tokens = r.o_tokens as string[];
-      const items = r.o_items as string[];
-      const attempts = r.o_attempts as number[];
-      // Claims take the oldest items first: they cover the turn's activities only if they took all of them.
-      const mine = new Set(ack.texts);
-      const covered = tokens.length === ack.activities && items.every((text) => mine.has(text));
-      spots.forEach((spot, i) => {
-        const claim = i < tokens.length ? { o_token: tokens[i], o_item: items[i], o_attempt: attempts[i] } : { o_token: null };
-        if (this.handOver(spot, claim, this.workerWork, covered)) handedOver = true;
-      });
-      }
+      if (spots.length > 0) handedOver = this.handOverActivities(spots, r, ack.activityTexts);
     } finally {
       for (const spot of spots) spot.settle(null); // no-ops for those handed a claim
     }
@@ -609,7 +618,7 @@ export class PostgresProvider implements Provider {
     // now that the lock is gone. A message whose wake-up comes later finds the lock gone anyway.
     if (r.o_pending || this.orchestratorWork.generation !== seen) this.orchestratorWork.notify();
     if (r.o_pending) this.announcer.announce("o");
-    if (ack.activities > 0) {
+    if (ack.activityTexts.length > 0) {
       this.announcer.announce("w");
       if (!handedOver) this.workerWork.notify();
     }
@@ -863,14 +872,14 @@ function decodeEvents(op: string, rows: Row[]): Event[] {
 
 /**
  * The ack function's 30 parameters, in its order (see ack_orch in ./postgres/schema.ts), with what
- * the caller announces after the commit: how many activities the turn enqueued, and when its
+ * the caller announces after the commit: the activities the turn enqueued (their texts), and when its
  * first orchestrator message becomes visible (ms from now; null when it enqueued none).
  */
 function ackParams(
   lockToken: string,
   executionId: number,
   v: ReturnType<typeof validateProviderInput.ackOrchestrationItem>,
-): { params: unknown[]; activities: number; texts: string[]; firstDelayMs: number | null } {
+): { params: unknown[]; activityTexts: string[]; firstDelayMs: number | null } {
   const events = v.delta;
   const w = { items: [] as string[], inst: [] as string[], exec: [] as number[], act: [] as number[], sess: [] as (string | null)[], tag: [] as (string | null)[] };
   v.workerItems.forEach((item, i) => {
@@ -946,7 +955,7 @@ function ackParams(
     v.cancelled.map((c) => c.execution_id),
     v.cancelled.map((c) => c.activity_id),
   ];
-  return { params, activities: w.items.length, texts: w.items, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
+  return { params, activityTexts: w.items, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
 }
 
 /** The types of ack_orch's parameters, in its order (see ackParams). */
