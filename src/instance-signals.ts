@@ -18,6 +18,8 @@ export interface InstanceSignals {
    * the instance (default true: waiters then re-read). Cheap when nobody waits.
    */
   notify(instanceId: string, terminal?: boolean): void;
+  /** Wakes every waiter of every instance to re-read (signals may have been missed). */
+  notifyAll(): void;
   /**
    * Resolves on the next notify of `instanceId`, after `timeoutMs`, or when `abort` fires,
    * whichever comes first; never rejects. The waiter is removed in every case.
@@ -64,6 +66,12 @@ class InstanceSignalHub implements InstanceSignals {
     if (set === undefined) return;
     this.waiters.delete(instanceId);
     for (const wake of set) wake(terminal ? "terminal" : "turn");
+  }
+
+  notifyAll(): void {
+    const all = [...this.waiters.values()];
+    this.waiters.clear();
+    for (const set of all) for (const wake of set) wake("terminal");
   }
 
   wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason> {

@@ -35,6 +35,7 @@ import type { Provider, ProviderAdmin, ProviderCapabilities } from "../provider.
 import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
+import { presenceKey } from "./postgres/presence.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { postgresError } from "./postgres/errors.ts";
@@ -165,7 +166,8 @@ export class PostgresProvider implements Provider {
     this.sqlText = statements(this.q);
     this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
     this.checkedAdmin = withStorableArguments(this.admin);
-    this.announcer = new Announcer(sql, channelOf(options.schema), this.sender);
+    // Without a listener this provider cannot hear who else listens: it always announces.
+    this.announcer = new Announcer(sql, channelOf(options.schema), this.sender, () => this.listener?.presence.othersListening ?? true);
     this.listener = options.listen
       ? new Listener(url, channelOf(options.schema), {
           orchestrator: (ms) => this.wakeIn(this.orchestratorWork, ms),
@@ -174,8 +176,10 @@ export class PostgresProvider implements Provider {
           all: () => {
             this.orchestratorWork.notify();
             this.workerWork.notify();
+            instanceSignals(this).notifyAll();
           },
-        }, options.connectTimeoutSeconds, this.sender)
+          joined: () => this.announcer.announce("a", true),
+        }, options.connectTimeoutSeconds, this.sender, presenceKey(options.schema))
       : null;
   }
 

@@ -9,7 +9,10 @@
  * Payloads: `<sender>:<what>`, where the sender is the announcing provider's id (its own listener
  * skips its own announcements: it woke its fetches directly already) and what is 'o' orchestrator
  * work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for the worker queue;
- * 't<instance>' the instance's execution reached a terminal status.
+ * 't<instance>' the instance's execution reached a terminal status; 'h' a provider started
+ * listening, 'a' look again at everything (the answer to 'h', see presence.ts).
+ *
+ * Nothing is sent while no other provider listens on the channel (presence.ts).
  *
  * An announcement lost to a crash between the commit and the NOTIFY, or to a dropped connection,
  * costs a listener at most its fallback poll interval.
@@ -22,15 +25,25 @@ export class Announcer {
   private closed = false;
   /** Announcements that failed to send (the fallback poll covers them). */
   failures = 0;
+  /** Announcements sent, and those not sent because no other provider listened (diagnostics, tests). */
+  sent = 0;
+  skipped = 0;
 
   constructor(
     private readonly sql: SQL,
     private readonly channel: string,
     private readonly sender: string,
+    /** Whether any other provider listens (see presence.ts): announcements are for them only. */
+    private readonly heard: () => boolean,
   ) {}
 
-  announce(what: string): void {
+  /** Announces `what`, unless nobody else listens; `always` sends it regardless (an answer to a hello). */
+  announce(what: string, always = false): void {
     if (this.closed) return;
+    if (!always && !this.heard()) {
+      this.skipped++;
+      return;
+    }
     this.pending.add(`${this.sender}:${what}`);
     this.flushing ??= this.flush();
   }
@@ -43,6 +56,7 @@ export class Announcer {
       this.pending.clear();
       try {
         await this.sql.unsafe("SELECT pg_notify($1::text, p) FROM unnest($2::text[]) AS p", [this.channel, batch]);
+        this.sent += batch.length;
       } catch {
         this.failures++;
       }

@@ -10,14 +10,18 @@
  * nothing waits for the fallback poll longer than the outage itself.
  */
 import { SQL } from "bun";
+import { quoted } from "./options.ts";
+import { PRESENCE_RECHECK_MS, Presence } from "./presence.ts";
 
 export interface ListenerHandlers {
   /** Orchestrator-queue work visible in `delayMs` (0: now). */
   orchestrator(delayMs: number): void;
   worker(delayMs: number): void;
   terminal(instance: string): void;
-  /** After a reconnect: anything may have happened. */
+  /** After a reconnect, or asked by another provider: anything may have happened. */
   all(): void;
+  /** Another provider started listening: tell it to look at everything (see presence.ts). */
+  joined(): void;
 }
 
 export class Listener {
@@ -29,6 +33,9 @@ export class Listener {
   connected = false;
   /** Times the connection was re-established after a loss (for tests and diagnostics). */
   reconnects = 0;
+  /** Whether other providers listen on this channel (announcements are for them only). */
+  readonly presence: Presence;
+  private recheck: ReturnType<typeof setInterval> | null = null;
 
   constructor(
     url: string,
@@ -37,7 +44,9 @@ export class Listener {
     connectTimeoutSeconds: number,
     /** This provider's sender id (see announcer.ts). */
     private readonly self: string,
+    presenceKey: number,
   ) {
+    this.presence = new Presence(presenceKey);
     this.sql = new SQL(url, {
       max: 1,
       idleTimeout: 0,
@@ -49,6 +58,17 @@ export class Listener {
   async start(): Promise<void> {
     this.subscription = await this.sql.listen(this.channel, (payload) => this.dispatch(payload));
     this.connected = true;
+    await this.join();
+    this.recheck = setInterval(() => {
+      if (this.connected && !this.closed) void this.presence.recount(this.sql);
+    }, PRESENCE_RECHECK_MS);
+    this.recheck.unref?.();
+  }
+
+  /** Registers this listener with the others and counts them (after its LISTEN is in force). */
+  private async join(): Promise<void> {
+    await this.presence.join(this.sql, this.channel, `${this.self}:h`);
+    await this.presence.recount(this.sql);
   }
 
   private dispatch(message: string): void {
@@ -58,6 +78,11 @@ export class Listener {
     const payload = message.slice(colon + 1);
     const kind = payload.charAt(0);
     if (kind === "t") return this.handlers.terminal(payload.slice(1));
+    if (kind === "h") {
+      this.presence.joined();
+      return this.handlers.joined();
+    }
+    if (kind === "a") return this.handlers.all();
     const delay = payload.length > 1 ? Number(payload.slice(1)) : 0;
     const ms = Number.isFinite(delay) && delay > 0 ? delay : 0;
     if (kind === "o") this.handlers.orchestrator(ms);
@@ -67,6 +92,7 @@ export class Listener {
   /** The connection closed: reconnect (Bun.SQL re-issues LISTEN on the new connection) with back-off. */
   private lost(): void {
     this.connected = false;
+    this.presence.lost();
     if (this.closed || this.reconnecting) return;
     this.reconnecting = true;
     void (async () => {
@@ -75,7 +101,10 @@ export class Listener {
         await Bun.sleep(backoff);
         if (this.closed) break;
         try {
-          await this.sql`SELECT 1`;
+          // LISTEN again before saying hello (whether or not Bun.SQL re-issues its own): the
+          // others' answer to the hello must find this connection listening.
+          await this.sql.unsafe(`LISTEN ${quoted(this.channel)}`);
+          await this.join();
           this.connected = true;
           this.reconnects++;
           this.handlers.all();
@@ -91,6 +120,7 @@ export class Listener {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    if (this.recheck !== null) clearInterval(this.recheck);
     try {
       await this.subscription?.unlisten();
     } catch {

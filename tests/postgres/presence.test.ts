@@ -1,0 +1,214 @@
+// Announcements only while another provider listens (src/providers/postgres/presence.ts,
+// docs/provider-contract.md §16.4). The Presence tests use a fake connection (no server); the
+// others use providers on a fresh schema, each standing for a process (own pools, own listening
+// connection), with the fallback poll at a minute so that only a notification can wake a fetch.
+import { afterAll, describe, expect, test } from "bun:test";
+import type { SQL } from "bun";
+import { TagFilter } from "../../src/core/queue-types.ts";
+import { activityItem, startItem } from "../../src/provider-tests/helpers.ts";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
+import { Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
+import { postgresForTests } from "../providers/postgres-server.ts";
+import { freshSchema, spyQueries, within } from "./helpers.ts";
+
+/** A connection whose count query answers what the test says, when the test says. */
+function fakeConnection(): { sql: SQL; answer(n: number): void; fail(): void; pending: number } {
+  const calls: { resolve(rows: unknown[]): void; reject(e: Error): void }[] = [];
+  const sql = {
+    unsafe: (text: string) =>
+      text.includes("pg_try_advisory_lock_shared")
+        ? Promise.resolve([{ locked: true, sent: "" }])
+        : new Promise<unknown[]>((resolve, reject) => calls.push({ resolve, reject })),
+  } as unknown as SQL;
+  return {
+    sql,
+    answer: (n) => calls.shift()!.resolve([{ n }]),
+    fail: () => calls.shift()!.reject(new Error("connection lost")),
+    get pending() {
+      return calls.length;
+    },
+  };
+}
+
+describe("Presence", () => {
+  test("others are assumed present until a count says otherwise; a count of only this listener says nobody else", async () => {
+    const c = fakeConnection();
+    const p = new Presence(presenceKey("s"));
+    expect(p.othersListening).toBe(true);
+    await p.join(c.sql, "duroxide_s", "me:h");
+    expect(p.registered).toBe(true);
+    const alone = p.recount(c.sql);
+    c.answer(1);
+    await alone;
+    expect(p.othersListening).toBe(false);
+    const two = p.recount(c.sql);
+    c.answer(2);
+    await two;
+    expect(p.othersListening).toBe(true);
+  });
+
+  test("a hello heard while a count runs keeps the newcomer: the count may predate its lock", async () => {
+    const c = fakeConnection();
+    const p = new Presence(presenceKey("s"));
+    await p.join(c.sql, "duroxide_s", "me:h");
+    const first = p.recount(c.sql);
+    c.answer(1);
+    await first;
+    expect(p.othersListening).toBe(false);
+    const racing = p.recount(c.sql);
+    p.joined();
+    c.answer(1); // counted before the newcomer took its lock
+    await racing;
+    expect(p.othersListening).toBe(true);
+    // The next count, begun after the hello, is believed.
+    const later = p.recount(c.sql);
+    c.answer(1);
+    await later;
+    expect(p.othersListening).toBe(false);
+  });
+
+  test("a failed count and a lost connection both mean: announce", async () => {
+    const c = fakeConnection();
+    const p = new Presence(presenceKey("s"));
+    await p.join(c.sql, "duroxide_s", "me:h");
+    const alone = p.recount(c.sql);
+    c.answer(1);
+    await alone;
+    expect(p.othersListening).toBe(false);
+    const failing = p.recount(c.sql);
+    c.fail();
+    await failing;
+    expect(p.othersListening).toBe(true);
+
+    const again = p.recount(c.sql);
+    c.answer(1);
+    await again;
+    expect(p.othersListening).toBe(false);
+    p.lost();
+    expect(p.othersListening).toBe(true);
+    expect(p.registered).toBe(false); // its lock went with the connection: a count of 1 is someone else
+    const after = p.recount(c.sql);
+    c.answer(1);
+    await after;
+    expect(p.othersListening).toBe(true);
+  });
+
+  test("presenceKey is a 31-bit number that differs between schemas", () => {
+    const keys = ["a", "b", "duroxide", "stress_0123456789ab", "test_0123456789abcdef"].map(presenceKey);
+    for (const k of keys) {
+      expect(Number.isInteger(k)).toBe(true);
+      expect(k).toBeGreaterThanOrEqual(0);
+      expect(k).toBeLessThan(2 ** 31);
+    }
+    expect(new Set(keys).size).toBe(keys.length);
+    expect(presenceKey("a")).toBe(presenceKey("a"));
+  });
+});
+
+const pg = await postgresForTests();
+const SLOW_POLL = { fallbackPollIntervalMs: 60_000, poolMax: 3 };
+const opened: PostgresProvider[] = [];
+const schemas = new Set<string>();
+
+async function connect(schema: string, extra: Record<string, unknown> = {}): Promise<PostgresProvider> {
+  schemas.add(schema);
+  const p = await PostgresProvider.connect(pg.url!, { ...SLOW_POLL, ...extra, schema });
+  opened.push(p);
+  return p;
+}
+
+afterAll(async () => {
+  if (pg.url === null) return;
+  await Promise.all(opened.map((p) => p.close()));
+  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
+});
+
+function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
+  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
+  else test(name, fn, timeoutMs);
+}
+
+interface Insides {
+  announcer: { sent: number; skipped: number };
+  listener: { presence: Presence; sql: SQL; dispatch(message: string): void };
+  sender: string;
+}
+const insides = (p: PostgresProvider) => p as unknown as Insides;
+
+/** Resolves once `cond` holds, checking every 10 ms; rejects naming `what` after `ms`. */
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(10);
+  }
+}
+
+pgTest("a provider alone on its schema sends no NOTIFY; once another listens it announces, and when that one leaves it stops again", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const ia = insides(a);
+  expect(ia.listener.presence.registered).toBe(true);
+  expect(ia.listener.presence.othersListening).toBe(false);
+  await a.enqueueForOrchestrator(startItem("alone-1"), null);
+  expect(ia.announcer.sent).toBe(0);
+  expect(ia.announcer.skipped).toBeGreaterThan(0);
+
+  const b = await connect(schema);
+  // B counted A when it joined; A learns of B from B's hello, and answers it (one announcement).
+  expect(insides(b).listener.presence.othersListening).toBe(true);
+  await until("A hearing B's hello", () => ia.listener.presence.othersListening);
+  await until("A's answer to the hello", () => ia.announcer.sent >= 1);
+  const sentBefore = ia.announcer.sent;
+  await a.enqueueForOrchestrator(startItem("shared-1"), null);
+  await until("A's announcement of its enqueue", () => ia.announcer.sent > sentBefore);
+
+  await b.close();
+  // B's lock went with its listening connection: A's next count (every 2 s) finds nobody.
+  await until("A's count without B", () => !ia.listener.presence.othersListening, 10_000);
+  const skippedBefore = ia.announcer.skipped;
+  const sentAfter = ia.announcer.sent;
+  await a.enqueueForOrchestrator(startItem("alone-2"), null);
+  expect(ia.announcer.skipped).toBeGreaterThan(skippedBefore);
+  expect(ia.announcer.sent).toBe(sentAfter);
+});
+
+pgTest("work committed unannounced before a newcomer's hello was heard reaches the newcomer's waiting fetch through the answer to it", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  const ia = insides(a);
+  await until("A hearing B's hello", () => ia.listener.presence.othersListening);
+
+  // B waits in a long poll (its fallback poll is a minute away).
+  const spy = spyQueries(b);
+  const fetched = b.fetchOrchestrationItem(30_000, 30_000);
+  await spy.settled("fetchOrchestrationItem");
+
+  // A as if B's hello were still on the way: its count (made before B's lock) said nobody.
+  const late = fakeConnection();
+  const counted = ia.listener.presence.recount(late.sql);
+  late.answer(1);
+  await counted;
+  expect(ia.listener.presence.othersListening).toBe(false);
+  const sentBefore = ia.announcer.sent;
+  await a.enqueueForOrchestrator(startItem("while-joining"), null);
+  expect(ia.announcer.sent).toBe(sentBefore); // not announced: B knows nothing of it yet
+
+  // Now the hello arrives at A; A answers "look at everything", and B's fetch finds the work.
+  ia.listener.dispatch(`${insides(b).sender}:h`);
+  const item = await within("B's fetch woken by A's answer", fetched, 10_000);
+  // Within seconds, where nothing else could wake it for 30 s (poll timeout) or a minute (fallback poll).
+  expect(item?.item.instance).toBe("while-joining");
+  await b.abandonOrchestrationItem(item!.lockToken, null, true);
+});
+
+pgTest("a provider that does not listen announces everything: it cannot know who else listens", async () => {
+  const schema = freshSchema();
+  const deaf = await connect(schema, { listen: false });
+  await deaf.enqueueForWorker(activityItem("deaf-1", 1));
+  await until("the deaf provider's announcement", () => insides(deaf).announcer.sent >= 1);
+  expect(insides(deaf).announcer.skipped).toBe(0);
+  const work = await deaf.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly());
+  expect(work?.item.type).toBe("ActivityExecute");
+});
