@@ -36,6 +36,7 @@ import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
 import { presenceKey } from "./postgres/presence.ts";
+import { ClaimedAhead } from "./postgres/claimed-ahead.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { postgresError } from "./postgres/errors.ts";
@@ -132,6 +133,10 @@ export class PostgresProvider implements Provider {
   /** Idle fetches that this process's writes can hand their work to (see parked-fetches.ts). */
   private readonly parkedOrch = new ParkedFetches<Row>();
   private readonly parkedWork = new ParkedFetches<Row>();
+  /** Activities a turn's ack claimed for this process's busy worker fetches (see claimed-ahead.ts). */
+  private readonly claimedAhead: ClaimedAhead<Row>;
+  /** The filter and lock timeout of the last worker fetch: what claiming ahead claims for. */
+  private aheadFor: { key: string; params: unknown[]; lockMs: number } | null = null;
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
    * until when its answer holds (TRUST_EMPTY_LOOK_MS, or sooner: the fallback poll interval, the
@@ -166,6 +171,10 @@ export class PostgresProvider implements Provider {
     this.sqlText = statements(this.q);
     this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
     this.checkedAdmin = withStorableArguments(this.admin);
+    this.claimedAhead = new ClaimedAhead<Row>(options.workerClaimAhead, (row) => {
+      // Given back like any abandon: claimable again at once, announced, and this process's fetches woken.
+      this.abandonWorkItem(row.o_token as string, 0, true).catch(() => {});
+    });
     // Without a listener this provider cannot hear who else listens: it always announces.
     this.announcer = new Announcer(sql, channelOf(options.schema), this.sender, () => this.listener?.presence.othersListening ?? true);
     this.listener = options.listen
@@ -242,11 +251,17 @@ export class PostgresProvider implements Provider {
       this.workerWork.wakeAll();
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
+      await this.giveBack(this.claimedAhead.drain());
       await this.announcer.close();
       await this.listener?.close();
       await this.sql.close({ timeout: 5 }).catch(() => {});
     })();
     return this.closing;
+  }
+
+  /** Gives claimed-ahead rows back to the queue while closing (abandonWorkItem refuses once closed). */
+  private async giveBack(rows: Row[]): Promise<void> {
+    await Promise.all(rows.map((r) => this.sql.unsafe(this.sqlText.abandonWork, [r.o_token, 0, true]).catch(() => {})));
   }
 
   private async call(op: string, text: string, params: unknown[]): Promise<Row[]> {
@@ -341,11 +356,13 @@ export class PostgresProvider implements Provider {
     attempt: (handed: Row | undefined) => Promise<Attempt<T>>,
     release: (handed: Row) => Promise<unknown>,
     abort: AbortSignal | null | undefined,
+    /** A claim this fetch starts with (claimed ahead for it). */
+    claimed?: Row,
   ): Promise<T | null> {
     const deadline = performance.now() + pollTimeoutMs;
     const looks = this.emptyLooks.get(signal)!;
     let woken = false;
-    let handed: Row | undefined;
+    let handed: Row | undefined = claimed;
     for (let first = true; ; first = false) {
       // An aborted fetch claims nothing (docs/provider-contract.md §3.2). A wake-up it took is
       // handed to the next idle fetch of its group, so that one looks instead.
@@ -453,6 +470,37 @@ export class PostgresProvider implements Provider {
     spot.settle(claim);
     if (!covered) signal.notify();
     return true;
+  }
+
+  /** Drops claimed-ahead activities that a turn cancelled (their rows are deleted). */
+  private discardCancelled(cancelled: ScheduledActivityIdentifier[]): void {
+    const ids = new Set(cancelled.map((c) => activityKeyOf(c.instance, c.execution_id, c.activity_id)));
+    this.claimedAhead.discard((row) => {
+      try {
+        const w = decodeWorkItem(row.o_item as string);
+        return w.type === "ActivityExecute" && ids.has(activityKeyOf(w.instance, w.execution_id, w.id));
+      } catch {
+        return false; // undecodable: the fetch that takes it dead-letters it
+      }
+    });
+  }
+
+  /**
+   * Keeps what ack_orch_claim_work claimed ahead for the next worker fetches of `ahead`'s filter;
+   * true when that is all of the turn's activities (`texts`): no idle fetch needs waking for them.
+   */
+  private async holdClaimedAhead(ahead: { key: string; lockMs: number }, r: Row, texts: string[]): Promise<boolean> {
+    const tokens = r.o_tokens as string[];
+    const items = r.o_items as string[];
+    const attempts = r.o_attempts as number[];
+    const rows: Row[] = tokens.map((token, i) => ({ o_token: token, o_item: items[i], o_attempt: attempts[i] }));
+    if (this.closed) {
+      await this.giveBack(rows); // closed while the ack ran: nobody here will take them
+      return false;
+    }
+    this.claimedAhead.put(ahead.key, rows, ahead.lockMs);
+    const mine = new Set(texts);
+    return tokens.length === texts.length && items.every((text) => mine.has(text));
   }
 
   /**
@@ -607,16 +655,26 @@ export class PostgresProvider implements Provider {
     const seen = this.orchestratorWork.generation;
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
     const spots = this.parkedWork.reserve(ack.activityTexts.length);
+    // None idle, but this process's worker fetches are busy taking work: claim some for them.
+    const ahead = spots.length === 0 ? this.aheadFor : null;
+    const room = ahead === null ? 0 : this.claimedAhead.room(ack.activityTexts.length);
     let r: Row;
     let handedOver = false;
     try {
-      r = spots.length === 0
-        ? (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!
-        : (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
-      if (spots.length > 0) handedOver = this.handOverActivities(spots, r, ack.activityTexts);
+      if (spots.length > 0) {
+        r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
+        handedOver = this.handOverActivities(spots, r, ack.activityTexts);
+      } else if (room > 0) {
+        r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...ahead!.params, room]))[0]!;
+        handedOver = await this.holdClaimedAhead(ahead!, r, ack.activityTexts);
+      } else {
+        r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
+      }
     } finally {
       for (const spot of spots) spot.settle(null); // no-ops for those handed a claim
     }
+    // Cancelled activities claimed ahead: their rows are gone, so a fetch must not get them.
+    if (v.cancelled.length > 0 && this.claimedAhead.size > 0) this.discardCancelled(v.cancelled);
     // Messages for the instance that committed before the ack looked (o_pending), or whose
     // wake-up came while the ack ran (its fetch found the instance still locked), are fetchable
     // now that the lock is gone. A message whose wake-up comes later finds the lock gone anyway.
@@ -674,6 +732,10 @@ export class PostgresProvider implements Provider {
     const params = [lockTimeoutMs, TAG_MODES[tf.type], tags, sess !== null, sess?.owner_id ?? "", sess?.lock_timeout ?? 0];
     // The lock timeout is part of the group: a hand-off claims for all reserved fetches of a group at once, with one timeout.
     const group = JSON.stringify(params);
+    // Claimed ahead for this filter and lock timeout (never session items, so any session config takes them).
+    const key = JSON.stringify(params.slice(0, 3));
+    if (this.aheadFor?.key !== key) this.aheadFor = { key, params: [...params.slice(0, 3), false, "", 0], lockMs: lockTimeoutMs };
+    const claimed = signal?.aborted ? undefined : this.claimedAhead.take(key);
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
         r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
@@ -688,7 +750,9 @@ export class PostgresProvider implements Provider {
       }
     };
     const release = (r: Row) => this.abandonWorkItem(r.o_token as string, 0, true);
-    return this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal);
+    const found = await this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal, claimed);
+    if (found !== null) this.claimedAhead.noteTaken();
+    return found;
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -1066,4 +1130,8 @@ export function postgresSuiteFactory(url: string, options: Omit<PostgresProvider
       return Number(rows[0]?.m ?? 0);
     },
   };
+}
+
+function activityKeyOf(instance: string, executionId: number, activityId: number): string {
+  return `${executionId}:${activityId}:${instance}`;
 }

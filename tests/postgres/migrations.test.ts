@@ -109,6 +109,8 @@ pgTest("connect rejects bad options and URLs with InvalidArgument naming the opt
     ["poolMax 1.5", url, { schema: ok, poolMax: 1.5 }, "poolMax"],
     ["fallbackPollIntervalMs -1", url, { schema: ok, fallbackPollIntervalMs: -1 }, "fallbackPollIntervalMs"],
     ["listen not a boolean", url, { schema: ok, listen: "yes" }, "listen"],
+    ["workerClaimAhead -1", url, { schema: ok, workerClaimAhead: -1 }, "workerClaimAhead"],
+    ["workerClaimAhead as a string", url, { schema: ok, workerClaimAhead: "8" }, "workerClaimAhead"],
     ["unknown option key", url, { schema: ok, bogusOption: 1 }, "bogusOption"],
     ["a mysql:// url", "mysql://x", {}, "url"],
     ["an empty url", "", {}, "url"],

@@ -30,6 +30,12 @@ export interface PostgresProviderOptions {
   listen?: boolean;
   /** Apply pending migrations on connect (default true). False refuses a schema that is not current. */
   migrate?: boolean;
+  /**
+   * Most activities a turn's ack claims, in its own transaction, for this process's worker
+   * fetches before they ask, while those fetches are taking work steadily (0: never). Each is
+   * held at most 100 ms, then given back. Default 8.
+   */
+  workerClaimAhead?: number;
 }
 
 export interface ResolvedOptions {
@@ -40,9 +46,10 @@ export interface ResolvedOptions {
   idleTimeoutSeconds: number;
   listen: boolean;
   migrate: boolean;
+  workerClaimAhead: number;
 }
 
-const KNOWN = new Set(["schema", "poolMax", "fallbackPollIntervalMs", "connectTimeoutSeconds", "idleTimeoutSeconds", "listen", "migrate"]);
+const KNOWN = new Set(["schema", "poolMax", "fallbackPollIntervalMs", "connectTimeoutSeconds", "idleTimeoutSeconds", "listen", "migrate", "workerClaimAhead"]);
 const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,47}$/;
 
 function bad(message: string): ProviderError {
@@ -84,6 +91,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     idleTimeoutSeconds: int("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 86_400, 60),
     listen: bool("listen", o.listen, true),
     migrate: bool("migrate", o.migrate, true),
+    workerClaimAhead: int("workerClaimAhead", o.workerClaimAhead, 0, 1000, 8),
   };
 }
 
