@@ -187,7 +187,7 @@ export class PostgresProvider implements Provider {
             this.workerWork.notify();
             instanceSignals(this).notifyAll();
           },
-          joined: () => this.announcer.announce("a", true),
+          joined: (newcomer) => this.announcer.announce(`a${newcomer ?? ""}`, true),
         }, options.connectTimeoutSeconds, this.sender, presenceKey(options.schema))
       : null;
   }
@@ -252,8 +252,9 @@ export class PostgresProvider implements Provider {
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
       await this.giveBack(this.claimedAhead.drain());
-      await this.announcer.close();
+      // The listener first: an answer to a hello it heard is still sent by the announcer.
       await this.listener?.close();
+      await this.announcer.close();
       await this.sql.close({ timeout: 5 }).catch(() => {});
     })();
     return this.closing;

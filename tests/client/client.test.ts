@@ -264,6 +264,24 @@ describe("waitForOrchestration", () => {
     expect(instanceSignals(spy).size).toBe(0);
   });
 
+  test("instanceSignals.notifyAll wakes the waiters of every instance, which re-read", async () => {
+    const base = await SqliteProvider.inMemory();
+    const { spy, afterRead } = withReadHook(base);
+    const client = new Client(spy);
+    await createRunningInstance(spy, "n1");
+    await createRunningInstance(spy, "n2");
+    const waiting = [client.waitForOrchestration("n1", { timeoutMs: 10_000 }), client.waitForOrchestration("n2", { timeoutMs: 10_000 })];
+    await afterRead(14); // both far into their backoff (7 checks each)
+    await turn(spy, "n1", [completedEvent("n1", 1, 2, "1")], terminalMeta("Completed", "1"));
+    await turn(spy, "n2", [completedEvent("n2", 1, 2, "2")], terminalMeta("Completed", "2"));
+    const notifiedAt = performance.now();
+    instanceSignals(spy).notifyAll();
+    const statuses = await Promise.all(waiting);
+    expect(performance.now() - notifiedAt).toBeLessThan(100);
+    expect(statuses.map((s) => s.status === "Completed" && s.output)).toEqual([1, 2]);
+    expect(instanceSignals(spy).size).toBe(0);
+  });
+
   test("with a provider declaring terminalWakeups it checks once, then sleeps until signalled (no quick polls)", async () => {
     const base = await SqliteProvider.inMemory();
     const { spy, afterRead } = withReadHook(base);

@@ -3,16 +3,16 @@
 // others use providers on a fresh schema, each standing for a process (own pools, own listening
 // connection), with the fallback poll at a minute so that only a notification can wake a fetch.
 import { afterAll, describe, expect, test } from "bun:test";
-import type { SQL } from "bun";
+import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, startItem } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
-import { Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
+import { PRESENCE_KEY_CLASS, Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema, spyQueries, within } from "./helpers.ts";
 
 /** A connection whose count query answers what the test says, when the test says. */
-function fakeConnection(): { sql: SQL; answer(n: number): void; fail(): void; pending: number } {
+function fakeConnection(): { sql: SQL; answer(n: number, mine?: boolean): void; fail(): void } {
   const calls: { resolve(rows: unknown[]): void; reject(e: Error): void }[] = [];
   const sql = {
     unsafe: (text: string) =>
@@ -22,39 +22,38 @@ function fakeConnection(): { sql: SQL; answer(n: number): void; fail(): void; pe
   } as unknown as SQL;
   return {
     sql,
-    answer: (n) => calls.shift()!.resolve([{ n }]),
+    answer: (n, mine = true) => calls.shift()!.resolve([{ n, mine }]),
     fail: () => calls.shift()!.reject(new Error("connection lost")),
-    get pending() {
-      return calls.length;
-    },
   };
+}
+
+/** A Presence that hears and has joined, its first count (alone) done. */
+async function alone(c: ReturnType<typeof fakeConnection>): Promise<Presence> {
+  const p = new Presence(presenceKey("s"));
+  expect(p.othersListening).toBe(true);
+  p.heard();
+  expect(await p.join(c.sql, "duroxide_s", "me:h")).toBe(true);
+  const first = p.recount(c.sql);
+  c.answer(1);
+  expect(await first).toEqual({ mine: true, discovered: false });
+  expect(p.othersListening).toBe(false);
+  return p;
 }
 
 describe("Presence", () => {
   test("others are assumed present until a count says otherwise; a count of only this listener says nobody else", async () => {
     const c = fakeConnection();
-    const p = new Presence(presenceKey("s"));
-    expect(p.othersListening).toBe(true);
-    await p.join(c.sql, "duroxide_s", "me:h");
-    expect(p.registered).toBe(true);
-    const alone = p.recount(c.sql);
-    c.answer(1);
-    await alone;
-    expect(p.othersListening).toBe(false);
+    const p = await alone(c);
     const two = p.recount(c.sql);
     c.answer(2);
-    await two;
+    // Others found where it believed there were none: a hello it missed, so it answers everyone.
+    expect(await two).toEqual({ mine: true, discovered: true });
     expect(p.othersListening).toBe(true);
   });
 
   test("a hello heard while a count runs keeps the newcomer: the count may predate its lock", async () => {
     const c = fakeConnection();
-    const p = new Presence(presenceKey("s"));
-    await p.join(c.sql, "duroxide_s", "me:h");
-    const first = p.recount(c.sql);
-    c.answer(1);
-    await first;
-    expect(p.othersListening).toBe(false);
+    const p = await alone(c);
     const racing = p.recount(c.sql);
     p.joined();
     c.answer(1); // counted before the newcomer took its lock
@@ -67,17 +66,12 @@ describe("Presence", () => {
     expect(p.othersListening).toBe(false);
   });
 
-  test("a failed count and a lost connection both mean: announce", async () => {
+  test("a failed count, a lost connection and a count made while deaf all mean: announce", async () => {
     const c = fakeConnection();
-    const p = new Presence(presenceKey("s"));
-    await p.join(c.sql, "duroxide_s", "me:h");
-    const alone = p.recount(c.sql);
-    c.answer(1);
-    await alone;
-    expect(p.othersListening).toBe(false);
+    const p = await alone(c);
     const failing = p.recount(c.sql);
     c.fail();
-    await failing;
+    expect((await failing).mine).toBeNull();
     expect(p.othersListening).toBe(true);
 
     const again = p.recount(c.sql);
@@ -86,10 +80,25 @@ describe("Presence", () => {
     expect(p.othersListening).toBe(false);
     p.lost();
     expect(p.othersListening).toBe(true);
-    expect(p.registered).toBe(false); // its lock went with the connection: a count of 1 is someone else
-    const after = p.recount(c.sql);
+    // Cannot hear hellos: a count of nobody else is not believed.
+    const deaf = p.recount(c.sql);
     c.answer(1);
-    await after;
+    await deaf;
+    expect(p.othersListening).toBe(true);
+    p.heard();
+    const hearing = p.recount(c.sql);
+    c.answer(1);
+    await hearing;
+    expect(p.othersListening).toBe(false);
+  });
+
+  test("a count that finds its own lock gone says so (mine false), and counts every holder as another", async () => {
+    const c = fakeConnection();
+    const p = await alone(c);
+    const replaced = p.recount(c.sql);
+    c.answer(1, false); // its session was replaced: the one holder is someone else
+    expect(await replaced).toEqual({ mine: false, discovered: true });
+    expect(p.registered).toBe(false);
     expect(p.othersListening).toBe(true);
   });
 
@@ -130,7 +139,15 @@ function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void
 
 interface Insides {
   announcer: { sent: number; skipped: number };
-  listener: { presence: Presence; sql: SQL; dispatch(message: string): void };
+  listener: {
+    presence: Presence;
+    sql: SQL;
+    dispatch(message: string): void;
+    tick(): Promise<void>;
+    recheck: ReturnType<typeof setInterval> | null;
+    connected: boolean;
+    reconnects: number;
+  };
   sender: string;
 }
 const insides = (p: PostgresProvider) => p as unknown as Insides;
@@ -185,7 +202,9 @@ pgTest("work committed unannounced before a newcomer's hello was heard reaches t
   const fetched = b.fetchOrchestrationItem(30_000, 30_000);
   await spy.settled("fetchOrchestrationItem");
 
-  // A as if B's hello were still on the way: its count (made before B's lock) said nobody.
+  // A as if B's hello were still on the way: its count (made before B's lock) said nobody. A's
+  // own periodic count is stopped, so that it cannot find B meanwhile.
+  clearInterval(ia.listener.recheck!);
   const late = fakeConnection();
   const counted = ia.listener.presence.recount(late.sql);
   late.answer(1);
@@ -211,4 +230,84 @@ pgTest("a provider that does not listen announces everything: it cannot know who
   expect(insides(deaf).announcer.skipped).toBe(0);
   const work = await deaf.fetchWorkItem(30_000, 0, null, TagFilter.defaultOnly());
   expect(work?.item.type).toBe("ActivityExecute");
+});
+
+/** Runs `fn` on a connection of the test's own (not any provider's). */
+async function withAdmin<T>(fn: (sql: SQL) => Promise<T>): Promise<T> {
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    return await fn(sql);
+  } finally {
+    await sql.close({ timeout: 1 });
+  }
+}
+
+/** The backends holding this schema's presence lock (the schema is the test's own, so its key is too). */
+async function lockHolders(schema: string): Promise<number[]> {
+  return withAdmin(async (sql) =>
+    (await sql.unsafe(
+      "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 AND granted AND classid = $1::bigint::oid AND objid = $2::bigint::oid ORDER BY pid",
+      [PRESENCE_KEY_CLASS, presenceKey(schema)],
+    )).map((r: { pid: number }) => r.pid),
+  );
+}
+
+type Woken = { orchestratorWork: { generation: number } };
+const generation = (p: PostgresProvider) => (p as unknown as Woken).orchestratorWork.generation;
+
+pgTest("the answer to a hello is addressed: only the newcomer looks again; an answer to nobody in particular makes everyone look", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const c = await connect(schema);
+  const fromB = "b0b0b0b0";
+  const [ga, gc] = [generation(a), generation(c)];
+  insides(c).listener.dispatch(`${fromB}:a${insides(a).sender}`);
+  expect(generation(c)).toBe(gc);
+  insides(a).listener.dispatch(`${fromB}:a${insides(a).sender}`);
+  expect(generation(a)).toBeGreaterThan(ga);
+  insides(c).listener.dispatch(`${fromB}:a`);
+  expect(generation(c)).toBeGreaterThan(gc);
+});
+
+pgTest("when the session holding a provider's presence lock dies, it hears on (its ping comes back) and its next count takes the lock again", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const la = insides(a).listener;
+  clearInterval(la.recheck!); // counts run when the test says
+  const [holder] = await lockHolders(schema);
+  expect(holder).toBeGreaterThan(0);
+  await withAdmin((sql) => sql.unsafe("SELECT pg_terminate_backend($1::int)", [holder]));
+  await until("the listener to notice the loss", () => !la.connected, 10_000);
+  await until("the listener's ping to come back", () => la.connected, 10_000);
+  // The ping loop ends with a count, which finds the lock gone and takes it again.
+  await until("the lock to be held again", () => la.presence.registered, 10_000);
+  const holders = await lockHolders(schema);
+  expect(holders.length).toBe(1);
+  expect(holders[0]).not.toBe(holder);
+  expect(la.reconnects).toBe(0); // the LISTEN itself never dropped
+});
+
+pgTest("when a provider's LISTEN connection dies, it re-subscribes, says hello again, and another provider answers it", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  const la = insides(a).listener;
+  // A answered B's hello; B, which joined later, never heard one from A.
+  await until("A's answer to B's hello", () => insides(a).announcer.sent >= 1);
+  const answered = insides(b).announcer.sent;
+  const holders = await lockHolders(schema);
+  const channel = `duroxide_${schema}`;
+  // Both LISTEN backends, oldest first: A connected (and listened) before B was created.
+  const listeners = await withAdmin(async (sql) =>
+    (await sql.unsafe("SELECT pid FROM pg_stat_activity WHERE query ILIKE 'LISTEN%' AND position($1 in query) > 0 ORDER BY backend_start", [channel])).map(
+      (r: { pid: number }) => r.pid,
+    ),
+  );
+  expect(listeners.length).toBe(2); // neither of them a lock holder
+  for (const pid of listeners) expect(holders).not.toContain(pid);
+  await withAdmin((sql) => sql.unsafe("SELECT pg_terminate_backend($1::int)", [listeners[0]]));
+  await until("A to re-subscribe", () => la.reconnects >= 1 && la.connected, 15_000);
+  // A said hello again, and B answered it.
+  await until("B's answer to A's hello after the re-subscribe", () => insides(b).announcer.sent > answered, 10_000);
+  expect(la.presence.registered).toBe(true);
 });

@@ -10,7 +10,8 @@
  * skips its own announcements: it woke its fetches directly already) and what is 'o' orchestrator
  * work visible now, 'o<ms>' visible in ms; 'w', 'w<ms>' the same for the worker queue;
  * 't<instance>' the instance's execution reached a terminal status; 'h' a provider started
- * listening, 'a' look again at everything (the answer to 'h', see presence.ts).
+ * listening, 'a<sender>' the provider `<sender>` (everyone when empty) should look again at
+ * everything (the answer to 'h'); 'p' a listener's ping to itself (see presence.ts, listener.ts).
  *
  * Nothing is sent while no other provider listens on the channel (presence.ts).
  *

@@ -1,16 +1,17 @@
 /**
- * The provider's one listening connection (docs/provider-contract.md §16.4). Every process's
- * enqueues NOTIFY the schema's channel in their own transaction (delivered at commit); this
- * connection hears them and wakes this process's waiting fetches, at once for work visible now
- * and by a timer for work that becomes visible later. Terminal statuses wake clients waiting on
- * the instance.
+ * The provider's listener (docs/provider-contract.md §16.4). Other processes announce their
+ * committed work on the schema's channel; the LISTEN (a connection Bun.SQL dedicates to it) hears
+ * them and wakes this process's waiting fetches, at once for work visible now and by a timer for
+ * work that becomes visible later. Terminal statuses wake clients waiting on the instance. A
+ * second session of its own holds the presence lock and runs the presence counts (presence.ts).
  *
- * When the connection drops (a server restart, a network cut), notifications sent meanwhile are
- * lost: the listener reconnects with back-off, resubscribes, and then wakes everything once, so
- * nothing waits for the fallback poll longer than the outage itself.
+ * When the LISTEN's connection drops (a server restart, a network cut), notifications sent
+ * meanwhile are lost: Bun.SQL reconnects with back-off and re-subscribes, and then the listener
+ * says hello again and wakes everything once, so nothing waits for the fallback poll longer than
+ * the outage itself. When only the other session dropped, a notification the listener sends
+ * itself shows that it still hears.
  */
 import { SQL } from "bun";
-import { quoted } from "./options.ts";
 import { PRESENCE_RECHECK_MS, Presence } from "./presence.ts";
 
 export interface ListenerHandlers {
@@ -20,18 +21,20 @@ export interface ListenerHandlers {
   terminal(instance: string): void;
   /** After a reconnect, or asked by another provider: anything may have happened. */
   all(): void;
-  /** Another provider started listening: tell it to look at everything (see presence.ts). */
-  joined(): void;
+  /** Another provider started listening (null: one whose hello was missed): tell it to look at everything. */
+  joined(newcomer: string | null): void;
 }
 
 export class Listener {
   private readonly sql: SQL;
   private closed = false;
-  private reconnecting = false;
+  private pinging = false;
   private subscription: { unlisten(): Promise<void> } | null = null;
-  /** Whether the connection is up (false while reconnecting). */
+  /** Times Bun.SQL confirmed the LISTEN (1 after start, one more per re-subscribe). */
+  private listens = 0;
+  /** Whether this listener hears the channel (false from a lost connection until it is sure again). */
   connected = false;
-  /** Times the connection was re-established after a loss (for tests and diagnostics). */
+  /** Times the LISTEN was re-established after a loss (for tests and diagnostics). */
   reconnects = 0;
   /** Whether other providers listen on this channel (announcements are for them only). */
   readonly presence: Presence;
@@ -56,64 +59,91 @@ export class Listener {
   }
 
   async start(): Promise<void> {
-    this.subscription = await this.sql.listen(this.channel, (payload) => this.dispatch(payload));
-    this.connected = true;
-    await this.join();
-    this.recheck = setInterval(() => {
-      if (this.connected && !this.closed) void this.presence.recount(this.sql);
-    }, PRESENCE_RECHECK_MS);
+    this.subscription = await this.sql.listen(this.channel, (payload) => this.dispatch(payload), () => this.listening());
+    if (this.listens === 0) this.listening();
+    await this.presence.join(this.sql, this.channel, `${this.self}:h`);
+    await this.presence.recount(this.sql);
+    this.recheck = setInterval(() => void this.tick(), PRESENCE_RECHECK_MS);
     this.recheck.unref?.();
   }
 
-  /** Registers this listener with the others and counts them (after its LISTEN is in force). */
-  private async join(): Promise<void> {
-    await this.presence.join(this.sql, this.channel, `${this.self}:h`);
-    await this.presence.recount(this.sql);
+  /** Bun.SQL confirmed the LISTEN: at start, and after each re-subscribe on a new connection. */
+  private listening(): void {
+    this.listens++;
+    this.connected = true;
+    this.presence.heard();
+    if (this.listens === 1 || this.closed) return;
+    this.reconnects++;
+    // Notifications sent while it was down are lost: say hello (the others answer "look at
+    // everything") and look at everything now.
+    void this.presence.join(this.sql, this.channel, `${this.self}:h`);
+    this.handlers.all();
+  }
+
+  /** The periodic count; a count that finds this provider's lock gone takes it again and says hello. */
+  async tick(): Promise<void> {
+    if (this.closed) return;
+    const count = await this.presence.recount(this.sql);
+    if (this.closed) return;
+    if (count.mine === false) await this.presence.join(this.sql, this.channel, `${this.self}:h`);
+    if (count.discovered) this.handlers.joined(null);
   }
 
   private dispatch(message: string): void {
     const colon = message.indexOf(":");
-    // This provider's own announcements: it woke its own fetches when it committed.
-    if (colon < 0 || message.slice(0, colon) === this.self) return;
+    if (colon < 0) return;
+    const sender = message.slice(0, colon);
     const payload = message.slice(colon + 1);
     const kind = payload.charAt(0);
+    if (sender === this.self) {
+      // Its own announcements: it woke its own fetches when it committed. Its own ping: it hears.
+      if (kind === "p" && !this.connected) {
+        this.connected = true;
+        this.presence.heard();
+      }
+      return;
+    }
     if (kind === "t") return this.handlers.terminal(payload.slice(1));
     if (kind === "h") {
       this.presence.joined();
-      return this.handlers.joined();
+      return this.handlers.joined(sender);
     }
-    if (kind === "a") return this.handlers.all();
+    if (kind === "a") {
+      const to = payload.slice(1);
+      if (to === "" || to === this.self) this.handlers.all();
+      return;
+    }
     const delay = payload.length > 1 ? Number(payload.slice(1)) : 0;
     const ms = Number.isFinite(delay) && delay > 0 ? delay : 0;
     if (kind === "o") this.handlers.orchestrator(ms);
     else if (kind === "w") this.handlers.worker(ms);
   }
 
-  /** The connection closed: reconnect (Bun.SQL re-issues LISTEN on the new connection) with back-off. */
+  /**
+   * One of the listener's connections closed. If it was the LISTEN's, Bun.SQL re-subscribes and
+   * listening() follows; if it was the other session, the LISTEN still hears, which a ping to
+   * itself shows. Either ends the "cannot hear" state; the next count takes the lock again if
+   * it went with the session.
+   */
   private lost(): void {
     this.connected = false;
     this.presence.lost();
-    if (this.closed || this.reconnecting) return;
-    this.reconnecting = true;
+    if (this.closed || this.pinging) return;
+    this.pinging = true;
     void (async () => {
       let backoff = 50;
-      while (!this.closed) {
+      while (!this.closed && !this.connected) {
         await Bun.sleep(backoff);
-        if (this.closed) break;
+        if (this.closed || this.connected) break;
         try {
-          // LISTEN again before saying hello (whether or not Bun.SQL re-issues its own): the
-          // others' answer to the hello must find this connection listening.
-          await this.sql.unsafe(`LISTEN ${quoted(this.channel)}`);
-          await this.join();
-          this.connected = true;
-          this.reconnects++;
-          this.handlers.all();
-          break;
+          await this.sql.unsafe("SELECT pg_notify($1::text, $2::text)", [this.channel, `${this.self}:p`]);
         } catch {
-          backoff = Math.min(backoff * 2, 2000);
+          // the server is not back yet
         }
+        backoff = Math.min(backoff * 2, 2000);
       }
-      this.reconnecting = false;
+      this.pinging = false;
+      if (!this.closed) await this.tick();
     })();
   }
 

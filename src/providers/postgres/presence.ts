@@ -7,19 +7,23 @@
  * waits for a WAL flush; at one instance in flight that was 8 of them per orchestration beside
  * the 6 that record its work. So a provider announces only while others listen.
  *
- * Who listens: every listening connection holds a shared session advisory lock on a key derived
- * from the schema (two-int form, so it never meets the single-bigint keys of the claims), and
- * `pg_locks` shows them all, to every role; a connection that dies releases its lock with it.
- * A provider counts the holders when it starts and every PRESENCE_RECHECK_MS, and believes
- * others are present whenever it cannot tell (before the first count, while its listening
- * connection is down, after a count fails).
+ * Who listens: every listening provider holds a shared session advisory lock on a key derived
+ * from the schema (two-int form, so it never meets the single-bigint keys of the claims), on its
+ * listener's own session (Bun.SQL gives the LISTEN a dedicated connection of its own, which runs
+ * nothing else). `pg_locks` shows the holders to every role; a session that dies releases its
+ * lock with it. A provider counts the holders when it starts and every PRESENCE_RECHECK_MS; a
+ * count that finds its own lock missing (its session was replaced) takes it again and says hello.
+ * It believes others are present whenever it cannot tell: before its first count, while it
+ * cannot hear (its LISTEN is not in force), after a count fails.
  *
- * Joining without losing a wake-up: a starting provider listens, takes the lock, then says hello
- * (`<sender>:h`). A provider that hears a hello counts others as present from then on, and
- * answers with `<sender>:a` ("look again at everything"), sent through its announcer after the
- * hello was handled. Anything it committed without announcing was committed before that answer,
- * so the newcomer's looks after the answer see it. A count that started before a hello arrived
- * cannot take the newcomer away again (the join counter below).
+ * Joining without losing a wake-up: a provider says hello (`<sender>:h`) once its LISTEN is in
+ * force (at start and after every re-subscribe) and its lock is taken. A provider that hears a
+ * hello counts others as present from then on and answers `<sender>:a<newcomer>` ("look at
+ * everything"), sent after the hello was handled: anything it committed without announcing was
+ * committed before that answer, so the newcomer's looks after the answer see it. A count that
+ * began before a hello arrived (or before this provider could hear again) cannot lower the flag,
+ * and a count that finds others where it believed there were none (a hello it missed) answers
+ * everyone.
  */
 import type { SQL } from "bun";
 
@@ -27,7 +31,7 @@ import type { SQL } from "bun";
 export const PRESENCE_RECHECK_MS = 2000;
 
 /** The first half of every presence key: "DX" and 1, so it is unlikely to meet an application's key. */
-const PRESENCE_KEY_CLASS = 0x44580001;
+export const PRESENCE_KEY_CLASS = 0x44580001;
 
 /** The second half: a 31-bit FNV-1a hash of the schema name (a collision costs announcements, nothing else). */
 export function presenceKey(schema: string): number {
@@ -39,12 +43,21 @@ export function presenceKey(schema: string): number {
   return h & 0x7fffffff;
 }
 
+export interface Count {
+  /** Whether this provider's session holds its lock (null: the count failed). */
+  mine: boolean | null;
+  /** Others were found where this provider believed there were none: a hello was missed. */
+  discovered: boolean;
+}
+
 export class Presence {
   /** Whether another listener may be present: true unless a count said otherwise. */
   private others = true;
-  /** Hellos and connection losses seen: a count that began before one of them may not lower `others`. */
+  /** Hellos, losses and re-subscribes seen: a count that began before one of them may not lower `others`. */
   private joins = 0;
-  /** Whether this connection holds its presence lock (false: other providers do not count it). */
+  /** Whether this provider's LISTEN is in force (it can hear hellos). */
+  private hearing = false;
+  /** Whether this provider's session held its presence lock at the last join or count. */
   registered = false;
 
   constructor(private readonly key: number) {}
@@ -54,35 +67,46 @@ export class Presence {
     return this.others;
   }
 
-  /** Takes the presence lock on `sql` (the listening connection, after its LISTEN) and says hello. */
-  async join(sql: SQL, channel: string, hello: string): Promise<void> {
-    const [row] = await sql.unsafe(
-      "SELECT pg_try_advisory_lock_shared($1::int, $2::int) AS locked, pg_notify($3::text, $4::text) AS sent",
-      [PRESENCE_KEY_CLASS, this.key, channel, hello],
-    );
-    this.registered = row?.locked === true;
-  }
-
-  /** Counts the listeners other than this one. A failed count leaves `others` true. */
-  async recount(sql: SQL): Promise<void> {
-    const joinsBefore = this.joins;
-    let n: number;
+  /** Takes the presence lock on `sql` and says hello; never throws (a failure leaves it unregistered). */
+  async join(sql: SQL, channel: string, hello: string): Promise<boolean> {
     try {
       const [row] = await sql.unsafe(
-        `SELECT count(*)::int AS n FROM pg_locks
+        "SELECT pg_try_advisory_lock_shared($1::int, $2::int) AS locked, pg_notify($3::text, $4::text) AS sent",
+        [PRESENCE_KEY_CLASS, this.key, channel, hello],
+      );
+      this.registered = row?.locked === true;
+    } catch {
+      this.registered = false;
+    }
+    return this.registered;
+  }
+
+  /** Counts the listeners other than this one; never throws (a failed count leaves `others` true). */
+  async recount(sql: SQL): Promise<Count> {
+    const joinsBefore = this.joins;
+    let n: number;
+    let mine: boolean;
+    try {
+      const [row] = await sql.unsafe(
+        `SELECT count(*)::int AS n, coalesce(bool_or(pid = pg_backend_pid()), false) AS mine FROM pg_locks
           WHERE locktype = 'advisory' AND objsubid = 2 AND granted
             AND classid = $1::bigint::oid AND objid = $2::bigint::oid
             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`,
         [PRESENCE_KEY_CLASS, this.key],
       );
       n = Number(row?.n ?? 0);
+      mine = row?.mine === true;
     } catch {
       this.others = true;
-      return;
+      return { mine: null, discovered: false };
     }
-    const others = n - (this.registered ? 1 : 0) > 0;
-    // A hello or a loss while the count ran: its answer may predate the newcomer; keep announcing.
-    if (others || this.joins === joinsBefore) this.others = others;
+    this.registered = mine;
+    const others = n - (mine ? 1 : 0) > 0;
+    const discovered = others && !this.others;
+    if (others) this.others = true;
+    // Lowered only by a count that began while this provider could hear, with no hello since.
+    else if (this.hearing && this.joins === joinsBefore) this.others = false;
+    return { mine, discovered };
   }
 
   /** Another provider said hello: it listens from now on. */
@@ -91,10 +115,17 @@ export class Presence {
     this.others = true;
   }
 
-  /** The listening connection is gone (and its lock with it): announce until a new count says otherwise. */
+  /** This provider's LISTEN is in force (again). */
+  heard(): void {
+    this.joins++;
+    this.hearing = true;
+  }
+
+  /** A listener connection closed: until it hears again, hellos may be missed, so announce. */
   lost(): void {
     this.joins++;
+    this.hearing = false;
     this.others = true;
-    this.registered = false;
+    this.registered = false; // unknown until the next count (the lock may have gone with the session)
   }
 }
