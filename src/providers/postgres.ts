@@ -36,7 +36,7 @@ import type { ProviderFactory } from "../provider-tests/harness.ts";
 import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
 import { presenceKey } from "./postgres/presence.ts";
-import { ClaimedAhead } from "./postgres/claimed-ahead.ts";
+import { ClaimedAhead, claimAheadLockMs } from "./postgres/claimed-ahead.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { postgresError } from "./postgres/errors.ts";
@@ -136,7 +136,9 @@ export class PostgresProvider implements Provider {
   /** Activities a turn's ack claimed for this process's busy worker fetches (see claimed-ahead.ts). */
   private readonly claimedAhead: ClaimedAhead<Row>;
   /** The filter and lock timeout of the last worker fetch: what claiming ahead claims for. */
-  private aheadFor: { key: string; params: unknown[]; lockMs: number } | null = null;
+  private aheadFor: AheadFor | null = null;
+  /** Acks claiming ahead that have not landed yet (close() waits for them before it gives back). */
+  private readonly claimsInFlight = new Set<Promise<unknown>>();
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
    * until when its answer holds (TRUST_EMPTY_LOOK_MS, or sooner: the fallback poll interval, the
@@ -251,6 +253,8 @@ export class PostgresProvider implements Provider {
       this.workerWork.wakeAll();
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
+      // A claim ahead landing after this point gives its items back itself (it sees closed).
+      await Promise.allSettled([...this.claimsInFlight]);
       await this.giveBack(this.claimedAhead.drain());
       // The listener first: an answer to a hello it heard is still sent by the announcer.
       await this.listener?.close();
@@ -357,13 +361,13 @@ export class PostgresProvider implements Provider {
     attempt: (handed: Row | undefined) => Promise<Attempt<T>>,
     release: (handed: Row) => Promise<unknown>,
     abort: AbortSignal | null | undefined,
-    /** A claim this fetch starts with (claimed ahead for it). */
-    claimed?: Row,
+    /** Takes a claim made ahead for this fetch, if one is held (looked at before every look). */
+    claimedAhead?: () => Row | undefined,
   ): Promise<T | null> {
     const deadline = performance.now() + pollTimeoutMs;
     const looks = this.emptyLooks.get(signal)!;
     let woken = false;
-    let handed: Row | undefined = claimed;
+    let handed: Row | undefined;
     for (let first = true; ; first = false) {
       // An aborted fetch claims nothing (docs/provider-contract.md §3.2). A wake-up it took is
       // handed to the next idle fetch of its group, so that one looks instead.
@@ -371,6 +375,8 @@ export class PostgresProvider implements Provider {
         if (woken) signal.passOn(group);
         return null;
       }
+      // Taken after the abort check, with no await between: an aborted fetch takes nothing.
+      if (handed === undefined && claimedAhead !== undefined) handed = claimedAhead();
       const seen = signal.generation;
       let r: Attempt<T>;
       const known = looks.get(group);
@@ -487,21 +493,31 @@ export class PostgresProvider implements Provider {
   }
 
   /**
-   * Keeps what ack_orch_claim_work claimed ahead for the next worker fetches of `ahead`'s filter;
-   * true when that is all of the turn's activities (`texts`): no idle fetch needs waking for them.
+   * A turn's ack that also claims `reserved` activities ahead for the worker fetches of `ahead`,
+   * and holds what it claimed (or, when the provider closed meanwhile, gives it back). The claim
+   * locks for the fetches' lock timeout plus the longest hold, and the hold counts from before the
+   * write began, so an item handed out has at least a fresh fetch's lease (see claimed-ahead.ts).
    */
-  private async holdClaimedAhead(ahead: { key: string; lockMs: number }, r: Row, texts: string[]): Promise<boolean> {
+  private async ackClaimingAhead(op: string, params: unknown[], ahead: AheadFor, reserved: number): Promise<Row> {
+    const at = performance.now();
+    let r: Row;
+    try {
+      r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...params, claimAheadLockMs(ahead.lockMs), ...ahead.params.slice(1), reserved]))[0]!;
+    } catch (err) {
+      this.claimedAhead.cancel(reserved);
+      throw err;
+    }
     const tokens = r.o_tokens as string[];
     const items = r.o_items as string[];
     const attempts = r.o_attempts as number[];
     const rows: Row[] = tokens.map((token, i) => ({ o_token: token, o_item: items[i], o_attempt: attempts[i] }));
     if (this.closed) {
-      await this.giveBack(rows); // closed while the ack ran: nobody here will take them
-      return false;
+      this.claimedAhead.cancel(reserved);
+      await this.giveBack(rows); // close() waits for this before it closes the pool
+    } else {
+      this.claimedAhead.put(ahead.key, rows, reserved, ahead.lockMs, at);
     }
-    this.claimedAhead.put(ahead.key, rows, ahead.lockMs);
-    const mine = new Set(texts);
-    return tokens.length === texts.length && items.every((text) => mine.has(text));
+    return r;
   }
 
   /**
@@ -658,7 +674,7 @@ export class PostgresProvider implements Provider {
     const spots = this.parkedWork.reserve(ack.activityTexts.length);
     // None idle, but this process's worker fetches are busy taking work: claim some for them.
     const ahead = spots.length === 0 ? this.aheadFor : null;
-    const room = ahead === null ? 0 : this.claimedAhead.room(ack.activityTexts.length);
+    const room = ahead === null ? 0 : this.claimedAhead.reserve(ahead.key, ack.activityTexts.length);
     let r: Row;
     let handedOver = false;
     try {
@@ -666,8 +682,14 @@ export class PostgresProvider implements Provider {
         r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
         handedOver = this.handOverActivities(spots, r, ack.activityTexts);
       } else if (room > 0) {
-        r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...ahead!.params, room]))[0]!;
-        handedOver = await this.holdClaimedAhead(ahead!, r, ack.activityTexts);
+        // Held items are taken by fetches as they look: waking them (below) is what a parked one needs.
+        const landed = this.ackClaimingAhead(op, ack.params, ahead!, room);
+        this.claimsInFlight.add(landed);
+        try {
+          r = await landed;
+        } finally {
+          this.claimsInFlight.delete(landed);
+        }
       } else {
         r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
       }
@@ -736,7 +758,7 @@ export class PostgresProvider implements Provider {
     // Claimed ahead for this filter and lock timeout (never session items, so any session config takes them).
     const key = JSON.stringify(params.slice(0, 3));
     if (this.aheadFor?.key !== key) this.aheadFor = { key, params: [...params.slice(0, 3), false, "", 0], lockMs: lockTimeoutMs };
-    const claimed = signal?.aborted ? undefined : this.claimedAhead.take(key);
+    const claimedAhead = () => this.claimedAhead.take(key);
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
         r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
@@ -751,8 +773,8 @@ export class PostgresProvider implements Provider {
       }
     };
     const release = (r: Row) => this.abandonWorkItem(r.o_token as string, 0, true);
-    const found = await this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal, claimed);
-    if (found !== null) this.claimedAhead.noteTaken();
+    const found = await this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal, claimedAhead);
+    if (found !== null) this.claimedAhead.noteTaken(key);
     return found;
   }
 
@@ -1135,4 +1157,11 @@ export function postgresSuiteFactory(url: string, options: Omit<PostgresProvider
 
 function activityKeyOf(instance: string, executionId: number, activityId: number): string {
   return `${executionId}:${activityId}:${instance}`;
+}
+
+/** What claiming ahead claims for: the last worker fetch's filter (`key`) and lock timeout, as fetch_work's parameters. */
+interface AheadFor {
+  key: string;
+  params: unknown[];
+  lockMs: number;
 }

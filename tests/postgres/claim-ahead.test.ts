@@ -3,38 +3,46 @@
 // and the next fetches take them without a round trip. The ClaimedAhead tests need no server;
 // the others run providers on a fresh schema (A the one that claims, B another process).
 import { afterAll, describe, expect, test } from "bun:test";
+import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
-import { CLAIM_AHEAD_HOLD_MS, ClaimedAhead } from "../../src/providers/postgres/claimed-ahead.ts";
+import { CLAIM_AHEAD_HOLD_MS, ClaimedAhead, claimAheadHoldMs, claimAheadLockMs } from "../../src/providers/postgres/claimed-ahead.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema, spyQueries, within } from "./helpers.ts";
 
 describe("ClaimedAhead", () => {
-  test("room: nothing without recent takes; then as many as were taken in the hold window, less those held, at most max and what is offered", () => {
-    const released: string[] = [];
-    const c = new ClaimedAhead<string>(4, (r) => released.push(r));
-    expect(c.room(5, 1_000)).toBe(0);
-    c.noteTaken(1_000);
-    c.noteTaken(1_010);
-    expect(c.room(5, 1_020)).toBe(2);
-    expect(c.room(1, 1_020)).toBe(1);
+  test("reserve: nothing without recent takes of that filter; then as many as were taken in the hold window, less those held or being claimed, at most max", () => {
+    const c = new ClaimedAhead<string>(4, () => {});
+    expect(c.reserve("k", 5, 1_000)).toBe(0);
+    c.noteTaken("k", 1_000);
+    c.noteTaken("k", 1_010);
+    c.noteTaken("other", 1_010);
+    expect(c.reserve("other", 5, 1_020)).toBe(1);
+    c.cancel(1);
+    expect(c.reserve("k", 1, 1_020)).toBe(1);
+    c.cancel(1);
     // Takes older than the hold window no longer count.
-    expect(c.room(5, 1_010 + CLAIM_AHEAD_HOLD_MS + 1)).toBe(0);
-    for (let i = 0; i < 10; i++) c.noteTaken(2_000 + i);
-    expect(c.room(9, 2_010)).toBe(4); // max 4
-    c.put("k", ["a", "b", "c"], 30_000, 2_010);
-    expect(c.room(9, 2_011)).toBe(1);
-    expect(c.drain()).toEqual(["a", "b", "c"]);
-    expect(released).toEqual([]);
+    expect(c.reserve("k", 5, 1_010 + CLAIM_AHEAD_HOLD_MS + 1)).toBe(0);
+    for (let i = 0; i < 10; i++) c.noteTaken("k", 2_000 + i);
+    // Two claims at once share the room: the second gets what the first left (max 4).
+    expect(c.reserve("k", 3, 2_010)).toBe(3);
+    expect(c.reserve("k", 3, 2_010)).toBe(1);
+    expect(c.reserve("k", 3, 2_010)).toBe(0);
+    c.put("k", ["a", "b"], 3, 30_000, 2_010); // claimed 2 of the 3 reserved
+    expect(c.size).toBe(2);
+    expect(c.reserve("k", 9, 2_011)).toBe(1); // 4 - 2 held - 1 still being claimed
+    c.cancel(2); // a failed claim gives its room back (never below zero)
+    expect(c.reserve("k", 9, 2_011)).toBe(2);
+    expect(c.drain()).toEqual(["a", "b"]);
   });
 
   test("take: the oldest young entry of the key; other keys untouched; entries past their hold go back on the way", () => {
     const released: string[] = [];
     const c = new ClaimedAhead<string>(8, (r) => released.push(r));
-    c.put("k", ["old"], 30_000, 0);
-    c.put("other", ["x"], 30_000, 50);
-    c.put("k", ["young1", "young2"], 30_000, CLAIM_AHEAD_HOLD_MS);
+    c.put("k", ["old"], 0, 30_000, 0);
+    c.put("other", ["x"], 0, 30_000, 50);
+    c.put("k", ["young1", "young2"], 0, 30_000, CLAIM_AHEAD_HOLD_MS);
     expect(c.take("k", CLAIM_AHEAD_HOLD_MS + 1)).toBe("young1");
     expect(released).toEqual(["old"]);
     expect(c.take("k", CLAIM_AHEAD_HOLD_MS + 2)).toBe("young2");
@@ -43,33 +51,54 @@ describe("ClaimedAhead", () => {
     expect(c.drain()).toEqual(["x"]);
   });
 
-  test("the hold is a quarter of the lock timeout when that is shorter", () => {
+  test("the hold is a quarter of the lock timeout when that is shorter, and the claim locks for the lock timeout plus the hold", () => {
+    expect(claimAheadHoldMs(30_000)).toBe(CLAIM_AHEAD_HOLD_MS);
+    expect(claimAheadHoldMs(100)).toBe(25);
+    expect(claimAheadLockMs(30_000)).toBe(30_000 + CLAIM_AHEAD_HOLD_MS);
+    expect(claimAheadLockMs(100)).toBe(125);
     const released: string[] = [];
     const c = new ClaimedAhead<string>(8, (r) => released.push(r));
-    c.put("k", ["short"], 100, 0); // hold 25 ms
+    c.put("k", ["short"], 0, 100, 0); // hold 25 ms
     expect(c.take("k", 26)).toBeUndefined();
     expect(released).toEqual(["short"]);
     c.drain();
   });
 
-  test("an entry nobody takes is given back by the sweep once its hold has passed", async () => {
-    let release!: (row: string) => void;
-    const back = new Promise<string>((r) => (release = r));
-    const c = new ClaimedAhead<string>(8, (row) => release(row));
+  test("an entry nobody takes is given back by the sweep once its hold has passed; a later entry with a shorter hold re-arms it sooner", async () => {
+    const back: string[] = [];
+    let wake!: () => void;
+    const shortBack = new Promise<void>((r) => (wake = r));
+    const c = new ClaimedAhead<string>(8, (row) => {
+      back.push(row);
+      if (row === "short") wake();
+    });
     const at = performance.now();
-    c.put("k", ["idle"], 30_000);
-    expect(await within("the sweep", back, 5_000)).toBe("idle");
+    c.put("k", ["long"], 0, 30_000, at); // hold 100 ms
+    c.put("k2", ["short"], 0, 40, at); // hold 10 ms: the sweep must not wait for the first
+    await within("the sweep of the short hold", shortBack, 5_000);
+    expect(performance.now() - at).toBeLessThan(CLAIM_AHEAD_HOLD_MS);
+    expect(back).toEqual(["short"]);
+    await until("the sweep of the long hold", () => back.length === 2, 5_000);
     expect(performance.now() - at).toBeGreaterThanOrEqual(CLAIM_AHEAD_HOLD_MS);
     expect(c.size).toBe(0);
   });
 
   test("max 0 never claims ahead", () => {
     const c = new ClaimedAhead<string>(0, () => {});
-    c.noteTaken(0);
-    c.noteTaken(1);
-    expect(c.room(5, 2)).toBe(0);
+    c.noteTaken("k", 0);
+    c.noteTaken("k", 1);
+    expect(c.reserve("k", 5, 2)).toBe(0);
   });
 });
+
+/** Resolves once `cond` holds, checking every 5 ms; rejects naming `what` after `ms`. */
+async function until(what: string, cond: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await Bun.sleep(5);
+  }
+}
 
 const pg = await postgresForTests();
 const opened: PostgresProvider[] = [];
@@ -97,23 +126,28 @@ type Insides = { claimedAhead: ClaimedAhead<unknown> };
 const held = (p: PostgresProvider) => (p as unknown as Insides).claimedAhead;
 const DEFAULT = TagFilter.defaultOnly();
 
+/** Enqueues a start for `instance` and fetches its first turn. */
+async function startTurn(a: PostgresProvider, instance: string) {
+  await a.enqueueForOrchestrator(startItem(instance), null);
+  const f = await a.fetchOrchestrationItem(30_000, 0);
+  expect(f?.item.instance).toBe(instance);
+  return f!;
+}
+
 /**
  * Makes A's worker fetches look busy (two fetches that found work, just now), then commits a turn
  * of `instance` that schedules `activities` (options per activity). The orchestration item is
  * fetched first, so that nothing but the ack stands between the fetches and the claim.
  */
 async function busyThenTurn(a: PostgresProvider, instance: string, activities: ReturnType<typeof activityItem>[]): Promise<void> {
-  await a.enqueueForOrchestrator(startItem(instance), null);
-  const f = await a.fetchOrchestrationItem(30_000, 0);
-  expect(f?.item.instance).toBe(instance);
+  const f = await startTurn(a, instance);
   await a.enqueueForWorker(activityItem(`${instance}-warm`, 1));
   await a.enqueueForWorker(activityItem(`${instance}-warm`, 2));
-  for (let i = 0; i < 2; i++) {
-    const w = await a.fetchWorkItem(30_000, 0, null, DEFAULT);
-    expect(w).not.toBeNull();
-    await a.ackWorkItem(w!.lockToken, null);
-  }
-  await a.ackOrchestrationItem(
+  // Two fetches that find work, then at once the ack (their own acks after it, so that no
+  // durable write stands between the demand and the claim).
+  const warm = [await a.fetchWorkItem(30_000, 0, null, DEFAULT), await a.fetchWorkItem(30_000, 0, null, DEFAULT)];
+  expect(warm.every((w) => w !== null)).toBe(true);
+  const acked = a.ackOrchestrationItem(
     f!.lockToken,
     1,
     [startedEvent(instance), ...activities.map((w) => activityScheduledEvent(instance, 1, w.id))],
@@ -122,6 +156,8 @@ async function busyThenTurn(a: PostgresProvider, instance: string, activities: R
     runningMeta(),
     [],
   );
+  await acked;
+  for (const w of warm) await a.ackWorkItem(w!.lockToken, null);
 }
 
 pgTest("a turn's ack claims its activities for A's busy worker fetches; A's next fetches take them without a round trip, and B cannot take them meanwhile", async () => {
@@ -216,4 +252,78 @@ pgTest("an activity claimed ahead that a later turn cancels is dropped: no fetch
   const w = await a.fetchWorkItem(30_000, 0, null, DEFAULT);
   expect(w?.item.type === "ActivityExecute" && w.item.id).toBe(3);
   expect(await a.fetchWorkItem(30_000, 0, null, DEFAULT)).toBeNull();
+});
+
+pgTest("a claim ahead locks for the lock timeout plus the hold: an item handed out has at least the lease of a fresh fetch", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  await busyThenTurn(a, "ca-8", [activityItem("ca-8", 2)]);
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    const [row] = await sql.unsafe(`SELECT locked_until - ${`"${schema}"`}.now_ms() AS left_ms FROM ${`"${schema}"`}.worker_queue WHERE instance_id = 'ca-8'`);
+    // 30 s + 100 ms when claimed, a few ms ago; a fetch now would lock for 30 s.
+    expect(Number(row.left_ms)).toBeGreaterThan(30_000);
+    expect(Number(row.left_ms)).toBeLessThanOrEqual(30_000 + CLAIM_AHEAD_HOLD_MS);
+  } finally {
+    await sql.close();
+  }
+});
+
+pgTest("close() while an ack claiming ahead is still committing: what it claims is given back when it lands, not left locked", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  const f = await startTurn(a, "ca-9");
+  await a.enqueueForWorker(activityItem("ca-9-warm", 1));
+  await a.enqueueForWorker(activityItem("ca-9-warm", 2));
+  const warm = [await a.fetchWorkItem(30_000, 0, null, DEFAULT), await a.fetchWorkItem(30_000, 0, null, DEFAULT)];
+  // Hold the instance row so that the ack waits inside its transaction (after its claims are made
+  // or not: either way nothing may stay locked).
+  const blocker = new SQL(pg.url!, { max: 1 });
+  const release = await (async () => {
+    let done!: () => void;
+    const finished = new Promise<void>((r) => (done = r));
+    let locked!: () => void;
+    const holding = new Promise<void>((r) => (locked = r));
+    const tx = blocker.begin(async (tx) => {
+      await tx.unsafe(`INSERT INTO "${schema}".instances (instance_id, orchestration_name, created_at, updated_at) VALUES ('ca-9', 'O', 0, 0)`);
+      locked();
+      await finished;
+      throw new Error("roll back");
+    }).catch(() => {});
+    await holding;
+    return async () => {
+      done();
+      await tx;
+    };
+  })();
+  const acking = a
+    .ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-9"), activityScheduledEvent("ca-9", 1, 2), activityScheduledEvent("ca-9", 1, 3)], [activityItem("ca-9", 2), activityItem("ca-9", 3)], [], runningMeta(), [])
+    .catch(() => {});
+  // The ack (claiming ahead: A's fetches found work just now) waits on the held row.
+  const watcher = new SQL(pg.url!, { max: 1 });
+  try {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [
+        `"${schema}".ack_orch_claim_work`,
+      ]);
+      if (r.n > 0) break;
+      if (performance.now() > deadline) throw new Error("the ack claiming ahead never waited on the held row");
+      await Bun.sleep(5);
+    }
+  } finally {
+    await watcher.close();
+  }
+  const closing = a.close();
+  await release();
+  await closing;
+  await acking;
+  await blocker.close();
+  // Whatever the ack committed is claimable by B now (attempt 1), not locked for 30 s.
+  const got = [await b.fetchWorkItem(30_000, 0, null, DEFAULT), await b.fetchWorkItem(30_000, 0, null, DEFAULT)];
+  const ids = got.filter((w) => w !== null).map((w) => (w!.item.type === "ActivityExecute" ? `${w!.item.instance}#${w!.item.id}` : ""));
+  expect(ids.sort()).toEqual(["ca-9#2", "ca-9#3"]);
+  expect(got.map((w) => w?.attemptCount)).toEqual([1, 1]);
+  void warm;
 });

@@ -10,33 +10,50 @@
  *
  * What keeps this from hoarding:
  * - Only non-session items are claimed (a session claim would pin a session to this process).
- * - At most as many as this process's fetches took in the last HOLD window, and at most `max`:
+ * - At most as many as this process's fetches of that filter took in the last hold window, and
+ *   never more than `max` held or being claimed at once (room is reserved before the claim):
  *   a slow worker claims little ahead, an idle one nothing.
- * - An entry is handed out only while young (HOLD_MS, or a quarter of its lock timeout if that is
- *   shorter), the age at which the runtime's own prefetch stops trusting a lease without renewing
- *   it. Older entries go back to the queue (their attempt not counted), swept by a timer, so an
- *   item is never held away from other processes for longer than that.
+ * - An entry is handed out only while young (CLAIM_AHEAD_HOLD_MS, or a quarter of its lock
+ *   timeout if that is shorter), its age counted from before the claiming write began; older
+ *   entries go back to the queue (their attempt not counted), swept by a timer, so an item is
+ *   never held away from other processes for longer than that.
+ * - The claim locks for the lock timeout plus the hold (claimAheadLockMs), so an item handed out
+ *   has at least the lease a fetch made at that moment would have: the runtime's renewal
+ *   schedule, which counts from the fetch, stays right.
  */
 
 /** How long a claimed-ahead item may wait here, ms (lowered to a quarter of its lock timeout). */
 export const CLAIM_AHEAD_HOLD_MS = 100;
 
+/** The hold of items claimed for fetches with a `lockMs` lock timeout. */
+export function claimAheadHoldMs(lockMs: number): number {
+  return Math.min(CLAIM_AHEAD_HOLD_MS, Math.floor(lockMs / 4));
+}
+
+/** The lock a claim ahead takes: the fetch's own, plus the longest it may wait here. */
+export function claimAheadLockMs(lockMs: number): number {
+  return lockMs + claimAheadHoldMs(lockMs);
+}
+
 interface Entry<R> {
   key: string;
   row: R;
-  /** performance.now() when it was claimed. */
+  /** performance.now() before the claiming write began. */
   at: number;
   holdMs: number;
 }
 
 export class ClaimedAhead<R> {
   private entries: Entry<R>[] = [];
-  /** When this process's recent fetches found work (ring, newest last), for the demand estimate. */
-  private takes: number[] = [];
+  /** Per fetch filter, when this process's recent fetches found work (newest last, at most `max`). */
+  private takes = new Map<string, number[]>();
+  /** Room reserved by claims still being written. */
+  private pending = 0;
   private sweep: ReturnType<typeof setTimeout> | null = null;
+  private sweepAt = Infinity;
 
   constructor(
-    /** Most items held at once (0: never claim ahead). */
+    /** Most items held or being claimed at once (0: never claim ahead). */
     private readonly max: number,
     /** Gives an entry back to the queue (its attempt not counted). */
     private readonly release: (row: R) => void,
@@ -46,25 +63,39 @@ export class ClaimedAhead<R> {
     return this.entries.length;
   }
 
-  /** A worker fetch of this process found work: demand that claiming ahead may serve. */
-  noteTaken(now = performance.now()): void {
+  /** A worker fetch of this process with filter `key` found work: demand that claiming ahead may serve. */
+  noteTaken(key: string, now = performance.now()): void {
     if (this.max === 0) return;
-    this.takes.push(now);
-    if (this.takes.length > this.max) this.takes.shift();
+    let list = this.takes.get(key);
+    if (list === undefined) this.takes.set(key, (list = []));
+    list.push(now);
+    if (list.length > this.max) list.shift();
   }
 
-  /** How many of `offered` new activities to claim ahead now. */
-  room(offered: number, now = performance.now()): number {
+  /**
+   * Reserves room for claiming up to `offered` new activities for fetches of `key` now, and
+   * returns how many; the caller settles the reservation with put() or cancel().
+   */
+  reserve(key: string, offered: number, now = performance.now()): number {
     if (this.max === 0 || offered === 0) return 0;
     let recent = 0;
-    for (const t of this.takes) if (now - t <= CLAIM_AHEAD_HOLD_MS) recent++;
-    return Math.max(0, Math.min(offered, recent - this.entries.length));
+    for (const t of this.takes.get(key) ?? []) if (now - t <= CLAIM_AHEAD_HOLD_MS) recent++;
+    const n = Math.min(offered, recent - this.entries.length - this.pending, this.max - this.entries.length - this.pending);
+    if (n <= 0) return 0;
+    this.pending += n;
+    return n;
   }
 
-  /** Holds rows claimed for fetches of `key` with a lock of `lockMs`. */
-  put(key: string, rows: R[], lockMs: number, now = performance.now()): void {
-    const holdMs = Math.min(CLAIM_AHEAD_HOLD_MS, Math.floor(lockMs / 4));
-    for (const row of rows) this.entries.push({ key, row, at: now, holdMs });
+  /** A reservation whose claim failed. */
+  cancel(reserved: number): void {
+    this.pending = Math.max(0, this.pending - reserved);
+  }
+
+  /** Settles a reservation: holds `rows`, claimed for fetches of `key` with a `lockMs` lock timeout by a write begun at `at`. */
+  put(key: string, rows: R[], reserved: number, lockMs: number, at: number): void {
+    this.cancel(reserved);
+    const holdMs = claimAheadHoldMs(lockMs);
+    for (const row of rows) this.entries.push({ key, row, at, holdMs });
     this.armSweep();
   }
 
@@ -90,18 +121,22 @@ export class ClaimedAhead<R> {
   drain(): R[] {
     if (this.sweep !== null) clearTimeout(this.sweep);
     this.sweep = null;
+    this.sweepAt = Infinity;
     const rows = this.entries.map((e) => e.row);
     this.entries = [];
     return rows;
   }
 
+  /** Arms the sweep for the earliest entry's end of hold (earlier than an armed one: re-armed). */
   private armSweep(): void {
-    if (this.sweep !== null || this.entries.length === 0) return;
-    const now = performance.now();
     let due = Infinity;
     for (const e of this.entries) due = Math.min(due, e.at + e.holdMs);
+    if (due === Infinity || due >= this.sweepAt) return;
+    if (this.sweep !== null) clearTimeout(this.sweep);
+    this.sweepAt = due;
     this.sweep = setTimeout(() => {
       this.sweep = null;
+      this.sweepAt = Infinity;
       const at = performance.now();
       const kept: Entry<R>[] = [];
       for (const e of this.entries) {
@@ -110,7 +145,7 @@ export class ClaimedAhead<R> {
       }
       this.entries = kept;
       this.armSweep();
-    }, Math.max(1, Math.ceil(due - now) + 1));
+    }, Math.max(1, Math.ceil(due - performance.now()) + 1));
     this.sweep.unref?.();
   }
 }

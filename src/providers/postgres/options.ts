@@ -33,7 +33,7 @@ export interface PostgresProviderOptions {
   /**
    * Most activities a turn's ack claims, in its own transaction, for this process's worker
    * fetches before they ask, while those fetches are taking work steadily (0: never). Each is
-   * held at most 100 ms, then given back. Default 8.
+   * held at most 100 ms, then given back. Default 32.
    */
   workerClaimAhead?: number;
 }
@@ -91,7 +91,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     idleTimeoutSeconds: int("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 86_400, 60),
     listen: bool("listen", o.listen, true),
     migrate: bool("migrate", o.migrate, true),
-    workerClaimAhead: int("workerClaimAhead", o.workerClaimAhead, 0, 1000, 8),
+    workerClaimAhead: int("workerClaimAhead", o.workerClaimAhead, 0, 1000, 32),
   };
 }
 
