@@ -2,14 +2,14 @@
 // turn's ack claims activities for this process's busy worker fetches in its own transaction,
 // and the next fetches take them without a round trip. The ClaimedAhead tests need no server;
 // the others run providers on a fresh schema (A the one that claims, B another process).
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { CLAIM_AHEAD_HOLD_MS, ClaimedAhead, claimAheadHoldMs, claimAheadLockMs } from "../../src/providers/postgres/claimed-ahead.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, spyQueries, within } from "./helpers.ts";
+import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
 
 describe("ClaimedAhead", () => {
   test("reserve: nothing without recent takes of that filter; then as many as were taken in the hold window, less those held or being claimed, at most max", () => {
@@ -101,26 +101,9 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
 }
 
 const pg = await postgresForTests();
-const opened: PostgresProvider[] = [];
-const schemas = new Set<string>();
+const { connect, pgTest } = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
 
-async function connect(schema: string, extra: Record<string, unknown> = {}): Promise<PostgresProvider> {
-  schemas.add(schema);
-  const p = await PostgresProvider.connect(pg.url!, { fallbackPollIntervalMs: 60_000, poolMax: 3, schema, ...extra });
-  opened.push(p);
-  return p;
-}
 
-afterAll(async () => {
-  if (pg.url === null) return;
-  await Promise.all(opened.map((p) => p.close()));
-  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
-});
-
-function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
-  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test(name, fn, timeoutMs);
-}
 
 type Insides = { claimedAhead: ClaimedAhead<unknown> };
 const held = (p: PostgresProvider) => (p as unknown as Insides).claimedAhead;

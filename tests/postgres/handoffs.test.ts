@@ -3,35 +3,18 @@
 // transaction. The fetch then returns without looking at the queue again: the query spy shows
 // one look (the empty one before it parked). Every provider here polls as a fallback only once a
 // minute, so a fetch that returns within seconds got its work from the write, not from a poll.
-import { afterAll, expect, test } from "bun:test";
+import { expect } from "bun:test";
 import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, spyQueries, within } from "./helpers.ts";
+import { postgresTestKit, spyQueries, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
-const opened: PostgresProvider[] = [];
-const schemas = new Set<string>();
+const { connect, pgTest } = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
 
-async function connect(schema = freshSchema()): Promise<PostgresProvider> {
-  schemas.add(schema);
-  const p = await PostgresProvider.connect(pg.url!, { fallbackPollIntervalMs: 60_000, poolMax: 3, schema });
-  opened.push(p);
-  return p;
-}
 
-afterAll(async () => {
-  if (pg.url === null) return;
-  await Promise.all(opened.map((p) => p.close()));
-  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
-});
-
-function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
-  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test(name, fn, timeoutMs);
-}
 
 type Parked = { parkedOrch: { size: number }; parkedWork: { size: number } };
 

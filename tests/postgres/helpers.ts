@@ -2,7 +2,10 @@
  * Shared by the PostgreSQL tests in this folder: fresh schema names, and child processes whose
  * stdout is read line by line while they run (conditions on the lines are awaited, never slept on).
  */
+import { afterAll, test } from "bun:test";
 import { join } from "node:path";
+import { PostgresProvider } from "../../src/providers/postgres.ts";
+import type { PgAvailability } from "../providers/postgres-server.ts";
 
 export const REPO_ROOT = join(import.meta.dir, "..", "..");
 
@@ -183,6 +186,39 @@ export function spyQueries(provider: object): { records: QueryRecord[]; settled(
         waiters.add(check);
         check();
       });
+    },
+  };
+}
+
+/**
+ * What most PostgreSQL test files share: `connect` opens a provider on a schema (a fresh one by
+ * default) with the file's default options, and every provider is closed and every schema dropped
+ * after the file; `pgTest` runs a test, or skips it with the reason when no server is available.
+ */
+export function postgresTestKit(
+  pg: PgAvailability,
+  defaults: Record<string, unknown>,
+): {
+  connect(schema?: string, extra?: Record<string, unknown>): Promise<PostgresProvider>;
+  pgTest(name: string, fn: () => Promise<void>, timeoutMs?: number): void;
+} {
+  const opened: PostgresProvider[] = [];
+  const schemas = new Set<string>();
+  afterAll(async () => {
+    if (pg.url === null) return;
+    await Promise.all(opened.map((p) => p.close()));
+    for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
+  });
+  return {
+    async connect(schema = freshSchema(), extra = {}) {
+      schemas.add(schema);
+      const p = await PostgresProvider.connect(pg.url!, { ...defaults, ...extra, schema });
+      opened.push(p);
+      return p;
+    },
+    pgTest(name, fn, timeoutMs = 60_000) {
+      if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
+      else test(name, fn, timeoutMs);
     },
   };
 }

@@ -2,14 +2,14 @@
 // docs/provider-contract.md §16.4). The Presence tests use a fake connection (no server); the
 // others use providers on a fresh schema, each standing for a process (own pools, own listening
 // connection), with the fallback poll at a minute so that only a notification can wake a fetch.
-import { afterAll, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, startItem } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { PRESENCE_KEY_CLASS, Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, spyQueries, within } from "./helpers.ts";
+import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
 
 /** A connection whose count query answers what the test says, when the test says. */
 function fakeConnection(): { sql: SQL; answer(n: number, mine?: boolean): void; fail(): void } {
@@ -116,26 +116,9 @@ describe("Presence", () => {
 
 const pg = await postgresForTests();
 const SLOW_POLL = { fallbackPollIntervalMs: 60_000, poolMax: 3 };
-const opened: PostgresProvider[] = [];
-const schemas = new Set<string>();
+const { connect, pgTest } = postgresTestKit(pg, SLOW_POLL);
 
-async function connect(schema: string, extra: Record<string, unknown> = {}): Promise<PostgresProvider> {
-  schemas.add(schema);
-  const p = await PostgresProvider.connect(pg.url!, { ...SLOW_POLL, ...extra, schema });
-  opened.push(p);
-  return p;
-}
 
-afterAll(async () => {
-  if (pg.url === null) return;
-  await Promise.all(opened.map((p) => p.close()));
-  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
-});
-
-function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
-  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test(name, fn, timeoutMs);
-}
 
 interface Insides {
   announcer: { sent: number; skipped: number };

@@ -5,7 +5,7 @@
 // (`fallbackPollIntervalMs: 60000`), so a fetch that returns within seconds was woken by a
 // notification; the query spy also shows that the waiting fetch looked at the queue exactly twice
 // (before sleeping, and once woken).
-import { afterAll, expect, test } from "bun:test";
+import { afterAll, expect } from "bun:test";
 import { Client } from "../../src/client.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import type { ExecutionMetadata } from "../../src/core/queue-types.ts";
@@ -16,22 +16,14 @@ import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/regis
 import { Runtime } from "../../src/runtime/runtime.ts";
 import type { OrchestrationContext } from "../../src/runtime/context.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, spyQueries, within } from "./helpers.ts";
+import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
 const SLOW_POLL = { fallbackPollIntervalMs: 60_000, poolMax: 3 };
+const { connect, pgTest } = postgresTestKit(pg, SLOW_POLL);
 /** A notification reaches another process within this (generous: a noisy 2-core machine). */
 const WAKE_BOUND_MS = 2_000;
 
-const opened: PostgresProvider[] = [];
-const schemas = new Set<string>();
-
-async function connect(schema: string, extra: Record<string, unknown> = {}): Promise<PostgresProvider> {
-  schemas.add(schema);
-  const p = await PostgresProvider.connect(pg.url!, { ...SLOW_POLL, ...extra, schema });
-  opened.push(p);
-  return p;
-}
 
 /** Two "processes" on one fresh schema. */
 async function pair(): Promise<{ a: PostgresProvider; b: PostgresProvider; schema: string }> {
@@ -41,21 +33,12 @@ async function pair(): Promise<{ a: PostgresProvider; b: PostgresProvider; schem
   return { a, b, schema };
 }
 
-afterAll(async () => {
-  if (pg.url === null) return;
-  await Promise.all(opened.map((p) => p.close()));
-  for (const s of schemas) await PostgresProvider.dropSchema(pg.url, s);
-});
 
 const figures: string[] = [];
 afterAll(() => {
   if (figures.length > 0) console.log(`[wakeups] ${figures.join("; ")}`);
 });
 
-function pgTest(name: string, fn: () => Promise<void>, timeoutMs = 60_000): void {
-  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test(name, fn, timeoutMs);
-}
 
 pgTest("(a) an idle fetchOrchestrationItem in A returns within 2 s of B's enqueue; so does an idle fetchWorkItem", async () => {
   const { a, b } = await pair();
@@ -220,8 +203,7 @@ pgTest("(d) two schemas on one server do not wake each other", async () => {
 // fetchable again; a waiting fetch must wake at that expiry, not at its fallback poll (60 s here)
 // or its poll timeout: the empty fetch learns the next expiry from the server and sleeps no longer.
 function expiryTest(name: string, fn: () => Promise<void>): void {
-  if (pg.url === null) test.skip(`${name} [skipped: ${pg.reason}]`, () => {});
-  else test(name, fn, 30_000);
+  pgTest(name, fn, 30_000);
 }
 
 expiryTest("(e) a worker fetch waiting while another process holds the item's lock returns once that lock expires", async () => {
