@@ -137,8 +137,9 @@ export class PostgresProvider implements Provider {
   private readonly claimedAhead: ClaimedAhead<Row>;
   /** The filter and lock timeout of the last worker fetch: what claiming ahead claims for. */
   private aheadFor: AheadFor | null = null;
-  /** Acks claiming ahead that have not landed yet (close() waits for them before it gives back). */
+  /** Acks claiming ahead that have not landed yet, and give-backs under way (close() waits for both). */
   private readonly claimsInFlight = new Set<Promise<unknown>>();
+  private readonly givingBack = new Set<Promise<unknown>>();
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
    * until when its answer holds (TRUST_EMPTY_LOOK_MS, or sooner: the fallback poll interval, the
@@ -173,10 +174,7 @@ export class PostgresProvider implements Provider {
     this.sqlText = statements(this.q);
     this.admin = new PostgresProviderAdmin(sql, options.schema, () => this.closed);
     this.checkedAdmin = withStorableArguments(this.admin);
-    this.claimedAhead = new ClaimedAhead<Row>(options.workerClaimAhead, (row) => {
-      // Given back like any abandon: claimable again at once, announced, and this process's fetches woken.
-      this.abandonWorkItem(row.o_token as string, 0, true).catch(() => {});
-    });
+    this.claimedAhead = new ClaimedAhead<Row>(options.workerClaimAhead, (row) => this.releaseClaimedAhead(row));
     // Without a listener this provider cannot hear who else listens: it always announces.
     this.announcer = new Announcer(sql, channelOf(options.schema), this.sender, () => this.listener?.presence.othersListening ?? true);
     this.listener = options.listen
@@ -253,15 +251,31 @@ export class PostgresProvider implements Provider {
       this.workerWork.wakeAll();
       for (const { timer } of this.timedWakes.values()) clearTimeout(timer);
       this.timedWakes.clear();
-      // A claim ahead landing after this point gives its items back itself (it sees closed).
-      await Promise.allSettled([...this.claimsInFlight]);
+      // What is held goes back now; a claim ahead still being written gives its items back itself
+      // when it lands (it sees closed), waited for up to CLOSE_WAIT_MS (a write stuck on a lock
+      // must not hold close() forever: what it claims then stays locked until its lease ends).
+      const early = this.giveBack(this.claimedAhead.drain());
+      await settledWithin([...this.claimsInFlight], CLOSE_WAIT_MS);
+      await early;
       await this.giveBack(this.claimedAhead.drain());
+      await settledWithin([...this.givingBack], CLOSE_WAIT_MS);
       // The listener first: an answer to a hello it heard is still sent by the announcer.
       await this.listener?.close();
       await this.announcer.close();
       await this.sql.close({ timeout: 5 }).catch(() => {});
     })();
     return this.closing;
+  }
+
+  /**
+   * Gives back an item claimed ahead that was not taken in time: like any abandon (claimable again
+   * at once, its attempt not counted, announced, this process's fetches woken), or, once closing,
+   * straight on the pool (abandonWorkItem refuses then). close() waits for these.
+   */
+  private releaseClaimedAhead(row: Row): void {
+    const p = (this.closed ? this.giveBack([row]) : this.abandonWorkItem(row.o_token as string, 0, true)).catch(() => {});
+    this.givingBack.add(p);
+    void p.finally(() => this.givingBack.delete(p));
   }
 
   /** Gives claimed-ahead rows back to the queue while closing (abandonWorkItem refuses once closed). */
@@ -362,7 +376,7 @@ export class PostgresProvider implements Provider {
     release: (handed: Row) => Promise<unknown>,
     abort: AbortSignal | null | undefined,
     /** Takes a claim made ahead for this fetch, if one is held (looked at before every look). */
-    claimedAhead?: () => Row | undefined,
+    claimedAhead?: { take(): Row | undefined; more(): boolean },
   ): Promise<T | null> {
     const deadline = performance.now() + pollTimeoutMs;
     const looks = this.emptyLooks.get(signal)!;
@@ -376,7 +390,11 @@ export class PostgresProvider implements Provider {
         return null;
       }
       // Taken after the abort check, with no await between: an aborted fetch takes nothing.
-      if (handed === undefined && claimedAhead !== undefined) handed = claimedAhead();
+      let fromClaimed = false;
+      if (handed === undefined && claimedAhead !== undefined) {
+        handed = claimedAhead.take();
+        fromClaimed = handed !== undefined;
+      }
       const seen = signal.generation;
       let r: Attempt<T>;
       const known = looks.get(group);
@@ -406,7 +424,9 @@ export class PostgresProvider implements Provider {
       if (r.found !== null) {
         // Woken for work and found some: more may be waiting, so wake the next idle fetch. (A
         // write that handed its work over woke the others itself when it made more, see handOver.)
-        if (woken && !wasHanded) signal.passOn(group);
+        // Took an item claimed ahead and more are held: the ack woke one fetch of the group for
+        // all of them, so wake the next (it takes one without a round trip).
+        if ((woken && !wasHanded) || (fromClaimed && claimedAhead!.more())) signal.passOn(group);
         return r.found;
       }
       if (this.closed) return null;
@@ -758,7 +778,7 @@ export class PostgresProvider implements Provider {
     // Claimed ahead for this filter and lock timeout (never session items, so any session config takes them).
     const key = JSON.stringify(params.slice(0, 3));
     if (this.aheadFor?.key !== key) this.aheadFor = { key, params: [...params.slice(0, 3), false, "", 0], lockMs: lockTimeoutMs };
-    const claimedAhead = () => this.claimedAhead.take(key);
+    const claimedAhead = { take: () => this.claimedAhead.take(key), more: () => this.claimedAhead.holds(key) };
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
         r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
@@ -1164,4 +1184,22 @@ interface AheadFor {
   key: string;
   params: unknown[];
   lockMs: number;
+}
+
+/** The longest close() waits for claims ahead still being written, and for give-backs. */
+const CLOSE_WAIT_MS = 5_000;
+
+/** Resolves when every promise settled, or after `ms`, whichever is first (the timer never holds the process). */
+async function settledWithin(promises: Promise<unknown>[], ms: number): Promise<void> {
+  if (promises.length === 0) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, ms);
+    timer.unref?.();
+  });
+  try {
+    await Promise.race([Promise.allSettled(promises), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

@@ -310,3 +310,97 @@ pgTest("close() while an ack claiming ahead is still committing: what it claims 
   expect(got.map((w) => w?.attemptCount)).toEqual([1, 1]);
   void warm;
 });
+
+/** Resolves once a backend runs this schema's ack_orch_claim_work and waits on a lock. */
+async function claimWaitsOnLock(schema: string): Promise<void> {
+  const watcher = new SQL(pg.url!, { max: 1 });
+  try {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [
+        `"${schema}".ack_orch_claim_work`,
+      ]);
+      if (r.n > 0) return;
+      if (performance.now() > deadline) throw new Error("the ack claiming ahead never waited on the lock");
+      await Bun.sleep(5);
+    }
+  } finally {
+    await watcher.close();
+  }
+}
+
+/** Holds a SHARE lock on the schema's history table (every ack waits) until the returned function is called. */
+async function holdHistory(schema: string): Promise<() => Promise<void>> {
+  const sql = new SQL(pg.url!, { max: 1 });
+  const conn = await sql.reserve();
+  await conn.unsafe("BEGIN");
+  await conn.unsafe(`LOCK TABLE "${schema}".history IN SHARE MODE`);
+  return async () => {
+    await conn.unsafe("ROLLBACK");
+    conn.release();
+    await sql.close();
+  };
+}
+
+pgTest("fetches that parked while an ack claiming ahead committed each take one of its items: the first woken wakes the next, nothing is given back", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema, { poolMax: 6 });
+  let givenBack = 0;
+  const abandon = a.abandonWorkItem.bind(a);
+  (a as { abandonWorkItem: typeof a.abandonWorkItem }).abandonWorkItem = (...args) => {
+    givenBack++;
+    return abandon(...args);
+  };
+  const f = await startTurn(a, "ca-10");
+  for (let i = 1; i <= 4; i++) await a.enqueueForWorker(activityItem("ca-10-warm", i));
+  const release = await holdHistory(schema);
+  for (let i = 0; i < 4; i++) expect(await a.fetchWorkItem(30_000, 0, null, DEFAULT)).not.toBeNull(); // demand: 4
+  const acts = [2, 3, 4, 5].map((id) => activityItem("ca-10", id));
+  const acked = a.ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-10"), ...acts.map((w) => activityScheduledEvent("ca-10", 1, w.id))], acts, [], runningMeta(), []);
+  await claimWaitsOnLock(schema);
+  // Four fetches look (nothing visible yet) and park while the ack waits.
+  const fetches = [0, 1, 2, 3].map(() => a.fetchWorkItem(30_000, 20_000, null, DEFAULT));
+  const deadline = performance.now() + 10_000;
+  while ((a as unknown as { parkedWork: { size: number } }).parkedWork.size < 4) {
+    if (performance.now() > deadline) throw new Error("the four fetches never parked");
+    await new Promise((r) => setImmediate(r));
+  }
+  await release();
+  await acked;
+  const got = await within("the parked fetches", Promise.all(fetches), 10_000);
+  expect(got.map((w) => (w?.item.type === "ActivityExecute" ? w.item.id : null)).sort()).toEqual([2, 3, 4, 5]);
+  expect(givenBack).toBe(0);
+});
+
+pgTest("close() does not wait without bound for an ack claiming ahead that is stuck on a lock; what was held goes back", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema, { poolMax: 6 });
+  const b = await connect(schema);
+  const GPU = TagFilter.tags("gpu");
+  // One item held for A's "gpu" fetches (a filter the stuck claim below cannot take from).
+  const first = await startTurn(a, "ca-11a");
+  for (let i = 1; i <= 2; i++) await a.enqueueForWorker(activityItem("ca-11a-warm", i, { tag: "gpu" }));
+  for (let i = 0; i < 2; i++) expect(await a.fetchWorkItem(30_000, 0, null, GPU)).not.toBeNull();
+  await a.ackOrchestrationItem(first.lockToken, 1, [startedEvent("ca-11a"), activityScheduledEvent("ca-11a", 1, 2)], [activityItem("ca-11a", 2, { tag: "gpu" })], [], runningMeta(), []);
+  expect(held(a).size).toBe(1);
+  // Then an ack claiming ahead for the default fetches, stuck on a lock.
+  const f = await startTurn(a, "ca-11");
+  for (let i = 1; i <= 4; i++) await a.enqueueForWorker(activityItem("ca-11-warm", i));
+  const release = await holdHistory(schema);
+  for (let i = 0; i < 4; i++) await a.fetchWorkItem(30_000, 0, null, DEFAULT);
+  const acked = a
+    .ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-11"), activityScheduledEvent("ca-11", 1, 2)], [activityItem("ca-11", 2)], [], runningMeta(), [])
+    .catch(() => {});
+  await claimWaitsOnLock(schema);
+  try {
+    // Returns while the ack is still stuck (after waiting for it at most 5 s), not when it lands.
+    await within("close() with an ack stuck on a lock", a.close(), 15_000);
+  } finally {
+    await release();
+  }
+  await acked;
+  // The held item went back (at close, or at the end of its hold): B gets it, its attempt not counted.
+  const w = await b.fetchWorkItem(30_000, 0, null, GPU);
+  expect(w?.item.type === "ActivityExecute" && w.item.instance).toBe("ca-11a");
+  expect(w?.attemptCount).toBe(1);
+}, 60_000);

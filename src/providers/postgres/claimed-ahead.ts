@@ -99,6 +99,11 @@ export class ClaimedAhead<R> {
     this.armSweep();
   }
 
+  /** Whether any entry for `key` is held (young or not). */
+  holds(key: string): boolean {
+    return this.entries.some((e) => e.key === key);
+  }
+
   /** The oldest entry for `key` that is still young; older ones met on the way go back. */
   take(key: string, now = performance.now()): R | undefined {
     for (let i = 0; i < this.entries.length; i++) {
