@@ -522,15 +522,12 @@ export class PostgresProvider implements Provider {
     const at = performance.now();
     let r: Row;
     try {
-      r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...params, claimAheadLockMs(ahead.lockMs), ...ahead.params.slice(1), reserved]))[0]!;
+      r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...params, claimAheadLockMs(ahead.lockMs), ...ahead.filter, reserved]))[0]!;
     } catch (err) {
       this.claimedAhead.cancel(reserved);
       throw err;
     }
-    const tokens = r.o_tokens as string[];
-    const items = r.o_items as string[];
-    const attempts = r.o_attempts as number[];
-    const rows: Row[] = tokens.map((token, i) => ({ o_token: token, o_item: items[i], o_attempt: attempts[i] }));
+    const rows = claimedWork(r);
     if (this.closed) {
       this.claimedAhead.cancel(reserved);
       await this.giveBack(rows); // close() waits for this before it closes the pool
@@ -546,15 +543,12 @@ export class PostgresProvider implements Provider {
    * activities (`texts`) only if they took all of them.
    */
   private handOverActivities(spots: ParkedFetch<Row>[], r: Row, texts: string[]): boolean {
-    const tokens = r.o_tokens as string[];
-    const items = r.o_items as string[];
-    const attempts = r.o_attempts as number[];
+    const claims = claimedWork(r);
     const mine = new Set(texts);
-    const covered = tokens.length === texts.length && items.every((text) => mine.has(text));
+    const covered = claims.length === texts.length && claims.every((c) => mine.has(c.o_item as string));
     let handedOver = false;
     spots.forEach((spot, i) => {
-      const claim = i < tokens.length ? { o_token: tokens[i], o_item: items[i], o_attempt: attempts[i] } : { o_token: null };
-      if (this.handOver(spot, claim, this.workerWork, covered)) handedOver = true;
+      if (this.handOver(spot, claims[i] ?? { o_token: null }, this.workerWork, covered)) handedOver = true;
     });
     return handedOver;
   }
@@ -777,7 +771,7 @@ export class PostgresProvider implements Provider {
     const group = JSON.stringify(params);
     // Claimed ahead for this filter and lock timeout (never session items, so any session config takes them).
     const key = JSON.stringify(params.slice(0, 3));
-    if (this.aheadFor?.key !== key) this.aheadFor = { key, params: [...params.slice(0, 3), false, "", 0], lockMs: lockTimeoutMs };
+    if (this.aheadFor?.key !== key) this.aheadFor = { key, lockMs: lockTimeoutMs, filter: [params[1], params[2], false, "", 0] };
     const claimedAhead = { take: () => this.claimedAhead.take(key), more: () => this.claimedAhead.holds(key) };
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
@@ -1179,11 +1173,20 @@ function activityKeyOf(instance: string, executionId: number, activityId: number
   return `${executionId}:${activityId}:${instance}`;
 }
 
-/** What claiming ahead claims for: the last worker fetch's filter (`key`) and lock timeout, as fetch_work's parameters. */
+/** What claiming ahead claims for: the last worker fetch's lock timeout and filter (`key` names both). */
 interface AheadFor {
   key: string;
-  params: unknown[];
   lockMs: number;
+  /** fetch_work's parameters after the lock timeout: its tag filter, and no session. */
+  filter: unknown[];
+}
+
+/** The worker items ack_orch_claim_work claimed, as rows shaped like fetch_work's. */
+function claimedWork(r: Row): Row[] {
+  const tokens = r.o_tokens as string[];
+  const items = r.o_items as string[];
+  const attempts = r.o_attempts as number[];
+  return tokens.map((token, i) => ({ o_token: token, o_item: items[i], o_attempt: attempts[i] }));
 }
 
 /** The longest close() waits for claims ahead still being written, and for give-backs. */

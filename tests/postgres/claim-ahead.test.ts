@@ -109,6 +109,46 @@ type Insides = { claimedAhead: ClaimedAhead<unknown> };
 const held = (p: PostgresProvider) => (p as unknown as Insides).claimedAhead;
 const DEFAULT = TagFilter.defaultOnly();
 
+/** Resolves once a backend runs this schema's ack_orch_claim_work and waits on a lock. */
+async function claimWaitsOnLock(schema: string): Promise<void> {
+  const watcher = new SQL(pg.url!, { max: 1 });
+  try {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [
+        `"${schema}".ack_orch_claim_work`,
+      ]);
+      if (r.n > 0) return;
+      if (performance.now() > deadline) throw new Error("the ack claiming ahead never waited on the lock");
+      await Bun.sleep(5);
+    }
+  } finally {
+    await watcher.close();
+  }
+}
+
+/** Holds a SHARE lock on the schema's history table (every ack waits) until the returned function is called. */
+async function holdHistory(schema: string): Promise<() => Promise<void>> {
+  const sql = new SQL(pg.url!, { max: 1 });
+  const conn = await sql.reserve();
+  await conn.unsafe("BEGIN");
+  await conn.unsafe(`LOCK TABLE "${schema}".history IN SHARE MODE`);
+  return async () => {
+    await conn.unsafe("ROLLBACK");
+    conn.release();
+    await sql.close();
+  };
+}
+
+/** Enqueues `n` activities of `instance` and has A fetch them all: A's fetches of `filter` look busy. */
+async function busyFetches(a: PostgresProvider, instance: string, n: number, filter = DEFAULT, tag?: string) {
+  for (let i = 1; i <= n; i++) await a.enqueueForWorker(activityItem(instance, i, tag === undefined ? {} : { tag }));
+  const fetched = [];
+  for (let i = 0; i < n; i++) fetched.push(await a.fetchWorkItem(30_000, 0, null, filter));
+  expect(fetched.every((w) => w !== null)).toBe(true);
+  return fetched;
+}
+
 /** Enqueues a start for `instance` and fetches its first turn. */
 async function startTurn(a: PostgresProvider, instance: string) {
   await a.enqueueForOrchestrator(startItem(instance), null);
@@ -124,12 +164,9 @@ async function startTurn(a: PostgresProvider, instance: string) {
  */
 async function busyThenTurn(a: PostgresProvider, instance: string, activities: ReturnType<typeof activityItem>[]): Promise<void> {
   const f = await startTurn(a, instance);
-  await a.enqueueForWorker(activityItem(`${instance}-warm`, 1));
-  await a.enqueueForWorker(activityItem(`${instance}-warm`, 2));
   // Two fetches that find work, then at once the ack (their own acks after it, so that no
   // durable write stands between the demand and the claim).
-  const warm = [await a.fetchWorkItem(30_000, 0, null, DEFAULT), await a.fetchWorkItem(30_000, 0, null, DEFAULT)];
-  expect(warm.every((w) => w !== null)).toBe(true);
+  const warm = await busyFetches(a, `${instance}-warm`, 2);
   const acked = a.ackOrchestrationItem(
     f!.lockToken,
     1,
@@ -257,90 +294,23 @@ pgTest("close() while an ack claiming ahead is still committing: what it claims 
   const a = await connect(schema);
   const b = await connect(schema);
   const f = await startTurn(a, "ca-9");
-  await a.enqueueForWorker(activityItem("ca-9-warm", 1));
-  await a.enqueueForWorker(activityItem("ca-9-warm", 2));
-  const warm = [await a.fetchWorkItem(30_000, 0, null, DEFAULT), await a.fetchWorkItem(30_000, 0, null, DEFAULT)];
-  // Hold the instance row so that the ack waits inside its transaction (after its claims are made
-  // or not: either way nothing may stay locked).
-  const blocker = new SQL(pg.url!, { max: 1 });
-  const release = await (async () => {
-    let done!: () => void;
-    const finished = new Promise<void>((r) => (done = r));
-    let locked!: () => void;
-    const holding = new Promise<void>((r) => (locked = r));
-    const tx = blocker.begin(async (tx) => {
-      await tx.unsafe(`INSERT INTO "${schema}".instances (instance_id, orchestration_name, created_at, updated_at) VALUES ('ca-9', 'O', 0, 0)`);
-      locked();
-      await finished;
-      throw new Error("roll back");
-    }).catch(() => {});
-    await holding;
-    return async () => {
-      done();
-      await tx;
-    };
-  })();
+  await busyFetches(a, "ca-9-warm", 2);
+  // Every ack waits (after its claims are made or not: either way nothing may stay locked).
+  const release = await holdHistory(schema);
   const acking = a
     .ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-9"), activityScheduledEvent("ca-9", 1, 2), activityScheduledEvent("ca-9", 1, 3)], [activityItem("ca-9", 2), activityItem("ca-9", 3)], [], runningMeta(), [])
     .catch(() => {});
-  // The ack (claiming ahead: A's fetches found work just now) waits on the held row.
-  const watcher = new SQL(pg.url!, { max: 1 });
-  try {
-    const deadline = performance.now() + 10_000;
-    for (;;) {
-      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [
-        `"${schema}".ack_orch_claim_work`,
-      ]);
-      if (r.n > 0) break;
-      if (performance.now() > deadline) throw new Error("the ack claiming ahead never waited on the held row");
-      await Bun.sleep(5);
-    }
-  } finally {
-    await watcher.close();
-  }
+  await claimWaitsOnLock(schema);
   const closing = a.close();
   await release();
   await closing;
   await acking;
-  await blocker.close();
   // Whatever the ack committed is claimable by B now (attempt 1), not locked for 30 s.
   const got = [await b.fetchWorkItem(30_000, 0, null, DEFAULT), await b.fetchWorkItem(30_000, 0, null, DEFAULT)];
   const ids = got.filter((w) => w !== null).map((w) => (w!.item.type === "ActivityExecute" ? `${w!.item.instance}#${w!.item.id}` : ""));
   expect(ids.sort()).toEqual(["ca-9#2", "ca-9#3"]);
   expect(got.map((w) => w?.attemptCount)).toEqual([1, 1]);
-  void warm;
 });
-
-/** Resolves once a backend runs this schema's ack_orch_claim_work and waits on a lock. */
-async function claimWaitsOnLock(schema: string): Promise<void> {
-  const watcher = new SQL(pg.url!, { max: 1 });
-  try {
-    const deadline = performance.now() + 10_000;
-    for (;;) {
-      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [
-        `"${schema}".ack_orch_claim_work`,
-      ]);
-      if (r.n > 0) return;
-      if (performance.now() > deadline) throw new Error("the ack claiming ahead never waited on the lock");
-      await Bun.sleep(5);
-    }
-  } finally {
-    await watcher.close();
-  }
-}
-
-/** Holds a SHARE lock on the schema's history table (every ack waits) until the returned function is called. */
-async function holdHistory(schema: string): Promise<() => Promise<void>> {
-  const sql = new SQL(pg.url!, { max: 1 });
-  const conn = await sql.reserve();
-  await conn.unsafe("BEGIN");
-  await conn.unsafe(`LOCK TABLE "${schema}".history IN SHARE MODE`);
-  return async () => {
-    await conn.unsafe("ROLLBACK");
-    conn.release();
-    await sql.close();
-  };
-}
 
 pgTest("fetches that parked while an ack claiming ahead committed each take one of its items: the first woken wakes the next, nothing is given back", async () => {
   const schema = freshSchema();
@@ -352,9 +322,8 @@ pgTest("fetches that parked while an ack claiming ahead committed each take one 
     return abandon(...args);
   };
   const f = await startTurn(a, "ca-10");
-  for (let i = 1; i <= 4; i++) await a.enqueueForWorker(activityItem("ca-10-warm", i));
   const release = await holdHistory(schema);
-  for (let i = 0; i < 4; i++) expect(await a.fetchWorkItem(30_000, 0, null, DEFAULT)).not.toBeNull(); // demand: 4
+  await busyFetches(a, "ca-10-warm", 4); // demand: 4
   const acts = [2, 3, 4, 5].map((id) => activityItem("ca-10", id));
   const acked = a.ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-10"), ...acts.map((w) => activityScheduledEvent("ca-10", 1, w.id))], acts, [], runningMeta(), []);
   await claimWaitsOnLock(schema);
@@ -379,15 +348,13 @@ pgTest("close() does not wait without bound for an ack claiming ahead that is st
   const GPU = TagFilter.tags("gpu");
   // One item held for A's "gpu" fetches (a filter the stuck claim below cannot take from).
   const first = await startTurn(a, "ca-11a");
-  for (let i = 1; i <= 2; i++) await a.enqueueForWorker(activityItem("ca-11a-warm", i, { tag: "gpu" }));
-  for (let i = 0; i < 2; i++) expect(await a.fetchWorkItem(30_000, 0, null, GPU)).not.toBeNull();
+  await busyFetches(a, "ca-11a-warm", 2, GPU, "gpu");
   await a.ackOrchestrationItem(first.lockToken, 1, [startedEvent("ca-11a"), activityScheduledEvent("ca-11a", 1, 2)], [activityItem("ca-11a", 2, { tag: "gpu" })], [], runningMeta(), []);
   expect(held(a).size).toBe(1);
   // Then an ack claiming ahead for the default fetches, stuck on a lock.
   const f = await startTurn(a, "ca-11");
-  for (let i = 1; i <= 4; i++) await a.enqueueForWorker(activityItem("ca-11-warm", i));
   const release = await holdHistory(schema);
-  for (let i = 0; i < 4; i++) await a.fetchWorkItem(30_000, 0, null, DEFAULT);
+  await busyFetches(a, "ca-11-warm", 4);
   const acked = a
     .ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-11"), activityScheduledEvent("ca-11", 1, 2)], [activityItem("ca-11", 2)], [], runningMeta(), [])
     .catch(() => {});

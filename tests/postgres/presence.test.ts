@@ -7,7 +7,7 @@ import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, startItem } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
-import { PRESENCE_KEY_CLASS, Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
+import { type Count, PRESENCE_KEY_CLASS, Presence, presenceKey } from "../../src/providers/postgres/presence.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
 
@@ -27,15 +27,20 @@ function fakeConnection(): { sql: SQL; answer(n: number, mine?: boolean): void; 
   };
 }
 
+/** A count that the fake connection answers at once with `n` holders (`mine`: this provider's among them). */
+function counted(p: Presence, c: ReturnType<typeof fakeConnection>, n: number, mine = true): Promise<Count> {
+  const count = p.recount(c.sql);
+  c.answer(n, mine);
+  return count;
+}
+
 /** A Presence that hears and has joined, its first count (alone) done. */
 async function alone(c: ReturnType<typeof fakeConnection>): Promise<Presence> {
   const p = new Presence(presenceKey("s"));
   expect(p.othersListening).toBe(true);
   p.heard();
   expect(await p.join(c.sql, "duroxide_s", "me:h")).toBe(true);
-  const first = p.recount(c.sql);
-  c.answer(1);
-  expect(await first).toEqual({ mine: true, discovered: false });
+  expect(await counted(p, c, 1)).toEqual({ mine: true, discovered: false });
   expect(p.othersListening).toBe(false);
   return p;
 }
@@ -44,10 +49,8 @@ describe("Presence", () => {
   test("others are assumed present until a count says otherwise; a count of only this listener says nobody else", async () => {
     const c = fakeConnection();
     const p = await alone(c);
-    const two = p.recount(c.sql);
-    c.answer(2);
     // Others found where it believed there were none: a hello it missed, so it answers everyone.
-    expect(await two).toEqual({ mine: true, discovered: true });
+    expect(await counted(p, c, 2)).toEqual({ mine: true, discovered: true });
     expect(p.othersListening).toBe(true);
   });
 
@@ -60,9 +63,7 @@ describe("Presence", () => {
     await racing;
     expect(p.othersListening).toBe(true);
     // The next count, begun after the hello, is believed.
-    const later = p.recount(c.sql);
-    c.answer(1);
-    await later;
+    await counted(p, c, 1);
     expect(p.othersListening).toBe(false);
   });
 
@@ -74,30 +75,23 @@ describe("Presence", () => {
     expect((await failing).mine).toBeNull();
     expect(p.othersListening).toBe(true);
 
-    const again = p.recount(c.sql);
-    c.answer(1);
-    await again;
+    await counted(p, c, 1);
     expect(p.othersListening).toBe(false);
     p.lost();
     expect(p.othersListening).toBe(true);
     // Cannot hear hellos: a count of nobody else is not believed.
-    const deaf = p.recount(c.sql);
-    c.answer(1);
-    await deaf;
+    await counted(p, c, 1);
     expect(p.othersListening).toBe(true);
     p.heard();
-    const hearing = p.recount(c.sql);
-    c.answer(1);
-    await hearing;
+    await counted(p, c, 1);
     expect(p.othersListening).toBe(false);
   });
 
   test("a count that finds its own lock gone says so (mine false), and counts every holder as another", async () => {
     const c = fakeConnection();
     const p = await alone(c);
-    const replaced = p.recount(c.sql);
-    c.answer(1, false); // its session was replaced: the one holder is someone else
-    expect(await replaced).toEqual({ mine: false, discovered: true });
+    // Its session was replaced: the one holder is someone else.
+    expect(await counted(p, c, 1, false)).toEqual({ mine: false, discovered: true });
     expect(p.registered).toBe(false);
     expect(p.othersListening).toBe(true);
   });
