@@ -143,8 +143,9 @@ export class PostgresProvider implements Provider {
   private readonly givingBack = new Set<Promise<unknown>>();
   /** Starts handed to idle orchestrator fetches, to be committed with their first turn (see fused-starts.ts). */
   private readonly fusedStarts = new FusedStarts(
-    (start, delayMs) => this.queueStart(start, delayMs),
+    (start, delayMs, counted) => this.queueStart(start, delayMs, counted),
     (start, lockMs) => this.writeStartAlone(start, lockMs),
+    (start, firstEvent) => this.startLanded(start, firstEvent),
   );
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
@@ -524,15 +525,15 @@ export class PostgresProvider implements Provider {
    * Queues a held start the ordinary way (see fused-starts.ts): durable, announced, and this
    * process's fetches woken. Once closed, straight on the pool (write() refuses then).
    */
-  private async queueStart(start: HeldStart, delayMs: number): Promise<void> {
-    const params = [start.instance, "StartOrchestration", start.text, delayMs];
+  private async queueStart(start: HeldStart, delayMs: number, counted: boolean): Promise<void> {
+    const params = [start.instance, start.text, delayMs, counted ? 1 : 0];
     if (this.closed) {
-      await this.sql.unsafe(this.sqlText.enqueueOrch, params).catch((err) => {
+      await this.sql.unsafe(this.sqlText.queueStart, params).catch((err) => {
         throw postgresError("enqueueForOrchestrator", err);
       });
       return;
     }
-    await this.write("enqueueForOrchestrator", this.sqlText.enqueueOrch, params);
+    await this.write("enqueueForOrchestrator", this.sqlText.queueStart, params);
     this.announcer.announce(delayMs > 0 ? `o${delayMs}` : "o");
     this.wakeIn(this.orchestratorWork, delayMs);
   }
@@ -583,12 +584,13 @@ export class PostgresProvider implements Provider {
    * The first turn's ack of a held start: start_ack_orch writes the start's effects and the turn in
    * one transaction (claiming activities for `spots`, if any). When the instance is not new the
    * start goes through the queue instead and this ack fails with LockLost (the turn is redone from
-   * the queue). Any other failure leaves the start held: a retried ack may still commit it, and
-   * otherwise the hold's timer or an abandon queues it (see fused-starts.ts).
+   * the queue), unless an earlier try of this ack committed and only its answer was lost: then
+   * this one succeeds. Any other failure leaves the start held: a retried ack may still commit it,
+   * and otherwise the hold's timer or an abandon writes it (see fused-starts.ts).
    */
-  private async ackStart(op: string, start: HeldStart, ackParams: unknown[], spots: ParkedFetch<Row>[]): Promise<Row> {
+  private async ackStart(op: string, start: HeldStart, ackParams: unknown[], firstEvent: string | null, spots: ParkedFetch<Row>[]): Promise<Row> {
     const claim = spots.length > 0 ? [...spots[0]!.params, spots.length] : NO_WORK_CLAIM;
-    if (!this.fusedStarts.acking(start.token)) {
+    if (!this.fusedStarts.beginAck(start.token)) {
       // Its lock lapsed before the ack came (a turn that outran it): like any lapsed lock.
       await this.fusedStarts.fallBack(start.token);
       throw ProviderError.lockLost(op, `the lock of instance ${start.instance}'s first turn lapsed before its ack: its start went through the queue, and a fetch delivers it again`);
@@ -599,12 +601,21 @@ export class PostgresProvider implements Provider {
       return r;
     } catch (err) {
       if (!isNotNewInstance(err)) {
-        this.fusedStarts.ackFailed(start.token);
+        this.fusedStarts.ackFailed(start.token, firstEvent);
         throw err;
       }
-      await this.fusedStarts.fallBack(start.token);
+      if ((await this.fusedStarts.notNew(start.token)) === "landed") {
+        // Its own earlier try committed: claims made then were lost with the answer (they lapse).
+        return { o_instance: start.instance, o_pending: true, o_tokens: [], o_items: [], o_attempts: [] };
+      }
       throw ProviderError.lockLost(op, `instance ${start.instance} is not new (it has history or queued messages): its start went through the queue, and a fetch delivers it again`);
     }
+  }
+
+  /** Whether instance `start`'s first stored event is `firstEvent` (an ack of this start committed). */
+  private async startLanded(start: HeldStart, firstEvent: string): Promise<boolean> {
+    const rows = await this.sql.unsafe(this.sqlText.firstEvent, [start.instance, start.item.execution_id]);
+    return rows[0]?.event_data === firstEvent;
   }
 
   /**
@@ -797,7 +808,7 @@ export class PostgresProvider implements Provider {
     let handedOver = false;
     try {
       if (start !== undefined) {
-        r = await this.ackStart(op, start, ack.params, spots);
+        r = await this.ackStart(op, start, ack.params, v.deltaTexts[0] ?? null, spots);
         handedOver = spots.length > 0 && this.handOverActivities(spots, r, ack.activityTexts);
       } else if (spots.length > 0) {
         r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
@@ -840,7 +851,7 @@ export class PostgresProvider implements Provider {
     const { delayMs: delay } = validateProviderInput.abandonOrchestrationItem(lockToken, delayMs);
     if (FusedStarts.isStartToken(lockToken)) {
       // A held start (see fused-starts.ts) goes through the queue, visible after the delay.
-      if (this.fusedStarts.get(lockToken) !== undefined) return this.fusedStarts.fallBack(lockToken, delay);
+      if (this.fusedStarts.get(lockToken) !== undefined) return this.fusedStarts.fallBack(lockToken, delay, ignoreAttempt !== true);
       await this.fusedStarts.written(lockToken);
     }
     await this.call(op, this.sqlText.abandonOrch, [lockToken, delay, ignoreAttempt === true]);
@@ -1216,6 +1227,9 @@ function statements(q: string) {
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
     enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
     ackWorkManyClaim: `SELECT o_done AS done, f.* FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    // A held start through the queue; its held delivery counted when the runtime abandoned it counting (see fused-starts.ts).
+    queueStart: `INSERT INTO ${q}.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at, attempt_count) SELECT $1::text, 'StartOrchestration', $2::text, n + $3::bigint, n, $4::integer FROM ${q}.now_ms() AS n`,
+    firstEvent: `SELECT event_data FROM ${q}.history WHERE instance_id = $1::text AND execution_id = $2::bigint ORDER BY event_id LIMIT 1`,
     holdStart: `SELECT ${q}.hold_start($1::text, $2::text, $3::text, $4::bigint) AS locked`,
     startAckOrch: `SELECT * FROM ${q}.start_ack_orch($1::text, $2::bigint, ${[...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES].map((t, i) => `$${i + 3}::${t}`).join(", ")})`,
     ackOrchClaimWork: `SELECT * FROM ${q}.ack_orch_claim_work(${placeholders([...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES])})`,

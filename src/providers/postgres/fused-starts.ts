@@ -22,8 +22,9 @@
  * enqueue (the fall-back), its caller is answered then, and the turn made from the handed batch is
  * dropped: its token names no lock, so its ack, renewal or abandon fails with LockLost as for a
  * lapsed lock, and a fetch delivers the queued start. That happens when:
- * - the instance is not new (a second start, an event raised before the start, another process
- *   starting it at the same moment): start_ack_orch raises DXS01, or hold_start takes no lock;
+ * - the instance is not new (a second start, another process starting it at the same moment):
+ *   start_ack_orch raises DXS01, or hold_start takes no lock. Messages queued for the instance
+ *   before its start do not count: they stay queued for its next turn;
  * - the held lock lapses (an ack later than the lock timeout after the hand-over or the last
  *   renewal: a turn whose synchronous code outran it);
  * - the runtime abandons the batch (the start is queued with the abandon's delay);
@@ -57,21 +58,33 @@ interface Entry {
   holdEndsAt: number;
   /** Ends the hold (or the lock); null while an ack is being written. */
   timer: ReturnType<typeof setTimeout> | null;
+  /** An ack being written: settles when its outcome was handled (close() waits for it). */
+  acking: Promise<void> | null;
+  endAck: () => void;
+  /**
+   * The first event of an ack that failed without an answer (a connection cut): if the instance's
+   * history holds it, that ack committed after all, and nothing may be written for this start again.
+   */
+  uncertain: string | null;
 }
+
+/** The longest close() waits for an ack being written before it queues that start anyway. */
+const CLOSE_WAIT_MS = 5_000;
 
 export class FusedStarts {
   private readonly held = new Map<string, Entry>();
   /** Fall-backs under way (close() waits for them). */
   private readonly fallingBack = new Set<Promise<void>>();
-
   /** Starts being written alone, claimed under their token (see claimAlone). */
   private readonly claiming = new Map<string, Promise<void>>();
 
   constructor(
-    /** Queues a start the ordinary way (durable), visible after `delayMs`. */
-    private readonly enqueue: (start: HeldStart, delayMs: number) => Promise<void>,
+    /** Queues a start the ordinary way (durable), visible after `delayMs`; `counted`: its held delivery counts as an attempt. */
+    private readonly enqueue: (start: HeldStart, delayMs: number, counted: boolean) => Promise<void>,
     /** Writes a start claimed under its token for `lockMs` more (durable); a plain enqueue when the instance is not new. */
     private readonly claimAlone: (start: HeldStart, lockMs: number) => Promise<void>,
+    /** Whether the instance's stored first event is `firstEvent`: an ack of this start committed. */
+    private readonly landed: (start: HeldStart, firstEvent: string) => Promise<boolean>,
     private readonly holdMs = FUSED_START_HOLD_MS,
   ) {}
 
@@ -85,7 +98,16 @@ export class FusedStarts {
     const start: HeldStart = { token: TOKEN_PREFIX + crypto.randomUUID(), instance, item, text, lockMs };
     const answered = new Promise<void>((resolve, reject) => {
       const now = performance.now();
-      const entry: Entry = { start, answer: (err) => (err === undefined ? resolve() : reject(err)), lapsesAt: now + lockMs, holdEndsAt: now + this.holdMs, timer: null };
+      const entry: Entry = {
+        start,
+        answer: (err) => (err === undefined ? resolve() : reject(err)),
+        lapsesAt: now + lockMs,
+        holdEndsAt: now + this.holdMs,
+        timer: null,
+        acking: null,
+        endAck: () => {},
+        uncertain: null,
+      };
       this.held.set(start.token, entry);
       this.arm(entry);
     });
@@ -102,10 +124,17 @@ export class FusedStarts {
     await this.claiming.get(token)?.catch(() => {});
   }
 
-  /** Extends a held start's lock by `extendForMs` from now; false when it is not held (any more). */
+  /**
+   * Extends a held start's lock by `extendForMs` from now; false when it is not held (any more) or
+   * its lock already lapsed (the event loop was blocked past it: it is queued now, as a lapse does).
+   */
   renew(token: string, extendForMs: number): boolean {
     const e = this.held.get(token);
     if (e === undefined) return false;
+    if (performance.now() > e.lapsesAt) {
+      void this.fallBack(token);
+      return false;
+    }
     e.lapsesAt = performance.now() + extendForMs;
     if (e.timer !== null) {
       clearTimeout(e.timer);
@@ -115,23 +144,17 @@ export class FusedStarts {
   }
 
   /**
-   * The ack is about to be written: true when the start is held and its lock has not lapsed (the
-   * lapse then waits for the ack's outcome); false when it is not held, or lapsed (it is then sent
-   * through the queue: `fallBack`'s promise is what the caller awaits before failing the ack).
+   * An ack is about to be written: true when the start is held and its lock has not lapsed (the
+   * hold then waits for the ack's outcome); false when it is not held, or lapsed (the caller then
+   * queues it with `fallBack` and fails the ack).
    */
-  acking(token: string): boolean {
+  beginAck(token: string): boolean {
     const e = this.held.get(token);
-    if (e === undefined) return false;
-    if (performance.now() > e.lapsesAt) return false;
+    if (e === undefined || performance.now() > e.lapsesAt) return false;
     if (e.timer !== null) clearTimeout(e.timer);
     e.timer = null;
+    e.acking = new Promise<void>((resolve) => (e.endAck = resolve));
     return true;
-  }
-
-  /** The ack failed without deciding anything (a retry may follow): the lapse is watched again. */
-  ackFailed(token: string): void {
-    const e = this.held.get(token);
-    if (e !== undefined && e.timer === null) this.arm(e);
   }
 
   /** The fused transaction committed: the caller is answered. */
@@ -140,16 +163,54 @@ export class FusedStarts {
     if (e === undefined) return;
     this.held.delete(token);
     if (e.timer !== null) clearTimeout(e.timer);
+    e.endAck();
     e.answer();
   }
 
-  /** Sends the start through the queue (after `delayMs`) and answers the caller when that committed. */
-  fallBack(token: string, delayMs = 0): Promise<void> {
+  /**
+   * The ack failed without an answer about the start (a connection cut; `firstEvent` is the first
+   * event it wrote): it may have committed. A retry may follow; until then the hold and the lock are
+   * watched again, and whatever is written for this start later first looks whether it did.
+   */
+  ackFailed(token: string, firstEvent: string | null): void {
+    const e = this.held.get(token);
+    if (e === undefined) return;
+    e.uncertain ??= firstEvent;
+    e.endAck();
+    e.acking = null;
+    if (e.timer === null) this.arm(e);
+  }
+
+  /**
+   * The instance is not new (start_ack_orch refused): either an earlier try of this very ack
+   * committed (its answer was lost: the start is done, "landed"), or the start goes through the
+   * queue ("queued").
+   */
+  async notNew(token: string): Promise<"landed" | "queued"> {
+    const e = this.held.get(token);
+    if (e !== undefined && e.uncertain !== null && (await this.landed(e.start, e.uncertain).catch(() => false))) {
+      this.committed(token);
+      return "landed";
+    }
+    await this.fallBack(token);
+    return "queued";
+  }
+
+  /**
+   * Sends the start through the queue (after `delayMs`; `counted`: its held delivery counts as an
+   * attempt) and answers the caller when that committed. A start whose ack may have committed is
+   * looked for first: if it did, nothing is written.
+   */
+  fallBack(token: string, delayMs = 0, counted = false): Promise<void> {
     const e = this.held.get(token);
     if (e === undefined) return Promise.resolve();
     this.held.delete(token);
     if (e.timer !== null) clearTimeout(e.timer);
-    const p = this.enqueue(e.start, delayMs).then(
+    e.endAck();
+    const p = (async () => {
+      if (await this.committedAfterAll(e)) return;
+      await this.enqueue(e.start, delayMs, counted);
+    })().then(
       () => e.answer(),
       (err) => e.answer(err),
     );
@@ -158,8 +219,14 @@ export class FusedStarts {
     return p;
   }
 
-  /** Every held start through the queue, and every write of a start finished (close). */
+  /** Every held start through the queue (an ack being written is waited for first, at most CLOSE_WAIT_MS), and every write of a start finished (close). */
   async drain(): Promise<void> {
+    const acks = [...this.held.values()].map((e) => e.acking).filter((a): a is Promise<void> => a !== null);
+    if (acks.length > 0) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      await Promise.race([Promise.all(acks), new Promise<void>((r) => (timer = setTimeout(r, CLOSE_WAIT_MS)))]);
+      clearTimeout(timer);
+    }
     await Promise.all([...this.held.keys()].map((t) => this.fallBack(t)));
     await Promise.all([...this.fallingBack, ...[...this.claiming.values()].map((p) => p.catch(() => {}))]);
   }
@@ -183,11 +250,19 @@ export class FusedStarts {
   private writeAlone(e: Entry, lockMs: number): void {
     const token = e.start.token;
     this.held.delete(token);
-    const p = this.claimAlone(e.start, Math.ceil(lockMs));
+    const p = (async () => {
+      if (await this.committedAfterAll(e)) return;
+      await this.claimAlone(e.start, Math.ceil(lockMs));
+    })();
     this.claiming.set(token, p);
     p.then(
       () => e.answer(),
       (err) => e.answer(err),
     ).finally(() => this.claiming.delete(token));
+  }
+
+  /** Whether an ack of this start whose answer was lost committed after all. */
+  private async committedAfterAll(e: Entry): Promise<boolean> {
+    return e.uncertain !== null && (await this.landed(e.start, e.uncertain));
   }
 }
