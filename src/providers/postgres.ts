@@ -592,7 +592,7 @@ export class PostgresProvider implements Provider {
     const claim = spots.length > 0 ? [...spots[0]!.params, spots.length] : NO_WORK_CLAIM;
     if (!this.fusedStarts.beginAck(start.token)) {
       // Its lock lapsed before the ack came (a turn that outran it): like any lapsed lock.
-      await this.fusedStarts.fallBack(start.token);
+      await this.fusedStarts.fallBack(start.token, 0, true);
       throw ProviderError.lockLost(op, `the lock of instance ${start.instance}'s first turn lapsed before its ack: its start went through the queue, and a fetch delivers it again`);
     }
     try {
@@ -796,7 +796,12 @@ export class PostgresProvider implements Provider {
     );
     const ack = ackParams(lockToken, executionId, v);
     // A start held for this turn commits with it; one written alone meanwhile is an ordinary lock.
-    if (FusedStarts.isStartToken(lockToken)) await this.fusedStarts.written(lockToken);
+    // A turn that records no event (one waiting for its handler) leaves nothing that would show,
+    // after a lost answer, whether its ack committed: its start is written alone first.
+    if (FusedStarts.isStartToken(lockToken)) {
+      await this.fusedStarts.written(lockToken);
+      if (v.delta.length === 0 && this.fusedStarts.get(lockToken) !== undefined) await this.fusedStarts.writeNow(lockToken);
+    }
     const start = FusedStarts.isStartToken(lockToken) ? this.fusedStarts.get(lockToken) : undefined;
     const seen = this.orchestratorWork.generation;
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.

@@ -22,11 +22,14 @@
  * enqueue (the fall-back), its caller is answered then, and the turn made from the handed batch is
  * dropped: its token names no lock, so its ack, renewal or abandon fails with LockLost as for a
  * lapsed lock, and a fetch delivers the queued start. That happens when:
- * - the instance is not new (a second start, another process starting it at the same moment):
- *   start_ack_orch raises DXS01, or hold_start takes no lock. Messages queued for the instance
- *   before its start do not count: they stay queued for its next turn;
+ * - the instance is not new (it has history or an instance row, or a start is already queued for
+ *   it, which must win as it would in one batch; another process starting it at the same moment):
+ *   start_ack_orch raises DXS01, or hold_start takes no lock. Other messages queued for the
+ *   instance before its start (an event, a cancellation) do not count: they stay queued for its
+ *   next turn;
  * - the held lock lapses (an ack later than the lock timeout after the hand-over or the last
- *   renewal: a turn whose synchronous code outran it);
+ *   renewal: a turn whose synchronous code outran it); its delivery counts as an attempt, as for
+ *   a stored batch whose lock lapsed;
  * - the runtime abandons the batch (the start is queued with the abandon's delay);
  * - the provider closes first.
  * A start is never lost: until one of these writes committed, the caller is not answered.
@@ -131,8 +134,9 @@ export class FusedStarts {
   renew(token: string, extendForMs: number): boolean {
     const e = this.held.get(token);
     if (e === undefined) return false;
-    if (performance.now() > e.lapsesAt) {
-      void this.fallBack(token);
+    // While an ack is being written its outcome decides (start_ack_orch takes the lock itself).
+    if (performance.now() > e.lapsesAt && e.acking === null) {
+      void this.fallBack(token, 0, true);
       return false;
     }
     e.lapsesAt = performance.now() + extendForMs;
@@ -241,9 +245,29 @@ export class FusedStarts {
     e.timer = setTimeout(() => {
       e.timer = null;
       const now = performance.now();
-      if (now >= e.lapsesAt) void this.fallBack(e.start.token);
+      if (now >= e.lapsesAt) void this.fallBack(e.start.token, 0, true);
       else this.writeAlone(e, e.lapsesAt - now);
     }, Math.max(0, Math.ceil(at - performance.now())));
+  }
+
+  /**
+   * Writes a held start alone now, claimed under its token (an ack that cannot be fused: see
+   * PostgresProvider.ackOrchestrationItem); resolves when that is done. False when it is not held
+   * or its lock lapsed (it is then queued, counted, as a lapse does).
+   */
+  async writeNow(token: string): Promise<boolean> {
+    const e = this.held.get(token);
+    if (e === undefined) return false;
+    if (e.timer !== null) clearTimeout(e.timer);
+    e.timer = null;
+    const now = performance.now();
+    if (now > e.lapsesAt) {
+      await this.fallBack(token, 0, true);
+      return false;
+    }
+    this.writeAlone(e, e.lapsesAt - now);
+    await this.written(token);
+    return true;
   }
 
   /** The hold ended first: the start is written claimed under its token, and its caller answered. */

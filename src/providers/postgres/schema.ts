@@ -686,9 +686,10 @@ END $$;
 
 -- A start committed with its first turn (see fused-starts.ts): the instance's lock under the
 -- token the provider made, then ack_orch_claim_work under that token, in one transaction. Only
--- for a new instance: when it has an instance row or history (or another holds its lock),
--- nothing is written and DXS01 says so (the caller then queues the start instead). Messages
--- queued for it before its start (an event, a cancellation) stay queued for its next turn, as
+-- for a new instance: when it has an instance row or history, or a start already queued (which
+-- must win, as the first start of a batch does), or another holds its lock, nothing is written
+-- and DXS01 says so (the caller then queues the start instead). Other messages queued for it
+-- before its start (an event, a cancellation) stay queued for its next turn, as
 -- when a fetch claimed the start before they became visible (a fetch that meets them before the
 -- start puts them back for a second). The lock is taken before the checks, so a second start of
 -- the same instance in another transaction waits for the first and then sees its rows.
@@ -714,7 +715,8 @@ BEGIN
     WHERE __S__.instance_locks.locked_until <= v_now;
   IF NOT FOUND
      OR EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
-     OR EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance) THEN
+     OR EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
+     OR EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = p_instance AND kind IN ('StartOrchestration', 'ContinueAsNew')) THEN
     RAISE EXCEPTION USING ERRCODE = 'DXS01', MESSAGE = 'instance ' || p_instance || ' is not new: its start goes through the queue';
   END IF;
   SELECT c.o_instance, c.o_pending, c.o_tokens, c.o_items, c.o_attempts INTO o_instance, o_pending, o_tokens, o_items, o_attempts
@@ -746,7 +748,8 @@ BEGIN
     WHERE __S__.instance_locks.locked_until <= v_now;
   v_locked := FOUND
     AND NOT EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
-    AND NOT EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance);
+    AND NOT EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
+    AND NOT EXISTS (SELECT 1 FROM __S__.orchestrator_queue WHERE instance_id = p_instance AND kind IN ('StartOrchestration', 'ContinueAsNew'));
   IF NOT v_locked THEN
     DELETE FROM __S__.instance_locks WHERE instance_id = p_instance AND lock_token = p_token;
   END IF;
