@@ -15,46 +15,14 @@ import type { Logger } from "../../src/runtime/options.ts";
 import { ActivityRegistry, OrchestrationRegistry } from "../../src/runtime/registry.ts";
 import { Runtime } from "../../src/runtime/runtime.ts";
 import { runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
-import { PostgresProvider } from "../../src/providers/postgres.ts";
+import type { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, postgresTestKit, within } from "./helpers.ts";
+import { fusedStartKit, outcome, parkedOrch, queued } from "./fused-start-kit.ts";
+import { freshSchema, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
-const kit = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
-const { pgTest } = kit;
+const { connect, pgTest } = fusedStartKit(pg);
 
-/**
- * A provider whose held starts wait up to `holdMs` for their turn (FUSED_START_HOLD_MS, 100 ms, in
- * production): long by default, so that a test's own steps between hand-over and ack never run
- * into the hold; the test of the hold itself sets it.
- */
-async function connect(schema?: string, holdMs = 60_000): Promise<PostgresProvider> {
-  const p = await kit.connect(schema);
-  (p as unknown as { fusedStarts: { holdMs: number } }).fusedStarts.holdMs = holdMs;
-  return p;
-}
-
-/** Resolves once `n` fetches of the queue are parked (checked every event-loop turn, bounded). */
-async function parked(p: PostgresProvider, n = 1, queue: "parkedOrch" | "parkedWork" = "parkedOrch"): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while ((p as unknown as Record<string, { size: number }>)[queue]!.size < n) {
-    if (performance.now() > deadline) throw new Error(`${n} ${queue} fetch(es) never parked`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-const parkedOrch = (p: PostgresProvider, n = 1) => parked(p, n);
-
-
-const queued = async (p: PostgresProvider, instance: string): Promise<string[]> =>
-  (await (p as unknown as { sql: { unsafe(t: string, a: unknown[]): Promise<{ kind: string }[]> } }).sql.unsafe(
-    `SELECT kind FROM "${p.schema}".orchestrator_queue WHERE instance_id = $1 ORDER BY id`,
-    [instance],
-  )).map((r) => r.kind);
-
-const outcome = (x: Promise<unknown>) => x.then(() => "ok", (e) => (e instanceof ProviderError ? e.kind : String(e)));
-
-// Found by review: each of these failed before its fix.
-// R1: abandon(ignoreAttempt = false) of a held start does not count the attempt.
 pgTest("abandonOrchestrationItem of a held start counting the attempt (ignoreAttempt false) counts it, as for a stored batch", async () => {
   const p = await connect();
   // Ordinary path (no parked fetch): attempt 1, abandon counted -> attempt 2.

@@ -5,37 +5,14 @@
 // instance is not new, the lock lapses, the batch is abandoned, the provider closes) the start goes
 // through the queue instead: never lost, never applied twice.
 import { expect } from "bun:test";
-import { ProviderError } from "../../src/core/errors.ts";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, activityScheduledEvent, externalRaisedItem, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
-import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
+import { fusedStartKit, outcome, parked, parkedOrch, queued } from "./fused-start-kit.ts";
+import { freshSchema, spyQueries, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
-const kit = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
-const { pgTest } = kit;
-
-/**
- * A provider whose held starts wait up to `holdMs` for their turn (FUSED_START_HOLD_MS, 100 ms, in
- * production): long by default, so that a test's own steps between hand-over and ack never run
- * into the hold; the test of the hold itself sets it.
- */
-async function connect(schema?: string, holdMs = 60_000): Promise<PostgresProvider> {
-  const p = await kit.connect(schema);
-  (p as unknown as { fusedStarts: { holdMs: number } }).fusedStarts.holdMs = holdMs;
-  return p;
-}
-
-/** Resolves once `n` fetches of the queue are parked (checked every event-loop turn, bounded). */
-async function parked(p: PostgresProvider, n = 1, queue: "parkedOrch" | "parkedWork" = "parkedOrch"): Promise<void> {
-  const deadline = performance.now() + 10_000;
-  while ((p as unknown as Record<string, { size: number }>)[queue]!.size < n) {
-    if (performance.now() > deadline) throw new Error(`${n} ${queue} fetch(es) never parked`);
-    await new Promise((r) => setImmediate(r));
-  }
-}
-const parkedOrch = (p: PostgresProvider, n = 1) => parked(p, n);
+const { connect, pgTest } = fusedStartKit(pg);
 
 /** Whether `p` settled by the next macrotask: "pending" while the caller still waits. */
 async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
@@ -44,14 +21,6 @@ async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pe
   await new Promise((r) => setImmediate(r));
   return s;
 }
-
-const queued = async (p: PostgresProvider, instance: string): Promise<string[]> =>
-  (await (p as unknown as { sql: { unsafe(t: string, a: unknown[]): Promise<{ kind: string }[]> } }).sql.unsafe(
-    `SELECT kind FROM "${p.schema}".orchestrator_queue WHERE instance_id = $1 ORDER BY id`,
-    [instance],
-  )).map((r) => r.kind);
-
-const lockLost = (err: unknown) => err instanceof ProviderError && err.kind === "LockLost";
 
 pgTest("a start handed to an idle fetch is written only by its first turn's ack, in one transaction: the caller is answered after that commit", async () => {
   const p = await connect();
@@ -111,7 +80,7 @@ pgTest("a second start of an instance that already started goes through the queu
   expect(f2?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
   expect(f2?.item.history).toEqual([]);
   const ack2 = p.ackOrchestrationItem(f2!.lockToken, 1, [startedEvent("f-again", 1, { input: "second" })], [], [], runningMeta(), []);
-  expect(await ack2.then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e)))).toBe("LockLost");
+  expect(await outcome(ack2)).toBe("LockLost");
   await within("the second start's caller", second, 5_000);
   expect((await p.read("f-again")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
   expect(await queued(p, "f-again")).toEqual(["StartOrchestration"]);
@@ -134,9 +103,9 @@ pgTest("a held start's lock is the fetch's lock: renewals extend it; once it lap
   // Not renewed again: it lapses, the start is queued and its caller answered.
   await within("the start's caller", started, 5_000);
   expect(await queued(p, "f-lapse")).toEqual(["StartOrchestration"]);
-  expect(await p.renewOrchestrationItemLock(f!.lockToken, 400).then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e)))).toBe("LockLost");
+  expect(await outcome(p.renewOrchestrationItemLock(f!.lockToken, 400))).toBe("LockLost");
   const late = p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("f-lapse")], [], [], runningMeta(), []);
-  expect(await late.then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e)))).toBe("LockLost");
+  expect(await outcome(late)).toBe("LockLost");
   expect(await p.read("f-lapse")).toEqual([]);
   // A fetch delivers it, its attempt counted once.
   const again = await p.fetchOrchestrationItem(30_000, 0);
@@ -165,7 +134,7 @@ pgTest("a start whose turn does not ack within the hold is written alone, alread
   await within("the second start's caller", p.enqueueForOrchestrator(startItem("f-alone"), null), 5_000);
   const g = await within("the parked fetch", next, 5_000);
   const ack = p.ackOrchestrationItem(g!.lockToken, 1, [startedEvent("f-alone")], [], [], runningMeta(), []);
-  expect(await ack.then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e)))).toBe("LockLost");
+  expect(await outcome(ack)).toBe("LockLost");
   expect((await p.read("f-alone")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
   expect(await queued(p, "f-alone")).toEqual(["StartOrchestration"]);
 });
@@ -182,7 +151,7 @@ pgTest("a turn whose ack comes after the held start's lock lapsed (a turn that o
     // busy: no timer can run
   }
   const ack = p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("f-outran")], [], [], runningMeta(), []);
-  expect(await ack.then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e)))).toBe("LockLost");
+  expect(await outcome(ack)).toBe("LockLost");
   await within("the start's caller", started, 5_000);
   expect(await p.read("f-outran")).toEqual([]);
   expect(await queued(p, "f-outran")).toEqual(["StartOrchestration"]);
@@ -245,11 +214,10 @@ pgTest("two providers start the same new instance at once, each committing with 
   const sa = a.enqueueForOrchestrator(startItem("f-race"), null);
   const sb = b.enqueueForOrchestrator(startItem("f-race"), null);
   const [ga, gb] = await within("both parked fetches", Promise.all([fa, fb]), 5_000);
-  const acks = await Promise.all(
-    [a.ackOrchestrationItem(ga!.lockToken, 1, [startedEvent("f-race")], [], [], runningMeta(), []), b.ackOrchestrationItem(gb!.lockToken, 1, [startedEvent("f-race")], [], [], runningMeta(), [])].map((x) =>
-      x.then(() => "ok", (e) => (lockLost(e) ? "LockLost" : String(e))),
-    ),
-  );
+  const acks = await Promise.all([
+    outcome(a.ackOrchestrationItem(ga!.lockToken, 1, [startedEvent("f-race")], [], [], runningMeta(), [])),
+    outcome(b.ackOrchestrationItem(gb!.lockToken, 1, [startedEvent("f-race")], [], [], runningMeta(), [])),
+  ]);
   expect(acks.toSorted()).toEqual(["LockLost", "ok"]);
   await within("both callers", Promise.all([sa, sb]), 5_000);
   expect((await a.read("f-race")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
