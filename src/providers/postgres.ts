@@ -39,7 +39,8 @@ import { presenceKey } from "./postgres/presence.ts";
 import { ClaimedAhead, claimAheadLockMs } from "./postgres/claimed-ahead.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
-import { postgresError } from "./postgres/errors.ts";
+import { isNotNewInstance, postgresError } from "./postgres/errors.ts";
+import { FusedStarts, type HeldStart } from "./postgres/fused-starts.ts";
 import { Listener } from "./postgres/listener.ts";
 import { ParkedFetches, type ParkedFetch } from "./postgres/parked-fetches.ts";
 import { checkStorable } from "./postgres/storable.ts";
@@ -140,6 +141,12 @@ export class PostgresProvider implements Provider {
   /** Acks claiming ahead that have not landed yet, and give-backs under way (close() waits for both). */
   private readonly claimsInFlight = new Set<Promise<unknown>>();
   private readonly givingBack = new Set<Promise<unknown>>();
+  /** Starts handed to idle orchestrator fetches, to be committed with their first turn (see fused-starts.ts). */
+  private readonly fusedStarts = new FusedStarts(
+    (start, delayMs, counted) => this.queueStart(start, delayMs, counted),
+    (start, lockMs) => this.writeStartAlone(start, lockMs),
+    (start, firstEvent) => this.startLanded(start, firstEvent),
+  );
   /**
    * Per queue and fetch group, the last look that found nothing: the generation it began at and
    * until when its answer holds (TRUST_EMPTY_LOOK_MS, or sooner: the fallback poll interval, the
@@ -254,6 +261,8 @@ export class PostgresProvider implements Provider {
       // What is held goes back now; a claim ahead still being written gives its items back itself
       // when it lands (it sees closed), waited for up to CLOSE_WAIT_MS (a write stuck on a lock
       // must not hold close() forever: what it claims then stays locked until its lease ends).
+      // Held starts through the queue (their callers wait for that).
+      await this.fusedStarts.drain();
       const early = this.giveBack(this.claimedAhead.drain());
       await settledWithin([...this.claimsInFlight], CLOSE_WAIT_MS);
       await early;
@@ -465,6 +474,19 @@ export class PostgresProvider implements Provider {
     const params = [workItemInstance(v.item), v.item.type, v.text, v.delayMs];
     // Visible now and a fetch of this process is idle: claim for it in the same transaction.
     const [spot] = v.delayMs === 0 ? this.parkedOrch.reserve(1) : [];
+    if (spot !== undefined && v.item.type === "StartOrchestration") {
+      // A start: the fetch gets it without a write, and its first turn's ack commits both.
+      try {
+        if (this.closed) throw ProviderError.closed(op);
+        checkStorable(op, params);
+      } catch (err) {
+        spot.settle(null);
+        throw err;
+      }
+      const { start, answered } = this.fusedStarts.hold(params[0] as string, v.item, v.text, Number(spot.params[0]));
+      spot.settle({ o_token: start.token, o_start: true });
+      return answered;
+    }
     if (spot === undefined) {
       await this.write(op, this.sqlText.enqueueOrch, params);
     } else {
@@ -499,6 +521,52 @@ export class PostgresProvider implements Provider {
     return true;
   }
 
+  /**
+   * Queues a held start the ordinary way (see fused-starts.ts): durable, announced, and this
+   * process's fetches woken. Once closed, straight on the pool (write() refuses then).
+   */
+  private async queueStart(start: HeldStart, delayMs: number, counted: boolean): Promise<void> {
+    const params = [start.instance, start.text, delayMs, counted ? 1 : 0];
+    if (this.closed) {
+      await this.sql.unsafe(this.sqlText.queueStart, params).catch((err) => {
+        throw postgresError("enqueueForOrchestrator", err);
+      });
+      return;
+    }
+    await this.write("enqueueForOrchestrator", this.sqlText.queueStart, params);
+    this.announcer.announce(delayMs > 0 ? `o${delayMs}` : "o");
+    this.wakeIn(this.orchestratorWork, delayMs);
+  }
+
+  /**
+   * Writes a held start whose turn did not ack within the hold, claimed under its token (see
+   * fused-starts.ts); when the instance is not new it is a plain enqueue, announced and woken.
+   */
+  private async writeStartAlone(start: HeldStart, lockMs: number): Promise<void> {
+    const params = [start.instance, start.text, start.token, lockMs];
+    const rows = this.closed
+      ? await this.sql.unsafe(this.sqlText.holdStart, params).catch((err) => {
+          throw postgresError("enqueueForOrchestrator", err);
+        })
+      : await this.write("enqueueForOrchestrator", this.sqlText.holdStart, params);
+    if (rows[0]?.locked !== true && !this.closed) {
+      this.announcer.announce("o");
+      this.orchestratorWork.notify();
+    }
+  }
+
+  /** The batch a held start makes: the start message alone, no history (the instance is new). */
+  private startBatch(token: string): FetchedOrchestration | null {
+    const start = this.fusedStarts.get(token);
+    if (start === undefined) return null;
+    const m = start.item;
+    return {
+      item: { instance: m.instance, orchestration_name: m.orchestration, execution_id: m.execution_id, version: m.version ?? "unknown", history: [], messages: [m], history_error: null, kv_snapshot: {} },
+      lockToken: token,
+      attemptCount: 1,
+    };
+  }
+
   /** Drops claimed-ahead activities that a turn cancelled (their rows are deleted). */
   private discardCancelled(cancelled: ScheduledActivityIdentifier[]): void {
     const ids = new Set(cancelled.map((c) => activityKeyOf(c.instance, c.execution_id, c.activity_id)));
@@ -510,6 +578,44 @@ export class PostgresProvider implements Provider {
         return false; // undecodable: the fetch that takes it dead-letters it
       }
     });
+  }
+
+  /**
+   * The first turn's ack of a held start: start_ack_orch writes the start's effects and the turn in
+   * one transaction (claiming activities for `spots`, if any). When the instance is not new the
+   * start goes through the queue instead and this ack fails with LockLost (the turn is redone from
+   * the queue), unless an earlier try of this ack committed and only its answer was lost: then
+   * this one succeeds. Any other failure leaves the start held: a retried ack may still commit it,
+   * and otherwise the hold's timer or an abandon writes it (see fused-starts.ts).
+   */
+  private async ackStart(op: string, start: HeldStart, ackParams: unknown[], firstEvent: string | null, spots: ParkedFetch<Row>[]): Promise<Row> {
+    const claim = spots.length > 0 ? [...spots[0]!.params, spots.length] : NO_WORK_CLAIM;
+    if (!this.fusedStarts.beginAck(start.token)) {
+      // Its lock lapsed before the ack came (a turn that outran it): like any lapsed lock.
+      await this.fusedStarts.fallBack(start.token, 0, true);
+      throw ProviderError.lockLost(op, `the lock of instance ${start.instance}'s first turn lapsed before its ack: its start went through the queue, and a fetch delivers it again`);
+    }
+    try {
+      const r = (await this.write(op, this.sqlText.startAckOrch, [start.instance, start.lockMs, ...ackParams, ...claim]))[0]!;
+      this.fusedStarts.committed(start.token);
+      return r;
+    } catch (err) {
+      if (!isNotNewInstance(err)) {
+        this.fusedStarts.ackFailed(start.token, firstEvent);
+        throw err;
+      }
+      if ((await this.fusedStarts.notNew(start.token)) === "landed") {
+        // Its own earlier try committed: claims made then were lost with the answer (they lapse).
+        return { o_instance: start.instance, o_pending: true, o_tokens: [], o_items: [], o_attempts: [] };
+      }
+      throw ProviderError.lockLost(op, `instance ${start.instance} is not new (it has history or queued messages): its start went through the queue, and a fetch delivers it again`);
+    }
+  }
+
+  /** Whether instance `start`'s first stored event is `firstEvent` (an ack of this start committed). */
+  private async startLanded(start: HeldStart, firstEvent: string): Promise<boolean> {
+    const rows = await this.sql.unsafe(this.sqlText.firstEvent, [start.instance, start.item.execution_id]);
+    return rows[0]?.event_data === firstEvent;
   }
 
   /**
@@ -574,6 +680,12 @@ export class PostgresProvider implements Provider {
     const group = range === null ? "" : JSON.stringify(params.slice(2, 4));
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedOrchestration>> => {
       for (let r = handed; ; r = undefined) {
+        if (r?.o_start === true) {
+          // A start handed over without a write (see fused-starts.ts); gone already (closed): look.
+          const batch = this.startBatch(r.o_token as string);
+          if (batch !== null) return { found: batch, nextDueMs: null };
+          continue;
+        }
         r ??= (await this.call(op, this.sqlText.fetchOrch, params))[0]!;
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         const turn = await this.toTurn(op, r);
@@ -683,16 +795,27 @@ export class PostgresProvider implements Provider {
       cancelledActivities,
     );
     const ack = ackParams(lockToken, executionId, v);
+    // A start held for this turn commits with it; one written alone meanwhile is an ordinary lock.
+    // A turn that records no event (one waiting for its handler) leaves nothing that would show,
+    // after a lost answer, whether its ack committed: its start is written alone first.
+    if (FusedStarts.isStartToken(lockToken)) {
+      await this.fusedStarts.written(lockToken);
+      if (v.delta.length === 0 && this.fusedStarts.get(lockToken) !== undefined) await this.fusedStarts.writeNow(lockToken);
+    }
+    const start = FusedStarts.isStartToken(lockToken) ? this.fusedStarts.get(lockToken) : undefined;
     const seen = this.orchestratorWork.generation;
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
     const spots = this.parkedWork.reserve(ack.activityTexts.length);
     // None idle, but this process's worker fetches are busy taking work: claim some for them.
-    const ahead = spots.length === 0 ? this.aheadFor : null;
+    const ahead = spots.length === 0 && start === undefined ? this.aheadFor : null;
     const room = ahead === null ? 0 : this.claimedAhead.reserve(ahead.key, ack.activityTexts.length);
     let r: Row;
     let handedOver = false;
     try {
-      if (spots.length > 0) {
+      if (start !== undefined) {
+        r = await this.ackStart(op, start, ack.params, v.deltaTexts[0] ?? null, spots);
+        handedOver = spots.length > 0 && this.handOverActivities(spots, r, ack.activityTexts);
+      } else if (spots.length > 0) {
         r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, ...spots[0]!.params, spots.length]))[0]!;
         handedOver = this.handOverActivities(spots, r, ack.activityTexts);
       } else if (room > 0) {
@@ -731,6 +854,11 @@ export class PostgresProvider implements Provider {
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonOrchestrationItem";
     const { delayMs: delay } = validateProviderInput.abandonOrchestrationItem(lockToken, delayMs);
+    if (FusedStarts.isStartToken(lockToken)) {
+      // A held start (see fused-starts.ts) goes through the queue, visible after the delay.
+      if (this.fusedStarts.get(lockToken) !== undefined) return this.fusedStarts.fallBack(lockToken, delay, ignoreAttempt !== true);
+      await this.fusedStarts.written(lockToken);
+    }
     await this.call(op, this.sqlText.abandonOrch, [lockToken, delay, ignoreAttempt === true]);
     this.announcer.announce(delay > 0 ? `o${delay}` : "o");
     this.wakeIn(this.orchestratorWork, delay);
@@ -739,6 +867,11 @@ export class PostgresProvider implements Provider {
   async renewOrchestrationItemLock(lockToken: string, extendForMs: number): Promise<void> {
     const op = "renewOrchestrationItemLock";
     validateProviderInput.renewOrchestrationItemLock(lockToken, extendForMs);
+    if (FusedStarts.isStartToken(lockToken)) {
+      // Nothing is stored for a held start: its lock lives here (see fused-starts.ts).
+      if (this.fusedStarts.renew(lockToken, extendForMs)) return;
+      await this.fusedStarts.written(lockToken);
+    }
     await this.call(op, this.sqlText.renewOrch, [lockToken, extendForMs]);
   }
 
@@ -1074,6 +1207,12 @@ const ACK_ORCH_TYPES = [
   "text[]", "bigint[]", "bigint[]",
 ];
 
+/** The worker claims' parameters after ack_orch's: fetch_work's (lock, tag mode, tags, session, owner, session lock) and a count. */
+const WORK_CLAIM_TYPES = ["bigint", "text", "text[]", "boolean", "text", "bigint", "integer"];
+
+/** Those parameters when nothing is to be claimed. */
+const NO_WORK_CLAIM: unknown[] = [0, "default", [], false, "", 0, 0];
+
 /** fetch_orch_tail's parameters as a claim function takes them, from placeholder `$first` on. */
 const ORCH_CLAIM_PARAMS = (first: number) =>
   ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
@@ -1093,7 +1232,12 @@ function statements(q: string) {
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
     enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
     ackWorkManyClaim: `SELECT o_done AS done, f.* FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
-    ackOrchClaimWork: `SELECT * FROM ${q}.ack_orch_claim_work(${placeholders([...ACK_ORCH_TYPES, "bigint", "text", "text[]", "boolean", "text", "bigint", "integer"])})`,
+    // A held start through the queue; its held delivery counted when the runtime abandoned it counting (see fused-starts.ts).
+    queueStart: `INSERT INTO ${q}.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at, attempt_count) SELECT $1::text, 'StartOrchestration', $2::text, n + $3::bigint, n, $4::integer FROM ${q}.now_ms() AS n`,
+    firstEvent: `SELECT event_data FROM ${q}.history WHERE instance_id = $1::text AND execution_id = $2::bigint ORDER BY event_id LIMIT 1`,
+    holdStart: `SELECT ${q}.hold_start($1::text, $2::text, $3::text, $4::bigint) AS locked`,
+    startAckOrch: `SELECT * FROM ${q}.start_ack_orch($1::text, $2::bigint, ${[...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES].map((t, i) => `$${i + 3}::${t}`).join(", ")})`,
+    ackOrchClaimWork: `SELECT * FROM ${q}.ack_orch_claim_work(${placeholders([...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES])})`,
     abandonWork: `SELECT ${q}.abandon_work($1::text, $2::bigint, $3::boolean)`,
     renewWork: `SELECT ${q}.renew_work($1::text, $2::bigint)`,
     renewSessions: `SELECT ${q}.renew_sessions($1::text[], $2::bigint, $3::bigint) AS n`,

@@ -6,7 +6,7 @@
 import { expect } from "bun:test";
 import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
-import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
+import { activityCompletedItem, activityItem, activityScheduledEvent, externalRaisedItem, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { postgresTestKit, spyQueries, within } from "./helpers.ts";
@@ -44,19 +44,23 @@ async function startWithActivities(p: PostgresProvider, instance: string, activi
   );
 }
 
+// (A start handed to an idle fetch is not written at all until its first turn commits: see fused-starts.test.ts.)
 pgTest("enqueueForOrchestrator hands its message to an idle fetchOrchestrationItem of the same provider: one look, no second fetch", async () => {
   const p = await connect();
+  await startWithActivities(p, "h-enqueue", 0);
   const spy = spyQueries(p);
   const fetched = p.fetchOrchestrationItem(30_000, 20_000);
   await parked(p, "parkedOrch");
-  await p.enqueueForOrchestrator(startItem("h-enqueue"), null);
+  await p.enqueueForOrchestrator(externalRaisedItem("h-enqueue"), null);
   const f = await within("the parked orchestrator fetch", fetched, 5_000);
   expect(f?.item.instance).toBe("h-enqueue");
-  expect(f?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
+  expect(f?.item.messages.map((m) => m.type)).toEqual(["ExternalRaised"]);
+  expect(f?.item.history.map((e) => e.type)).toEqual(["OrchestrationStarted"]);
   expect(f?.attemptCount).toBe(1);
   expect(spy.count("fetchOrchestrationItem")).toBe(1);
-  // The claim is a real lock: the turn commits with it.
-  await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("h-enqueue")], [], [], runningMeta(), []);
+  // The claim is a real lock: the turn commits with it, and another fetch finds nothing meanwhile.
+  expect(await p.fetchOrchestrationItem(30_000, 0)).toBeNull();
+  await p.ackOrchestrationItem(f!.lockToken, 1, [], [], [], runningMeta(), []);
   expect((await p.read("h-enqueue")).map((e) => e.type)).toEqual(["OrchestrationStarted"]);
 });
 
@@ -175,6 +179,7 @@ pgTest("close() ends every fetch waiting in a long poll with null at once, not o
 
 pgTest("a fetch aborted while a write claims for it returns null at once; the claim is given back (attempt not counted) and another idle fetch of the group is woken for it", async () => {
   const p = await connect();
+  await startWithActivities(p, "r-released", 0);
   // Hold the enqueue's write until the fetch has been aborted.
   const target = p as unknown as { write: (op: string, text: string, params: unknown[]) => Promise<unknown> };
   const write = target.write.bind(p);
@@ -189,7 +194,7 @@ pgTest("a fetch aborted while a write claims for it returns null at once; the cl
   await parked(p, "parkedOrch", 1);
   const second = p.fetchOrchestrationItem(30_000, 15_000);
   await parked(p, "parkedOrch", 2);
-  const enqueued = p.enqueueForOrchestrator(startItem("r-released"), null);
+  const enqueued = p.enqueueForOrchestrator(externalRaisedItem("r-released"), null);
   await new Promise((r) => setImmediate(r));
   expect((p as unknown as Parked).parkedOrch.size).toBe(1); // the longest-parked (first) is reserved
   ac.abort();

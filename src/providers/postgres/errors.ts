@@ -1,7 +1,8 @@
 /**
  * Maps a PostgreSQL failure to the contract's error kinds (docs/provider-contract.md §16.5), by
  * SQLSTATE and by Bun.SQL's error code, never by message text:
- * - the provider's own SQLSTATEs (class DX, raised by its functions): DXL01 LockLost;
+ * - the provider's own SQLSTATEs (class DX, raised by its functions): DXL01 LockLost; DXS01 (a start
+ *   that cannot be committed with its first turn) is handled inside the provider (fused-starts.ts);
  * - serialization failure, deadlock, lock not available, admin shutdown / crash, connection
  *   exceptions (class 08), insufficient resources (class 53, e.g. too many connections) and any
  *   failure without a SQLSTATE (socket closed, refused, pool timeout): Unavailable, retryable;
@@ -36,6 +37,11 @@ export function sqlState(err: unknown): string | null {
   if (e === null || typeof e !== "object") return null;
   if (typeof e.errno === "string" && /^[0-9A-Z]{5}$/.test(e.errno)) return e.errno;
   return null;
+}
+
+/** start_ack_orch refused: the instance is not new (see fused-starts.ts). */
+export function isNotNewInstance(err: unknown): boolean {
+  return sqlState(err) === "DXS01" || (err instanceof ProviderError && sqlState(err.cause) === "DXS01");
 }
 
 export function postgresError(op: string, err: unknown): ProviderError {

@@ -684,6 +684,84 @@ BEGIN
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
+-- A start committed with its first turn (see fused-starts.ts): the instance's lock under the
+-- token the provider made, then ack_orch_claim_work under that token, in one transaction. Only
+-- for a new instance with nothing waiting for it: when it has an instance row or history, a
+-- start already queued (which must win, as the first start of a batch does), any visible message
+-- (an event raised before the start must be in the start's batch, as a fetch would take it), or
+-- another holds its lock, nothing is written and DXS01 says so (the caller then queues the start
+-- instead, and a fetch takes it with what waits). A message not visible yet (a fetch that met it
+-- before the start put it back for a second) is left for a later turn, as a fetch would leave
+-- it. The lock is taken before the checks, so a second start of the same instance in another
+-- transaction waits for the first and then sees its rows.
+CREATE OR REPLACE FUNCTION __S__.start_ack_orch(
+  p_instance TEXT, p_orch_lock_ms BIGINT,
+  p_token TEXT, p_execution_id BIGINT,
+  p_event_ids BIGINT[], p_event_types TEXT[], p_event_data TEXT[],
+  p_w_items TEXT[], p_w_instances TEXT[], p_w_executions BIGINT[], p_w_activities BIGINT[], p_w_sessions TEXT[], p_w_tags TEXT[],
+  p_o_instances TEXT[], p_o_kinds TEXT[], p_o_items TEXT[], p_o_delays BIGINT[],
+  p_name TEXT, p_version TEXT, p_parent TEXT, p_status TEXT, p_output TEXT, p_pin BIGINT[],
+  p_custom_status_set BOOLEAN, p_custom_status TEXT,
+  p_kv_ops TEXT[], p_kv_keys TEXT[], p_kv_values TEXT[], p_kv_times BIGINT[],
+  p_c_instances TEXT[], p_c_executions BIGINT[], p_c_activities BIGINT[],
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT, p_count INTEGER,
+  OUT o_instance TEXT, OUT o_pending BOOLEAN, OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
+  VALUES (p_instance, p_token, v_now + p_orch_lock_ms, v_now)
+  ON CONFLICT (instance_id) DO UPDATE
+    SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
+    WHERE __S__.instance_locks.locked_until <= v_now;
+  IF NOT FOUND
+     OR EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
+     OR EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
+     OR EXISTS (SELECT 1 FROM __S__.orchestrator_queue
+                 WHERE instance_id = p_instance AND (kind IN ('StartOrchestration', 'ContinueAsNew') OR visible_at <= v_now)) THEN
+    RAISE EXCEPTION USING ERRCODE = 'DXS01', MESSAGE = 'instance ' || p_instance || ' is not new: its start goes through the queue';
+  END IF;
+  SELECT c.o_instance, c.o_pending, c.o_tokens, c.o_items, c.o_attempts INTO o_instance, o_pending, o_tokens, o_items, o_attempts
+    FROM __S__.ack_orch_claim_work(p_token, p_execution_id, p_event_ids, p_event_types, p_event_data,
+      p_w_items, p_w_instances, p_w_executions, p_w_activities, p_w_sessions, p_w_tags,
+      p_o_instances, p_o_kinds, p_o_items, p_o_delays,
+      p_name, p_version, p_parent, p_status, p_output, p_pin,
+      p_custom_status_set, p_custom_status,
+      p_kv_ops, p_kv_keys, p_kv_values, p_kv_times,
+      p_c_instances, p_c_executions, p_c_activities,
+      p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms, p_count) AS c;
+END $$;
+
+-- A held start whose first turn did not ack within the hold (see fused-starts.ts): written alone,
+-- already claimed under the token the fetch holds (its queue row tagged, the instance's lock row)
+-- when the instance is new and no visible message waits for it (the same rule as start_ack_orch),
+-- so that the turn's ack is then an ordinary one; otherwise a plain enqueue (the token names no
+-- lock: the turn's ack fails LockLost, a fetch delivers the start with what waits).
+-- Returns whether it took the lock.
+CREATE OR REPLACE FUNCTION __S__.hold_start(p_instance TEXT, p_item TEXT, p_token TEXT, p_lock_ms BIGINT) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+DECLARE
+  v_now BIGINT := __S__.now_ms();
+  v_locked BOOLEAN;
+BEGIN
+  INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
+  VALUES (p_instance, p_token, v_now + p_lock_ms, v_now)
+  ON CONFLICT (instance_id) DO UPDATE
+    SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
+    WHERE __S__.instance_locks.locked_until <= v_now;
+  v_locked := FOUND
+    AND NOT EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
+    AND NOT EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
+    AND NOT EXISTS (SELECT 1 FROM __S__.orchestrator_queue
+                     WHERE instance_id = p_instance AND (kind IN ('StartOrchestration', 'ContinueAsNew') OR visible_at <= v_now));
+  IF NOT v_locked THEN
+    DELETE FROM __S__.instance_locks WHERE instance_id = p_instance AND lock_token = p_token;
+  END IF;
+  INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at, lock_token, attempt_count)
+  VALUES (p_instance, 'StartOrchestration', p_item, v_now, v_now, CASE WHEN v_locked THEN p_token END, CASE WHEN v_locked THEN 1 ELSE 0 END);
+  RETURN v_locked;
+END $$;
+
 CREATE OR REPLACE FUNCTION __S__.abandon_work(p_token TEXT, p_delay_ms BIGINT, p_ignore_attempt BOOLEAN) RETURNS void
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
@@ -769,10 +847,12 @@ END $$;
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
   // Version 2 installed the functions; each later version re-creates all of them (§16.2), so
-  // versions 2 and 3 now have nothing left to do.
+  // versions 2 to 5 now have nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
   { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
-  { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: FUNCTIONS },
+  { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: "" },
+  { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
+  { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
