@@ -39,7 +39,8 @@ import { presenceKey } from "./postgres/presence.ts";
 import { ClaimedAhead, claimAheadLockMs } from "./postgres/claimed-ahead.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
-import { isNotNewInstance, postgresError } from "./postgres/errors.ts";
+import { isNotNewInstance, postgresError, sqlState } from "./postgres/errors.ts";
+import { FlushWatch } from "./postgres/flush-watch.ts";
 import { FusedStarts, type HeldStart } from "./postgres/fused-starts.ts";
 import { Listener } from "./postgres/listener.ts";
 import { ParkedFetches, type ParkedFetch } from "./postgres/parked-fetches.ts";
@@ -141,6 +142,10 @@ export class PostgresProvider implements Provider {
   /** Acks claiming ahead that have not landed yet, and give-backs under way (close() waits for both). */
   private readonly claimsInFlight = new Set<Promise<unknown>>();
   private readonly givingBack = new Set<Promise<unknown>>();
+  /** Worker acks committed before their flush, waiting for a durable commit to cover them (see flush-watch.ts). */
+  private readonly flushWatch = new FlushWatch(() => this.flushWal());
+  /** Whether the flush emits a WAL message (false once the role was refused it: a no-op update then). */
+  private flushByMessage = true;
   /** Starts handed to idle orchestrator fetches, to be committed with their first turn (see fused-starts.ts). */
   private readonly fusedStarts = new FusedStarts(
     (start, delayMs, counted) => this.queueStart(start, delayMs, counted),
@@ -170,7 +175,8 @@ export class PostgresProvider implements Provider {
   /** Worker acks made while others commit go together (group commit: one transaction per batch). */
   /** Durable writes made while another batch commits go together (see write()). */
   private readonly writes = new Batcher<Write, Row[]>((batch) => this.sendWrites(batch), MAX_WRITE_BATCH);
-  private readonly workAcks = new Batcher<WorkAck, void>((acks) => this.sendWorkAcks(acks), MAX_ACK_BATCH);
+  /** Each ack's outcome is its durability: at once, or a promise (see sendWorkAcks), which its caller awaits. */
+  private readonly workAcks = new Batcher<WorkAck, Promise<void> | undefined>((acks) => this.sendWorkAcks(acks), MAX_ACK_BATCH);
 
   private constructor(
     private readonly sql: SQL,
@@ -268,6 +274,8 @@ export class PostgresProvider implements Provider {
       await early;
       await this.giveBack(this.claimedAhead.drain());
       await settledWithin([...this.givingBack], CLOSE_WAIT_MS);
+      // Acks committed before their flush are made durable, and their callers answered.
+      await this.flushWatch.flushNow();
       // The listener first: an answer to a hello it heard is still sent by the announcer.
       await this.listener?.close();
       await this.announcer.close();
@@ -322,6 +330,14 @@ export class PostgresProvider implements Provider {
   }
 
   private async sendWrites(batch: Write[]): Promise<Outcome<Row[]>[]> {
+    const submittedAt = performance.now();
+    const outcomes = await this.commitWrites(batch);
+    // A durable commit: every ack that committed before it is durable too (see flush-watch.ts).
+    if (outcomes.some((o) => o.ok)) this.flushWatch.covered(submittedAt);
+    return outcomes;
+  }
+
+  private async commitWrites(batch: Write[]): Promise<Outcome<Row[]>[]> {
     const alone = (w: Write) => this.call(w.op, w.text, w.params).then(
       (rows): Outcome<Row[]> => ({ ok: true, value: rows }),
       (error): Outcome<Row[]> => ({ ok: false, error }),
@@ -937,19 +953,21 @@ export class PostgresProvider implements Provider {
     };
     // Checked alone, so that one unstorable ack cannot fail the batch it would have joined.
     checkStorable(op, [ack.token, ack.instance, ack.kind, ack.item]);
+    // Resolves once the ack is durable: an outcome that is a promise is followed (sendWorkAcks).
     await this.workAcks.submit(ack);
     // The batch woke this process's fetches (sendWorkAcks); other processes hear it here.
     if (done !== null) this.announcer.announce("o");
   }
 
   /** One batch of worker acks: one call of ack_work_many; an ack whose lock is gone fails alone. */
-  private async sendWorkAcks(acks: WorkAck[]): Promise<Outcome<void>[]> {
+  private async sendWorkAcks(acks: WorkAck[]): Promise<Outcome<Promise<void> | undefined>[]> {
     const op = "ackWorkItem";
     const params = [acks.map((a) => a.token), acks.map((a) => a.instance), acks.map((a) => a.kind), acks.map((a) => a.item)];
     const completes = acks.some((a) => a.item !== null);
     // A completion makes orchestrator work: a fetch of this process idle on that queue gets it in the same transaction.
     const [spot] = completes ? this.parkedOrch.reserve(1) : [];
     let applied: Set<number>;
+    let durable: Promise<void> | undefined;
     try {
       const r = spot === undefined
         ? (await this.call(op, this.sqlText.ackWorkMany, params))[0]!
@@ -957,15 +975,40 @@ export class PostgresProvider implements Provider {
       applied = new Set((r.done as number[]).map(Number));
       // The claim covers the batch's completions when they were all for the instance it took.
       const covered = acks.every((a, i) => a.item === null || !applied.has(i + 1) || a.instance === r.o_instance);
-      if (completes && !(spot !== undefined && this.handOver(spot, r, this.orchestratorWork, covered))) this.orchestratorWork.notify();
+      const handedOver = spot !== undefined && this.handOver(spot, r, this.orchestratorWork, covered);
+      if (completes && !handedOver) this.orchestratorWork.notify();
+      if (spot !== undefined) {
+        // Committed before its flush: answered once durable, usually by the ack of the turn it
+        // was handed to; with no turn coming (nothing handed over, or closing), flushed now. The
+        // next batch does not wait for that.
+        durable = this.flushWatch.durable();
+        durable.catch(() => {}); // its callers get the failure; with none (no ack applied), nobody needs it
+        if (!handedOver || this.closed) void this.flushWatch.flushNow();
+      }
     } finally {
       spot?.settle(null); // a no-op once handed over
     }
     return acks.map((a, i) =>
       applied.has(i + 1)
-        ? { ok: true, value: undefined }
+        ? { ok: true, value: durable }
         : { ok: false, error: ProviderError.lockLost(op, `work item lock ${a.token} is gone: the activity was cancelled, its lock expired, or it was already acked`) },
     );
+  }
+
+  /** One durable commit that writes nothing but flushes the WAL (see flush-watch.ts); straight on the pool, so close() can use it. */
+  private async flushWal(): Promise<void> {
+    const op = "ackWorkItem";
+    try {
+      await this.sql.unsafe(this.flushByMessage ? this.sqlText.flush : this.sqlText.flushByUpdate, []);
+    } catch (err) {
+      const state = sqlState(err);
+      // Refused the message (no privilege, no such function): the update flushes from now on.
+      if (this.flushByMessage && (state === "42501" || state === "42883")) {
+        this.flushByMessage = false;
+        return this.flushWal();
+      }
+      throw postgresError(op, err);
+    }
   }
 
   async abandonWorkItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
@@ -1231,7 +1274,15 @@ function statements(q: string) {
     ackWorkMany: `SELECT ${q}.ack_work_many($1::text[], $2::text[], $3::text[], $4::text[]) AS done`,
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
     enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
-    ackWorkManyClaim: `SELECT o_done AS done, f.* FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    // Committed without waiting for the WAL flush (see flush-watch.ts): the function restores
+    // synchronous_commit for its own write, and set_config, evaluated after it returned, turns it
+    // off again for the commit.
+    ackWorkManyClaim: `SELECT o_done AS done, f.*, set_config('synchronous_commit', 'off', true) AS async_commit FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    // One commit that waits for the WAL flush, and nothing else: a transactional message is the
+    // smallest WAL-logged write (a commit with no WAL of its own is not flushed). Where a role may
+    // not emit it, a no-op update of the migrations table flushes instead.
+    flush: `SELECT pg_logical_emit_message(true, 'duroxide.flush', '')`,
+    flushByUpdate: `UPDATE ${q}.schema_migrations SET description = description WHERE version = (SELECT min(version) FROM ${q}.schema_migrations)`,
     // A held start through the queue; its held delivery counted when the runtime abandoned it counting (see fused-starts.ts).
     queueStart: `INSERT INTO ${q}.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at, attempt_count) SELECT $1::text, 'StartOrchestration', $2::text, n + $3::bigint, n, $4::integer FROM ${q}.now_ms() AS n`,
     firstEvent: `SELECT event_data FROM ${q}.history WHERE instance_id = $1::text AND execution_id = $2::bigint ORDER BY event_id LIMIT 1`,

@@ -1,0 +1,58 @@
+// FlushWatch (src/providers/postgres/flush-watch.ts), with no server: a commit made before its flush
+// is answered once a durable commit submitted after it succeeded, or the fallback's own flush did.
+import { expect, test } from "bun:test";
+import { FlushWatch } from "../../src/providers/postgres/flush-watch.ts";
+
+/** Whether `p` settled by the next macrotask. */
+async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
+  let s: "resolved" | "rejected" | "pending" = "pending";
+  p.then(() => (s = "resolved"), () => (s = "rejected"));
+  await new Promise((r) => setImmediate(r));
+  return s;
+}
+
+test("FlushWatch.durable: a durable commit submitted after the wait began covers it; one submitted before does not", async () => {
+  let flushes = 0;
+  const w = new FlushWatch(async () => void flushes++, 60_000);
+  const before = performance.now();
+  await Bun.sleep(1);
+  const d = w.durable();
+  w.covered(before); // submitted before: may have committed before our commit record
+  expect(await state(d)).toBe("pending");
+  w.covered(performance.now());
+  expect(await state(d)).toBe("resolved");
+  expect(flushes).toBe(0);
+  expect(w.size).toBe(0);
+});
+
+test("FlushWatch.durable: with no durable commit within the fallback, one flush covers every waiter", async () => {
+  let flushes = 0;
+  const w = new FlushWatch(async () => void flushes++, 5);
+  const all = Promise.all([w.durable(), w.durable()]);
+  await all;
+  expect(flushes).toBe(1);
+});
+
+test("FlushWatch.durable: a failed flush rejects the waiters it was for (whether their commit survived is unknown)", async () => {
+  const w = new FlushWatch(async () => {
+    throw new Error("connection lost");
+  }, 5);
+  const d = w.durable();
+  await expect(d).rejects.toThrow("connection lost");
+  expect(w.size).toBe(0);
+});
+
+test("FlushWatch.flushNow flushes at once and again for a waiter that came during the flush", async () => {
+  let flushes = 0;
+  let late: Promise<void> | undefined;
+  const w = new FlushWatch(async () => {
+    flushes++;
+    if (flushes === 1) late = w.durable(); // a commit that returned while the first flush ran
+    await Bun.sleep(1);
+  }, 60_000);
+  const first = w.durable();
+  await w.flushNow();
+  expect(await state(first)).toBe("resolved");
+  expect(await state(late!)).toBe("resolved");
+  expect(flushes).toBe(2);
+});
