@@ -153,16 +153,25 @@ export const PROVIDER_ERROR_KINDS: readonly ProviderErrorKind[] = [
 export class ProviderError extends DuroxideError {
   override name = "ProviderError";
   readonly retryable: boolean;
+  /**
+   * Only with "LockLost": the lock did not lapse; the provider sent the batch back to the queue
+   * itself (a start committed with its first turn that had to go through the queue, docs/provider-
+   * contract.md §16.4), and it is delivered again. The runtime then runs the turn again however
+   * long it took, instead of taking it for a turn that outran its lock.
+   */
+  readonly superseded: boolean;
 
   constructor(
     readonly kind: ProviderErrorKind,
     readonly operation: string,
     message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
+    options: { retryable?: boolean; cause?: unknown; superseded?: boolean } = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     if (!PROVIDER_ERROR_KINDS.includes(kind)) throw new TypeError(`unknown ProviderErrorKind ${JSON.stringify(kind)}`);
+    if (options.superseded === true && kind !== "LockLost") throw new TypeError(`superseded applies to LockLost only, not ${kind}`);
     this.retryable = options.retryable ?? kind === "Unavailable";
+    this.superseded = options.superseded === true;
   }
 
   static notFound(operation: string, message: string): ProviderError {

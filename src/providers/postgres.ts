@@ -624,7 +624,7 @@ export class PostgresProvider implements Provider {
         // Its own earlier try committed: claims made then were lost with the answer (they lapse).
         return { o_instance: start.instance, o_pending: true, o_tokens: [], o_items: [], o_attempts: [] };
       }
-      throw ProviderError.lockLost(op, `instance ${start.instance} is not new (it has history or queued messages): its start went through the queue, and a fetch delivers it again`);
+      throw new ProviderError("LockLost", op, `instance ${start.instance} is not new or a message waits for it: its start went through the queue, and a fetch delivers it again with what waits`, { superseded: true });
     }
   }
 

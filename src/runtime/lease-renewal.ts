@@ -26,21 +26,8 @@ export interface LeaseRenewalConfig {
   operation: string;
 }
 
-export interface LeaseRenewal {
-  /** Ends the renewals (idempotent). */
-  stop(): void;
-  /** Time between regular renewals. */
-  readonly everyMs: number;
-  /**
-   * performance.now() from which the lease in force runs: when renewing started (just after the
-   * fetch that took the lease), or when the last renewal that succeeded was sent. The store
-   * extended the lease no earlier than that, so it lasts at least the lock timeout from here.
-   */
-  readonly leaseFrom: number;
-}
-
 /** Starts renewing; `stop()` (idempotent) ends it. */
-export function keepLeaseAlive(cfg: LeaseRenewalConfig): LeaseRenewal {
+export function keepLeaseAlive(cfg: LeaseRenewalConfig): { stop(): void; everyMs: number } {
   // A quarter interval (at most 1 s): several tries fit in what is left of the lease.
   const retryMs = Math.max(Math.min(Math.floor(cfg.everyMs / 4), 1_000), 10);
   let stopped = false;
@@ -51,12 +38,8 @@ export function keepLeaseAlive(cfg: LeaseRenewalConfig): LeaseRenewal {
     if (retry !== null) clearTimeout(retry);
     retry = null;
   };
-  let leaseFrom = performance.now();
   const attempt = () => {
-    const sentAt = performance.now();
-    cfg.renew().then(() => {
-      leaseFrom = Math.max(leaseFrom, sentAt);
-    }, (err: unknown) => {
+    cfg.renew().catch((err: unknown) => {
       if (stopped) return;
       const pe = ProviderError.from(cfg.operation, err);
       if (pe.kind === "LockLost" || pe.kind === "NotFound") {
@@ -80,11 +63,5 @@ export function keepLeaseAlive(cfg: LeaseRenewalConfig): LeaseRenewal {
     });
   };
   const timer = setInterval(attempt, cfg.everyMs);
-  return {
-    stop,
-    everyMs: cfg.everyMs,
-    get leaseFrom() {
-      return leaseFrom;
-    },
-  };
+  return { stop, everyMs: cfg.everyMs };
 }

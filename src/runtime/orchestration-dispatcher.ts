@@ -10,8 +10,8 @@ import { instanceSignals } from "../instance-signals.ts";
 import { renewalIntervalMs, type LogLevel, type ResolvedRuntimeOptions } from "./options.ts";
 import { planTurn, type TurnDecision } from "./orchestration-turn.ts";
 import type { OrchestrationRegistry } from "./registry.ts";
-import { keepLeaseAlive, type LeaseRenewal } from "./lease-renewal.ts";
-import { mayHaveOutrunLease, SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
+import { keepLeaseAlive } from "./lease-renewal.ts";
+import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
 import { InstanceCache, type InstanceCacheStats } from "./instance-cache.ts";
 import type { RuntimeMetrics } from "./metrics/runtime-metrics.ts";
 import { turnFields } from "./logging/log-fields.ts";
@@ -106,14 +106,13 @@ export class OrchestrationDispatcher {
         });
         return;
       }
-      // The turn ran synchronously: no renewal could fire while it did. One that ran past the end
-      // of its lease may have let the lock lapse; its ack tells (docs/runtime-semantics.md §1.4.1).
-      const turnEnd = performance.now();
-      const turnMs = turnEnd - turnStart;
+      // The turn ran synchronously: no renewal could fire while it did. One that took as long as a
+      // renewal interval may have let the lock lapse; its ack tells (docs/runtime-semantics.md §1.4.1).
+      const turnMs = performance.now() - turnStart;
       this.metrics.turnRan(f, decision, turnMs, renewal.everyMs);
       let suspect: SlowTurn | null = null;
-      if (mayHaveOutrunLease({ startedAt: turnStart, endedAt: turnEnd }, renewal, o.orchestratorLockTimeoutMs)) suspect = this.slowTurns.remember(f, turnMs);
       if (turnMs >= renewal.everyMs) {
+        suspect = this.slowTurns.remember(f, turnMs);
         log(
           "warn",
           `turn of ${instance} ran ${Math.round(turnMs)} ms of synchronous code; the instance lock ` +
@@ -156,13 +155,14 @@ export class OrchestrationDispatcher {
           await sleep(10 * 2 ** attempt);
           continue;
         }
-        if (pe.kind !== "LockLost" && suspect !== null) this.slowTurns.clear(suspect);
+        // Only a lapse makes a slow turn a suspect; a batch the provider sent back itself (superseded) is run again.
+        if ((pe.kind !== "LockLost" || pe.superseded) && suspect !== null) this.slowTurns.clear(suspect);
         if (pe.retryable) {
           // Still failing: give the batch back and let a later delivery retry the whole turn.
           await this.provider.abandonOrchestrationItem(f.lockToken, 50, false).catch(() => {});
           return;
         }
-        if (pe.kind === "LockLost" && suspect !== null) {
+        if (pe.kind === "LockLost" && !pe.superseded && suspect !== null) {
           log.log(
             "warn",
             `turn of ${instance} lost its instance lock while its code ran (${Math.round(suspect.turnMs)} ms, orchestratorLockTimeoutMs = ` +
@@ -217,7 +217,7 @@ export class OrchestrationDispatcher {
    * Renews the instance lock every renewal interval until stopped (lease-renewal.ts): retryable
    * failures are retried, a permanent one (the lock is gone) ends it and the ack then reports.
    */
-  private keepLockAlive(f: FetchedOrchestration): LeaseRenewal {
+  private keepLockAlive(f: FetchedOrchestration): { stop(): void; everyMs: number } {
     const o = this.options;
     const token = f.lockToken;
     const instance = f.item.instance;

@@ -57,21 +57,6 @@ export class SlowTurns {
   }
 }
 
-/**
- * Whether a turn's synchronous run may have let its instance lock lapse, so that a lost lock at its
- * ack is taken for the turn's doing. It must have run at least a renewal interval (no renewal could
- * be sent meanwhile), and have ended near or past the end of the lease in force when it began
- * (`leaseFrom` + the lock timeout, less a margin for the round trips that set and renew the lease).
- * A turn that ended well inside its lease cannot have outrun it: a lock lost then was lost for
- * another reason (the instance deleted, a provider that sent the batch back through the queue),
- * and running the turn again is right.
- */
-export function mayHaveOutrunLease(turn: { startedAt: number; endedAt: number }, lease: { leaseFrom: number; everyMs: number }, lockTimeoutMs: number): boolean {
-  if (turn.endedAt - turn.startedAt < lease.everyMs) return false;
-  const margin = Math.max(100, Math.floor(lockTimeoutMs / 10));
-  return turn.endedAt - lease.leaseFrom >= lockTimeoutMs - margin;
-}
-
 /** Why the instance fails, naming the turn's duration, the lease and the option to raise. */
 export function slowTurnDetails(rec: SlowTurn, lockTimeoutMs: number): ErrorDetails {
   const ms = Math.round(rec.turnMs);

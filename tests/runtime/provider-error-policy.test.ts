@@ -121,3 +121,9 @@ test("Client: a provider that throws a plain Error (not a ProviderError) gives a
   expect(ce.message).toContain("startOrchestration");
   provider.close();
 });
+
+test("ProviderError: superseded marks a LockLost whose batch the provider sent back itself; it is refused on any other kind", () => {
+  expect(new ProviderError("LockLost", "ackOrchestrationItem", "sent back", { superseded: true }).superseded).toBe(true);
+  expect(ProviderError.lockLost("ackOrchestrationItem", "lapsed").superseded).toBe(false);
+  expect(() => new ProviderError("Unavailable", "ackOrchestrationItem", "x", { superseded: true })).toThrow("superseded applies to LockLost only");
+});

@@ -4,7 +4,7 @@
 import { expect, test } from "bun:test";
 import type { FetchedOrchestration } from "../../src/core/queue-types.ts";
 import { startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
-import { mayHaveOutrunLease, SlowTurns } from "../../src/runtime/slow-turns.ts";
+import { SlowTurns } from "../../src/runtime/slow-turns.ts";
 
 function batch(instance: string, opts: { history?: number; executionId?: number } = {}): FetchedOrchestration {
   const history = Array.from({ length: opts.history ?? 0 }, () => startedEvent(instance));
@@ -38,16 +38,3 @@ test("SlowTurns.clear forgets a turn whose ack committed after all", () => {
   expect(slow.take(batch("c"))).toBeUndefined();
 });
 
-test("mayHaveOutrunLease: only a turn that ran a renewal interval and ended near or past its lease's end", () => {
-  const lease = (leaseFrom: number) => ({ leaseFrom, everyMs: 500 });
-  // 1 s lock renewed every 500 ms; margin max(100, 1000 / 10) = 100 ms.
-  expect(mayHaveOutrunLease({ startedAt: 0, endedAt: 650 }, lease(0), 1_000)).toBe(false); // long, but well inside the lease
-  expect(mayHaveOutrunLease({ startedAt: 0, endedAt: 900 }, lease(0), 1_000)).toBe(true); // within the margin of its end
-  expect(mayHaveOutrunLease({ startedAt: 0, endedAt: 1_500 }, lease(0), 1_000)).toBe(true); // past it
-  expect(mayHaveOutrunLease({ startedAt: 400, endedAt: 950 }, lease(0), 1_000)).toBe(true); // began late in the lease
-  expect(mayHaveOutrunLease({ startedAt: 600, endedAt: 1_000 }, lease(0), 1_000)).toBe(false); // shorter than a renewal interval: renewals ran before it
-  expect(mayHaveOutrunLease({ startedAt: 700, endedAt: 1_400 }, lease(600), 1_000)).toBe(false); // renewed at 600
-  // 5 s default lock renewed every 3 s: margin 500 ms.
-  expect(mayHaveOutrunLease({ startedAt: 0, endedAt: 3_200 }, { leaseFrom: 0, everyMs: 3_000 }, 5_000)).toBe(false);
-  expect(mayHaveOutrunLease({ startedAt: 0, endedAt: 4_600 }, { leaseFrom: 0, everyMs: 3_000 }, 5_000)).toBe(true);
-});
