@@ -274,8 +274,10 @@ export class PostgresProvider implements Provider {
       await early;
       await this.giveBack(this.claimedAhead.drain());
       await settledWithin([...this.givingBack], CLOSE_WAIT_MS);
-      // Acks committed before their flush are made durable, and their callers answered.
-      await this.flushWatch.flushNow();
+      // Acks committed before their flush are made durable, and their callers answered (bounded
+      // like the waits above: a flush stuck behind a lock must not hold close() forever; its
+      // waiters are then answered when it ends, or failed as the pool closes).
+      await settledWithin([this.flushWatch.flushNow()], CLOSE_WAIT_MS);
       // The listener first: an answer to a hello it heard is still sent by the announcer.
       await this.listener?.close();
       await this.announcer.close();

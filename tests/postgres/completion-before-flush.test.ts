@@ -112,3 +112,19 @@ pgTest("close() makes an ack still waiting for its flush durable and answers it"
   await within("the worker's ack", acked, 5_000);
   expect(pool.flushes()).toBe(1);
 });
+
+// From a review: close() waited without bound on a flush that hung.
+pgTest("close() waits for a hung flush no longer than for its other waits (5 s)", async () => {
+  const p = await connect();
+  const { w, fetched } = await completionReady(p, "cf-hung");
+  (p as unknown as { flushWatch: { fallbackMs: number } }).flushWatch.fallbackMs = 60_000;
+  const sql = (p as unknown as { sql: { unsafe: Unsafe } }).sql;
+  const original = sql.unsafe.bind(sql);
+  sql.unsafe = (text, params) => (text.includes("duroxide.flush") ? Bun.sleep(15_000).then(() => original(text, params)) : original(text, params));
+  const acked = p.ackWorkItem(w.lockToken, activityCompletedItem("cf-hung", 2, "r"));
+  acked.catch(() => {});
+  await within("the parked orchestrator fetch", fetched, 5_000);
+  const t = performance.now();
+  await p.close();
+  expect(performance.now() - t).toBeLessThan(7_000);
+}, 30_000);

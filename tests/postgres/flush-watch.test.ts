@@ -56,3 +56,23 @@ test("FlushWatch.flushNow flushes at once and again for a waiter that came durin
   expect(await state(late!)).toBe("resolved");
   expect(flushes).toBe(2);
 });
+
+// From a review: the failed flush rejected a waiter registered while it ran, which it never covered.
+test("FlushWatch: a failed flush rejects only the waiters it was for; one that came while it ran gets a flush of its own", async () => {
+  let calls = 0;
+  let late: Promise<void> | undefined;
+  const w = new FlushWatch(async () => {
+    calls++;
+    if (calls === 1) {
+      late = w.durable(); // a commit that returned after this flush was submitted
+      await Bun.sleep(1);
+      throw new Error("connection lost");
+    }
+  }, 60_000);
+  const first = w.durable();
+  first.catch(() => {});
+  await w.flushNow();
+  await expect(first).rejects.toThrow("connection lost");
+  expect(await state(late!)).toBe("resolved");
+  expect(calls).toBe(2);
+});

@@ -75,7 +75,7 @@ export class FlushWatch {
     while (this.waiters.length > 0) {
       if (this.flushing === null) {
         const submittedAt = performance.now();
-        const waiting = this.waiters;
+        const waiting = [...this.waiters]; // those registered by now: a later one gets a flush of its own
         this.flushing = this.flush().then(
           () => this.covered(submittedAt),
           (err) => {
