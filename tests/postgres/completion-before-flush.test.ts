@@ -9,7 +9,7 @@ import { activityCompletedItem, activityItem, event, activityScheduledEvent, run
 import type { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { parked } from "./fused-start-kit.ts";
-import { postgresTestKit, within } from "./helpers.ts";
+import { postgresTestKit, state, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
 const { connect, pgTest } = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
@@ -28,14 +28,6 @@ function watchPool(p: PostgresProvider, fail?: (text: string) => unknown) {
     return original(text, params);
   };
   return { flushes: () => texts.filter((t) => t.includes("duroxide.flush") || t.includes("SET description = description")).length, texts };
-}
-
-/** Whether `p` settled by the next macrotask. */
-async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
-  let s: "resolved" | "rejected" | "pending" = "pending";
-  p.then(() => (s = "resolved"), () => (s = "rejected"));
-  await new Promise((r) => setImmediate(r));
-  return s;
 }
 
 /** An instance with one activity scheduled, that activity fetched by a worker, and an orchestrator fetch parked. */

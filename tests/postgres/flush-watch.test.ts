@@ -2,14 +2,7 @@
 // is answered once a durable commit submitted after it succeeded, or the fallback's own flush did.
 import { expect, test } from "bun:test";
 import { FlushWatch } from "../../src/providers/postgres/flush-watch.ts";
-
-/** Whether `p` settled by the next macrotask. */
-async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
-  let s: "resolved" | "rejected" | "pending" = "pending";
-  p.then(() => (s = "resolved"), () => (s = "rejected"));
-  await new Promise((r) => setImmediate(r));
-  return s;
-}
+import { state } from "./helpers.ts";
 
 test("FlushWatch.durable: a durable commit submitted after the wait began covers it; one submitted before does not", async () => {
   let flushes = 0;

@@ -9,18 +9,10 @@ import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, activityScheduledEvent, externalRaisedItem, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { fusedStartKit, outcome, parked, parkedOrch, queued } from "./fused-start-kit.ts";
-import { freshSchema, spyQueries, within } from "./helpers.ts";
+import { freshSchema, spyQueries, state, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
 const { connect, pgTest } = fusedStartKit(pg);
-
-/** Whether `p` settled by the next macrotask: "pending" while the caller still waits. */
-async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
-  let s: "resolved" | "rejected" | "pending" = "pending";
-  p.then(() => (s = "resolved"), () => (s = "rejected"));
-  await new Promise((r) => setImmediate(r));
-  return s;
-}
 
 pgTest("a start handed to an idle fetch is written only by its first turn's ack, in one transaction: the caller is answered after that commit", async () => {
   const p = await connect();

@@ -129,6 +129,14 @@ export function until(children: Child[], condition: () => boolean, what: string,
   });
 }
 
+/** Whether `p` settled by the next macrotask: "pending" while its caller still waits. */
+export async function state(p: Promise<unknown>): Promise<"resolved" | "rejected" | "pending"> {
+  let s: "resolved" | "rejected" | "pending" = "pending";
+  p.then(() => (s = "resolved"), () => (s = "rejected"));
+  await new Promise((r) => setImmediate(r));
+  return s;
+}
+
 /** Resolves with the value, or rejects naming `what` after `ms`. */
 export async function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
