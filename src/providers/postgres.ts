@@ -544,14 +544,8 @@ export class PostgresProvider implements Provider {
    * process's fetches woken. Once closed, straight on the pool (write() refuses then).
    */
   private async queueStart(start: HeldStart, delayMs: number, counted: boolean): Promise<void> {
-    const params = [start.instance, start.text, delayMs, counted ? 1 : 0];
-    if (this.closed) {
-      await this.sql.unsafe(this.sqlText.queueStart, params).catch((err) => {
-        throw postgresError("enqueueForOrchestrator", err);
-      });
-      return;
-    }
-    await this.write("enqueueForOrchestrator", this.sqlText.queueStart, params);
+    await this.writeEvenClosing("enqueueForOrchestrator", this.sqlText.queueStart, [start.instance, start.text, delayMs, counted ? 1 : 0]);
+    if (this.closed) return;
     this.announcer.announce(delayMs > 0 ? `o${delayMs}` : "o");
     this.wakeIn(this.orchestratorWork, delayMs);
   }
@@ -561,15 +555,23 @@ export class PostgresProvider implements Provider {
    * fused-starts.ts); when the instance is not new it is a plain enqueue, announced and woken.
    */
   private async writeStartAlone(start: HeldStart, lockMs: number): Promise<void> {
-    const params = [start.instance, start.text, start.token, lockMs];
-    const rows = this.closed
-      ? await this.sql.unsafe(this.sqlText.holdStart, params).catch((err) => {
-          throw postgresError("enqueueForOrchestrator", err);
-        })
-      : await this.write("enqueueForOrchestrator", this.sqlText.holdStart, params);
+    const rows = await this.writeEvenClosing("enqueueForOrchestrator", this.sqlText.holdStart, [start.instance, start.text, start.token, lockMs]);
     if (rows[0]?.locked !== true && !this.closed) {
       this.announcer.announce("o");
       this.orchestratorWork.notify();
+    }
+  }
+
+  /**
+   * A durable write that must land even while the provider closes (close() drains held starts
+   * through it): grouped as any write while open, then straight on the pool (write() refuses).
+   */
+  private async writeEvenClosing(op: string, text: string, params: unknown[]): Promise<Row[]> {
+    if (!this.closed) return this.write(op, text, params);
+    try {
+      return (await this.sql.unsafe(text, params)) as Row[];
+    } catch (err) {
+      throw postgresError(op, err);
     }
   }
 
@@ -816,11 +818,12 @@ export class PostgresProvider implements Provider {
     // A start held for this turn commits with it; one written alone meanwhile is an ordinary lock.
     // A turn that records no event (one waiting for its handler) leaves nothing that would show,
     // after a lost answer, whether its ack committed: its start is written alone first.
+    let start: HeldStart | undefined;
     if (FusedStarts.isStartToken(lockToken)) {
       await this.fusedStarts.written(lockToken);
       if (v.delta.length === 0 && this.fusedStarts.get(lockToken) !== undefined) await this.fusedStarts.writeNow(lockToken);
+      start = this.fusedStarts.get(lockToken);
     }
-    const start = FusedStarts.isStartToken(lockToken) ? this.fusedStarts.get(lockToken) : undefined;
     const seen = this.orchestratorWork.generation;
     // Fetches of this process idle on the worker queue get the turn's activities in the same transaction.
     const spots = this.parkedWork.reserve(ack.activityTexts.length);

@@ -8,7 +8,6 @@
 // through the queue instead: never lost, never applied twice.
 import { expect } from "bun:test";
 import { Client } from "../../src/client.ts";
-import { ProviderError } from "../../src/core/errors.ts";
 import type { WorkItem } from "../../src/core/work-items.ts";
 import type { OrchestrationContext } from "../../src/runtime/context.ts";
 import type { Logger } from "../../src/runtime/options.ts";
@@ -17,7 +16,7 @@ import { Runtime } from "../../src/runtime/runtime.ts";
 import { runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import type { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { fusedStartKit, outcome, parkedOrch, queued } from "./fused-start-kit.ts";
+import { busy, fusedStartKit, handedStart, loseReplyAfterCommit, outcome, parkedOrch, queued } from "./fused-start-kit.ts";
 import { freshSchema, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
@@ -37,10 +36,7 @@ pgTest("abandonOrchestrationItem of a held start counting the attempt (ignoreAtt
   const p2 = await connect();
   {
   const p = p2;
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("r1-fused"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "r1-fused");
   expect(f?.item.instance).toBe("r1-fused");
   expect(f?.attemptCount).toBe(1);
   await p.abandonOrchestrationItem(f!.lockToken, 0, false);
@@ -55,10 +51,7 @@ pgTest("abandonOrchestrationItem of a held start counting the attempt (ignoreAtt
 pgTest("close() while a held start's ack is committing waits for it: the start is not queued a second time", async () => {
   const schema = freshSchema();
   const p = await connect(schema);
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("r2"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "r2");
   // close() is called after start_ack_orch committed but before its reply reached the provider
   // (the reply in transit: the window between the server's commit and committed()).
   const target = p as unknown as { call: (op: string, text: string, params: unknown[]) => Promise<unknown[]> };
@@ -90,21 +83,8 @@ pgTest("close() while a held start's ack is committing waits for it: the start i
 // writes the start alone (a plain enqueue, the instance exists): a second StartOrchestration.
 pgTest("a held start's ack whose answer is lost after it committed: the retry succeeds and the start is not queued a second time", async () => {
   const p = await connect(undefined, 100);
-  const target = p as unknown as { call: (op: string, text: string, params: unknown[]) => Promise<unknown[]> };
-  const call = target.call.bind(p);
-  let cut = true;
-  target.call = async (op, text, params) => {
-    const rows = await call(op, text, params);
-    if (cut && text.includes("start_ack_orch")) {
-      cut = false;
-      throw ProviderError.unavailable(op, "connection reset (reply lost after commit)");
-    }
-    return rows;
-  };
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("r3"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  loseReplyAfterCommit(p, (text) => text.includes("start_ack_orch"));
+  const { f, started } = await handedStart(p, "r3");
   const first = await outcome(p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("r3")], [], [], runningMeta(), []));
   await Bun.sleep(20); // the runtime's retry back-off is 10 ms
   const retry = await outcome(p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("r3")], [], [], runningMeta(), []));
@@ -142,10 +122,7 @@ pgTest(
       .register("Slow", function* (ctx: OrchestrationContext, n: number) {
         if (!ctx.isReplaying()) {
           runs++;
-          const until = performance.now() + 650; // > renewal interval (500 ms), < lock (1000 ms)
-          while (performance.now() < until) {
-            // synchronous work
-          }
+          busy(650); // > renewal interval (500 ms), < lock (1000 ms)
         }
         ctx.setCustomStatus("waiting");
         const go = yield* ctx.scheduleWait<number>("go");
@@ -184,23 +161,14 @@ pgTest("renewing a held start whose lock already lapsed (the event loop blocked 
   // Stored lock, for comparison.
   await p.enqueueForOrchestrator(startItem("r5-plain"), null);
   const o = await p.fetchOrchestrationItem(200, 0);
-  const until0 = performance.now() + 300;
-  while (performance.now() < until0) {
-    // busy
-  }
+  busy(300);
   expect(await outcome(p.renewOrchestrationItemLock(o!.lockToken, 30_000))).toBe("LockLost");
   const p2 = await connect();
   {
   const p = p2;
-  const fetched = p.fetchOrchestrationItem(200, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("r5"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "r5", 200);
   expect(f?.item.instance).toBe("r5");
-  const until = performance.now() + 300;
-  while (performance.now() < until) {
-    // busy: no timer runs
-  }
+  busy(300);
   const renew = await outcome(p.renewOrchestrationItemLock(f!.lockToken, 30_000));
   const ackr = await outcome(p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("r5")], [], [], runningMeta(), []));
   expect(ackr).toBe("LockLost");
@@ -230,10 +198,7 @@ pgTest("a renewal arriving late while a held start's ack is being written does n
   const schema = freshSchema();
   const p = await connect(schema);
   const other = await connect(schema); // only for a blocking transaction
-  const fetched = p.fetchOrchestrationItem(400, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("b1"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "b1", 400);
   // Make the ack slow (a lock wait on the instance's lock row, as any concurrent writer could cause).
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
@@ -297,21 +262,8 @@ pgTest("a start already queued by another process wins over a later start handed
 
 pgTest("a first turn that records no event (waiting for its handler) whose ack answer was lost: the retry does not queue the start a second time", async () => {
   const p = await connect();
-  const target = p as unknown as { call: (op: string, text: string, params: unknown[]) => Promise<unknown[]> };
-  const call = target.call.bind(p);
-  let cut = true;
-  target.call = async (op, text, params) => {
-    const rows = await call(op, text, params);
-    if (cut && /\.(start_)?ack_orch(_claim_work)?\(/.test(text)) {
-      cut = false;
-      throw ProviderError.unavailable(op, "connection reset (reply lost after commit)");
-    }
-    return rows;
-  };
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("b3"), null);
-  const f = await within("parked fetch", fetched, 5_000);
+  loseReplyAfterCommit(p, (text) => /\.(start_)?ack_orch(_claim_work)?\(/.test(text));
+  const { f, started } = await handedStart(p, "b3");
   const requeued = f!.item.messages.map((m) => (m.type === "StartOrchestration" ? { ...m, prior_attempts: 1 } : m));
   const meta = runningMeta("TestOrch", "1.0.0", { output: "waiting for orchestration TestOrch" });
   const first = await outcome(p.ackOrchestrationItem(f!.lockToken, 1, [], [], requeued, meta, []));
@@ -344,12 +296,6 @@ pgTest("a lapsed held start counts its delivery, as a lapsed stored batch does",
   expect(g?.attemptCount).toBe(plain);
 });
 
-const busy = (ms: number) => {
-  const until = performance.now() + ms;
-  while (performance.now() < until) {
-    // synchronous work
-  }
-};
 
 // Third review: a slow-turn rule that counted the lease from the turn's start (since replaced by
 // the superseded mark, which the 650 ms test above covers) no longer caught a turn that began late

@@ -8,7 +8,7 @@ import { expect } from "bun:test";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, activityScheduledEvent, externalRaisedItem, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { fusedStartKit, outcome, parked, parkedOrch, queued } from "./fused-start-kit.ts";
+import { busy, fusedStartKit, handedStart, outcome, parked, parkedOrch, queued } from "./fused-start-kit.ts";
 import { freshSchema, spyQueries, state, within } from "./helpers.ts";
 
 const pg = await postgresForTests();
@@ -48,10 +48,7 @@ pgTest("an event raised before the start and already put back by a fetch (not vi
   const p = await connect();
   // An event raised before the start: the fetch below meets it first and puts it back for a second.
   await p.enqueueForOrchestrator(externalRaisedItem("f-early"), null);
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("f-early"), null);
-  const f = await within("the parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "f-early");
   expect(f?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
   expect(await state(started)).toBe("pending");
   await p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("f-early")], [], [], runningMeta(), []);
@@ -64,10 +61,7 @@ pgTest("an event that is visible when the first turn acks (it committed before t
   const schema = freshSchema();
   const p = await connect(schema);
   const other = await connect(schema); // another process: no fetch of its own is parked
-  const fetched = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("f-raced"), null);
-  const f = await within("the parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "f-raced");
   expect(f?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
   await other.enqueueForOrchestrator(externalRaisedItem("f-raced"), null);
   const ack = p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("f-raced")], [], [], runningMeta(), []);
@@ -85,10 +79,7 @@ pgTest("a second start of an instance that already started goes through the queu
   await p.enqueueForOrchestrator(startItem("f-again"), null);
   const first = await p.fetchOrchestrationItem(30_000, 0);
   await p.ackOrchestrationItem(first!.lockToken, 1, [startedEvent("f-again")], [], [], runningMeta(), []);
-  const next = p.fetchOrchestrationItem(30_000, 20_000);
-  await parkedOrch(p);
-  const second = p.enqueueForOrchestrator(startItem("f-again"), null);
-  const f2 = await within("the parked fetch", next, 5_000);
+  const { f: f2, started: second } = await handedStart(p, "f-again");
   expect(f2?.item.messages.map((m) => m.type)).toEqual(["StartOrchestration"]);
   expect(f2?.item.history).toEqual([]);
   const ack2 = p.ackOrchestrationItem(f2!.lockToken, 1, [startedEvent("f-again", 1, { input: "second" })], [], [], runningMeta(), []);
@@ -102,10 +93,7 @@ pgTest("a second start of an instance that already started goes through the queu
 
 pgTest("a held start's lock is the fetch's lock: renewals extend it; once it lapses the start goes through the queue, and the late ack and renewal fail LockLost", async () => {
   const p = await connect();
-  const fetched = p.fetchOrchestrationItem(400, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("f-lapse"), null);
-  const f = await within("the parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "f-lapse", 400);
   // Renewed past the first 400 ms: still held, nothing queued.
   await Bun.sleep(250);
   await p.renewOrchestrationItemLock(f!.lockToken, 400);
@@ -153,15 +141,9 @@ pgTest("a start whose turn does not ack within the hold is written alone, alread
 
 pgTest("a turn whose ack comes after the held start's lock lapsed (a turn that outran it) fails LockLost even though no timer ran: the start is queued once", async () => {
   const p = await connect();
-  const fetched = p.fetchOrchestrationItem(200, 20_000);
-  await parkedOrch(p);
-  const started = p.enqueueForOrchestrator(startItem("f-outran"), null);
-  const f = await within("the parked fetch", fetched, 5_000);
+  const { f, started } = await handedStart(p, "f-outran", 200);
   // Block the event loop past the lock, as a turn's synchronous code would; the ack follows at once.
-  const until = performance.now() + 300;
-  while (performance.now() < until) {
-    // busy: no timer can run
-  }
+  busy(300);
   const ack = p.ackOrchestrationItem(f!.lockToken, 1, [startedEvent("f-outran")], [], [], runningMeta(), []);
   expect(await outcome(ack)).toBe("LockLost");
   await within("the start's caller", started, 5_000);

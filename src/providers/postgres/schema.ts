@@ -684,16 +684,36 @@ BEGIN
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
+-- The rule both ways of writing a held start share (see fused-starts.ts): takes the instance's
+-- lock under p_token, unless another holds it, and says whether the instance is new with nothing
+-- waiting for it: no instance row, no history, no start already queued (which must win, as the
+-- first start of a batch does), and no visible message (an event raised before the start must be
+-- in the start's batch, as a fetch would take it). A message not visible yet (a fetch that met it
+-- before the start put it back for a second) is left for a later turn, as a fetch would leave it.
+-- The lock is taken before the checks, so a second start of the same instance in another
+-- transaction waits for the first and then sees its rows. The caller undoes the lock (raises, or
+-- deletes it) when this returns false.
+CREATE OR REPLACE FUNCTION __S__.lock_new_instance(p_instance TEXT, p_token TEXT, p_lock_ms BIGINT) RETURNS BOOLEAN
+LANGUAGE plpgsql AS $$
+DECLARE v_now BIGINT := __S__.now_ms();
+BEGIN
+  INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
+  VALUES (p_instance, p_token, v_now + p_lock_ms, v_now)
+  ON CONFLICT (instance_id) DO UPDATE
+    SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
+    WHERE __S__.instance_locks.locked_until <= v_now;
+  RETURN FOUND
+    AND NOT EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
+    AND NOT EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
+    AND NOT EXISTS (SELECT 1 FROM __S__.orchestrator_queue
+                     WHERE instance_id = p_instance AND (kind IN ('StartOrchestration', 'ContinueAsNew') OR visible_at <= v_now));
+END $$;
+
 -- A start committed with its first turn (see fused-starts.ts): the instance's lock under the
 -- token the provider made, then ack_orch_claim_work under that token, in one transaction. Only
--- for a new instance with nothing waiting for it: when it has an instance row or history, a
--- start already queued (which must win, as the first start of a batch does), any visible message
--- (an event raised before the start must be in the start's batch, as a fetch would take it), or
--- another holds its lock, nothing is written and DXS01 says so (the caller then queues the start
--- instead, and a fetch takes it with what waits). A message not visible yet (a fetch that met it
--- before the start put it back for a second) is left for a later turn, as a fetch would leave
--- it. The lock is taken before the checks, so a second start of the same instance in another
--- transaction waits for the first and then sees its rows.
+-- for a new instance with nothing waiting for it (lock_new_instance); otherwise nothing is
+-- written and DXS01 says so (the caller then queues the start instead, and a fetch takes it with
+-- what waits).
 CREATE OR REPLACE FUNCTION __S__.start_ack_orch(
   p_instance TEXT, p_orch_lock_ms BIGINT,
   p_token TEXT, p_execution_id BIGINT,
@@ -707,18 +727,8 @@ CREATE OR REPLACE FUNCTION __S__.start_ack_orch(
   p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT, p_count INTEGER,
   OUT o_instance TEXT, OUT o_pending BOOLEAN, OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
 LANGUAGE plpgsql AS $$
-DECLARE v_now BIGINT := __S__.now_ms();
 BEGIN
-  INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
-  VALUES (p_instance, p_token, v_now + p_orch_lock_ms, v_now)
-  ON CONFLICT (instance_id) DO UPDATE
-    SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
-    WHERE __S__.instance_locks.locked_until <= v_now;
-  IF NOT FOUND
-     OR EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
-     OR EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
-     OR EXISTS (SELECT 1 FROM __S__.orchestrator_queue
-                 WHERE instance_id = p_instance AND (kind IN ('StartOrchestration', 'ContinueAsNew') OR visible_at <= v_now)) THEN
+  IF NOT __S__.lock_new_instance(p_instance, p_token, p_orch_lock_ms) THEN
     RAISE EXCEPTION USING ERRCODE = 'DXS01', MESSAGE = 'instance ' || p_instance || ' is not new: its start goes through the queue';
   END IF;
   SELECT c.o_instance, c.o_pending, c.o_tokens, c.o_items, c.o_attempts INTO o_instance, o_pending, o_tokens, o_items, o_attempts
@@ -734,7 +744,7 @@ END $$;
 
 -- A held start whose first turn did not ack within the hold (see fused-starts.ts): written alone,
 -- already claimed under the token the fetch holds (its queue row tagged, the instance's lock row)
--- when the instance is new and no visible message waits for it (the same rule as start_ack_orch),
+-- when the instance is new with nothing waiting for it (lock_new_instance, as for start_ack_orch),
 -- so that the turn's ack is then an ordinary one; otherwise a plain enqueue (the token names no
 -- lock: the turn's ack fails LockLost, a fetch delivers the start with what waits).
 -- Returns whether it took the lock.
@@ -742,18 +752,8 @@ CREATE OR REPLACE FUNCTION __S__.hold_start(p_instance TEXT, p_item TEXT, p_toke
 LANGUAGE plpgsql AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
-  v_locked BOOLEAN;
+  v_locked BOOLEAN := __S__.lock_new_instance(p_instance, p_token, p_lock_ms);
 BEGIN
-  INSERT INTO __S__.instance_locks (instance_id, lock_token, locked_until, locked_at)
-  VALUES (p_instance, p_token, v_now + p_lock_ms, v_now)
-  ON CONFLICT (instance_id) DO UPDATE
-    SET lock_token = EXCLUDED.lock_token, locked_until = EXCLUDED.locked_until, locked_at = EXCLUDED.locked_at
-    WHERE __S__.instance_locks.locked_until <= v_now;
-  v_locked := FOUND
-    AND NOT EXISTS (SELECT 1 FROM __S__.instances WHERE instance_id = p_instance)
-    AND NOT EXISTS (SELECT 1 FROM __S__.history WHERE instance_id = p_instance)
-    AND NOT EXISTS (SELECT 1 FROM __S__.orchestrator_queue
-                     WHERE instance_id = p_instance AND (kind IN ('StartOrchestration', 'ContinueAsNew') OR visible_at <= v_now));
   IF NOT v_locked THEN
     DELETE FROM __S__.instance_locks WHERE instance_id = p_instance AND lock_token = p_token;
   END IF;
@@ -847,12 +847,13 @@ END $$;
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
   // Version 2 installed the functions; each later version re-creates all of them (§16.2), so
-  // versions 2 to 5 now have nothing left to do.
+  // versions 2 to 6 now have nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
   { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
   { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: "" },
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
-  { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: FUNCTIONS },
+  { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
+  { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
