@@ -417,11 +417,7 @@ export class PostgresProvider implements Provider {
         return null;
       }
       // Taken after the abort check, with no await between: an aborted fetch takes nothing.
-      let fromClaimed = false;
-      if (handed === undefined && claimedAhead !== undefined) {
-        handed = claimedAhead.take();
-        fromClaimed = handed !== undefined;
-      }
+      if (handed === undefined && claimedAhead !== undefined) handed = claimedAhead.take();
       const seen = signal.generation;
       let r: Attempt<T>;
       const known = looks.get(group);
@@ -451,9 +447,9 @@ export class PostgresProvider implements Provider {
       if (r.found !== null) {
         // Woken for work and found some: more may be waiting, so wake the next idle fetch. (A
         // write that handed its work over woke the others itself when it made more, see handOver.)
-        // Took an item claimed ahead and more are held: the ack woke one fetch of the group for
-        // all of them, so wake the next (it takes one without a round trip).
-        if ((woken && !wasHanded) || (fromClaimed && claimedAhead!.more())) signal.passOn(group);
+        // More claimed ahead are held (this look claimed them, or a write did and woke one fetch of
+        // the group for all of them): wake the next, which takes one without a round trip.
+        if ((woken && !wasHanded) || claimedAhead?.more() === true) signal.passOn(group);
         return r.found;
       }
       if (this.closed) return null;
@@ -639,28 +635,34 @@ export class PostgresProvider implements Provider {
   }
 
   /**
-   * A turn's ack that also claims `reserved` activities ahead for the worker fetches of `ahead`,
-   * and holds what it claimed (or, when the provider closed meanwhile, gives it back). The claim
-   * locks for the fetches' lock timeout plus the longest hold, and the hold counts from before the
-   * write began, so an item handed out has at least a fresh fetch's lease (see claimed-ahead.ts).
+   * A write that also claims `reserved` activities ahead for the worker fetches of `key` (a turn's
+   * ack, or a worker fetch that found work), and holds what it claimed (or, when the provider
+   * closed meanwhile, gives it back). `send` gets the lock the claim takes: the fetches' lock
+   * timeout plus the longest hold; the hold counts from before the write began, so an item handed
+   * out has at least a fresh fetch's lease (see claimed-ahead.ts). close() waits for it to land.
    */
-  private async ackClaimingAhead(op: string, params: unknown[], ahead: AheadFor, reserved: number): Promise<Row> {
-    const at = performance.now();
-    let r: Row;
-    try {
-      r = (await this.write(op, this.sqlText.ackOrchClaimWork, [...params, claimAheadLockMs(ahead.lockMs), ...ahead.filter, reserved]))[0]!;
-    } catch (err) {
-      this.claimedAhead.cancel(reserved);
-      throw err;
-    }
-    const rows = claimedWork(r);
-    if (this.closed) {
-      this.claimedAhead.cancel(reserved);
-      await this.giveBack(rows); // close() waits for this before it closes the pool
-    } else {
-      this.claimedAhead.put(ahead.key, rows, reserved, ahead.lockMs, at);
-    }
-    return r;
+  private claimingAhead(key: string, lockMs: number, reserved: number, send: (aheadLockMs: number) => Promise<Row>): Promise<Row> {
+    const landed = (async () => {
+      const at = performance.now();
+      let r: Row;
+      try {
+        r = await send(claimAheadLockMs(lockMs));
+      } catch (err) {
+        this.claimedAhead.cancel(reserved);
+        throw err;
+      }
+      const rows = claimedWork(r);
+      if (this.closed) {
+        this.claimedAhead.cancel(reserved);
+        await this.giveBack(rows); // close() waits for this before it closes the pool
+      } else {
+        this.claimedAhead.put(key, rows, reserved, lockMs, at);
+      }
+      return r;
+    })();
+    this.claimsInFlight.add(landed);
+    void landed.finally(() => this.claimsInFlight.delete(landed)).catch(() => {});
+    return landed;
   }
 
   /**
@@ -841,13 +843,8 @@ export class PostgresProvider implements Provider {
         handedOver = this.handOverActivities(spots, r, ack.activityTexts);
       } else if (room > 0) {
         // Held items are taken by fetches as they look: waking them (below) is what a parked one needs.
-        const landed = this.ackClaimingAhead(op, ack.params, ahead!, room);
-        this.claimsInFlight.add(landed);
-        try {
-          r = await landed;
-        } finally {
-          this.claimsInFlight.delete(landed);
-        }
+        const a = ahead!;
+        r = await this.claimingAhead(a.key, a.lockMs, room, async (lock) => (await this.write(op, this.sqlText.ackOrchClaimWork, [...ack.params, lock, ...a.filter, room]))[0]!);
       } else {
         r = (await this.write(op, this.sqlText.ackOrch, ack.params))[0]!;
       }
@@ -929,7 +926,7 @@ export class PostgresProvider implements Provider {
     const claimedAhead = { take: () => this.claimedAhead.take(key), more: () => this.claimedAhead.holds(key) };
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
       for (let r = handed; ; r = undefined) {
-        r ??= (await this.call(op, this.sqlText.fetchWork, params))[0]!;
+        r ??= await this.fetchWorkClaimingAhead(op, params, key, lockTimeoutMs);
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         try {
           const item = decodeWorkItem(r.o_item as string);
@@ -944,6 +941,17 @@ export class PostgresProvider implements Provider {
     const found = await this.poll(pollTimeoutMs, this.workerWork, this.parkedWork, group, params, attempt, release, signal, claimedAhead);
     if (found !== null) this.claimedAhead.noteTaken(key);
     return found;
+  }
+
+  /**
+   * One worker fetch; when this process's fetches of `key` have been finding work, it also claims
+   * up to FETCH_CLAIM_AHEAD more for the next ones (held as a turn's ack holds them): under a
+   * backlog, one round trip for several activities instead of one each.
+   */
+  private async fetchWorkClaimingAhead(op: string, params: unknown[], key: string, lockMs: number): Promise<Row> {
+    const reserved = this.claimedAhead.reserve(key, FETCH_CLAIM_AHEAD);
+    if (reserved === 0) return (await this.call(op, this.sqlText.fetchWork, params))[0]!;
+    return this.claimingAhead(key, lockMs, reserved, async (lock) => (await this.call(op, this.sqlText.fetchWorkAhead, [...params, lock, reserved]))[0]!);
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {
@@ -1276,6 +1284,7 @@ function statements(q: string) {
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,
     enqueueWorker: `SELECT ${q}.enqueue_worker($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text)`,
     fetchWork: `SELECT * FROM ${q}.fetch_work($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint)`,
+    fetchWorkAhead: `SELECT * FROM ${q}.fetch_work_ahead($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint, $7::bigint, $8::integer)`,
     ackWorkMany: `SELECT ${q}.ack_work_many($1::text[], $2::text[], $3::text[], $4::text[]) AS done`,
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
     enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
@@ -1388,6 +1397,9 @@ function claimedWork(r: Row): Row[] {
   const attempts = r.o_attempts as number[];
   return tokens.map((token, i) => ({ o_token: token, o_item: items[i], o_attempt: attempts[i] }));
 }
+
+/** How many more activities a worker fetch that finds one may claim ahead. */
+const FETCH_CLAIM_AHEAD = 4;
 
 /** The longest close() waits for claims ahead still being written, and for give-backs. */
 const CLOSE_WAIT_MS = 5_000;

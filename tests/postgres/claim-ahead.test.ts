@@ -1,13 +1,14 @@
 // Claiming ahead (src/providers/postgres/claimed-ahead.ts, docs/provider-contract.md §16.4): a
-// turn's ack claims activities for this process's busy worker fetches in its own transaction,
-// and the next fetches take them without a round trip. The ClaimedAhead tests need no server;
+// turn's ack, or a worker fetch that finds work, claims activities for this process's busy worker
+// fetches in its own transaction, and the next fetches take them without a round trip. The ClaimedAhead tests need no server;
 // the others run providers on a fresh schema (A the one that claims, B another process).
 import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
+import { encodeWorkItem } from "../../src/core/work-items.ts";
 import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
-import { CLAIM_AHEAD_HOLD_MS, ClaimedAhead, claimAheadHoldMs, claimAheadLockMs } from "../../src/providers/postgres/claimed-ahead.ts";
+import { CLAIM_AHEAD_HOLD_MS, ClaimedAhead, MIXED_FILTERS_WINDOW_MS, claimAheadHoldMs, claimAheadLockMs } from "../../src/providers/postgres/claimed-ahead.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
 import { freshSchema, postgresTestKit, spyQueries, within } from "./helpers.ts";
 
@@ -17,9 +18,7 @@ describe("ClaimedAhead", () => {
     expect(c.reserve("k", 5, 1_000)).toBe(0);
     c.noteTaken("k", 1_000);
     c.noteTaken("k", 1_010);
-    c.noteTaken("other", 1_010);
-    expect(c.reserve("other", 5, 1_020)).toBe(1);
-    c.cancel(1);
+    expect(c.reserve("other", 5, 1_020)).toBe(0);
     expect(c.reserve("k", 1, 1_020)).toBe(1);
     c.cancel(1);
     // Takes older than the hold window no longer count.
@@ -35,6 +34,20 @@ describe("ClaimedAhead", () => {
     c.cancel(2); // a failed claim gives its room back (never below zero)
     expect(c.reserve("k", 9, 2_011)).toBe(2);
     expect(c.drain()).toEqual(["a", "b"]);
+  });
+
+  test("reserve: nothing while a fetch of another filter took work in the last minute (MIXED_FILTERS_WINDOW_MS)", () => {
+    const c = new ClaimedAhead<string>(8, () => {});
+    c.noteTaken("k", 1_000);
+    c.noteTaken("other", 1_010);
+    c.noteTaken("k", 1_020);
+    expect(c.reserve("k", 5, 1_030)).toBe(0);
+    expect(c.reserve("other", 5, 1_030)).toBe(0);
+    // A minute after the other filter's last take, the demand of "k" counts again.
+    const later = 1_010 + MIXED_FILTERS_WINDOW_MS + 1;
+    c.noteTaken("k", later - 10);
+    c.noteTaken("k", later - 5);
+    expect(c.reserve("k", 5, later)).toBe(2);
   });
 
   test("take: the oldest young entry of the key; other keys untouched; entries past their hold go back on the way", () => {
@@ -345,16 +358,14 @@ pgTest("close() does not wait without bound for an ack claiming ahead that is st
   const schema = freshSchema();
   const a = await connect(schema, { poolMax: 6 });
   const b = await connect(schema);
-  const GPU = TagFilter.tags("gpu");
-  // One item held for A's "gpu" fetches (a filter the stuck claim below cannot take from).
-  const first = await startTurn(a, "ca-11a");
-  await busyFetches(a, "ca-11a-warm", 2, GPU, "gpu");
-  await a.ackOrchestrationItem(first.lockToken, 1, [startedEvent("ca-11a"), activityScheduledEvent("ca-11a", 1, 2)], [activityItem("ca-11a", 2, { tag: "gpu" })], [], runningMeta(), []);
-  expect(held(a).size).toBe(1);
-  // Then an ack claiming ahead for the default fetches, stuck on a lock.
   const f = await startTurn(a, "ca-11");
-  const release = await holdHistory(schema);
+  const first = await startTurn(a, "ca-11a");
   await busyFetches(a, "ca-11-warm", 4);
+  // One item held for A's fetches.
+  await a.ackOrchestrationItem(first.lockToken, 1, [startedEvent("ca-11a"), activityScheduledEvent("ca-11a", 1, 2)], [activityItem("ca-11a", 2)], [], runningMeta(), []);
+  expect(held(a).size).toBe(1);
+  // Then an ack claiming ahead, stuck on a lock.
+  const release = await holdHistory(schema);
   const acked = a
     .ackOrchestrationItem(f.lockToken, 1, [startedEvent("ca-11"), activityScheduledEvent("ca-11", 1, 2)], [activityItem("ca-11", 2)], [], runningMeta(), [])
     .catch(() => {});
@@ -366,8 +377,152 @@ pgTest("close() does not wait without bound for an ack claiming ahead that is st
     await release();
   }
   await acked;
-  // The held item went back (at close, or at the end of its hold): B gets it, its attempt not counted.
-  const w = await b.fetchWorkItem(30_000, 0, null, GPU);
+  // The held item went back (at close, or at the end of its hold): B gets it, its attempt not
+  // counted (ca-11's activity, if its ack committed, is still locked for A).
+  const w = await b.fetchWorkItem(30_000, 0, null, DEFAULT);
   expect(w?.item.type === "ActivityExecute" && w.item.instance).toBe("ca-11a");
   expect(w?.attemptCount).toBe(1);
 }, 60_000);
+
+// ---------------------------------------------------------------- a worker fetch that claims ahead
+
+const activityId = (w: { item: { type: string } } | null) => (w !== null && w.item.type === "ActivityExecute" ? (w.item as { id: number }).id : null);
+
+pgTest("a busy worker fetch that finds work claims more ahead, as many as were taken lately: the next fetches take them in queue order without a round trip, and B cannot take them meanwhile", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  for (let i = 1; i <= 6; i++) await a.enqueueForWorker(activityItem("fa-1", i));
+  const spy = spyQueries(a);
+  const got = [];
+  // 1: no demand yet, one item. 2: one taken lately, so one more claimed. 3: that one.
+  for (let i = 0; i < 3; i++) got.push(await a.fetchWorkItem(30_000, 0, null, DEFAULT));
+  expect(spy.count("fetchWorkItem")).toBe(2);
+  expect(held(a).size).toBe(0);
+  // 4: three taken lately: three more claimed, the rest of the queue.
+  got.push(await a.fetchWorkItem(30_000, 0, null, DEFAULT));
+  expect(held(a).size).toBe(2);
+  expect(await b.fetchWorkItem(30_000, 0, null, DEFAULT)).toBeNull();
+  got.push(await a.fetchWorkItem(30_000, 0, null, DEFAULT), await a.fetchWorkItem(30_000, 0, null, DEFAULT));
+  expect(spy.count("fetchWorkItem")).toBe(3);
+  expect(got.map(activityId)).toEqual([1, 2, 3, 4, 5, 6]);
+  expect(got.map((w) => w?.attemptCount)).toEqual([1, 1, 1, 1, 1, 1]);
+  // Real locks: every ack commits.
+  for (const w of got) await a.ackWorkItem(w!.lockToken, null);
+  expect(await b.fetchWorkItem(30_000, 0, null, DEFAULT)).toBeNull();
+});
+
+pgTest("what a worker fetch claims ahead keeps to its tag filter, and stops at the first session item the fetches could take: held items come in the order a fetch sees", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  await busyFetches(a, "fa-2-warm", 3);
+  await a.enqueueForWorker(activityItem("fa-2", 1, { sessionId: "s-1" }));
+  await a.enqueueForWorker(activityItem("fa-2", 2, { tag: "gpu" }));
+  await a.enqueueForWorker(activityItem("fa-2", 3));
+  await a.enqueueForWorker(activityItem("fa-2", 4, { sessionId: "s-2" }));
+  await a.enqueueForWorker(activityItem("fa-2", 5));
+  const session = { owner_id: "a", lock_timeout: 30_000 };
+  // The fetch itself takes the session item; ahead: 3 only (2 is tagged, 4 a session item A's next fetch would take before 5).
+  expect(activityId(await a.fetchWorkItem(30_000, 0, session, DEFAULT))).toBe(1);
+  expect(held(a).size).toBe(1);
+  expect(activityId(await b.fetchWorkItem(30_000, 0, null, TagFilter.tags("gpu")))).toBe(2);
+  expect(activityId(await b.fetchWorkItem(30_000, 0, null, DEFAULT))).toBe(5);
+  expect(await b.fetchWorkItem(30_000, 0, null, DEFAULT)).toBeNull();
+  const spy = spyQueries(a);
+  expect(activityId(await a.fetchWorkItem(30_000, 0, session, DEFAULT))).toBe(3);
+  expect(spy.count("fetchWorkItem")).toBe(0);
+  expect(activityId(await a.fetchWorkItem(30_000, 0, session, DEFAULT))).toBe(4);
+});
+
+pgTest("a fetch of another filter in the same process keeps fetches from claiming ahead for a minute: what is held for one filter, the other would not see", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  await busyFetches(a, "fa-6-warm", 3);
+  await a.enqueueForWorker(activityItem("fa-6", 1, { tag: "gpu" }));
+  expect(activityId(await a.fetchWorkItem(30_000, 0, null, TagFilter.any()))).toBe(1);
+  for (let i = 2; i <= 4; i++) await a.enqueueForWorker(activityItem("fa-6", i));
+  const spy = spyQueries(a);
+  expect(activityId(await a.fetchWorkItem(30_000, 0, null, DEFAULT))).toBe(2);
+  expect(held(a).size).toBe(0);
+  // The Any fetch sees the rest.
+  expect(activityId(await a.fetchWorkItem(30_000, 0, null, TagFilter.any()))).toBe(3);
+  expect(spy.count("fetchWorkItem")).toBe(2);
+});
+
+pgTest("a fetch of this process parked while another one claims ahead is woken and takes a claimed item without a round trip", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  await busyFetches(a, "fa-3-warm", 2);
+  const spy = spyQueries(a);
+  const parked = a.fetchWorkItem(30_000, 20_000, null, DEFAULT);
+  await spy.settled("fetchWorkItem"); // looked, found nothing, parks (the fallback poll is a minute away)
+  // Work that nobody announces: only the other fetch's claim can make the parked one look.
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    for (const id of [1, 2]) {
+      await sql.unsafe(
+        `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
+         SELECT $1::text, n, n, 'fa-3', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
+        [encodeWorkItem(activityItem("fa-3", id)), id],
+      );
+    }
+  } finally {
+    await sql.close();
+  }
+  const first = await a.fetchWorkItem(30_000, 0, null, DEFAULT);
+  expect(activityId(first)).toBe(1);
+  const second = await within("the parked fetch", parked, 10_000);
+  expect(activityId(second)).toBe(2);
+  expect(spy.count("fetchWorkItem")).toBe(2); // the parked fetch's first look and the claiming fetch
+});
+
+pgTest("close() while a worker fetch claiming ahead is still waiting: what it claims ahead is given back when it lands, not left locked", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  const b = await connect(schema);
+  await busyFetches(a, "fa-4-warm", 3);
+  for (let i = 1; i <= 3; i++) await b.enqueueForWorker(activityItem("fa-4", i));
+  // The fetch waits on a table lock, before it claims anything.
+  const locker = new SQL(pg.url!, { max: 1 });
+  const conn = await locker.reserve();
+  await conn.unsafe("BEGIN");
+  await conn.unsafe(`LOCK TABLE "${schema}".worker_queue IN EXCLUSIVE MODE`);
+  const spy = spyQueries(a);
+  const fetching = a.fetchWorkItem(30_000, 0, null, DEFAULT);
+  const watcher = new SQL(pg.url!, { max: 1 });
+  try {
+    const deadline = performance.now() + 10_000;
+    for (;;) {
+      const [r] = await watcher.unsafe(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND position($1 in query) > 0`, [`"${schema}".fetch_work_ahead`]);
+      if (r.n > 0) break;
+      if (performance.now() > deadline) throw new Error("the fetch claiming ahead never waited on the lock");
+      await Bun.sleep(5);
+    }
+  } finally {
+    await watcher.close();
+  }
+  const closing = a.close();
+  await conn.unsafe("ROLLBACK");
+  conn.release();
+  await locker.close();
+  await closing;
+  // The fetch itself got its item (it was asked before close); the items claimed ahead went back.
+  const own = await fetching.catch(() => null);
+  expect(spy.count("fetchWorkItem")).toBe(1);
+  const rest = [await b.fetchWorkItem(30_000, 0, null, DEFAULT), await b.fetchWorkItem(30_000, 0, null, DEFAULT), await b.fetchWorkItem(30_000, 0, null, DEFAULT)];
+  const ids = [own, ...rest].filter((w) => w !== null).map(activityId);
+  expect(ids.sort()).toEqual([1, 2, 3]);
+  expect(rest.filter((w) => w !== null).every((w) => w!.attemptCount === 1)).toBe(true);
+});
+
+pgTest("workerClaimAhead: 0: a worker fetch takes one item per round trip", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema, { workerClaimAhead: 0 });
+  const b = await connect(schema);
+  for (let i = 1; i <= 4; i++) await a.enqueueForWorker(activityItem("fa-5", i));
+  const spy = spyQueries(a);
+  for (let i = 0; i < 3; i++) expect(await a.fetchWorkItem(30_000, 0, null, DEFAULT)).not.toBeNull();
+  expect(spy.count("fetchWorkItem")).toBe(3);
+  expect(activityId(await b.fetchWorkItem(30_000, 0, null, DEFAULT))).toBe(4);
+});

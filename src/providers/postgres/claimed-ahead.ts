@@ -6,10 +6,13 @@
  * for a fan-out of five. A turn's ack already runs a transaction that writes the activities; when
  * this process's worker fetches have been taking work steadily, the ack claims some of them for
  * those fetches in the same transaction (the ordinary claim: oldest first, same lock, same attempt
- * count), and the next fetches take them from here without a round trip.
+ * count), and the next fetches take them from here without a round trip. A worker fetch that
+ * finds work claims a few more the same way, for the fetches after it.
  *
- * What keeps this from hoarding:
+ * What keeps this from hoarding, and from changing what a fetch sees:
  * - Only non-session items are claimed (a session claim would pin a session to this process).
+ * - Only while fetches of one filter alone took work here in the last minute: an item held for
+ *   one filter is invisible to a fetch of another (MIXED_FILTERS_WINDOW_MS).
  * - At most as many as this process's fetches of that filter took in the last hold window, and
  *   never more than `max` held or being claimed at once (room is reserved before the claim):
  *   a slow worker claims little ahead, an idle one nothing.
@@ -24,6 +27,12 @@
 
 /** How long a claimed-ahead item may wait here, ms (lowered to a quarter of its lock timeout). */
 export const CLAIM_AHEAD_HOLD_MS = 100;
+
+/**
+ * How long a fetch of one filter keeps this process from claiming ahead for fetches of another,
+ * ms: what is held for one filter, a fetch of another would not see.
+ */
+export const MIXED_FILTERS_WINDOW_MS = 60_000;
 
 /** The hold of items claimed for fetches with a `lockMs` lock timeout. */
 export function claimAheadHoldMs(lockMs: number): number {
@@ -78,6 +87,11 @@ export class ClaimedAhead<R> {
    */
   reserve(key: string, offered: number, now = performance.now()): number {
     if (this.max === 0 || offered === 0) return 0;
+    // Held items are invisible to this process's fetches of other filters: claim only while one
+    // filter alone has been fetching (a runtime's worker slots share one).
+    for (const [other, list] of this.takes) {
+      if (other !== key && list.length > 0 && now - list[list.length - 1]! <= MIXED_FILTERS_WINDOW_MS) return 0;
+    }
     let recent = 0;
     for (const t of this.takes.get(key) ?? []) if (now - t <= CLAIM_AHEAD_HOLD_MS) recent++;
     const n = Math.min(offered, recent - this.entries.length - this.pending, this.max - this.entries.length - this.pending);

@@ -31,9 +31,9 @@ export interface PostgresProviderOptions {
   /** Apply pending migrations on connect (default true). False refuses a schema that is not current. */
   migrate?: boolean;
   /**
-   * Most activities a turn's ack claims, in its own transaction, for this process's worker
-   * fetches before they ask, while those fetches are taking work steadily (0: never). Each is
-   * held at most 100 ms, then given back. Default 32.
+   * Most activities held at once that a turn's ack or a worker fetch claimed, in its own
+   * transaction, for this process's worker fetches before they ask, while those fetches are
+   * taking work steadily (0: never). Each is held at most 100 ms, then given back. Default 32.
    */
   workerClaimAhead?: number;
 }

@@ -567,6 +567,59 @@ BEGIN
   END LOOP;
 END $$;
 
+-- fetch_work, then, when it found an item, up to p_count more claimed ahead for this process's
+-- next fetches of the same filter (docs/provider-contract.md §16.4, "Claiming ahead"), locked for
+-- p_ahead_lock_ms. They are the items the next fetches would take, in queue order, up to the
+-- first session item such a fetch could take (never claimed ahead): handed out in order, they
+-- keep the order a fetch sees.
+CREATE OR REPLACE FUNCTION __S__.fetch_work_ahead(
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT,
+  p_ahead_lock_ms BIGINT, p_count INTEGER,
+  OUT o_token TEXT, OUT o_item TEXT, OUT o_attempt INTEGER, OUT o_next_due_ms BIGINT,
+  OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
+LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
+DECLARE
+  v_now BIGINT;
+  v_ids BIGINT[] := '{}';
+  v_row RECORD;
+BEGIN
+  SELECT w.o_token, w.o_item, w.o_attempt, w.o_next_due_ms INTO o_token, o_item, o_attempt, o_next_due_ms
+    FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
+  o_tokens := '{}'; o_items := '{}'; o_attempts := '{}';
+  IF o_token IS NULL OR p_count <= 0 THEN
+    RETURN;
+  END IF;
+  v_now := __S__.now_ms();
+  FOR v_row IN
+    SELECT w.id, w.session_id
+      FROM __S__.worker_queue AS w
+      LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
+     WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
+       AND CASE p_tag_mode
+             WHEN 'default' THEN w.tag IS NULL
+             WHEN 'tags' THEN w.tag = ANY (p_tags)
+             WHEN 'default_and' THEN w.tag IS NULL OR w.tag = ANY (p_tags)
+             ELSE true END
+       AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
+     ORDER BY w.visible_at, w.id
+     LIMIT p_count
+     FOR UPDATE OF w SKIP LOCKED
+  LOOP
+    EXIT WHEN v_row.session_id IS NOT NULL;
+    v_ids := v_ids || v_row.id;
+  END LOOP;
+  IF cardinality(v_ids) = 0 THEN
+    RETURN;
+  END IF;
+  WITH claimed AS (
+    UPDATE __S__.worker_queue AS w
+       SET lock_token = w.id || '.' || gen_random_uuid(), locked_until = v_now + p_ahead_lock_ms, attempt_count = w.attempt_count + 1
+     WHERE w.id = ANY (v_ids)
+    RETURNING w.id, w.visible_at, w.lock_token, w.work_item, w.attempt_count)
+  SELECT array_agg(lock_token ORDER BY visible_at, id), array_agg(work_item ORDER BY visible_at, id), array_agg(attempt_count ORDER BY visible_at, id)
+    INTO o_tokens, o_items, o_attempts FROM claimed;
+END $$;
+
 -- Acks a batch of work items in one transaction (the provider groups acks that callers make while
 -- another batch is committing: one commit, one WAL flush for all of them). Each ack stands alone:
 -- one whose lock is gone (cancelled, expired, acked twice) is skipped and reported, the others
@@ -847,13 +900,14 @@ END $$;
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
   // Version 2 installed the functions; each later version re-creates all of them (§16.2), so
-  // versions 2 to 6 now have nothing left to do.
+  // versions 2 to 7 now have nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
   { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
   { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: "" },
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
-  { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: FUNCTIONS },
+  { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
