@@ -4,7 +4,7 @@
 // the others run providers on a fresh schema (A the one that claims, B another process).
 import { describe, expect, test } from "bun:test";
 import { SQL } from "bun";
-import { TagFilter } from "../../src/core/queue-types.ts";
+import { type FetchedWorkItem, TagFilter } from "../../src/core/queue-types.ts";
 import { encodeWorkItem } from "../../src/core/work-items.ts";
 import { activityCompletedItem, activityItem, activityScheduledEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
@@ -386,7 +386,7 @@ pgTest("close() does not wait without bound for an ack claiming ahead that is st
 
 // ---------------------------------------------------------------- a worker fetch that claims ahead
 
-const activityId = (w: { item: { type: string } } | null) => (w !== null && w.item.type === "ActivityExecute" ? (w.item as { id: number }).id : null);
+const activityId = (w: FetchedWorkItem | null) => (w !== null && w.item.type === "ActivityExecute" ? w.item.id : null);
 
 pgTest("a busy worker fetch that finds work claims more ahead, as many as were taken lately: the next fetches take them in queue order without a round trip, and B cannot take them meanwhile", async () => {
   const schema = freshSchema();
