@@ -567,29 +567,24 @@ BEGIN
   END LOOP;
 END $$;
 
--- fetch_work, then, when it found an item, up to p_count more claimed ahead for this process's
--- next fetches of the same filter (docs/provider-contract.md §16.4, "Claiming ahead"), locked for
--- p_ahead_lock_ms. They are the items the next fetches would take, in queue order, up to the
--- first session item such a fetch could take (never claimed ahead): handed out in order, they
--- keep the order a fetch sees.
-CREATE OR REPLACE FUNCTION __S__.fetch_work_ahead(
-  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT,
-  p_ahead_lock_ms BIGINT, p_count INTEGER,
-  OUT o_token TEXT, OUT o_item TEXT, OUT o_attempt INTEGER, OUT o_next_due_ms BIGINT,
+-- Claims up to p_count work items for p_lock_ms that this process's next fetches of a filter
+-- would take, in queue order, in one statement (claiming ahead: docs/provider-contract.md §16.4):
+-- the visible, unlocked items of the tag filter, up to the first session item such a fetch could
+-- take (p_session: a fetch with a session config for p_owner), which is never claimed ahead.
+-- Handed out in order, they keep the order a fetch sees. Returns them oldest first.
+CREATE OR REPLACE FUNCTION __S__.claim_work_ahead(
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_count INTEGER,
   OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE
-  v_now BIGINT;
+  v_now BIGINT := __S__.now_ms();
   v_ids BIGINT[] := '{}';
   v_row RECORD;
 BEGIN
-  SELECT w.o_token, w.o_item, w.o_attempt, w.o_next_due_ms INTO o_token, o_item, o_attempt, o_next_due_ms
-    FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
   o_tokens := '{}'; o_items := '{}'; o_attempts := '{}';
-  IF o_token IS NULL OR p_count <= 0 THEN
+  IF p_count <= 0 THEN
     RETURN;
   END IF;
-  v_now := __S__.now_ms();
   FOR v_row IN
     SELECT w.id, w.session_id
       FROM __S__.worker_queue AS w
@@ -613,11 +608,26 @@ BEGIN
   END IF;
   WITH claimed AS (
     UPDATE __S__.worker_queue AS w
-       SET lock_token = w.id || '.' || gen_random_uuid(), locked_until = v_now + p_ahead_lock_ms, attempt_count = w.attempt_count + 1
+       SET lock_token = w.id || '.' || gen_random_uuid(), locked_until = v_now + p_lock_ms, attempt_count = w.attempt_count + 1
      WHERE w.id = ANY (v_ids)
     RETURNING w.id, w.visible_at, w.lock_token, w.work_item, w.attempt_count)
   SELECT array_agg(lock_token ORDER BY visible_at, id), array_agg(work_item ORDER BY visible_at, id), array_agg(attempt_count ORDER BY visible_at, id)
     INTO o_tokens, o_items, o_attempts FROM claimed;
+END $$;
+
+-- fetch_work, then, when it found an item, up to p_count more claimed ahead for this process's
+-- next fetches of the same filter (claim_work_ahead), locked for p_ahead_lock_ms.
+CREATE OR REPLACE FUNCTION __S__.fetch_work_ahead(
+  p_lock_ms BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT, p_session_lock_ms BIGINT,
+  p_ahead_lock_ms BIGINT, p_count INTEGER,
+  OUT o_token TEXT, OUT o_item TEXT, OUT o_attempt INTEGER, OUT o_next_due_ms BIGINT,
+  OUT o_tokens TEXT[], OUT o_items TEXT[], OUT o_attempts INTEGER[])
+LANGUAGE plpgsql AS $$
+BEGIN
+  SELECT w.o_token, w.o_item, w.o_attempt, w.o_next_due_ms INTO o_token, o_item, o_attempt, o_next_due_ms
+    FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
+  SELECT c.o_tokens, c.o_items, c.o_attempts INTO o_tokens, o_items, o_attempts
+    FROM __S__.claim_work_ahead(p_ahead_lock_ms, p_tag_mode, p_tags, p_session, p_owner, CASE WHEN o_token IS NULL THEN 0 ELSE p_count END) AS c;
 END $$;
 
 -- Acks a batch of work items in one transaction (the provider groups acks that callers make while
@@ -725,15 +735,22 @@ BEGIN
       p_custom_status_set, p_custom_status,
       p_kv_ops, p_kv_keys, p_kv_values, p_kv_times,
       p_c_instances, p_c_executions, p_c_activities) AS a;
-  o_tokens := '{}'; o_items := '{}'; o_attempts := '{}';
-  FOR i IN 1 .. p_count LOOP
-    SELECT w.o_token, w.o_item, w.o_attempt INTO v_claim
-      FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
-    EXIT WHEN v_claim.o_token IS NULL;
-    o_tokens := o_tokens || v_claim.o_token;
-    o_items := o_items || v_claim.o_item;
-    o_attempts := o_attempts || v_claim.o_attempt;
-  END LOOP;
+  IF NOT p_session THEN
+    -- No session item can be taken: one statement for all the claims (claim_work_ahead).
+    SELECT c.o_tokens, c.o_items, c.o_attempts INTO o_tokens, o_items, o_attempts
+      FROM __S__.claim_work_ahead(p_lock_ms, p_tag_mode, p_tags, false, '', p_count) AS c;
+  ELSE
+    -- For fetches with a session config: each claim may take a session item and claim its session.
+    o_tokens := '{}'; o_items := '{}'; o_attempts := '{}';
+    FOR i IN 1 .. p_count LOOP
+      SELECT w.o_token, w.o_item, w.o_attempt INTO v_claim
+        FROM __S__.fetch_work(p_lock_ms, p_tag_mode, p_tags, p_session, p_owner, p_session_lock_ms) AS w;
+      EXIT WHEN v_claim.o_token IS NULL;
+      o_tokens := o_tokens || v_claim.o_token;
+      o_items := o_items || v_claim.o_item;
+      o_attempts := o_attempts || v_claim.o_attempt;
+    END LOOP;
+  END IF;
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
@@ -907,7 +924,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
   { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
-  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process", sql: FUNCTIONS },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
