@@ -135,6 +135,21 @@ if (pg.url === null) {
       expect(sizes).toEqual([6, 1]);
     });
 
+    test("completions acked in one tick are enqueued in the order they were acked, not the order of the worker queue", async () => {
+      const p = await fresh();
+      const inst = "gc-order";
+      await createRunningInstance(p, inst, { workerItems: [1, 2, 3, 4].map((id) => activityItem(inst, id)) });
+      const work: FetchedWorkItem[] = [];
+      for (let i = 0; i < 4; i++) work.push(await fetchWork(p, 30_000));
+      const byId = (id: number) => work.find((w) => w.item.type === "ActivityExecute" && w.item.id === id)!;
+      const sizes = batchSizes(p, "sendWorkAcks");
+      const results = await outcomes([3, 1, 4, 2].map((id) => p.ackWorkItem(byId(id).lockToken, activityCompletedItem(inst, id, `r${id}`))));
+      expect(results).toEqual(["ok", "ok", "ok", "ok"]);
+      expect(sizes).toEqual([4]);
+      const turn = await fetchOrch(p, 30_000);
+      expect(activityIds(turn.item.messages)).toEqual([3, 1, 4, 2]);
+    });
+
     test("the same token acked twice in one tick: exactly one ack commits, the other fails LockLost, one completion is enqueued", async () => {
       const p = await fresh();
       const inst = "gc-twice";

@@ -631,31 +631,30 @@ BEGIN
 END $$;
 
 -- Acks a batch of work items in one transaction (the provider groups acks that callers make while
--- another batch is committing: one commit, one WAL flush for all of them). Each ack stands alone:
--- one whose lock is gone (cancelled, expired, acked twice) is skipped and reported, the others
--- commit. Returns the 1-based positions of the acks that were applied; completions are enqueued
--- in the batch's order.
+-- another batch is committing: one commit, one WAL flush for all of them), in one statement. Each
+-- ack stands alone: one whose lock is gone (cancelled, expired, acked twice) is skipped and
+-- reported, the others commit. Returns the 1-based positions of the acks that were applied;
+-- completions are enqueued in the batch's order (ids drawn as the sorted rows are inserted).
 CREATE OR REPLACE FUNCTION __S__.ack_work_many(p_tokens TEXT[], p_instances TEXT[], p_kinds TEXT[], p_items TEXT[]) RETURNS INTEGER[]
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
-  v_session TEXT;
-  v_done INTEGER[] := '{}';
-  i INTEGER;
+  v_done INTEGER[];
 BEGIN
-  FOR i IN 1 .. coalesce(cardinality(p_tokens), 0) LOOP
-    DELETE FROM __S__.worker_queue WHERE id = __S__.token_row(p_tokens[i]) AND lock_token = p_tokens[i] AND locked_until > v_now
-    RETURNING session_id INTO v_session;
-    CONTINUE WHEN NOT FOUND;
-    IF v_session IS NOT NULL THEN
-      UPDATE __S__.sessions SET last_activity_at = v_now WHERE session_id = v_session AND locked_until > v_now;
-    END IF;
-    IF p_items[i] IS NOT NULL THEN
-      INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
-      VALUES (p_instances[i], p_kinds[i], p_items[i], v_now, v_now);
-    END IF;
-    v_done := v_done || i;
-  END LOOP;
+  WITH acks AS (
+    SELECT a.token, a.inst, a.kind, a.item, a.pos::integer AS pos
+      FROM unnest(p_tokens, p_instances, p_kinds, p_items) WITH ORDINALITY AS a(token, inst, kind, item, pos)),
+  gone AS (
+    DELETE FROM __S__.worker_queue AS w USING acks
+     WHERE w.id = __S__.token_row(acks.token) AND w.lock_token = acks.token AND w.locked_until > v_now
+    RETURNING acks.pos, acks.inst, acks.kind, acks.item, w.session_id),
+  touched AS (
+    UPDATE __S__.sessions SET last_activity_at = v_now
+     WHERE session_id IN (SELECT session_id FROM gone WHERE session_id IS NOT NULL) AND locked_until > v_now),
+  queued AS (
+    INSERT INTO __S__.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at)
+    SELECT inst, kind, item, v_now, v_now FROM gone WHERE item IS NOT NULL ORDER BY pos)
+  SELECT coalesce(array_agg(pos ORDER BY pos), '{}') INTO v_done FROM gone;
   RETURN v_done;
 END $$;
 
@@ -924,7 +923,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
   { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
-  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks", sql: FUNCTIONS },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
