@@ -537,10 +537,13 @@ BEGIN
      FOR UPDATE OF w SKIP LOCKED;
     IF NOT FOUND THEN
       -- When to look again: the next item to become visible, or the next lease to expire (its
-      -- worker may have died: the item is then fetchable again).
+      -- worker may have died: the item is then fetchable again). A locked item is always visible
+      -- (only visible items are claimed, and a claim keeps visible_at): saying so lets the lease
+      -- lookup walk the visible part of idx_worker_visible instead of scanning the table, dead
+      -- rows and all (no index has locked_until: a claim would then no longer be a HOT update).
       SELECT least(
                (SELECT min(visible_at) FROM __S__.worker_queue WHERE visible_at > v_now),
-               (SELECT min(locked_until) FROM __S__.worker_queue WHERE lock_token IS NOT NULL AND locked_until > v_now))
+               (SELECT min(locked_until) FROM __S__.worker_queue WHERE visible_at <= v_now AND lock_token IS NOT NULL AND locked_until > v_now))
              - v_now
         INTO o_next_due_ms;
       RETURN;
