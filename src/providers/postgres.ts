@@ -37,6 +37,7 @@ import { PostgresProviderAdmin } from "./postgres/admin.ts";
 import { Announcer } from "./postgres/announcer.ts";
 import { presenceKey } from "./postgres/presence.ts";
 import { ClaimedAhead, claimAheadLockMs } from "./postgres/claimed-ahead.ts";
+import { HeldTurns } from "./postgres/held-turns.ts";
 import { Batcher, type Outcome } from "./postgres/batcher.ts";
 import { HISTORY_TAIL, HistoryTails } from "./postgres/history-tail.ts";
 import { isNotNewInstance, postgresError, sqlState } from "./postgres/errors.ts";
@@ -137,6 +138,8 @@ export class PostgresProvider implements Provider {
   private readonly parkedWork = new ParkedFetches<Row>();
   /** Activities a turn's ack claimed for this process's busy worker fetches (see claimed-ahead.ts). */
   private readonly claimedAhead: ClaimedAhead<Row>;
+  /** Instances this process holds orchestrator locks on: its fetches pass over them (see held-turns.ts). */
+  private readonly heldTurns = new HeldTurns();
   /** The filter and lock timeout of the last worker fetch: what claiming ahead claims for. */
   private aheadFor: AheadFor | null = null;
   /** Acks claiming ahead that have not landed yet, and give-backs under way (close() waits for both). */
@@ -708,10 +711,13 @@ export class PostgresProvider implements Provider {
           if (batch !== null) return { found: batch, nextDueMs: null };
           continue;
         }
-        r ??= (await this.call(op, this.sqlText.fetchOrch, params))[0]!;
+        r ??= (await this.call(op, this.sqlText.fetchOrch, [...params, this.heldTurns.instances()]))[0]!;
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         const turn = await this.toTurn(op, r);
-        if (turn !== null) return { found: turn, nextDueMs: null };
+        if (turn !== null) {
+          this.heldTurns.hold(turn.lockToken, turn.item.instance, lockTimeoutMs);
+          return { found: turn, nextDueMs: null };
+        }
         // Nothing in the batch could be used (undecodable, or no identity): it was given back; look again.
       }
     };
@@ -806,6 +812,23 @@ export class PostgresProvider implements Provider {
     metadata: ExecutionMetadata,
     cancelledActivities: ScheduledActivityIdentifier[],
   ): Promise<void> {
+    try {
+      await this.ackTurn(lockToken, executionId, historyDelta, workerItems, orchestratorItems, metadata, cancelledActivities);
+    } finally {
+      // Released, or in doubt: either way this process's fetches look its lock up again.
+      this.heldTurns.release(lockToken);
+    }
+  }
+
+  private async ackTurn(
+    lockToken: string,
+    executionId: number,
+    historyDelta: Event[],
+    workerItems: WorkItem[],
+    orchestratorItems: WorkItem[],
+    metadata: ExecutionMetadata,
+    cancelledActivities: ScheduledActivityIdentifier[],
+  ): Promise<void> {
     const op = "ackOrchestrationItem";
     const v = validateProviderInput.ackOrchestrationItem(
       lockToken,
@@ -872,6 +895,7 @@ export class PostgresProvider implements Provider {
   async abandonOrchestrationItem(lockToken: string, delayMs: number | null, ignoreAttempt: boolean): Promise<void> {
     const op = "abandonOrchestrationItem";
     const { delayMs: delay } = validateProviderInput.abandonOrchestrationItem(lockToken, delayMs);
+    this.heldTurns.release(lockToken);
     if (FusedStarts.isStartToken(lockToken)) {
       // A held start (see fused-starts.ts) goes through the queue, visible after the delay.
       if (this.fusedStarts.get(lockToken) !== undefined) return this.fusedStarts.fallBack(lockToken, delay, ignoreAttempt !== true);
@@ -891,6 +915,7 @@ export class PostgresProvider implements Provider {
       await this.fusedStarts.written(lockToken);
     }
     await this.call(op, this.sqlText.renewOrch, [lockToken, extendForMs]);
+    this.heldTurns.renew(lockToken, extendForMs);
   }
 
   // ------------------------------------------------------------------ worker queue
@@ -1269,7 +1294,7 @@ const WORK_CLAIM_TYPES = ["bigint", "text", "text[]", "boolean", "text", "bigint
 /** Those parameters when nothing is to be claimed. */
 const NO_WORK_CLAIM: unknown[] = [0, "default", [], false, "", 0, 0];
 
-/** fetch_orch_tail's parameters as a claim function takes them, from placeholder `$first` on. */
+/** fetch_orch_next's parameters but the skip list, as a claim function takes them, from placeholder `$first` on. */
 const ORCH_CLAIM_PARAMS = (first: number) =>
   ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
 
@@ -1278,7 +1303,7 @@ function statements(q: string) {
   const placeholders = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}`).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
-    fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer)`,
+    fetchOrch: `SELECT * FROM ${q}.fetch_orch_next($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[])`,
     ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(ACK_ORCH_TYPES)})`,
     abandonOrch: `SELECT ${q}.abandon_orch($1::text, $2::bigint, $3::boolean)`,
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,

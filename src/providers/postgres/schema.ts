@@ -198,9 +198,12 @@ END $$;
 -- otherwise at most its last p_tail events, with o_history_complete saying whether that is all of
 -- it: a provider that holds the earlier events decoded (postgres/history-tail.ts) then reads only
 -- what is new, and a turn of a long-running instance costs what is new, not the whole history
--- (docs/provider-contract.md §16.7).
-CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
-  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
+-- (docs/provider-contract.md §16.7). p_skip: instances the caller holds locks on (its turns in
+-- progress), passed over without looking their locks up: at the head of a busy queue most messages
+-- are for instances whose turn is running, and each lookup costs an index probe. A hint only:
+-- when nothing else is found, their locks are looked up after all.
+CREATE OR REPLACE FUNCTION __S__.fetch_orch_next(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER, p_skip TEXT[],
   OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
   OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
   OUT o_messages TEXT[], OUT o_attempt INTEGER,
@@ -210,7 +213,7 @@ CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
 LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
-  v_skip TEXT[] := '{}';
+  v_skip TEXT[] := coalesce(p_skip, '{}');
   v_cand TEXT;
   v_token TEXT;
   v_kinds TEXT[];
@@ -228,6 +231,13 @@ BEGIN
        AND m.instance_id <> ALL (v_skip)
      ORDER BY m.visible_at, m.id
      LIMIT 1;
+    IF NOT FOUND AND cardinality(p_skip) > 0 AND v_skip && p_skip THEN
+      -- Nothing else: look at the passed-over instances' locks after all. The caller's list may be
+      -- stale (a lock deleted with its instance, or expired during a long turn), and a fetch never
+      -- answers "nothing" while a message it could take is visible.
+      v_skip := ARRAY(SELECT x FROM unnest(v_skip) AS x WHERE x <> ALL (p_skip));
+      CONTINUE;
+    END IF;
     IF NOT FOUND THEN
       -- When to look again: the next message to become visible, or the next lock to expire over
       -- visible messages (its holder may have died: the batch is then fetchable again).
@@ -333,6 +343,20 @@ BEGIN
   END LOOP;
 END $$;
 
+-- The version-3 fetch (no skip list), kept for processes of earlier releases still running against
+-- an upgraded schema during a rolling deploy.
+CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
+  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
+  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
+  OUT o_messages TEXT[], OUT o_attempt INTEGER,
+  OUT o_history TEXT[], OUT o_history_complete BOOLEAN, OUT o_started TEXT,
+  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
+  OUT o_next_due_ms BIGINT)
+LANGUAGE sql AS $$
+  SELECT * FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL)
+$$;
+
 -- The version-2 fetch (whole history), kept for processes of the previous release still running
 -- against an upgraded schema during a rolling deploy.
 CREATE OR REPLACE FUNCTION __S__.fetch_orch(
@@ -346,7 +370,7 @@ CREATE OR REPLACE FUNCTION __S__.fetch_orch(
 LANGUAGE sql AS $$
   SELECT f.o_instance, f.o_token, f.o_execution_id, f.o_name, f.o_version, f.o_existed, f.o_messages, f.o_attempt,
          f.o_history, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
-    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, NULL) AS f
+    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, NULL, NULL) AS f
 $$;
 
 -- Commits one turn (docs/provider-contract.md §3.3): checks the lock, deletes the batch, writes
@@ -667,7 +691,7 @@ END $$;
 -- (same rules, same lock), and restores synchronous_commit, which the claim turns off for its
 -- own transaction: the write's commit stays durable.
 
--- enqueue_orch, then fetch_orch_tail for the parked fetch.
+-- enqueue_orch, then fetch_orch_next for the parked fetch.
 CREATE OR REPLACE FUNCTION __S__.enqueue_orch_claim(
   p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT,
   p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
@@ -685,11 +709,11 @@ BEGIN
          f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
     INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
          o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
-    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
+    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL) AS f;
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
--- ack_work_many (o_done: its result), then fetch_orch_tail for the parked fetch.
+-- ack_work_many (o_done: its result), then fetch_orch_next for the parked fetch.
 CREATE OR REPLACE FUNCTION __S__.ack_work_many_claim(
   p_tokens TEXT[], p_instances TEXT[], p_kinds TEXT[], p_items TEXT[],
   p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
@@ -708,7 +732,7 @@ BEGIN
          f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
     INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
          o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
-    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
+    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL) AS f;
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
@@ -926,7 +950,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
   { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
-  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement", sql: FUNCTIONS },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement; fetch_orch_next: a fetch passes over the instances its caller holds", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
