@@ -950,7 +950,8 @@ export class PostgresProvider implements Provider {
     if (this.aheadFor?.key !== key) this.aheadFor = { key, lockMs: lockTimeoutMs, filter: [params[1], params[2], false, "", 0] };
     const claimedAhead = { take: () => this.claimedAhead.take(key), more: () => this.claimedAhead.holds(key) };
     const attempt = async (handed: Row | undefined): Promise<Attempt<FetchedWorkItem>> => {
-      for (let r = handed; ; r = undefined) {
+      // After a dead letter, an item held for this filter (older than the queue's rest) comes first.
+      for (let r = handed; ; r = this.claimedAhead.take(key)) {
         r ??= await this.fetchWorkClaimingAhead(op, params, key, lockTimeoutMs);
         if (r.o_token === null) return { found: null, nextDueMs: num(r.o_next_due_ms) };
         try {
@@ -976,7 +977,12 @@ export class PostgresProvider implements Provider {
   private async fetchWorkClaimingAhead(op: string, params: unknown[], key: string, lockMs: number): Promise<Row> {
     const reserved = this.claimedAhead.reserve(key, FETCH_CLAIM_AHEAD);
     if (reserved === 0) return (await this.call(op, this.sqlText.fetchWork, params))[0]!;
-    return this.claimingAhead(key, lockMs, reserved, async (lock) => (await this.call(op, this.sqlText.fetchWorkAhead, [...params, lock, reserved]))[0]!);
+    const r = await this.claimingAhead(key, lockMs, reserved, async (lock) => (await this.call(op, this.sqlText.fetchWorkAhead, [...params, lock, reserved]))[0]!);
+    // Idle fetches of this filter with another session owner (each runtime slot is a group of its
+    // own, so the passOn in poll() does not reach them) take what was claimed: wake them, as a
+    // turn's ack that claimed ahead does.
+    if ((r.o_tokens as unknown[]).length > 0 && this.parkedWork.size > 0) this.workerWork.notify();
+    return r;
   }
 
   async ackWorkItem(lockToken: string, completion: WorkItem | null): Promise<void> {

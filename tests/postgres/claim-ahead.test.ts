@@ -450,32 +450,37 @@ pgTest("a fetch of another filter in the same process keeps fetches from claimin
   expect(spy.count("fetchWorkItem")).toBe(2);
 });
 
-pgTest("a fetch of this process parked while another one claims ahead is woken and takes a claimed item without a round trip", async () => {
-  const schema = freshSchema();
-  const a = await connect(schema);
-  await busyFetches(a, "fa-3-warm", 2);
-  const spy = spyQueries(a);
-  const parked = a.fetchWorkItem(30_000, 20_000, null, DEFAULT);
-  await spy.settled("fetchWorkItem"); // looked, found nothing, parks (the fallback poll is a minute away)
-  // Work that nobody announces: only the other fetch's claim can make the parked one look.
-  const sql = new SQL(pg.url!, { max: 1 });
-  try {
-    for (const id of [1, 2]) {
-      await sql.unsafe(
-        `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
-         SELECT $1::text, n, n, 'fa-3', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
-        [encodeWorkItem(activityItem("fa-3", id)), id],
-      );
+for (const [how, parkedSession, claimingSession] of [
+  ["of the same group", null, null],
+  ["with another session owner (another runtime slot: a group of its own)", { owner_id: "slot-2", lock_timeout: 30_000 }, { owner_id: "slot-1", lock_timeout: 30_000 }],
+] as const) {
+  pgTest(`a fetch of this process parked while another one claims ahead is woken and takes a claimed item without a round trip: ${how}`, async () => {
+    const schema = freshSchema();
+    const a = await connect(schema);
+    await busyFetches(a, "fa-3-warm", 2);
+    const spy = spyQueries(a);
+    const parked = a.fetchWorkItem(30_000, 20_000, parkedSession, DEFAULT);
+    await spy.settled("fetchWorkItem"); // looked, found nothing, parks (the fallback poll is a minute away)
+    // Work that nobody announces: only the other fetch's claim can make the parked one look.
+    const sql = new SQL(pg.url!, { max: 1 });
+    try {
+      for (const id of [1, 2]) {
+        await sql.unsafe(
+          `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
+           SELECT $1::text, n, n, 'fa-3', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
+          [encodeWorkItem(activityItem("fa-3", id)), id],
+        );
+      }
+    } finally {
+      await sql.close();
     }
-  } finally {
-    await sql.close();
-  }
-  const first = await a.fetchWorkItem(30_000, 0, null, DEFAULT);
-  expect(activityId(first)).toBe(1);
-  const second = await within("the parked fetch", parked, 10_000);
-  expect(activityId(second)).toBe(2);
-  expect(spy.count("fetchWorkItem")).toBe(2); // the parked fetch's first look and the claiming fetch
-});
+    const first = await a.fetchWorkItem(30_000, 0, claimingSession, DEFAULT);
+    expect(activityId(first)).toBe(1);
+    const second = await within("the parked fetch", parked, 10_000);
+    expect(activityId(second)).toBe(2);
+    expect(spy.count("fetchWorkItem")).toBe(2); // the parked fetch's first look and the claiming fetch
+  });
+}
 
 pgTest("close() while a worker fetch claiming ahead is still waiting: what it claims ahead is given back when it lands, not left locked", async () => {
   const schema = freshSchema();

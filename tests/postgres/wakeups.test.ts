@@ -182,10 +182,10 @@ pgTest("(d) two schemas on one server do not wake each other", async () => {
   expect(await fetched).toBeNull();
   const ms = performance.now() - t0;
   expect(ms).toBeGreaterThanOrEqual(1_450);
-  // Never woken: one look, then one more only at the poll timeout (the long poll's last look).
+  // Never woken: one look, then more only at the poll timeout (the long poll's last look; a timer
+  // that fires a fraction of a millisecond early makes that two looks).
   const looks = spy.records.filter((r) => r.op === "fetchOrchestrationItem").map((r) => r.start - t0);
-  expect(looks.length).toBeLessThanOrEqual(2);
-  for (const at of looks.slice(1)) expect(at).toBeGreaterThanOrEqual(1_450);
+  expect(looks.filter((at) => at < 1_450).length).toBe(1);
 
   // Control: A does hear its own schema.
   const sameSchema = await connect(x);

@@ -214,6 +214,7 @@ LANGUAGE plpgsql ${LOOKUP_SETTINGS} AS $$
 DECLARE
   v_now BIGINT := __S__.now_ms();
   v_skip TEXT[] := coalesce(p_skip, '{}');
+  v_unskipped BOOLEAN := false;
   v_cand TEXT;
   v_token TEXT;
   v_kinds TEXT[];
@@ -231,10 +232,12 @@ BEGIN
        AND m.instance_id <> ALL (v_skip)
      ORDER BY m.visible_at, m.id
      LIMIT 1;
-    IF NOT FOUND AND cardinality(p_skip) > 0 AND v_skip && p_skip THEN
-      -- Nothing else: look at the passed-over instances' locks after all. The caller's list may be
-      -- stale (a lock deleted with its instance, or expired during a long turn), and a fetch never
-      -- answers "nothing" while a message it could take is visible.
+    IF NOT FOUND AND NOT v_unskipped AND cardinality(p_skip) > 0 THEN
+      -- Nothing else: look at the passed-over instances' locks after all, once. The caller's list
+      -- may be stale (a lock deleted with its instance, or expired during a long turn), and a
+      -- fetch never answers "nothing" while a message it could take is visible. Once: what this
+      -- second look passes over (filtered out, being claimed, lost) stays passed over.
+      v_unskipped := true;
       v_skip := ARRAY(SELECT x FROM unnest(v_skip) AS x WHERE x <> ALL (p_skip));
       CONTINUE;
     END IF;
