@@ -460,6 +460,9 @@ export class PostgresProvider implements Provider {
       if (now >= deadline) return null;
       woken = true;
       if (signal.generation !== seen) continue; // woken while looking: look again now
+      // Items claimed ahead landed while this fetch looked (another fetch of this process claimed
+      // them, and found no idle fetch to wake): take one rather than sleep beside them.
+      if (claimedAhead?.more() === true) continue;
       let wait = Math.min(deadline - now, this.options.fallbackPollIntervalMs);
       if (r.nextDueMs !== null) wait = Math.min(wait, Math.max(r.nextDueMs, 1));
       const spot = parked.park(group, params);

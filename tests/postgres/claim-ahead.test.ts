@@ -482,6 +482,57 @@ for (const [how, parkedSession, claimingSession] of [
   });
 }
 
+pgTest("a fetch whose look found nothing because another fetch of this process claimed ahead meanwhile takes a held item instead of sleeping beside it", async () => {
+  const schema = freshSchema();
+  const a = await connect(schema);
+  // Demand enough for both fetches below to claim ahead (the first reserves its room while it looks).
+  await busyFetches(a, "fa-7-warm", 6);
+  // The first fetch's look is answered only once the gate opens (it found nothing: the queue is empty then).
+  type Call = (op: string, text: string, params: unknown[]) => Promise<unknown[]>;
+  const target = a as unknown as { call: Call };
+  const original = target.call.bind(a);
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  let looked!: () => void;
+  const lookDone = new Promise<void>((r) => (looked = r));
+  let gated = true;
+  let afterGate = 0;
+  target.call = async (op, text, params) => {
+    if (op === "fetchWorkItem" && !gated) afterGate++;
+    const r = await original(op, text, params);
+    if (op === "fetchWorkItem" && gated) {
+      gated = false;
+      looked();
+      await gate;
+    }
+    return r;
+  };
+  const slow = a.fetchWorkItem(30_000, 20_000, { owner_id: "slot-2", lock_timeout: 30_000 }, DEFAULT);
+  await lookDone;
+  // Work nobody announces, then the other slot's fetch claims it all: one for itself, one ahead.
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    for (const id of [1, 2]) {
+      await sql.unsafe(
+        `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
+         SELECT $1::text, n, n, 'fa-7', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
+        [encodeWorkItem(activityItem("fa-7", id)), id],
+      );
+    }
+  } finally {
+    await sql.close();
+  }
+  expect(activityId(await a.fetchWorkItem(30_000, 0, { owner_id: "slot-1", lock_timeout: 30_000 }, DEFAULT))).toBe(1);
+  expect(held(a).size).toBe(1);
+  afterGate = 0;
+  open();
+  // The slow fetch's look said "nothing"; the item held for it is there: it takes it, well within its hold.
+  const got = await within("the fetch whose look raced the claim", slow, 5_000);
+  expect(activityId(got)).toBe(2);
+  expect(afterGate).toBe(0); // taken from what was held, not given back and fetched again
+  expect(held(a).size).toBe(0);
+});
+
 pgTest("close() while a worker fetch claiming ahead is still waiting: what it claims ahead is given back when it lands, not left locked", async () => {
   const schema = freshSchema();
   const a = await connect(schema);
