@@ -806,20 +806,12 @@ export class PostgresProvider implements Provider {
     };
   }
 
-  async ackOrchestrationItem(
-    lockToken: string,
-    executionId: number,
-    historyDelta: Event[],
-    workerItems: WorkItem[],
-    orchestratorItems: WorkItem[],
-    metadata: ExecutionMetadata,
-    cancelledActivities: ScheduledActivityIdentifier[],
-  ): Promise<void> {
+  async ackOrchestrationItem(...args: Parameters<Provider["ackOrchestrationItem"]>): Promise<void> {
     try {
-      await this.ackTurn(lockToken, executionId, historyDelta, workerItems, orchestratorItems, metadata, cancelledActivities);
+      await this.ackTurn(...args);
     } finally {
       // Released, or in doubt: either way this process's fetches look its lock up again.
-      this.heldTurns.release(lockToken);
+      this.heldTurns.release(args[0]);
     }
   }
 

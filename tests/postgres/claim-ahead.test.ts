@@ -386,6 +386,23 @@ pgTest("close() does not wait without bound for an ack claiming ahead that is st
 
 // ---------------------------------------------------------------- a worker fetch that claims ahead
 
+/** Inserts activities `ids` of `instance` straight into the worker queue: work that nobody announces. */
+async function insertUnannounced(schema: string, instance: string, ids: number[]): Promise<void> {
+  const sql = new SQL(pg.url!, { max: 1 });
+  try {
+    for (const id of ids) {
+      await sql.unsafe(
+        `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
+         SELECT $1::text, n, n, $2::text, 1, $3::bigint FROM "${schema}".now_ms() AS n`,
+        [encodeWorkItem(activityItem(instance, id)), instance, id],
+      );
+    }
+  } finally {
+    await sql.close();
+  }
+}
+
+
 const activityId = (w: FetchedWorkItem | null) => (w !== null && w.item.type === "ActivityExecute" ? w.item.id : null);
 
 pgTest("a busy worker fetch that finds work claims more ahead, as many as were taken lately: the next fetches take them in queue order without a round trip, and B cannot take them meanwhile", async () => {
@@ -462,18 +479,7 @@ for (const [how, parkedSession, claimingSession] of [
     const parked = a.fetchWorkItem(30_000, 20_000, parkedSession, DEFAULT);
     await spy.settled("fetchWorkItem"); // looked, found nothing, parks (the fallback poll is a minute away)
     // Work that nobody announces: only the other fetch's claim can make the parked one look.
-    const sql = new SQL(pg.url!, { max: 1 });
-    try {
-      for (const id of [1, 2]) {
-        await sql.unsafe(
-          `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
-           SELECT $1::text, n, n, 'fa-3', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
-          [encodeWorkItem(activityItem("fa-3", id)), id],
-        );
-      }
-    } finally {
-      await sql.close();
-    }
+    await insertUnannounced(schema, "fa-3", [1, 2]);
     const first = await a.fetchWorkItem(30_000, 0, claimingSession, DEFAULT);
     expect(activityId(first)).toBe(1);
     const second = await within("the parked fetch", parked, 10_000);
@@ -510,18 +516,7 @@ pgTest("a fetch whose look found nothing because another fetch of this process c
   const slow = a.fetchWorkItem(30_000, 20_000, { owner_id: "slot-2", lock_timeout: 30_000 }, DEFAULT);
   await lookDone;
   // Work nobody announces, then the other slot's fetch claims it all: one for itself, one ahead.
-  const sql = new SQL(pg.url!, { max: 1 });
-  try {
-    for (const id of [1, 2]) {
-      await sql.unsafe(
-        `INSERT INTO "${schema}".worker_queue (work_item, visible_at, created_at, instance_id, execution_id, activity_id)
-         SELECT $1::text, n, n, 'fa-7', 1, $2::bigint FROM "${schema}".now_ms() AS n`,
-        [encodeWorkItem(activityItem("fa-7", id)), id],
-      );
-    }
-  } finally {
-    await sql.close();
-  }
+  await insertUnannounced(schema, "fa-7", [1, 2]);
   expect(activityId(await a.fetchWorkItem(30_000, 0, { owner_id: "slot-1", lock_timeout: 30_000 }, DEFAULT))).toBe(1);
   expect(held(a).size).toBe(1);
   afterGate = 0;

@@ -6,33 +6,15 @@
 // fetch functions directly, in a transaction on one connection, and read that transaction's own
 // scan counters (pg_stat_xact_user_tables), which do not wait for the statistics to be flushed.
 import { expect } from "bun:test";
-import { SQL } from "bun";
 import { TagFilter } from "../../src/core/queue-types.ts";
 import { activityItem, startItem } from "../../src/provider-tests/helpers.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, postgresTestKit } from "./helpers.ts";
+import { freshSchema, postgresTestKit, scansOfQuery } from "./helpers.ts";
 
 const pg = await postgresForTests();
 const { connect, pgTest } = postgresTestKit(pg, { poolMax: 2 });
 
-/** Runs `query` in a transaction and returns its first row with the transaction's sequential scans of `table`. */
-async function scansOf(schema: string, table: string, query: string): Promise<{ row: Record<string, unknown>; seqScans: number }> {
-  const sql = new SQL(pg.url!, { max: 1 });
-  try {
-    const conn = await sql.reserve();
-    try {
-      await conn.unsafe("BEGIN");
-      const [row] = await conn.unsafe(query);
-      const [stats] = await conn.unsafe(`SELECT coalesce(sum(seq_scan), 0)::int AS n FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = $2`, [schema, table]);
-      await conn.unsafe("ROLLBACK");
-      return { row, seqScans: stats.n };
-    } finally {
-      conn.release();
-    }
-  } finally {
-    await sql.close();
-  }
-}
+const scansOf = (schema: string, table: string, query: string) => scansOfQuery(pg.url!, schema, table, query);
 
 pgTest("an empty worker fetch reports when the held item's lock expires without scanning the worker queue", async () => {
   const schema = freshSchema();

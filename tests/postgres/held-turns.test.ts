@@ -9,7 +9,7 @@ import type { FetchedOrchestration } from "../../src/core/queue-types.ts";
 import { externalRaisedItem, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
 import { HeldTurns, MAX_HELD_TURNS_PASSED } from "../../src/providers/postgres/held-turns.ts";
 import { postgresForTests } from "../providers/postgres-server.ts";
-import { freshSchema, postgresTestKit } from "./helpers.ts";
+import { freshSchema, postgresTestKit, scansOfQuery } from "./helpers.ts";
 
 describe("HeldTurns", () => {
   test("an instance is listed from its fetch until its ack or abandon, or until its lock (as fetched or renewed) would have expired", () => {
@@ -40,25 +40,6 @@ describe("HeldTurns", () => {
 const pg = await postgresForTests();
 const { connect, pgTest } = postgresTestKit(pg, { fallbackPollIntervalMs: 60_000, poolMax: 3 });
 
-/** Index scans of `table` made by `query`, counted in its own transaction (pg_stat_xact_user_tables), and its first row. */
-async function indexScans(schema: string, table: string, query: string): Promise<{ row: Record<string, unknown>; scans: number }> {
-  const sql = new SQL(pg.url!, { max: 1 });
-  try {
-    const conn = await sql.reserve();
-    try {
-      await conn.unsafe("BEGIN");
-      const [row] = await conn.unsafe(query);
-      const [stats] = await conn.unsafe(`SELECT coalesce(sum(idx_scan), 0)::int AS n FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = $2`, [schema, table]);
-      await conn.unsafe("ROLLBACK");
-      return { row, scans: stats.n };
-    } finally {
-      conn.release();
-    }
-  } finally {
-    await sql.close();
-  }
-}
-
 pgTest("a fetch passes over the messages of an instance its caller holds without looking up its lock, and takes the next instance", async () => {
   const schema = freshSchema();
   const a = await connect(schema);
@@ -68,12 +49,12 @@ pgTest("a fetch passes over the messages of an instance its caller holds without
   for (let i = 0; i < 10; i++) await a.enqueueForOrchestrator(externalRaisedItem("ht-held", `e${i}`), null);
   await a.enqueueForOrchestrator(startItem("ht-next"), null);
   const fetch = (skip: string) => `SELECT * FROM "${schema}".fetch_orch_next(30000, false, '{0,0,0}', '{0,0,0}', 100, ${skip})`;
-  const looked = await indexScans(schema, "instance_locks", fetch("NULL"));
-  const passed = await indexScans(schema, "instance_locks", fetch("ARRAY['ht-held']"));
+  const looked = await scansOfQuery(pg.url!, schema, "instance_locks", fetch("NULL"));
+  const passed = await scansOfQuery(pg.url!, schema, "instance_locks", fetch("ARRAY['ht-held']"));
   expect(looked.row.o_instance).toBe("ht-next");
   expect(passed.row.o_instance).toBe("ht-next");
   // Without the list: one lock lookup per message of the held instance.
-  expect(looked.scans - passed.scans).toBeGreaterThanOrEqual(10);
+  expect(looked.indexScans - passed.indexScans).toBeGreaterThanOrEqual(10);
 });
 
 pgTest("a stale list never hides work: an instance whose lock went away while this process still lists it is fetched when nothing else is visible", async () => {

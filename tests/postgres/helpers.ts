@@ -3,6 +3,7 @@
  * stdout is read line by line while they run (conditions on the lines are awaited, never slept on).
  */
 import { afterAll, test } from "bun:test";
+import { SQL } from "bun";
 import { join } from "node:path";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import type { PgAvailability } from "../providers/postgres-server.ts";
@@ -229,4 +230,30 @@ export function postgresTestKit(
       else test(name, fn, timeoutMs);
     },
   };
+}
+
+/**
+ * Runs `query` alone in a transaction on a connection of its own and returns its first row with
+ * the scans of `schema`.`table` it made, read from the transaction's own counters
+ * (pg_stat_xact_user_tables), which do not wait for the statistics to be flushed.
+ */
+export async function scansOfQuery(url: string, schema: string, table: string, query: string): Promise<{ row: Record<string, unknown>; seqScans: number; indexScans: number }> {
+  const sql = new SQL(url, { max: 1 });
+  try {
+    const conn = await sql.reserve();
+    try {
+      await conn.unsafe("BEGIN");
+      const [row] = await conn.unsafe(query);
+      const [stats] = await conn.unsafe(
+        `SELECT coalesce(sum(seq_scan), 0)::int AS seq, coalesce(sum(idx_scan), 0)::int AS idx FROM pg_stat_xact_user_tables WHERE schemaname = $1 AND relname = $2`,
+        [schema, table],
+      );
+      await conn.unsafe("ROLLBACK");
+      return { row, seqScans: stats.seq, indexScans: stats.idx };
+    } finally {
+      conn.release();
+    }
+  } finally {
+    await sql.close();
+  }
 }

@@ -182,6 +182,16 @@ $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
 CREATE OR REPLACE FUNCTION __S__.token_row(p_token TEXT) RETURNS BIGINT LANGUAGE sql IMMUTABLE AS
 $$ SELECT CASE WHEN p_token ~ '^[0-9]{1,18}[.]' THEN split_part(p_token, '.', 1)::bigint END $$;
 
+-- Whether a worker fetch's tag filter admits an item tagged p_tag (null: untagged). p_mode:
+-- 'default' (untagged only), 'tags' (one of p_tags), 'default_and' (untagged or one of p_tags),
+-- 'any'. A plain SQL expression: the planner inlines it into the queries that use it.
+CREATE OR REPLACE FUNCTION __S__.tag_admits(p_mode TEXT, p_tags TEXT[], p_tag TEXT) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS
+$$ SELECT CASE p_mode
+            WHEN 'default' THEN p_tag IS NULL
+            WHEN 'tags' THEN p_tag = ANY (p_tags)
+            WHEN 'default_and' THEN p_tag IS NULL OR p_tag = ANY (p_tags)
+            ELSE true END $$;
+
 CREATE OR REPLACE FUNCTION __S__.enqueue_orch(p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
@@ -532,8 +542,7 @@ BEGIN
   VALUES (p_item, v_now, v_now, p_instance, p_execution_id, p_activity_id, p_session, p_tag);
 END $$;
 
--- Claims the oldest visible, unlocked work item the tag filter admits. p_tag_mode: 'default'
--- (untagged only), 'tags' (one of p_tags), 'default_and' (untagged or one of p_tags), 'any'.
+-- Claims the oldest visible, unlocked work item the tag filter admits (tag_admits).
 -- With p_session, an item of a session is taken only when the session is free or p_owner's, and
 -- the session is claimed for p_owner in the same transaction; without it, session items are not
 -- taken at all. Nothing found: only o_next_due_ms is set.
@@ -552,11 +561,7 @@ BEGIN
       FROM __S__.worker_queue AS w
       LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
      WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
-       AND CASE p_tag_mode
-             WHEN 'default' THEN w.tag IS NULL
-             WHEN 'tags' THEN w.tag = ANY (p_tags)
-             WHEN 'default_and' THEN w.tag IS NULL OR w.tag = ANY (p_tags)
-             ELSE true END
+       AND __S__.tag_admits(p_tag_mode, p_tags, w.tag)
        AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
        AND w.id <> ALL (v_skip)
      ORDER BY w.visible_at, w.id
@@ -620,11 +625,7 @@ BEGIN
       FROM __S__.worker_queue AS w
       LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
      WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
-       AND CASE p_tag_mode
-             WHEN 'default' THEN w.tag IS NULL
-             WHEN 'tags' THEN w.tag = ANY (p_tags)
-             WHEN 'default_and' THEN w.tag IS NULL OR w.tag = ANY (p_tags)
-             ELSE true END
+       AND __S__.tag_admits(p_tag_mode, p_tags, w.tag)
        AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
      ORDER BY w.visible_at, w.id
      LIMIT p_count
