@@ -1295,7 +1295,7 @@ const WORK_CLAIM_TYPES = ["bigint", "text", "text[]", "boolean", "text", "bigint
 /** Those parameters when nothing is to be claimed. */
 const NO_WORK_CLAIM: unknown[] = [0, "default", [], false, "", 0, 0];
 
-/** fetch_orch_next's parameters but the skip list, as a claim function takes them, from placeholder `$first` on. */
+/** fetch_orch_tail's parameters but the skip list, as a claim function takes them, from placeholder `$first` on. */
 const ORCH_CLAIM_PARAMS = (first: number) =>
   ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
 
@@ -1304,7 +1304,7 @@ function statements(q: string) {
   const placeholders = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}`).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
-    fetchOrch: `SELECT * FROM ${q}.fetch_orch_next($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[])`,
+    fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[])`,
     ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(ACK_ORCH_TYPES)})`,
     abandonOrch: `SELECT ${q}.abandon_orch($1::text, $2::bigint, $3::boolean)`,
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,

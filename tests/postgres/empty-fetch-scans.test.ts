@@ -40,7 +40,7 @@ pgTest("an empty orchestrator fetch reports when the held instance's lock expire
   expect((await a.fetchOrchestrationItem(30_000, 0))?.item.instance).toBe("scan-o");
   // A message for the locked instance: visible, not fetchable until the lock goes.
   await a.enqueueForOrchestrator(startItem("scan-o"), null);
-  const query = `SELECT * FROM "${schema}".fetch_orch_next(30000, false, '{0,0,0}', '{0,0,0}', 100, NULL)`;
+  const query = `SELECT * FROM "${schema}".fetch_orch_tail(30000, false, '{0,0,0}', '{0,0,0}', 100, NULL)`;
   const queue = await scansOf(schema, "orchestrator_queue", query);
   expect(queue.row.o_token).toBeNull();
   expect(Number(queue.row.o_next_due_ms)).toBeGreaterThan(25_000);

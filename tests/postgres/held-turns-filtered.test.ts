@@ -1,4 +1,4 @@
-// fetch_orch_next's list of held instances (docs/provider-contract.md §16.3) with the capability
+// fetch_orch_tail's list of held instances (docs/provider-contract.md §16.3) with the capability
 // filter: when nothing else is found the pick looks the listed instances' locks up, once. A listed
 // instance that is stale (its lock gone) and pinned outside the fetch's filter is passed over by
 // that second look too, and the fetch answers "nothing". Found by a review: the second look used
@@ -22,7 +22,7 @@ async function cancelSpinning(schema: string): Promise<number> {
   try {
     const rows = await sql.unsafe(
       `SELECT pg_cancel_backend(pid) AS c FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' AND query LIKE $1`,
-      [`%${schema}%fetch_orch_next%`],
+      [`%${schema}%fetch_orch_tail%`],
     );
     return rows.length;
   } finally {
@@ -39,7 +39,7 @@ async function pinnedAtV2WithWork(schema: string, id: string): Promise<void> {
   await p.ackOrchestrationItem(t.lockToken, 1, [startedEvent(id)], [], [externalRaisedItem(id, "ping")], runningMeta("TestOrch", "1.0.0", { pinned_duroxide_version: { major: 2, minor: 0, patch: 0 } }), []);
 }
 
-pgTest("fetch_orch_next returns when a passed-over instance is rejected by the capability filter and nothing else is visible", async () => {
+pgTest("fetch_orch_tail returns when a passed-over instance is rejected by the capability filter and nothing else is visible", async () => {
   const schema = freshSchema();
   await pinnedAtV2WithWork(schema, "spin-x");
   const sql = new SQL(pg.url!, { max: 1 });
@@ -49,7 +49,7 @@ pgTest("fetch_orch_next returns when a passed-over instance is rejected by the c
       await conn.unsafe("SET statement_timeout = '3s'");
       const started = performance.now();
       const answer = await conn
-        .unsafe(`SELECT o_token, o_next_due_ms FROM "${schema}".fetch_orch_next(30000, true, '{1,0,0}', '{1,99,99}', 100, ARRAY['spin-x'])`)
+        .unsafe(`SELECT o_token, o_next_due_ms FROM "${schema}".fetch_orch_tail(30000, true, '{1,0,0}', '{1,99,99}', 100, ARRAY['spin-x'])`)
         .then((rows: Record<string, unknown>[]) => ({ token: rows[0]!.o_token, error: null as string | null }), (err: Error) => ({ token: null, error: err.message }));
       // Without the list the same fetch answers "nothing" at once; with it, it spins until cancelled.
       expect({ error: answer.error, token: answer.token }).toEqual({ error: null, token: null });
@@ -84,7 +84,7 @@ pgTest("a filtered fetch that still lists an instance deleted, re-created elsewh
     expect(r).toBeNull();
   } finally {
     const cancelled = await cancelSpinning(schema);
-    if (cancelled > 0) console.log(`cancelled ${cancelled} fetch_orch_next still running on the server`);
+    if (cancelled > 0) console.log(`cancelled ${cancelled} fetch_orch_tail still running on the server`);
     await fetch.catch(() => {});
   }
 }, 30_000);

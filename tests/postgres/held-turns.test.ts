@@ -1,5 +1,5 @@
 // Passing over held instances (src/providers/postgres/held-turns.ts, docs/provider-contract.md
-// §16.3): an orchestrator fetch tells fetch_orch_next which instances this process holds locks on,
+// §16.3): an orchestrator fetch tells fetch_orch_tail which instances this process holds locks on,
 // and the pick passes over their messages without looking their locks up; a stale list never hides
 // work. The HeldTurns tests need no server.
 import { describe, expect, test } from "bun:test";
@@ -48,7 +48,7 @@ pgTest("a fetch passes over the messages of an instance its caller holds without
   // Ten messages for the held instance at the head of the queue, then one for another instance.
   for (let i = 0; i < 10; i++) await a.enqueueForOrchestrator(externalRaisedItem("ht-held", `e${i}`), null);
   await a.enqueueForOrchestrator(startItem("ht-next"), null);
-  const fetch = (skip: string) => `SELECT * FROM "${schema}".fetch_orch_next(30000, false, '{0,0,0}', '{0,0,0}', 100, ${skip})`;
+  const fetch = (skip: string) => `SELECT * FROM "${schema}".fetch_orch_tail(30000, false, '{0,0,0}', '{0,0,0}', 100, ${skip})`;
   const looked = await scansOfQuery(pg.url!, schema, "instance_locks", fetch("NULL"));
   const passed = await scansOfQuery(pg.url!, schema, "instance_locks", fetch("ARRAY['ht-held']"));
   expect(looked.row.o_instance).toBe("ht-next");

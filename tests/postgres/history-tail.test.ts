@@ -100,10 +100,10 @@ function recordCalls(provider: PostgresProvider): string[] {
   };
   return seen;
 }
-/** Whole-history reads a fetch made (the fetch itself calls fetch_orch_next, which has no ORDER BY in its text). */
+/** Whole-history reads a fetch made (the fetch itself calls fetch_orch_tail, which has no ORDER BY in its text). */
 const wholeReads = (calls: string[]) => calls.filter((c) => c.startsWith("fetchOrchestrationItem|") && c.includes("ORDER BY event_id")).length;
 /** Calls that claimed (or tried to claim) a turn: fetches, and writes that claim for an idle fetch (hand-offs). */
-const fetches = (calls: string[]) => calls.filter((c) => /\.(fetch_orch_next|enqueue_orch_claim|ack_work_many_claim)\(/.test(c)).length;
+const fetches = (calls: string[]) => calls.filter((c) => /\.(fetch_orch_tail|enqueue_orch_claim|ack_work_many_claim)\(/.test(c)).length;
 
 function registries() {
   const activities = ActivityRegistry.builder().register("Work", async (_c, i: number) => i).build();

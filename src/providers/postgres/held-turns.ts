@@ -4,7 +4,7 @@
  *
  * At the head of a busy orchestrator queue most messages belong to instances whose turn is
  * running (they arrived during it), and the fetch's pick looked each one's lock up, an index probe
- * per message. A fetch passes the instances listed here to fetch_orch_next, which passes over their
+ * per message. A fetch passes the instances listed here to fetch_orch_tail, which passes over their
  * messages without a lookup. The list is a hint, never a claim: an instance it leaves out is still
  * checked against its lock row. An entry counts only until its lock, as fetched or last renewed,
  * would have expired, so a turn whose ack never comes (a lost token, a runtime that stopped) does

@@ -173,6 +173,9 @@ export const FUNCTIONS = `
 -- Functions of version 1 that are gone.
 DROP FUNCTION IF EXISTS __S__.claim_settings();
 DROP FUNCTION IF EXISTS __S__.ack_work(TEXT, TEXT, TEXT, TEXT); -- replaced by ack_work_many
+-- Version 3 to 7's fetch, replaced by the one with a skip list (version 8), which five-argument
+-- calls reach through the list's default.
+DROP FUNCTION IF EXISTS __S__.fetch_orch_tail(BIGINT, BOOLEAN, BIGINT[], BIGINT[], INTEGER);
 
 CREATE OR REPLACE FUNCTION __S__.now_ms() RETURNS BIGINT LANGUAGE sql VOLATILE AS
 $$ SELECT floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint $$;
@@ -211,9 +214,10 @@ END $$;
 -- (docs/provider-contract.md §16.7). p_skip: instances the caller holds locks on (its turns in
 -- progress), passed over without looking their locks up: at the head of a busy queue most messages
 -- are for instances whose turn is running, and each lookup costs an index probe. A hint only:
--- when nothing else is found, their locks are looked up after all.
-CREATE OR REPLACE FUNCTION __S__.fetch_orch_next(
-  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER, p_skip TEXT[],
+-- when nothing else is found, their locks are looked up after all. Its default (NULL) keeps the
+-- five-argument calls of the previous release working during a rolling deploy.
+CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
+  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER, p_skip TEXT[] DEFAULT NULL,
   OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
   OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
   OUT o_messages TEXT[], OUT o_attempt INTEGER,
@@ -356,20 +360,6 @@ BEGIN
   END LOOP;
 END $$;
 
--- The version-3 fetch (no skip list), kept for processes of earlier releases still running against
--- an upgraded schema during a rolling deploy.
-CREATE OR REPLACE FUNCTION __S__.fetch_orch_tail(
-  p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
-  OUT o_instance TEXT, OUT o_token TEXT, OUT o_execution_id BIGINT,
-  OUT o_name TEXT, OUT o_version TEXT, OUT o_existed BOOLEAN,
-  OUT o_messages TEXT[], OUT o_attempt INTEGER,
-  OUT o_history TEXT[], OUT o_history_complete BOOLEAN, OUT o_started TEXT,
-  OUT o_kv_keys TEXT[], OUT o_kv_values TEXT[], OUT o_kv_times BIGINT[],
-  OUT o_next_due_ms BIGINT)
-LANGUAGE sql AS $$
-  SELECT * FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL)
-$$;
-
 -- The version-2 fetch (whole history), kept for processes of the previous release still running
 -- against an upgraded schema during a rolling deploy.
 CREATE OR REPLACE FUNCTION __S__.fetch_orch(
@@ -383,7 +373,7 @@ CREATE OR REPLACE FUNCTION __S__.fetch_orch(
 LANGUAGE sql AS $$
   SELECT f.o_instance, f.o_token, f.o_execution_id, f.o_name, f.o_version, f.o_existed, f.o_messages, f.o_attempt,
          f.o_history, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
-    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, NULL, NULL) AS f
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, NULL) AS f
 $$;
 
 -- Commits one turn (docs/provider-contract.md §3.3): checks the lock, deletes the batch, writes
@@ -695,7 +685,7 @@ END $$;
 -- (same rules, same lock), and restores synchronous_commit, which the claim turns off for its
 -- own transaction: the write's commit stays durable.
 
--- enqueue_orch, then fetch_orch_next for the parked fetch.
+-- enqueue_orch, then fetch_orch_tail for the parked fetch.
 CREATE OR REPLACE FUNCTION __S__.enqueue_orch_claim(
   p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT,
   p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
@@ -713,11 +703,11 @@ BEGIN
          f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
     INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
          o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
-    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL) AS f;
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
--- ack_work_many (o_done: its result), then fetch_orch_next for the parked fetch.
+-- ack_work_many (o_done: its result), then fetch_orch_tail for the parked fetch.
 CREATE OR REPLACE FUNCTION __S__.ack_work_many_claim(
   p_tokens TEXT[], p_instances TEXT[], p_kinds TEXT[], p_items TEXT[],
   p_lock_ms BIGINT, p_filtered BOOLEAN, p_min BIGINT[], p_max BIGINT[], p_tail INTEGER,
@@ -736,7 +726,7 @@ BEGIN
          f.o_history, f.o_history_complete, f.o_started, f.o_kv_keys, f.o_kv_values, f.o_kv_times, f.o_next_due_ms
     INTO o_instance, o_token, o_execution_id, o_name, o_version, o_existed, o_messages, o_attempt,
          o_history, o_history_complete, o_started, o_kv_keys, o_kv_values, o_kv_times, o_next_due_ms
-    FROM __S__.fetch_orch_next(p_lock_ms, p_filtered, p_min, p_max, p_tail, NULL) AS f;
+    FROM __S__.fetch_orch_tail(p_lock_ms, p_filtered, p_min, p_max, p_tail) AS f;
   PERFORM set_config('synchronous_commit', v_sync, true);
 END $$;
 
@@ -954,7 +944,7 @@ export const MIGRATIONS: readonly Migration[] = [
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
   { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
-  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement; fetch_orch_next: a fetch passes over the instances its caller holds", sql: FUNCTIONS },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement; fetch_orch_tail: a fetch passes over the instances its caller holds", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
