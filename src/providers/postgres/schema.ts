@@ -195,6 +195,19 @@ $$ SELECT CASE p_mode
             WHEN 'default_and' THEN p_tag IS NULL OR p_tag = ANY (p_tags)
             ELSE true END $$;
 
+-- Whether a worker fetch may take worker row w now (p_now): visible, unlocked or its lock lapsed,
+-- admitted by the tag filter, and no item of a session another owner holds (p_session: the fetch
+-- has a session config for p_owner; without one it takes no session item). p_held and p_holder
+-- are the row's session as held now (null when free). The one rule of every worker pick: a fetch
+-- (fetch_work) and a claim ahead for the next fetches (claim_work_ahead) must agree on what a
+-- fetch would take. Plain SQL: the planner inlines it, and the pick still walks idx_worker_visible.
+CREATE OR REPLACE FUNCTION __S__.work_takable(
+  p_visible_at BIGINT, p_lock_token TEXT, p_locked_until BIGINT, p_tag TEXT, p_session_id TEXT, p_held TEXT, p_holder TEXT,
+  p_now BIGINT, p_tag_mode TEXT, p_tags TEXT[], p_session BOOLEAN, p_owner TEXT) RETURNS BOOLEAN LANGUAGE sql IMMUTABLE AS
+$$ SELECT p_visible_at <= p_now AND (p_lock_token IS NULL OR p_locked_until <= p_now)
+      AND __S__.tag_admits(p_tag_mode, p_tags, p_tag)
+      AND (p_session_id IS NULL OR (p_session AND (p_held IS NULL OR p_holder = p_owner))) $$;
+
 CREATE OR REPLACE FUNCTION __S__.enqueue_orch(p_instance TEXT, p_kind TEXT, p_item TEXT, p_delay_ms BIGINT) RETURNS void
 LANGUAGE plpgsql AS $$
 DECLARE v_now BIGINT := __S__.now_ms();
@@ -550,9 +563,8 @@ BEGIN
     SELECT w.id, w.work_item, w.attempt_count, w.session_id INTO v_row
       FROM __S__.worker_queue AS w
       LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
-     WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
-       AND __S__.tag_admits(p_tag_mode, p_tags, w.tag)
-       AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
+     WHERE __S__.work_takable(w.visible_at, w.lock_token, w.locked_until, w.tag, w.session_id, o.session_id, o.worker_id,
+                              v_now, p_tag_mode, p_tags, p_session, p_owner)
        AND w.id <> ALL (v_skip)
      ORDER BY w.visible_at, w.id
      LIMIT 1
@@ -614,9 +626,8 @@ BEGIN
     SELECT w.id, w.session_id
       FROM __S__.worker_queue AS w
       LEFT JOIN __S__.sessions AS o ON p_session AND o.session_id = w.session_id AND o.locked_until > v_now
-     WHERE w.visible_at <= v_now AND (w.lock_token IS NULL OR w.locked_until <= v_now)
-       AND __S__.tag_admits(p_tag_mode, p_tags, w.tag)
-       AND (w.session_id IS NULL OR (p_session AND (o.session_id IS NULL OR o.worker_id = p_owner)))
+     WHERE __S__.work_takable(w.visible_at, w.lock_token, w.locked_until, w.tag, w.session_id, o.session_id, o.worker_id,
+                              v_now, p_tag_mode, p_tags, p_session, p_owner)
      ORDER BY w.visible_at, w.id
      LIMIT p_count
      FOR UPDATE OF w SKIP LOCKED
@@ -937,14 +948,15 @@ END $$;
 export const MIGRATIONS: readonly Migration[] = [
   { version: 1, description: "tables and indexes", sql: TABLES },
   // Version 2 installed the functions; each later version re-creates all of them (§16.2), so
-  // versions 2 to 7 now have nothing left to do.
+  // versions 2 to 8 now have nothing left to do.
   { version: 2, description: "hot-path functions: capability filter checked per candidate, planner settings as a SET clause", sql: "" },
   { version: 3, description: "fetch_orch_tail: a turn reads the tail of a long history, not all of it", sql: "" },
   { version: 4, description: "hand-offs: a write claims the work it makes for a fetch parked in the same process", sql: "" },
   { version: 5, description: "start_ack_orch and hold_start: a start committed with its first turn", sql: "" },
   { version: 6, description: "start_ack_orch and hold_start: a start with a visible message waiting goes through the queue", sql: "" },
   { version: 7, description: "lock_new_instance: the rule start_ack_orch and hold_start share, in one function", sql: "" },
-  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement; fetch_orch_tail: a fetch passes over the instances its caller holds", sql: FUNCTIONS },
+  { version: 8, description: "fetch_work_ahead: a worker fetch that finds work claims more ahead for this process; claim_work_ahead: claims ahead in one statement, for fetches and acks; ack_work_many in one statement; fetch_orch_tail: a fetch passes over the instances its caller holds", sql: "" },
+  { version: 9, description: "work_takable: the one rule of every worker pick (fetch_work, claim_work_ahead)", sql: FUNCTIONS },
 ];
 
 /** The newest schema version this code knows. */
