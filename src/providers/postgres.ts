@@ -45,6 +45,7 @@ import { FlushWatch } from "./postgres/flush-watch.ts";
 import { FusedStarts, type HeldStart } from "./postgres/fused-starts.ts";
 import { Listener } from "./postgres/listener.ts";
 import { ParkedFetches, type ParkedFetch } from "./postgres/parked-fetches.ts";
+import { bigintList, PackedTexts, unpackSql, wire } from "./postgres/packed-texts.ts";
 import { checkStorable } from "./postgres/storable.ts";
 import { migrate } from "./postgres/migrate.ts";
 import { channelOf, checkUrl, quoted, resolveOptions, type PostgresProviderOptions, type ResolvedOptions } from "./postgres/options.ts";
@@ -309,7 +310,7 @@ export class PostgresProvider implements Provider {
     if (this.closed) throw ProviderError.closed(op);
     checkStorable(op, params);
     try {
-      return (await this.sql.unsafe(text, params)) as Row[];
+      return (await this.sql.unsafe(text, wire(params))) as Row[];
     } catch (err) {
       if (this.closed) throw ProviderError.closed(op);
       throw postgresError(op, err);
@@ -352,7 +353,7 @@ export class PostgresProvider implements Provider {
     let statementFailed = false;
     try {
       const results = await this.sql.begin(async (tx) => {
-        const settled = await Promise.allSettled(batch.map((w) => tx.unsafe(w.text, w.params)));
+        const settled = await Promise.allSettled(batch.map((w) => tx.unsafe(w.text, wire(w.params))));
         if (settled.some((r) => r.status === "rejected")) {
           statementFailed = true;
           throw new Error("a write of the batch failed: rolled back, each write runs alone");
@@ -571,7 +572,7 @@ export class PostgresProvider implements Provider {
   private async writeEvenClosing(op: string, text: string, params: unknown[]): Promise<Row[]> {
     if (!this.closed) return this.write(op, text, params);
     try {
-      return (await this.sql.unsafe(text, params)) as Row[];
+      return (await this.sql.unsafe(text, wire(params))) as Row[];
     } catch (err) {
       throw postgresError(op, err);
     }
@@ -1001,7 +1002,7 @@ export class PostgresProvider implements Provider {
   /** One batch of worker acks: one call of ack_work_many; an ack whose lock is gone fails alone. */
   private async sendWorkAcks(acks: WorkAck[]): Promise<Outcome<Promise<void> | undefined>[]> {
     const op = "ackWorkItem";
-    const params = [acks.map((a) => a.token), acks.map((a) => a.instance), acks.map((a) => a.kind), acks.map((a) => a.item)];
+    const params = [acks.map((a) => a.token), acks.map((a) => a.instance), PackedTexts.of(acks.map((a) => a.kind)), PackedTexts.of(acks.map((a) => a.item))];
     const completes = acks.some((a) => a.item !== null);
     // A completion makes orchestrator work: a fetch of this process idle on that queue gets it in the same transaction.
     const [spot] = completes ? this.parkedOrch.reserve(1) : [];
@@ -1122,9 +1123,9 @@ export class PostgresProvider implements Provider {
     await this.call(op, this.sqlText.appendHistory, [
       instance,
       executionId,
-      v.events.map((e) => e.event_id),
-      v.events.map((e) => e.type),
-      v.texts,
+      bigintList(v.events.map((e) => e.event_id)),
+      PackedTexts.of(v.events.map((e) => e.type)),
+      PackedTexts.of(v.texts),
     ]);
   }
 
@@ -1246,19 +1247,19 @@ function ackParams(
   const params = [
     lockToken,
     executionId,
-    events.map((e) => e.event_id),
-    events.map((e) => e.type),
-    v.deltaTexts,
-    w.items,
+    bigintList(events.map((e) => e.event_id)),
+    PackedTexts.of(events.map((e) => e.type)),
+    PackedTexts.of(v.deltaTexts),
+    PackedTexts.of(w.items),
     w.inst,
-    w.exec,
-    w.act,
+    bigintList(w.exec),
+    bigintList(w.act),
     w.sess,
     w.tag,
     o.inst,
-    o.kind,
-    o.items,
-    o.delay,
+    PackedTexts.of(o.kind),
+    PackedTexts.of(o.items),
+    bigintList(o.delay),
     md.orchestration_name ?? null,
     md.orchestration_version ?? null,
     md.parent_instance_id ?? null,
@@ -1270,24 +1271,27 @@ function ackParams(
     kv.ops,
     kv.keys,
     kv.values,
-    kv.times,
+    bigintList(kv.times),
     v.cancelled.map((c) => c.instance),
-    v.cancelled.map((c) => c.execution_id),
-    v.cancelled.map((c) => c.activity_id),
+    bigintList(v.cancelled.map((c) => c.execution_id)),
+    bigintList(v.cancelled.map((c) => c.activity_id)),
   ];
   return { params, activityTexts: w.items, firstDelayMs: o.delay.length > 0 ? Math.min(...o.delay) : null };
 }
 
-/** The types of ack_orch's parameters, in its order (see ackParams). */
+/** The types of ack_orch's parameters, in its order (see ackParams); "packed": a PackedTexts, a text[] once unpacked. */
 const ACK_ORCH_TYPES = [
-  "text", "bigint", "bigint[]", "text[]", "text[]",
-  "text[]", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
-  "text[]", "text[]", "text[]", "bigint[]",
+  "text", "bigint", "bigint[]", "packed", "packed",
+  "packed", "text[]", "bigint[]", "bigint[]", "text[]", "text[]",
+  "text[]", "packed", "packed", "bigint[]",
   "text", "text", "text", "text", "text", "bigint[]",
   "boolean", "text",
   "text[]", "text[]", "text[]", "bigint[]",
   "text[]", "bigint[]", "bigint[]",
 ];
+
+/** The types of ack_work_many's parameters: tokens, instances, kinds and items (null: no completion). */
+const ACK_WORK_TYPES = ["text[]", "text[]", "packed", "packed"];
 
 /** The worker claims' parameters after ack_orch's: fetch_work's (lock, tag mode, tags, session, owner, session lock) and a count. */
 const WORK_CLAIM_TYPES = ["bigint", "text", "text[]", "boolean", "text", "bigint", "integer"];
@@ -1301,7 +1305,8 @@ const ORCH_CLAIM_PARAMS = (first: number) =>
 
 /** Every statement's text, for one schema. */
 function statements(q: string) {
-  const placeholders = (types: string[]) => types.map((t, i) => `$${i + 1}::${t}`).join(", ");
+  const placeholders = (types: string[], first = 1) =>
+    types.map((t, i) => (t === "packed" ? unpackSql(first + i) : `$${first + i}::${t}`)).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
     fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[])`,
@@ -1311,13 +1316,13 @@ function statements(q: string) {
     enqueueWorker: `SELECT ${q}.enqueue_worker($1::text, $2::text, $3::bigint, $4::bigint, $5::text, $6::text)`,
     fetchWork: `SELECT * FROM ${q}.fetch_work($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint)`,
     fetchWorkAhead: `SELECT * FROM ${q}.fetch_work_ahead($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint, $7::bigint, $8::integer)`,
-    ackWorkMany: `SELECT ${q}.ack_work_many($1::text[], $2::text[], $3::text[], $4::text[]) AS done`,
+    ackWorkMany: `SELECT ${q}.ack_work_many(${placeholders(ACK_WORK_TYPES)}) AS done`,
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
     enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
     // Committed without waiting for the WAL flush (see flush-watch.ts): the function restores
     // synchronous_commit for its own write, and set_config, evaluated after it returned, turns it
     // off again for the commit.
-    ackWorkManyClaim: `SELECT o_done AS done, f.*, set_config('synchronous_commit', 'off', true) AS async_commit FROM ${q}.ack_work_many_claim($1::text[], $2::text[], $3::text[], $4::text[], ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    ackWorkManyClaim: `SELECT o_done AS done, f.*, set_config('synchronous_commit', 'off', true) AS async_commit FROM ${q}.ack_work_many_claim(${placeholders(ACK_WORK_TYPES)}, ${ORCH_CLAIM_PARAMS(5)}) AS f`,
     // One commit that waits for the WAL flush, and nothing else: a transactional message is the
     // smallest WAL-logged write (a commit with no WAL of its own is not flushed). Where a role may
     // not emit it, a no-op update of the migrations table flushes instead.
@@ -1327,7 +1332,7 @@ function statements(q: string) {
     queueStart: `INSERT INTO ${q}.orchestrator_queue (instance_id, kind, work_item, visible_at, created_at, attempt_count) SELECT $1::text, 'StartOrchestration', $2::text, n + $3::bigint, n, $4::integer FROM ${q}.now_ms() AS n`,
     firstEvent: `SELECT event_data FROM ${q}.history WHERE instance_id = $1::text AND execution_id = $2::bigint ORDER BY event_id LIMIT 1`,
     holdStart: `SELECT ${q}.hold_start($1::text, $2::text, $3::text, $4::bigint) AS locked`,
-    startAckOrch: `SELECT * FROM ${q}.start_ack_orch($1::text, $2::bigint, ${[...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES].map((t, i) => `$${i + 3}::${t}`).join(", ")})`,
+    startAckOrch: `SELECT * FROM ${q}.start_ack_orch($1::text, $2::bigint, ${placeholders([...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES], 3)})`,
     ackOrchClaimWork: `SELECT * FROM ${q}.ack_orch_claim_work(${placeholders([...ACK_ORCH_TYPES, ...WORK_CLAIM_TYPES])})`,
     abandonWork: `SELECT ${q}.abandon_work($1::text, $2::bigint, $3::boolean)`,
     renewWork: `SELECT ${q}.renew_work($1::text, $2::bigint)`,
@@ -1347,7 +1352,7 @@ function statements(q: string) {
       ORDER BY event_id`,
     readExecution: `SELECT event_data FROM ${q}.history WHERE instance_id = $1::text AND execution_id = $2::bigint ORDER BY event_id`,
     appendHistory: `INSERT INTO ${q}.history (instance_id, execution_id, event_id, event_type, event_data, created_at)
-      SELECT $1::text, $2::bigint, e.id, e.t, e.d, ${q}.now_ms() FROM unnest($3::bigint[], $4::text[], $5::text[]) AS e(id, t, d)`,
+      SELECT $1::text, $2::bigint, e.id, e.t, e.d, ${q}.now_ms() FROM unnest($3::bigint[], ${unpackSql(4)}, ${unpackSql(5)}) AS e(id, t, d)`,
     customStatus: `SELECT custom_status, custom_status_version FROM ${q}.instances WHERE instance_id = $1::text AND custom_status_version > $2::bigint`,
     // The execution's overlay (kv_delta) wins over the committed values (kv_store).
     kvValue: `SELECT value FROM ${q}.kv_delta WHERE instance_id = $1::text AND key = $2::text

@@ -6,7 +6,18 @@ import { ProviderError, TagFilter } from "../../src/provider-api.ts";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
 import { postgresError } from "../../src/providers/postgres/errors.ts";
 import { decodeText, encodeText } from "../../src/providers/postgres/text-codec.ts";
-import { activityItem, customStatusEvent, kvSetEvent, runningMeta, startItem, startedEvent } from "../../src/provider-tests/helpers.ts";
+import {
+  activityCompletedItem,
+  activityItem,
+  activityScheduledEvent,
+  customStatusEvent,
+  externalRaisedItem,
+  kvSetEvent,
+  runningMeta,
+  startItem,
+  startedEvent,
+  tryFetchWork,
+} from "../../src/provider-tests/helpers.ts";
 import { postgresForTests } from "./postgres-server.ts";
 
 const pg = await postgresForTests();
@@ -169,6 +180,40 @@ if (pg.url === null) {
       // A well-formed surrogate pair is fine.
       await p.enqueueForOrchestrator(startItem("emoji-😀"), null);
       expect((await p.fetchOrchestrationItem(30_000, 0))?.item.instance).toBe("emoji-😀");
+      await p.close();
+    });
+
+    test("events and work items holding the packed lists' separators (U+001E, U+001F), quotes, backslashes, braces and commas round-trip exactly (turn ack, worker ack, append)", async () => {
+      // Lists of JSON texts travel as one text split on U+001E on the server (packed-texts.ts):
+      // a value holding it, or the null marker U+001F, must come back as it went in.
+      const odd = 'a\u001eb\u001fc"d\\e{f,g}h NULL \u001e';
+      const p = await fresh();
+      await p.enqueueForOrchestrator(startItem("sep", { input: odd }), null);
+      const f = await p.fetchOrchestrationItem(30_000, 0);
+      expect(f!.item.messages[0]).toMatchObject({ type: "StartOrchestration", input: odd });
+      const events = [startedEvent("sep", 1, { input: odd }), activityScheduledEvent("sep", 1, 2, "A", odd), activityScheduledEvent("sep", 1, 3, "B", odd)];
+      await p.ackOrchestrationItem(
+        f!.lockToken,
+        1,
+        events,
+        [activityItem("sep", 2, { name: "A", input: odd }), activityItem("sep", 3, { name: "B", input: odd })],
+        [externalRaisedItem("sep", "E", odd)],
+        runningMeta(),
+        [],
+      );
+      expect(await p.read("sep")).toEqual(events);
+      const w1 = await tryFetchWork(p, 30_000);
+      const w2 = await tryFetchWork(p, 30_000);
+      expect([w1!.item, w2!.item].map((i) => (i as { input: string }).input)).toEqual([odd, odd]);
+      // One ack with a completion and one without (a null element of the packed list), in one batch.
+      await Promise.all([p.ackWorkItem(w1!.lockToken, activityCompletedItem("sep", (w1!.item as { id: number }).id, odd)), p.ackWorkItem(w2!.lockToken, null)]);
+      const g = await p.fetchOrchestrationItem(30_000, 0);
+      expect(g!.item.history).toEqual(events);
+      expect(g!.item.messages).toEqual([externalRaisedItem("sep", "E", odd), activityCompletedItem("sep", (w1!.item as { id: number }).id, odd)]);
+      const more = [activityScheduledEvent("sep", 1, 4, "C", odd)];
+      await p.abandonOrchestrationItem(g!.lockToken, 0);
+      await p.appendWithExecution("sep", 1, more);
+      expect(await p.read("sep")).toEqual([...events, ...more]);
       await p.close();
     });
 

@@ -7,13 +7,15 @@
  * this.
  */
 import { ProviderError } from "../../core/errors.ts";
+import { PackedTexts } from "./packed-texts.ts";
 
 /** A NUL, or a surrogate half without its partner: what PostgreSQL text cannot hold exactly. */
 export const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 function unstorable(v: unknown, depth: number): string | null {
   if (typeof v === "string") return UNSTORABLE.test(v) ? v : null;
-  if (depth > 3 || v === null || typeof v !== "object") return null;
+  // JSON text and type names: storable by construction (packed-texts.ts).
+  if (depth > 3 || v === null || typeof v !== "object" || v instanceof PackedTexts) return null;
   for (const x of Array.isArray(v) ? v : Object.values(v)) {
     const bad = unstorable(x, depth + 1);
     if (bad !== null) return bad;
