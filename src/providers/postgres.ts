@@ -45,7 +45,7 @@ import { FlushWatch } from "./postgres/flush-watch.ts";
 import { FusedStarts, type HeldStart } from "./postgres/fused-starts.ts";
 import { Listener } from "./postgres/listener.ts";
 import { ParkedFetches, type ParkedFetch } from "./postgres/parked-fetches.ts";
-import { bigintList, PackedTexts, unpackSql, wire } from "./postgres/packed-texts.ts";
+import { bigintList, PackedTexts, packSql, unpackSql, unpackTexts, wire } from "./postgres/packed-texts.ts";
 import { checkStorable } from "./postgres/storable.ts";
 import { migrate } from "./postgres/migrate.ts";
 import { channelOf, checkUrl, quoted, resolveOptions, type PostgresProviderOptions, type ResolvedOptions } from "./postgres/options.ts";
@@ -770,7 +770,7 @@ export class PostgresProvider implements Provider {
     const executionId = Number(r.o_execution_id);
     try {
       // The fetch brought the history's last events; the rest is held here or read whole (§16.7).
-      const got = this.historyTails.assemble(instance, executionId, r.o_history as string[], r.o_history_complete === true);
+      const got = this.historyTails.assemble(instance, executionId, unpackTexts(r.o_history), r.o_history_complete === true);
       if ("events" in got) history = got.events;
       else {
         const rows = await this.call(op, this.sqlText.readExecution, [instance, executionId]);
@@ -1303,13 +1303,22 @@ const NO_WORK_CLAIM: unknown[] = [0, "default", [], false, "", 0, 0];
 const ORCH_CLAIM_PARAMS = (first: number) =>
   ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
 
+/**
+ * The columns of a claimed orchestrator batch (fetch_orch_tail's, as every claim returns them),
+ * from a call aliased `f`. The history, the bulk of it, comes back packed (packed-texts.ts).
+ */
+const ORCH_BATCH = [
+  "f.o_instance", "f.o_token", "f.o_execution_id", "f.o_name", "f.o_version", "f.o_existed", "f.o_messages", "f.o_attempt",
+  `${packSql("f.o_history")} AS o_history`, "f.o_history_complete", "f.o_started", "f.o_kv_keys", "f.o_kv_values", "f.o_kv_times", "f.o_next_due_ms",
+].join(", ");
+
 /** Every statement's text, for one schema. */
 function statements(q: string) {
   const placeholders = (types: string[], first = 1) =>
     types.map((t, i) => (t === "packed" ? unpackSql(first + i) : `$${first + i}::${t}`)).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
-    fetchOrch: `SELECT * FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[])`,
+    fetchOrch: `SELECT ${ORCH_BATCH} FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[]) AS f`,
     ackOrch: `SELECT * FROM ${q}.ack_orch(${placeholders(ACK_ORCH_TYPES)})`,
     abandonOrch: `SELECT ${q}.abandon_orch($1::text, $2::bigint, $3::boolean)`,
     renewOrch: `SELECT ${q}.renew_orch($1::text, $2::bigint)`,
@@ -1318,11 +1327,11 @@ function statements(q: string) {
     fetchWorkAhead: `SELECT * FROM ${q}.fetch_work_ahead($1::bigint, $2::text, $3::text[], $4::boolean, $5::text, $6::bigint, $7::bigint, $8::integer)`,
     ackWorkMany: `SELECT ${q}.ack_work_many(${placeholders(ACK_WORK_TYPES)}) AS done`,
     // The hand-offs (see parked-fetches.ts): a write, then a claim for an idle fetch of this process.
-    enqueueOrchClaim: `SELECT * FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)})`,
+    enqueueOrchClaim: `SELECT ${ORCH_BATCH} FROM ${q}.enqueue_orch_claim($1::text, $2::text, $3::text, $4::bigint, ${ORCH_CLAIM_PARAMS(5)}) AS f`,
     // Committed without waiting for the WAL flush (see flush-watch.ts): the function restores
     // synchronous_commit for its own write, and set_config, evaluated after it returned, turns it
     // off again for the commit.
-    ackWorkManyClaim: `SELECT o_done AS done, f.*, set_config('synchronous_commit', 'off', true) AS async_commit FROM ${q}.ack_work_many_claim(${placeholders(ACK_WORK_TYPES)}, ${ORCH_CLAIM_PARAMS(5)}) AS f`,
+    ackWorkManyClaim: `SELECT o_done AS done, ${ORCH_BATCH}, set_config('synchronous_commit', 'off', true) AS async_commit FROM ${q}.ack_work_many_claim(${placeholders(ACK_WORK_TYPES)}, ${ORCH_CLAIM_PARAMS(5)}) AS f`,
     // One commit that waits for the WAL flush, and nothing else: a transactional message is the
     // smallest WAL-logged write (a commit with no WAL of its own is not flushed). Where a role may
     // not emit it, a no-op update of the migrations table flushes instead.

@@ -211,7 +211,7 @@ if (pg.url === null) {
       expect(g!.item.history).toEqual(events);
       expect(g!.item.messages).toEqual([externalRaisedItem("sep", "E", odd), activityCompletedItem("sep", (w1!.item as { id: number }).id, odd)]);
       const more = [activityScheduledEvent("sep", 1, 4, "C", odd)];
-      await p.abandonOrchestrationItem(g!.lockToken, 0);
+      await p.abandonOrchestrationItem(g!.lockToken, 0, false);
       await p.appendWithExecution("sep", 1, more);
       expect(await p.read("sep")).toEqual([...events, ...more]);
       await p.close();

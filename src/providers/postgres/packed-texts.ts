@@ -54,6 +54,21 @@ export function bigintList(nums: readonly number[]): string {
   return `{${nums.join(",")}}`;
 }
 
+/**
+ * The SQL that packs a text[] expression of JSON texts (a stored history) into one text, for a
+ * result: the server then sends one string instead of quoting every element, and this process
+ * splits it (`unpackTexts`) instead of parsing an array literal.
+ */
+export function packSql(expr: string): string {
+  return `array_to_string(${expr}, E'\\x1e')`;
+}
+
+/** The texts of a list packed by `packSql` (null or empty: none). */
+export function unpackTexts(v: unknown): string[] {
+  if (Array.isArray(v)) return v as string[];
+  return typeof v === "string" && v.length > 0 ? v.split(SEPARATOR) : [];
+}
+
 /** The parameters as Bun.SQL takes them: each PackedTexts replaced by its text. */
 export function wire(params: readonly unknown[]): unknown[] {
   let out: unknown[] | null = null;
