@@ -31,7 +31,7 @@ import type { ExecutionStatus } from "./core/status.ts";
 import { SEMVER_RULE, tryParseSemver } from "./core/semver.ts";
 import { EXECUTION_STATUSES, isExecutionStatus } from "./core/status.ts";
 import type { WorkItem } from "./core/work-items.ts";
-import { instanceSignals, type InstanceSignals } from "./instance-signals.ts";
+import { instanceSignals, type InstanceSignals, type TerminalSnapshot } from "./instance-signals.ts";
 import type { Provider, ProviderAdmin } from "./provider.ts";
 
 interface CustomStatusFields {
@@ -55,6 +55,14 @@ export type OrchestrationStatus<T = unknown> =
     } & CustomStatusFields)
   | ({ status: "Completed"; output: T } & CustomStatusFields)
   | ({ status: "Failed"; details: ErrorDetails; message: string } & CustomStatusFields);
+
+/** The terminal status a snapshot stands for, as `status()` would build it from a read (each caller gets its own objects). */
+function fromSnapshot<T>(s: TerminalSnapshot): TerminalStatus<T> {
+  const custom = { customStatus: s.customStatus, customStatusVersion: s.customStatusVersion };
+  if (s.end.status === "Completed") return { status: "Completed", output: decodePayload(s.end.output) as T, ...custom };
+  const details = structuredClone(s.end.details);
+  return { status: "Failed", details, message: renderErrorDetails(details), ...custom };
+}
 
 /** The statuses a wait for completion returns. */
 export type TerminalStatus<T = unknown> = Extract<OrchestrationStatus<T>, { status: "Completed" | "Failed" }>;
@@ -200,6 +208,7 @@ export class Client {
         return isTerminal(s) ? s : undefined;
       },
       true,
+      (snapshot) => fromSnapshot<T>(snapshot),
     );
   }
 
@@ -211,11 +220,18 @@ export class Client {
       throw invalid(`${op}: lastSeenVersion must be a non-negative integer (0 = never seen), got ${describe(lastSeenVersion)}`);
     }
     const timeoutMs = checkWait(op, options);
-    return this.waitUntil(op, instanceId, timeoutMs, async () => {
-      const s = await this.status<T>(instanceId);
-      if (isTerminal(s)) return s;
-      return s.status === "Running" && s.customStatusVersion > lastSeenVersion ? s : undefined;
-    });
+    return this.waitUntil(
+      op,
+      instanceId,
+      timeoutMs,
+      async () => {
+        const s = await this.status<T>(instanceId);
+        if (isTerminal(s)) return s;
+        return s.status === "Running" && s.customStatusVersion > lastSeenVersion ? s : undefined;
+      },
+      false,
+      (snapshot) => fromSnapshot<T>(snapshot),
+    );
   }
 
   // ------------------------------------------------------------------ history
@@ -524,6 +540,8 @@ export class Client {
     check: () => Promise<R | undefined>,
     /** Only a terminal state can satisfy `check`: a turn that did not end the instance needs no re-read. */
     terminalOnly = false,
+    /** What `check` would return after a wake-up that carried a snapshot (then no read is made). */
+    fromTerminal?: (snapshot: TerminalSnapshot) => R,
   ): Promise<R> {
     const deadline = performance.now() + timeoutMs;
     // A provider that signals terminal states from every process, or a runtime of this process
@@ -551,6 +569,10 @@ export class Client {
         throw new ClientError(`${op}: instance ${instanceId} did not reach the awaited state within ${timeoutMs} ms`, "Timeout", { retryable: true });
       }
       const reason = await sub.woken;
+      // The turn that ended the instance said what a read would now return (the runtime of this
+      // process, right after its commit): no read (docs/runtime-semantics.md §4.2).
+      const snapshot = sub.snapshot;
+      if (snapshot !== undefined && fromTerminal !== undefined) return fromTerminal(snapshot);
       skipCheck = terminalOnly && reason === "turn";
       // A signal proves a runtime in this process drives the instance and will signal again:
       // polling is then only a safety net, so back off fully.

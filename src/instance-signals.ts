@@ -7,17 +7,30 @@
  * The runtime notifies and the Client waits: the hub lives beside both (no I/O, no runtime or
  * client code) so that neither has to import the other's internals.
  */
+import type { ErrorDetails } from "./core/error-details.ts";
 import type { Provider } from "./provider.ts";
 
 /** Why a wait ended: a turn committed ("turn"), the instance reached a terminal state ("terminal"), or neither. */
 export type WakeReason = "terminal" | "turn" | "timeout";
 
+/**
+ * What a status read would return right after a turn that ended the instance committed, when the
+ * runtime knows it without reading (docs/runtime-semantics.md §4.2): the end as its history
+ * records it, and the custom status. A waiter woken with one needs no read.
+ */
+export interface TerminalSnapshot {
+  end: { status: "Completed"; output: string } | { status: "Failed"; details: ErrorDetails };
+  customStatus: string | null;
+  customStatusVersion: number;
+}
+
 export interface InstanceSignals {
   /**
    * Wakes every current waiter of `instanceId`. `terminal` says whether the committed turn ended
-   * the instance (default true: waiters then re-read). Cheap when nobody waits.
+   * the instance (default true: waiters then re-read), and `snapshot`, when given, what that read
+   * would return (waiters that can use it do not read). Cheap when nobody waits.
    */
-  notify(instanceId: string, terminal?: boolean): void;
+  notify(instanceId: string, terminal?: boolean, snapshot?: TerminalSnapshot): void;
   /** Wakes every waiter of every instance to re-read (signals may have been missed). */
   notifyAll(): void;
   /**
@@ -41,11 +54,13 @@ export interface InstanceSignals {
 
 export interface Subscription {
   readonly woken: Promise<WakeReason>;
+  /** Set, before `woken` resolves, when the wake-up carried a TerminalSnapshot. */
+  readonly snapshot: TerminalSnapshot | undefined;
   cancel(): void;
 }
 
 class InstanceSignalHub implements InstanceSignals {
-  private readonly waiters = new Map<string, Set<(reason: WakeReason) => void>>();
+  private readonly waiters = new Map<string, Set<(reason: WakeReason, snapshot?: TerminalSnapshot) => void>>();
   private drivers = 0;
 
   attachDriver(): () => void {
@@ -61,11 +76,11 @@ class InstanceSignalHub implements InstanceSignals {
     return this.drivers > 0;
   }
 
-  notify(instanceId: string, terminal = true): void {
+  notify(instanceId: string, terminal = true, snapshot?: TerminalSnapshot): void {
     const set = this.waiters.get(instanceId);
     if (set === undefined) return;
     this.waiters.delete(instanceId);
-    for (const wake of set) wake(terminal ? "terminal" : "turn");
+    for (const wake of set) wake(terminal ? "terminal" : "turn", terminal ? snapshot : undefined);
   }
 
   notifyAll(): void {
@@ -84,12 +99,14 @@ class InstanceSignalHub implements InstanceSignals {
   }
 
   subscribe(instanceId: string, timeoutMs: number): Subscription {
-    let wake!: (reason?: WakeReason) => void;
+    let wake!: (reason?: WakeReason, snapshot?: TerminalSnapshot) => void;
+    let carried: TerminalSnapshot | undefined;
     const woken = new Promise<WakeReason>((resolve) => {
       let done = false;
-      wake = (reason: WakeReason = "timeout") => {
+      wake = (reason: WakeReason = "timeout", snapshot?: TerminalSnapshot) => {
         if (done) return;
         done = true;
+        carried = snapshot;
         clearTimeout(timer);
         const set = this.waiters.get(instanceId);
         if (set !== undefined) {
@@ -103,7 +120,13 @@ class InstanceSignalHub implements InstanceSignals {
       if (set === undefined) this.waiters.set(instanceId, (set = new Set()));
       set.add(wake);
     });
-    return { woken, cancel: () => wake("timeout") };
+    return {
+      woken,
+      get snapshot() {
+        return carried;
+      },
+      cancel: () => wake("timeout"),
+    };
   }
 
   /** Number of pending waiters (all instances); for tests. */

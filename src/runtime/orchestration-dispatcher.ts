@@ -15,6 +15,7 @@ import { SlowTurns, slowTurnDetails, type SlowTurn } from "./slow-turns.ts";
 import { InstanceCache, type InstanceCacheStats } from "./instance-cache.ts";
 import type { RuntimeMetrics } from "./metrics/runtime-metrics.ts";
 import { turnFields } from "./logging/log-fields.ts";
+import { terminalSnapshot } from "./terminal-snapshot.ts";
 
 const ACK_RETRIES = 5;
 
@@ -143,7 +144,8 @@ export class OrchestrationDispatcher {
         this.metrics.turnCommitted(f, d);
         // Committed: the turn's live state now stands for the stored history (§2.12).
         if (d.sticky !== undefined) this.cache.put(instance, d.sticky);
-        instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue");
+        const snapshot = terminalSnapshot(d.executionId, f.item.history_error === null ? f.item.history : null, d.delta);
+        instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue", snapshot);
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {
