@@ -199,17 +199,7 @@ export class Client {
     const op = "waitForOrchestration";
     checkId(op, "instanceId", instanceId);
     const timeoutMs = checkWait(op, options);
-    return this.waitUntil(
-      op,
-      instanceId,
-      timeoutMs,
-      async () => {
-        const s = await this.status<T>(instanceId);
-        return isTerminal(s) ? s : undefined;
-      },
-      true,
-      (snapshot) => fromSnapshot<T>(snapshot),
-    );
+    return this.waitForStatus<T, TerminalStatus<T>>(op, instanceId, timeoutMs, (s) => (isTerminal(s) ? s : undefined), true);
   }
 
   /** Resolves with the full status once `customStatusVersion > lastSeenVersion` or the instance is terminal. */
@@ -220,17 +210,8 @@ export class Client {
       throw invalid(`${op}: lastSeenVersion must be a non-negative integer (0 = never seen), got ${describe(lastSeenVersion)}`);
     }
     const timeoutMs = checkWait(op, options);
-    return this.waitUntil(
-      op,
-      instanceId,
-      timeoutMs,
-      async () => {
-        const s = await this.status<T>(instanceId);
-        if (isTerminal(s)) return s;
-        return s.status === "Running" && s.customStatusVersion > lastSeenVersion ? s : undefined;
-      },
-      false,
-      (snapshot) => fromSnapshot<T>(snapshot),
+    return this.waitForStatus<T, OrchestrationStatus<T>>(op, instanceId, timeoutMs, (s) =>
+      isTerminal(s) || (s.status === "Running" && s.customStatusVersion > lastSeenVersion) ? s : undefined,
     );
   }
 
@@ -529,6 +510,21 @@ export class Client {
   }
 
   /**
+   * Waits until `accept` takes the instance's status. A wake-up that says what a read would now
+   * return (the turn that ended the instance, docs/runtime-semantics.md §4.2) is offered to
+   * `accept` without reading. `terminalOnly`: `accept` takes terminal statuses only.
+   */
+  private waitForStatus<T, R extends OrchestrationStatus<T>>(
+    op: string,
+    instanceId: string,
+    timeoutMs: number,
+    accept: (s: OrchestrationStatus<T>) => R | undefined,
+    terminalOnly = false,
+  ): Promise<R> {
+    return this.waitUntil(op, instanceId, timeoutMs, async () => accept(await this.status<T>(instanceId)), terminalOnly, (snapshot) => accept(fromSnapshot<T>(snapshot)));
+  }
+
+  /**
    * Re-runs `check` until it returns a value or the deadline passes. Between checks it sleeps on the
    * instance's in-process signal (the runtime notifies after each committed turn), capped by a slow
    * backoff so runtimes in other processes, which cannot signal us, are still noticed.
@@ -540,8 +536,8 @@ export class Client {
     check: () => Promise<R | undefined>,
     /** Only a terminal state can satisfy `check`: a turn that did not end the instance needs no re-read. */
     terminalOnly = false,
-    /** What `check` would return after a wake-up that carried a snapshot (then no read is made). */
-    fromTerminal?: (snapshot: TerminalSnapshot) => R,
+    /** What `check` would return after a wake-up that carried a snapshot (then no read is made); undefined: check. */
+    fromTerminal?: (snapshot: TerminalSnapshot) => R | undefined,
   ): Promise<R> {
     const deadline = performance.now() + timeoutMs;
     // A provider that signals terminal states from every process, or a runtime of this process
@@ -571,8 +567,8 @@ export class Client {
       const reason = await sub.woken;
       // The turn that ended the instance said what a read would now return (the runtime of this
       // process, right after its commit): no read (docs/runtime-semantics.md §4.2).
-      const snapshot = sub.snapshot;
-      if (snapshot !== undefined && fromTerminal !== undefined) return fromTerminal(snapshot);
+      const known = sub.snapshot === undefined ? undefined : fromTerminal?.(sub.snapshot);
+      if (known !== undefined) return known;
       skipCheck = terminalOnly && reason === "turn";
       // A signal proves a runtime in this process drives the instance and will signal again:
       // polling is then only a safety net, so back off fully.

@@ -78,26 +78,20 @@ const orchestrations = OrchestrationRegistry.builder()
 /** `p` with its status reads (the management view's getInstanceInfo, and history reads) counted; `onRead` after each. */
 function counted(p: Provider, onRead: () => void): { provider: Provider; reads: () => number } {
   let reads = 0;
+  const count = <A extends unknown[], R>(f: (...a: A) => Promise<R>) => async (...a: A): Promise<R> => {
+    reads++;
+    try {
+      return await f(...a);
+    } finally {
+      onRead();
+    }
+  };
   const spy = Object.create(p) as Provider;
   const admin = p.asManagementCapability() as ProviderAdmin;
   const countedAdmin = Object.create(admin) as ProviderAdmin;
-  countedAdmin.getInstanceInfo = async (id: string) => {
-    reads++;
-    try {
-      return await admin.getInstanceInfo(id);
-    } finally {
-      onRead();
-    }
-  };
+  countedAdmin.getInstanceInfo = count((id: string) => admin.getInstanceInfo(id));
   spy.asManagementCapability = () => countedAdmin;
-  spy.read = async (id: string) => {
-    reads++;
-    try {
-      return await p.read(id);
-    } finally {
-      onRead();
-    }
-  };
+  spy.read = count((id: string) => p.read(id));
   return { provider: spy, reads: () => reads };
 }
 
