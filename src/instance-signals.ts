@@ -27,10 +27,15 @@ export interface TerminalSnapshot {
 export interface InstanceSignals {
   /**
    * Wakes every current waiter of `instanceId`. `terminal` says whether the committed turn ended
-   * the instance (default true: waiters then re-read), and `snapshot`, when given, what that read
-   * would return (waiters that can use it do not read). Cheap when nobody waits.
+   * the instance (default true: waiters then re-read). `known`, when given, says what that read
+   * would return (waiters that can use it do not read), as of a commit made after `mark()`
+   * returned `known.mark`: only waiters that subscribed before that get it, since the instance
+   * may have changed again between the commit and this call (deleted and started anew) and only
+   * a wait that began before the commit may answer with its state. Cheap when nobody waits.
    */
-  notify(instanceId: string, terminal?: boolean, snapshot?: TerminalSnapshot): void;
+  notify(instanceId: string, terminal?: boolean, known?: { snapshot: TerminalSnapshot; mark: number }): void;
+  /** A point in the order of subscriptions: taken before a write whose commit a later notify reports. */
+  mark(): number;
   /** Wakes every waiter of every instance to re-read (signals may have been missed). */
   notifyAll(): void;
   /**
@@ -59,8 +64,16 @@ export interface Subscription {
   cancel(): void;
 }
 
+interface Waiter {
+  /** The hub's clock when it subscribed. */
+  since: number;
+  wake(reason?: WakeReason, snapshot?: TerminalSnapshot): void;
+}
+
 class InstanceSignalHub implements InstanceSignals {
-  private readonly waiters = new Map<string, Set<(reason: WakeReason, snapshot?: TerminalSnapshot) => void>>();
+  private readonly waiters = new Map<string, Set<Waiter>>();
+  /** Counts subscriptions and marks: a waiter with `since < mark` subscribed before that mark. */
+  private clock = 0;
   private drivers = 0;
 
   attachDriver(): () => void {
@@ -76,17 +89,21 @@ class InstanceSignalHub implements InstanceSignals {
     return this.drivers > 0;
   }
 
-  notify(instanceId: string, terminal = true, snapshot?: TerminalSnapshot): void {
+  mark(): number {
+    return ++this.clock;
+  }
+
+  notify(instanceId: string, terminal = true, known?: { snapshot: TerminalSnapshot; mark: number }): void {
     const set = this.waiters.get(instanceId);
     if (set === undefined) return;
     this.waiters.delete(instanceId);
-    for (const wake of set) wake(terminal ? "terminal" : "turn", terminal ? snapshot : undefined);
+    for (const w of set) w.wake(terminal ? "terminal" : "turn", terminal && known !== undefined && w.since < known.mark ? known.snapshot : undefined);
   }
 
   notifyAll(): void {
     const all = [...this.waiters.values()];
     this.waiters.clear();
-    for (const set of all) for (const wake of set) wake("terminal");
+    for (const set of all) for (const w of set) w.wake("terminal");
   }
 
   wait(instanceId: string, timeoutMs: number, abort?: AbortSignal): Promise<WakeReason> {
@@ -99,26 +116,30 @@ class InstanceSignalHub implements InstanceSignals {
   }
 
   subscribe(instanceId: string, timeoutMs: number): Subscription {
-    let wake!: (reason?: WakeReason, snapshot?: TerminalSnapshot) => void;
+    let wake!: Waiter["wake"];
     let carried: TerminalSnapshot | undefined;
     const woken = new Promise<WakeReason>((resolve) => {
       let done = false;
-      wake = (reason: WakeReason = "timeout", snapshot?: TerminalSnapshot) => {
-        if (done) return;
-        done = true;
-        carried = snapshot;
-        clearTimeout(timer);
-        const set = this.waiters.get(instanceId);
-        if (set !== undefined) {
-          set.delete(wake);
-          if (set.size === 0) this.waiters.delete(instanceId);
-        }
-        resolve(reason);
+      const waiter: Waiter = {
+        since: ++this.clock,
+        wake: (reason: WakeReason = "timeout", snapshot?: TerminalSnapshot) => {
+          if (done) return;
+          done = true;
+          carried = snapshot;
+          clearTimeout(timer);
+          const set = this.waiters.get(instanceId);
+          if (set !== undefined) {
+            set.delete(waiter);
+            if (set.size === 0) this.waiters.delete(instanceId);
+          }
+          resolve(reason);
+        },
       };
+      wake = waiter.wake;
       const timer = setTimeout(() => wake("timeout"), Math.max(0, timeoutMs));
       let set = this.waiters.get(instanceId);
       if (set === undefined) this.waiters.set(instanceId, (set = new Set()));
-      set.add(wake);
+      set.add(waiter);
     });
     return {
       woken,

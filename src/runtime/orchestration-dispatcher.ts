@@ -137,6 +137,8 @@ export class OrchestrationDispatcher {
   private async commit(f: FetchedOrchestration, d: Extract<TurnDecision, { type: "ack" }>, suspect: SlowTurn | null, logTurn: (level: LogLevel, message: string, fields: Record<string, unknown>) => void): Promise<void> {
     const instance = f.item.instance;
     const log = { log: logTurn };
+    // Before the first try: a retry may succeed on a commit its earlier try made (§4.2).
+    const mark = instanceSignals(this.provider).mark();
     for (let attempt = 0; ; attempt++) {
       try {
         await this.provider.ackOrchestrationItem(f.lockToken, d.executionId, d.delta, d.workerItems, d.orchestratorItems, d.metadata, d.cancelledActivities);
@@ -145,7 +147,7 @@ export class OrchestrationDispatcher {
         // Committed: the turn's live state now stands for the stored history (§2.12).
         if (d.sticky !== undefined) this.cache.put(instance, d.sticky);
         const snapshot = terminalSnapshot(d.executionId, f.item.history_error === null ? f.item.history : null, d.delta);
-        instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue", snapshot);
+        instanceSignals(this.provider).notify(instance, d.outcome.type !== "Continue", snapshot === undefined ? undefined : { snapshot, mark });
         if (d.cancelledActivities.length > 0) this.onActivitiesCancelled(d.cancelledActivities);
         return;
       } catch (err) {

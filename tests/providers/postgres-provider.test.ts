@@ -3,15 +3,19 @@
 // SQLSTATEs and connection failures to error kinds.
 import { afterAll, describe, expect, test } from "bun:test";
 import { ProviderError, TagFilter } from "../../src/provider-api.ts";
+import type { SQL } from "bun";
 import { PostgresProvider } from "../../src/providers/postgres.ts";
+import { quoted } from "../../src/providers/postgres/options.ts";
 import { postgresError } from "../../src/providers/postgres/errors.ts";
 import { decodeText, encodeText } from "../../src/providers/postgres/text-codec.ts";
 import {
   activityCompletedItem,
   activityItem,
   activityScheduledEvent,
+  createRunningInstance,
   customStatusEvent,
   externalRaisedItem,
+  fetchOrch,
   kvSetEvent,
   runningMeta,
   startItem,
@@ -214,6 +218,19 @@ if (pg.url === null) {
       await p.abandonOrchestrationItem(g!.lockToken, 0, false);
       await p.appendWithExecution("sep", 1, more);
       expect(await p.read("sep")).toEqual([...events, ...more]);
+      await p.close();
+    });
+
+    test("a history whose only stored event is corrupt and empty ('') is reported as unreadable, not as empty (found by a review of the packed history)", async () => {
+      // The history comes back packed; an empty string must stay one (undecodable) event.
+      const p = await fresh();
+      await createRunningInstance(p, "e"); // history: OrchestrationStarted only
+      const sql = (p as unknown as { sql: SQL }).sql;
+      await sql.unsafe(`UPDATE ${quoted(p.schema)}.history SET event_data = '' WHERE instance_id = $1`, ["e"]);
+      await p.enqueueForOrchestrator(externalRaisedItem("e"), null);
+      const f = await fetchOrch(p, 5_000);
+      expect(f.item.instance).toBe("e");
+      expect({ events: f.item.history.length, error: f.item.history_error !== null }).toEqual({ events: 0, error: true });
       await p.close();
     });
 

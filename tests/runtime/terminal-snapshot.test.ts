@@ -163,7 +163,8 @@ describe("a snapshot in the client (no runtime)", () => {
     const c = client.waitForStatusChange("s", 0, { timeoutMs: 10_000 });
     // Each wait subscribed before its first check (synchronously, in the call): the notify reaches all three.
     // Nothing was stored: only the snapshot can make these answers.
-    instanceSignals(p).notify("s", true, { end: { status: "Failed", details }, customStatus: "cs", customStatusVersion: 7 });
+    const signals = instanceSignals(p);
+    signals.notify("s", true, { snapshot: { end: { status: "Failed", details }, customStatus: "cs", customStatusVersion: 7 }, mark: signals.mark() });
     const [x, y, z] = await Promise.all([a, b, c]);
     expect(x).toEqual({ status: "Failed", details, message: "boom", customStatus: "cs", customStatusVersion: 7 });
     expect(y).toEqual(x);
@@ -177,8 +178,78 @@ describe("a snapshot in the client (no runtime)", () => {
     await createRunningInstance(p, "t");
     const client = new Client(p);
     const waiting = client.waitForStatusChange("t", 0, { timeoutMs: 300 });
-    instanceSignals(p).notify("t", false, { end: { status: "Completed", output: "1" }, customStatus: null, customStatusVersion: 0 });
+    const signals = instanceSignals(p);
+    signals.notify("t", false, { snapshot: { end: { status: "Completed", output: "1" }, customStatus: null, customStatusVersion: 0 }, mark: signals.mark() });
+    await expect(waiting).rejects.toMatchObject({ code: "Timeout" });
+    p.close();
+  });
+
+  test("a waiter that subscribed after the mark (after the write the snapshot reports was sent) reads instead", async () => {
+    const p = await MemoryProvider.create();
+    await createRunningInstance(p, "u");
+    const client = new Client(p);
+    const signals = instanceSignals(p);
+    const mark = signals.mark();
+    const waiting = client.waitForOrchestration("u", { timeoutMs: 300 });
+    // Still Running in the store: a read says so, and the wait times out rather than take the snapshot.
+    signals.notify("u", true, { snapshot: { end: { status: "Completed", output: "1" }, customStatus: null, customStatusVersion: 0 }, mark });
     await expect(waiting).rejects.toMatchObject({ code: "Timeout" });
     p.close();
   });
 });
+
+// Found by a hostile review: between a turn's commit and the runtime's notify (the ack's answer
+// travelling back), the instance can be deleted and started again under the same id. A wait that
+// began after the commit must not be answered with the old incarnation's end.
+const stale = OrchestrationRegistry.builder()
+  .register("Quick", function* (_ctx, x: string) {
+    return x;
+  })
+  .register("Waits", function* (ctx) {
+    return yield* ctx.scheduleWait("go");
+  })
+  .build();
+
+for (const [name, make] of [
+  ["MemoryProvider", () => MemoryProvider.create()],
+  ["SqliteProvider", () => SqliteProvider.inMemory()],
+] as const) {
+  test(`${name}: a wait begun after the ending turn committed, on the instance started anew, is not answered with the old end`, async () => {
+    const base = (await make()) as Provider & { close(): unknown };
+    // The first ack's answer reaches the runtime late: committed, not yet notified.
+    const answered = Promise.withResolvers<void>();
+    const committed = Promise.withResolvers<void>();
+    let holdNext = true;
+    const p = Object.create(base) as Provider;
+    p.ackOrchestrationItem = async (...a: Parameters<Provider["ackOrchestrationItem"]>) => {
+      await base.ackOrchestrationItem(...a);
+      if (holdNext) {
+        holdNext = false;
+        committed.resolve();
+        await answered.promise;
+      }
+    };
+    const rt = await Runtime.start(p, ActivityRegistry.builder().build(), stale, { logLevel: "off", dispatcherPollIntervalMs: 10 });
+    try {
+      const client = new Client(p);
+      await client.startOrchestration("x", "Quick", "first incarnation");
+      await committed.promise;
+      expect(await client.getOrchestrationStatus("x")).toMatchObject({ status: "Completed" });
+      await client.deleteInstance("x");
+      await client.startOrchestration("x", "Waits");
+      // The wait subscribes in the call; the late notify then reaches it.
+      const waited = client.waitForOrchestration("x", { timeoutMs: 500 }).then(
+        (s) => ({ resolved: s }),
+        (e) => ({ rejected: (e as { code?: string }).code }),
+      );
+      answered.resolve();
+      // Every read during this wait says Running (or NotFound before the new start's first turn): it times out.
+      expect(await waited).toEqual({ rejected: "Timeout" });
+      expect((await client.getOrchestrationStatus("x")).status).toBe("Running");
+    } finally {
+      answered.resolve();
+      await rt.shutdown();
+      await base.close();
+    }
+  });
+}

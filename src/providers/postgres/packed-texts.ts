@@ -34,7 +34,9 @@ export class PackedTexts {
     for (let i = 0; i < texts.length; i++) {
       if (i > 0) out += SEPARATOR;
       const t = texts[i];
-      // An empty list reads back as no element at all: JSON text and type names are never empty.
+      // A list of one empty text would read back as no element at all. JSON text and type names
+      // are never empty: one that is means a caller broke this module's rule.
+      if (t === "") throw new Error("PackedTexts: an empty element cannot be packed (only JSON texts and type names may be)");
       out += t === null || t === undefined ? NULL_ELEMENT : t;
     }
     return new PackedTexts(out);
@@ -55,18 +57,20 @@ export function bigintList(nums: readonly number[]): string {
 }
 
 /**
- * The SQL that packs a text[] expression of JSON texts (a stored history) into one text, for a
- * result: the server then sends one string instead of quoting every element, and this process
- * splits it (`unpackTexts`) instead of parsing an array literal.
+ * The SQL that packs a text[] expression of stored JSON texts (a history, whose rows are never
+ * null) into one text, for a result: the server then sends one string instead of quoting every
+ * element, and this process splits it (`unpackTexts`) instead of parsing an array literal. An
+ * empty list is sent as null, so that '' stays one (empty, corrupt) element: a stored row that
+ * decodes as nothing must still fail to decode, not vanish.
  */
 export function packSql(expr: string): string {
-  return `array_to_string(${expr}, E'\\x1e')`;
+  return `CASE WHEN cardinality(${expr}) > 0 THEN array_to_string(${expr}, E'\\x1e') END`;
 }
 
-/** The texts of a list packed by `packSql` (null or empty: none). */
+/** The texts of a list packed by `packSql` (null: none). */
 export function unpackTexts(v: unknown): string[] {
   if (Array.isArray(v)) return v as string[];
-  return typeof v === "string" && v.length > 0 ? v.split(SEPARATOR) : [];
+  return typeof v === "string" ? v.split(SEPARATOR) : [];
 }
 
 /** The parameters as Bun.SQL takes them: each PackedTexts replaced by its text. */
