@@ -237,13 +237,18 @@ for (const [name, make] of [
       expect(await client.getOrchestrationStatus("x")).toMatchObject({ status: "Completed" });
       await client.deleteInstance("x");
       await client.startOrchestration("x", "Waits");
+      // The new incarnation's first turn commits while the old turn's answer is still held.
+      for (const deadline = Date.now() + 10_000; (await client.getOrchestrationStatus("x")).status !== "Running"; ) {
+        if (Date.now() > deadline) throw new Error("the new incarnation never started");
+        await Bun.sleep(5);
+      }
       // The wait subscribes in the call; the late notify then reaches it.
       const waited = client.waitForOrchestration("x", { timeoutMs: 500 }).then(
         (s) => ({ resolved: s }),
         (e) => ({ rejected: (e as { code?: string }).code }),
       );
       answered.resolve();
-      // Every read during this wait says Running (or NotFound before the new start's first turn): it times out.
+      // Every read during this wait says Running: it times out.
       expect(await waited).toEqual({ rejected: "Timeout" });
       expect((await client.getOrchestrationStatus("x")).status).toBe("Running");
     } finally {
