@@ -1299,9 +1299,16 @@ const WORK_CLAIM_TYPES = ["bigint", "text", "text[]", "boolean", "text", "bigint
 /** Those parameters when nothing is to be claimed. */
 const NO_WORK_CLAIM: unknown[] = [0, "default", [], false, "", 0, 0];
 
+/**
+ * Placeholders `$first`, `$first+1`, ... cast to `types`; a "packed" one (a PackedTexts) is
+ * unpacked into a text[] by the statement.
+ */
+function placeholders(types: readonly string[], first = 1): string {
+  return types.map((t, i) => (t === "packed" ? unpackSql(first + i) : `$${first + i}::${t}`)).join(", ");
+}
+
 /** fetch_orch_tail's parameters but the skip list, as a claim function takes them, from placeholder `$first` on. */
-const ORCH_CLAIM_PARAMS = (first: number) =>
-  ["bigint", "boolean", "bigint[]", "bigint[]", "integer"].map((t, i) => `$${first + i}::${t}`).join(", ");
+const ORCH_CLAIM_PARAMS = (first: number) => placeholders(["bigint", "boolean", "bigint[]", "bigint[]", "integer"], first);
 
 /**
  * The columns of a claimed orchestrator batch (fetch_orch_tail's, as every claim returns them),
@@ -1314,8 +1321,6 @@ const ORCH_BATCH = [
 
 /** Every statement's text, for one schema. */
 function statements(q: string) {
-  const placeholders = (types: string[], first = 1) =>
-    types.map((t, i) => (t === "packed" ? unpackSql(first + i) : `$${first + i}::${t}`)).join(", ");
   return {
     enqueueOrch: `SELECT ${q}.enqueue_orch($1::text, $2::text, $3::text, $4::bigint)`,
     fetchOrch: `SELECT ${ORCH_BATCH} FROM ${q}.fetch_orch_tail($1::bigint, $2::boolean, $3::bigint[], $4::bigint[], $5::integer, $6::text[]) AS f`,
