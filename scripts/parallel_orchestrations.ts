@@ -25,6 +25,7 @@ import { DEFAULT_CHAOS_MODES, chaosRuntimeOptions, describeChaos, withChaos, typ
 import { FAULT_MODES, type FaultMode } from "../src/testing/fault-injecting-provider.ts";
 import { randomSeed } from "../src/testing/seeded-random.ts";
 import { PostgresProvider } from "../src/providers/postgres.ts";
+import { DEFAULT_POOL_MAX } from "../src/providers/postgres/options.ts";
 import { startThrowawayPostgres, type ThrowawayPostgres } from "../src/testing/throwaway-postgres.ts";
 import { STRESS_PRESET_NAMES, STRESS_PRESETS, stressPreset, type StressPreset } from "../src/stress/presets.ts";
 import { judgeStressRun, verdictGateFailures, type FailOn, type VerdictRowInput } from "../src/stress/verdict.ts";
@@ -92,7 +93,7 @@ ${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STR
                        neither, a throw-away server is started with default durability settings and
                        stopped at the end). Each provider x config run uses a fresh schema
                        stress_<random hex>, dropped afterwards
-  --pool-max N         connection pool size of each PostgreSQL provider, 1 to 100 (default 10; with
+  --pool-max N         connection pool size of each PostgreSQL provider, 1 to 100 (default ${DEFAULT_POOL_MAX}; with
                        --processes N there are N + 1 pools)
   --duration N         seconds the pump launches instances (default 10)
   --max-concurrent N   instances in flight at once (default 20; large payload 5)
@@ -387,7 +388,7 @@ let interrupted = false;
 /** PostgreSQL settings (--pg-url, --pool-max) and the URL once resolved (a throw-away server is started at most once). */
 const postgres = {
   flagUrl: undefined as string | undefined,
-  poolMax: 10,
+  poolMax: DEFAULT_POOL_MAX,
   url: null as Promise<string> | null,
   source: "",
   server: null as ThrowawayPostgres | null,
@@ -624,7 +625,7 @@ async function runStress(cli: Cli): Promise<number> {
   if (cli.chaos !== null) say(`  chaos     ${describeChaos(cli.chaos)}`);
   if (cli.providers.some((p) => p.key === "postgres")) {
     postgres.flagUrl = cli.pgUrl;
-    postgres.poolMax = cli.poolMax ?? 10;
+    postgres.poolMax = cli.poolMax ?? DEFAULT_POOL_MAX;
     try {
       const url = await postgresUrl();
       say(`  postgres  ${redactUrl(url)} (${postgres.source}), pool max ${postgres.poolMax}${n > 1 ? ` per process (${n + 1} pools)` : ""}, a fresh schema per run`);

@@ -11,7 +11,11 @@ export interface PostgresProviderOptions {
    * channel's name is derived from it). Default "duroxide".
    */
   schema?: string;
-  /** Connections in the pool (the listening connection is one more). Default 10. */
+  /**
+   * Connections in the pool (the listening connection is one more). Default 6 (DEFAULT_POOL_MAX):
+   * Bun.SQL pipelines queries on busy connections, so a few connections keep a runtime's slots
+   * busy, and each more is one more server process competing for the database's cores.
+   */
   poolMax?: number;
   /**
    * How often an idle fetch looks at the queue although no notification came, ms: covers
@@ -37,6 +41,15 @@ export interface PostgresProviderOptions {
    */
   workerClaimAhead?: number;
 }
+
+/**
+ * The default pool size. On the 2-core benchmark machine, the database sharing it, 6 connections
+ * gave 1.10x the orchestrations per second of 10 at 0 ms activities (median of 8 alternating
+ * pairs, 7 better) with the one-in-flight latency unchanged; 4 gave 1.14-1.19x but cost the
+ * 20-in-flight runs 0.3 % (a query waits behind another on a pipelined connection more often).
+ * docs/stress-tests.md §6.4 has the pairs; a server with many cores may want more.
+ */
+export const DEFAULT_POOL_MAX = 6;
 
 export interface ResolvedOptions {
   schema: string;
@@ -85,7 +98,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   return {
     schema,
-    poolMax: int("poolMax", o.poolMax, 1, 1000, 10),
+    poolMax: int("poolMax", o.poolMax, 1, 1000, DEFAULT_POOL_MAX),
     fallbackPollIntervalMs: int("fallbackPollIntervalMs", o.fallbackPollIntervalMs, 10, 3_600_000, 1000),
     connectTimeoutSeconds: int("connectTimeoutSeconds", o.connectTimeoutSeconds, 1, 3600, 10),
     idleTimeoutSeconds: int("idleTimeoutSeconds", o.idleTimeoutSeconds, 1, 86_400, 60),
