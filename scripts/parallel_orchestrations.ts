@@ -96,6 +96,9 @@ ${STRESS_PRESET_NAMES.map((n) => `                         ${n.padEnd(12)} ${STR
   --pool-max N         connection pool size of each PostgreSQL provider, 1 to 100 (default ${DEFAULT_POOL_MAX}; with
                        --processes N there are N + 1 pools)
   --duration N         seconds the pump launches instances (default 10)
+  --instances N        launch exactly N instances instead, however long that takes (a run of
+                       fixed work, for timing the whole command); not with --duration, --track,
+                       --report or --bench
   --max-concurrent N   instances in flight at once (default 20; large payload 5)
   --tasks N            activities per instance (default 5)
   --delay-ms N         sleep inside each activity, ms (default 10; large payload 5)
@@ -170,6 +173,8 @@ interface Cli {
   pgUrl: string | undefined;
   poolMax: number | undefined;
   durationSecs: number | undefined;
+  /** --instances: launch exactly this many instances (the launch window is the count, not a duration). */
+  instances: number | undefined;
   maxConcurrent: number | undefined;
   tasks: number | undefined;
   delayMs: number | undefined;
@@ -199,6 +204,7 @@ function parseCli(argv: string[]): Cli | "help" {
     provider: { type: "string" },
     config: { type: "string" },
     duration: { type: "string" },
+    instances: { type: "string" },
     "max-concurrent": { type: "string" },
     tasks: { type: "string" },
     "delay-ms": { type: "string" },
@@ -314,6 +320,7 @@ function parseCli(argv: string[]): Cli | "help" {
     pgUrl: pgUrl?.trim(),
     poolMax,
     durationSecs: num("--duration", values.duration, { min: 0, exclusive: true }),
+    instances: instancesFlag(values),
     maxConcurrent: num("--max-concurrent", values["max-concurrent"], { min: 1, integer: true }),
     tasks: num("--tasks", values.tasks, { min: 0, integer: true }),
     delayMs: num("--delay-ms", values["delay-ms"], { min: 0, integer: true }),
@@ -326,6 +333,20 @@ function parseCli(argv: string[]): Cli | "help" {
     presetOverrides,
     failOn,
   };
+}
+
+/** --instances N: a fixed count instead of a launch window; it replaces --duration and suits no duration-based record. */
+function instancesFlag(values: Record<string, string | boolean | undefined>): number | undefined {
+  if (values.instances === undefined) return undefined;
+  for (const [flag, why] of [
+    ["duration", "it replaces the launch window --duration sets"],
+    ["track", "--track records runs of a launch window, compared by duration"],
+    ["report", "--report draws runs of a launch window"],
+    ["bench", "--bench runs the micro-benchmarks only"],
+  ] as const) {
+    if (values[flag] !== undefined) throw new UsageError(`--instances cannot be combined with --${flag}: ${why}`);
+  }
+  return num("--instances", values.instances, { min: 1, max: 10_000_000, integer: true });
 }
 
 /** --preset and --fail-on (docs/stress-tests.md §9): the preset by name, the flags that override its fields, the kinds of finding that fail the run. */
@@ -604,7 +625,8 @@ async function runStress(cli: Cli): Promise<number> {
         ` payloads=${lp!.smallPayloadKb}/${lp!.mediumPayloadKb}/${lp!.largePayloadKb}KB activities=${activitiesPerLargePayloadInstance(lp!)} children=${lp!.subOrchCount}`
       : describeConfig(c);
   const n = cli.processes;
-  const allConfigsText = `${configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 }).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")} processes=${n}${cli.chaos === null ? "" : ` chaos=${cli.chaos.rate}`}`;
+  const windowText = (text: string) => (cli.instances === undefined ? text : text.replace(/ duration=\S+/, ` instances=${cli.instances}`));
+  const allConfigsText = `${windowText(configText({ ...baseConfig, orchConcurrency: 1, workerConcurrency: 1 })).replace(/ orch\/worker=\S+/, "")} orch/worker=${cli.configs.map(([o, w]) => `${o}/${w}`).join(",")} processes=${n}${cli.chaos === null ? "" : ` chaos=${cli.chaos.rate}`}`;
   /** The worker ceiling of a run: N processes with W slots each. */
   const ceilingOf = (c: Pick<StressTestConfig, "workerConcurrency" | "tasksPerInstance" | "activityDelayMs">) =>
     workerCeilingOrchPerSec({ ...c, workerConcurrency: c.workerConcurrency * n });
@@ -695,6 +717,7 @@ async function runStress(cli: Cli): Promise<number> {
           },
           activityCounter: counter,
           ...(host === null ? {} : { externalRuntimes: host }),
+          ...(cli.instances === undefined ? {} : { launchLimit: cli.instances }),
         };
         const faulty = cli.chaos !== null && host === null ? withChaos(provider, cli.chaos) : null;
         if (faulty !== null) {

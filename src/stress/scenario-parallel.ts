@@ -20,7 +20,8 @@
  */
 import { Client } from "../client.ts";
 import type { ErrorDetails } from "../core/error-details.ts";
-import { DuroxideError } from "../core/errors.ts";
+import { ConfigurationError, DuroxideError } from "../core/errors.ts";
+import { describe } from "../core/describe.ts";
 import type { Provider } from "../provider.ts";
 import type { ActivityHandler, OrchestrationHandler } from "../runtime/handler-types.ts";
 import type { RuntimeOptions } from "../runtime/options.ts";
@@ -161,6 +162,12 @@ export interface RunStressTestOptions {
   instancePrefix?: string;
   /** Pause between two launches, ms. Default 0: fill the window at once, refill on each completion; 1 = the original's pacing. */
   launchIntervalMs?: number;
+  /**
+   * Launch exactly this many instances, however long that takes: the launch window is then not
+   * `durationSecs` but this count (a positive integer). A run of fixed work, so that two runs can
+   * be compared by timing the whole command (docs/stress-tests.md §1.3).
+   */
+  launchLimit?: number;
   /** Called every `progressIntervalMs` (default 250) while running, and once at the end. */
   onProgress?: (p: StressProgress) => void;
   progressIntervalMs?: number;
@@ -252,6 +259,10 @@ export async function measureStressTest(
   const fixedInput = options.input === undefined ? { task_count: cfg.tasksPerInstance } : options.input;
   const perInstance = options.activitiesPerInstance ?? cfg.tasksPerInstance;
   const launchIntervalMs = options.launchIntervalMs ?? 0;
+  const launchLimit = options.launchLimit;
+  if (launchLimit !== undefined && (!Number.isSafeInteger(launchLimit) || launchLimit < 1)) {
+    throw new ConfigurationError(`launchLimit must be a positive integer (instances to launch), got ${describe(launchLimit)}`);
+  }
   const drainLimitMs = options.drainLimitMs ?? DRAIN_LIMIT_MS;
   const waitMs = Math.round(cfg.waitTimeoutSecs * 1000);
 
@@ -347,7 +358,8 @@ export async function measureStressTest(
   sampler.start();
   const start = performance.now();
   const timeline = new TimelineRecorder(start);
-  const endAt = start + cfg.durationSecs * 1000;
+  // With a launch limit the window is the count, not the duration.
+  const endAt = launchLimit === undefined ? start + cfg.durationSecs * 1000 : Number.POSITIVE_INFINITY;
   let phase: StressProgress["phase"] = "launching";
   const progress = (): StressProgress => {
     const elapsedMs = performance.now() - start;
@@ -378,7 +390,7 @@ export async function measureStressTest(
     // ---- launch pump
     let next = 0;
     let lastYield = performance.now();
-    for (let now = performance.now(); now < endAt; now = performance.now()) {
+    for (let now = performance.now(); now < endAt && (launchLimit === undefined || launched < launchLimit); now = performance.now()) {
       checkExternal();
       tick();
       if (now - lastYield >= 10) {

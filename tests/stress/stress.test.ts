@@ -173,6 +173,38 @@ describe("runStressTest", () => {
     expect(generatePayload(1).slice(0, 12)).toBe("0123456789ab");
   });
 
+  test("launchLimit: exactly that many instances launch and complete, the duration no longer bounding the launches", async () => {
+    const p = await SqliteProvider.inMemory();
+    try {
+      // A 0.05 s window would launch far fewer than 60 instances of 3 ms activities on 1 worker slot.
+      const r = await runStressTest("Fixed Count", p, { ...SHORT, durationSecs: 0.05, maxConcurrent: 4, tasksPerInstance: 2, activityDelayMs: 3 }, { ...quiet, launchLimit: 60 });
+      expect(r.launched).toBe(60);
+      expect(r.completed).toBe(60);
+      expect(r.activitiesExecuted).toBe(120);
+      expect(r.totalTimeMs).toBeGreaterThan(50);
+      expectConsistent(r);
+    } finally {
+      p.close();
+    }
+  });
+
+  test("launchLimit must be a positive integer: anything else is a ConfigurationError naming it, before any instance starts", async () => {
+    const p = await SqliteProvider.inMemory();
+    try {
+      for (const bad of [0, -1, 2.5, Number.NaN]) {
+        const err = await runStressTest("Bad Limit", p, SHORT, { ...quiet, launchLimit: bad }).then(
+          () => null,
+          (e: unknown) => e,
+        );
+        expect(err).toBeInstanceOf(ConfigurationError);
+        expect((err as Error).message).toContain("launchLimit must be a positive integer");
+      }
+      expect(await p.asManagementCapability()!.listInstances()).toEqual([]);
+    } finally {
+      p.close();
+    }
+  });
+
   test("a bad config is a ConfigurationError naming the field", async () => {
     const p = await SqliteProvider.inMemory();
     try {
@@ -290,6 +322,25 @@ describe("scripts/parallel_orchestrations.ts", () => {
     const badConfig = await cli(["--config", "2-2"]);
     expect(badConfig.code).toBe(2);
     expect(badConfig.stderr).toContain("--config");
+  });
+
+  test("--instances N launches exactly N and says so in the config line; it refuses --duration, --track, --report, --bench and a bad count", async () => {
+    const r = await cli(["--json", "--instances", "25", "--provider", "sqlite-mem", "--config", "2/2", "--max-concurrent", "5", "--tasks", "2", "--delay-ms", "1"]);
+    expect(r.code).toBe(0);
+    const row = JSON.parse(jsonRows(r.stdout)[0]!);
+    expect(row).toMatchObject({ launched: 25, completed: 25, failed: 0, activitiesExecuted: 50 });
+    expect(r.stderr).toContain("max_concurrent=5 instances=25 tasks=2");
+    expect(r.stderr).not.toContain("duration=");
+    for (const [flag, value] of [["--duration", "1"], ["--track", undefined], ["--report", join(tmp, "r.html")], ["--bench", undefined]] as const) {
+      const bad = await cli(["--instances", "10", flag, ...(value === undefined ? [] : [value])]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(`--instances cannot be combined with ${flag}`);
+    }
+    for (const value of ["0", "1.5", "many", "10000001"]) {
+      const bad = await cli(["--instances", value]);
+      expect(bad.code).toBe(2);
+      expect(bad.stderr).toContain(`--instances must be an integer from 1 to 10000000, got "${value}"`);
+    }
   });
 
   test("--processes, --pool-max and --pg-url are validated: --processes must be 1..16 and refuses stores in one process's memory", async () => {
