@@ -10,7 +10,7 @@ describe("resolveOptions", () => {
   test("no options: the documented defaults", () => {
     expect(resolveOptions(undefined)).toEqual({
       schema: "duroxide",
-      poolMax: 6,
+      poolMax: 4,
       fallbackPollIntervalMs: 1000,
       connectTimeoutSeconds: 10,
       idleTimeoutSeconds: 60,
@@ -18,7 +18,7 @@ describe("resolveOptions", () => {
       migrate: true,
       workerClaimAhead: 32,
     });
-    expect(DEFAULT_POOL_MAX).toBe(6);
+    expect(DEFAULT_POOL_MAX).toBe(4);
   });
 
   test("poolMax: a given size is kept; 0, a fraction and a string are refused, naming the option", () => {

@@ -12,7 +12,7 @@ export interface PostgresProviderOptions {
    */
   schema?: string;
   /**
-   * Connections in the pool (the listening connection is one more). Default 6 (DEFAULT_POOL_MAX):
+   * Connections in the pool (the listening connection is one more). Default 4 (DEFAULT_POOL_MAX):
    * Bun.SQL pipelines queries on busy connections, so a few connections keep a runtime's slots
    * busy, and each more is one more server process competing for the database's cores.
    */
@@ -43,13 +43,12 @@ export interface PostgresProviderOptions {
 }
 
 /**
- * The default pool size. On the 2-core benchmark machine, the database sharing it, 6 connections
- * gave 1.10x the orchestrations per second of 10 at 0 ms activities (median of 8 alternating
- * pairs, 7 better) with the one-in-flight latency unchanged; 4 gave 1.14-1.19x but cost the
- * 20-in-flight runs 0.3 % (a query waits behind another on a pipelined connection more often).
- * docs/stress-tests.md §6.4 has the pairs; a server with many cores may want more.
+ * The default pool size. On the 2-core benchmark machine, the database sharing it, 4 connections
+ * ran a fixed 4 000 instances of 0 ms activities in 0.917x the wall time of 10 (6: 0.958x), with
+ * the 20-in-flight and the one-in-flight runs no slower (docs/stress-tests.md §6.4). A runtime with
+ * many slots, or many concurrent client calls, on a server with many cores may want more.
  */
-export const DEFAULT_POOL_MAX = 6;
+export const DEFAULT_POOL_MAX = 4;
 
 export interface ResolvedOptions {
   schema: string;
