@@ -360,7 +360,7 @@ function verdictFlags(values: Record<string, string | boolean | undefined>, mode
       throw new UsageError(`--preset: ${(err as Error).message}`);
     }
   }
-  const presetOverrides = preset === null ? [] : ["config", "duration", "max-concurrent", "tasks", "delay-ms", "wait-secs"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
+  const presetOverrides = preset === null ? [] : ["config", "duration", "instances", "max-concurrent", "tasks", "delay-ms", "wait-secs"].filter((f) => values[f] !== undefined).map((f) => `--${f}`);
   let failOn: FailOn[] = [];
   if (values["fail-on"] !== undefined) {
     if (mode.bench) throw new UsageError("--fail-on judges stress runs; --bench has no verdict");

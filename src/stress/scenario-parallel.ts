@@ -102,6 +102,8 @@ export interface StressTestResult {
   totalTimeMs: number;
   /** End of the launch window to the end of the drain, ms. */
   drainTimeMs: number;
+  /** The count the pump launched (`launchLimit`), or null: the run had a launch window of `config.durationSecs`. */
+  launchLimit: number | null;
   /** completed / total seconds. */
   orchThroughput: number;
   /** completed × activities per instance / total seconds (derived, as in the original). */
@@ -463,6 +465,7 @@ export async function measureStressTest(
       unfinished: active,
       totalTimeMs: round2(totalMs),
       drainTimeMs: round2(end - drainStart),
+      launchLimit: launchLimit ?? null,
       orchThroughput: secs > 0 ? completed / secs : 0,
       activityThroughput: secs > 0 ? (completed * perInstance) / secs : 0,
       activitiesExecuted,

@@ -113,7 +113,7 @@ const CAUSES: Record<WarningSignId, { sign: string; likelyCauses: string[]; what
       "a machine busy with other work (compare with an in-memory run in the same sitting)",
     ],
     whatToDo: [
-      "run longer (--duration) and see whether the fall continues",
+      "run longer (--duration, or more --instances) and see whether the fall continues",
       "profile the provider's queries; check for missing indexes",
       "watch RSS and connection counts during the run",
     ],
@@ -139,7 +139,7 @@ const CAUSES: Record<WarningSignId, { sign: string; likelyCauses: string[]; what
       "large payloads: work items carry excessive data",
     ],
     whatToDo: [
-      "run longer (--duration) and see whether RSS levels off",
+      "run longer (--duration, or more --instances) and see whether RSS levels off",
       "check the history table's size and the pool's limits",
       "inspect work item sizes",
     ],
@@ -256,7 +256,7 @@ export function detectDecreasingThroughput(run: WarningSignInput, t: WarningThre
       status: "not-applicable",
       measured: `${steady.length} steady second${steady.length === 1 ? "" : "s"}`,
       threshold,
-      note: "needs at least 3 whole seconds of launching after the first completion: run for 5 s or more (--duration)",
+      note: "needs at least 3 whole seconds of launching after the first completion: run for 5 s or more (--duration, or more --instances)",
       seconds: null,
     });
   }
@@ -312,7 +312,7 @@ export function detectRssGrowth(run: Pick<WarningSignInput, "timeline">, t: Warn
       status: "not-applicable",
       measured: `${points.length} RSS sample${points.length === 1 ? "" : "s"} after start-up`,
       threshold,
-      note: "needs RSS for at least 3 seconds after the first: run for 4 s or more (--duration)",
+      note: "needs RSS for at least 3 seconds after the first: run for 4 s or more (--duration, or more --instances)",
       seconds: null,
     });
   }

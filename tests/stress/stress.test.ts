@@ -343,6 +343,45 @@ describe("scripts/parallel_orchestrations.ts", () => {
     }
   });
 
+  test("the --json row of an --instances run, fed to --compare, is not drawn with a 10 s launch window it never had", async () => {
+    // 25 instances of 2 x 1 ms: the pump stops launching well before 1 s.
+    const first = await cli(["--json", "--instances", "25", "--provider", "sqlite-mem", "--config", "2/2", "--max-concurrent", "5", "--tasks", "2", "--delay-ms", "1"]);
+    expect(first.code).toBe(0);
+    const saved = join(tmp, "fixed-count.jsonl");
+    writeFileSync(saved, first.stdout);
+    const row = JSON.parse(first.stdout.trim().split("\n")[0]!);
+    expect(row.launched).toBe(25);
+    expect(row.totalTimeMs).toBeLessThan(5_000);
+
+    // A later sitting draws it beside a run of its own (--report is refused with --instances, --compare is not).
+    const html = join(tmp, "r.html");
+    const second = await cli(["--duration", "0.3", "--provider", "sqlite-mem", "--config", "2/2", "--max-concurrent", "5", "--tasks", "2", "--delay-ms", "1", "--report", html, "--compare", saved]);
+    expect(second.code).toBe(0);
+    const page = readFileSync(html, "utf8");
+    // The --instances run's row carries config.durationSecs = 10 (the default it never used), so
+    // the time charts mark "launch window ends (10 s)" for a run whose pump stopped in < 1 s.
+    expect(page).not.toContain("launch window ends (10 s)");
+  }, 60_000);
+
+  test("--preset with --instances: the header does not claim the guide's preset (a 30 s window) ran exactly", async () => {
+    const r = await cli(["--preset", "quick", "--instances", "3", "--provider", "sqlite-mem"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("instances=3");
+    // The window of "Quick Validation (30 seconds)" was replaced by a count, yet it says "exactly".
+    expect(r.stdout).not.toMatch(/preset\s+quick: the guide's "Quick Validation \(30 seconds\)" exactly/);
+  }, 60_000);
+
+  test("the verdict of an --instances run does not advise --duration, a flag --instances refuses", async () => {
+    // Fewer than 20 instances: no warning sign, so the verdict lists what it did not check, and why.
+    const r = await cli(["--instances", "5", "--provider", "sqlite-mem", "--config", "1/1", "--max-concurrent", "5", "--tasks", "1", "--delay-ms", "1"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("no warning signs; not checked:");
+    // e.g. "needs at least 3 whole seconds of launching after the first completion: run for 5 s or more (--duration)"
+    expect(r.stdout).not.toContain("(--duration)");
+    const again = await cli(["--instances", "25", "--duration", "5"]);
+    expect(again.code).toBe(2); // the advice cannot be followed
+  }, 60_000);
+
   test("--processes, --pool-max and --pg-url are validated: --processes must be 1..16 and refuses stores in one process's memory", async () => {
     for (const value of ["0", "17", "1.5", "two"]) {
       const r = await cli(["--processes", value]);

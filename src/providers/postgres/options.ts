@@ -12,7 +12,8 @@ export interface PostgresProviderOptions {
    */
   schema?: string;
   /**
-   * Connections in the pool (the listening connection is one more). Default 4 (DEFAULT_POOL_MAX):
+   * Connections in the pool; the listener opens 2 more (one that LISTENs, one for its presence
+   * lock and counts), none with `listen: false`. Default 4 (DEFAULT_POOL_MAX):
    * Bun.SQL pipelines queries on busy connections, so a few connections keep a runtime's slots
    * busy, and each more is one more server process competing for the database's cores.
    */
@@ -44,9 +45,10 @@ export interface PostgresProviderOptions {
 
 /**
  * The default pool size. On the 2-core benchmark machine, the database sharing it, 4 connections
- * ran a fixed 4 000 instances of 0 ms activities in 0.917x the wall time of 10 (6: 0.958x), with
- * the 20-in-flight and the one-in-flight runs no slower (docs/stress-tests.md §6.4). A runtime with
- * many slots, or many concurrent client calls, on a server with many cores may want more.
+ * ran a fixed 4 000 instances of 0 ms activities in 0.917x the wall time of 10 and 0.950x that of
+ * 6 (medians of 8 alternating pairs); against 6, the seed config's 20 in flight took 0.997x and
+ * one instance in flight 0.994x (docs/stress-tests.md §6.4). A runtime with many slots, or many
+ * concurrent client calls, on a server with many cores may want more.
  */
 export const DEFAULT_POOL_MAX = 4;
 

@@ -31,7 +31,7 @@ export interface ReportRun {
   /** Absent in JSON written before the timeline was recorded: those charts then say "no data". */
   timeline: RunTimeline | null;
   latencyHistogram: LatencyHistogram | null;
-  /** The launch window, s (the time charts mark its end). */
+  /** The launch window, s (the time charts mark its end): the duration, or how long a fixed count took to launch. */
   durationSecs: number;
   /** Worker ceiling 1000·N·W/(T·d), orch/s (docs/stress-tests.md §5.2); null when there is none. */
   ceilingOrchPerSec: number | null;
@@ -45,6 +45,14 @@ export class ReportInputError extends DuroxideError {
 /** The label of a run in legends and tables: "File SQLite 2/2", plus its source for an earlier run. */
 export function runLabel(r: Pick<ReportRun, "provider" | "configLabel" | "source">): string {
   return `${r.provider} ${r.configLabel}${r.source === null ? "" : ` (${r.source})`}`;
+}
+
+/**
+ * How long the pump launched: the duration of a launch window, or, for a run of a fixed count
+ * (`--instances`), the time it took to launch them (its config's duration was never used).
+ */
+function launchWindowSecs(r: Pick<StressTestResult, "config" | "launchLimit" | "totalTimeMs" | "drainTimeMs">): number {
+  return r.launchLimit === null ? r.config.durationSecs : (r.totalTimeMs - r.drainTimeMs) / 1000;
 }
 
 /** A run of this process. `ceiling` is the run's worker ceiling (Infinity or null: none). */
@@ -64,7 +72,7 @@ export function reportRunFromResult(r: StressTestResult, ceiling: number | null)
     rssTimelineMb: r.rssTimelineMb,
     timeline: runTimelineOf(r.timeline),
     latencyHistogram: r.latencyHistogram,
-    durationSecs: r.config.durationSecs,
+    durationSecs: launchWindowSecs(r),
     ceilingOrchPerSec: ceiling !== null && Number.isFinite(ceiling) ? ceiling : null,
   };
 }
@@ -123,7 +131,10 @@ function runFromRow(row: unknown, where: string, file: string): ReportRun {
     rssTimelineMb: numArray(o.rssTimelineMb ?? [], where, "rssTimelineMb"),
     timeline: o.timeline === undefined ? null : timelineOf(o.timeline, where),
     latencyHistogram: o.latencyHistogram === undefined ? null : histogramOf(o.latencyHistogram, where),
-    durationSecs: num(config.durationSecs, where, "config.durationSecs"),
+    durationSecs:
+      o.launchLimit === undefined || o.launchLimit === null
+        ? num(config.durationSecs, where, "config.durationSecs")
+        : (num(o.totalTimeMs, where, "totalTimeMs") - num(o.drainTimeMs, where, "drainTimeMs")) / 1000,
     ceilingOrchPerSec: isNum(ceiling) ? ceiling : null,
   };
 }
