@@ -48,11 +48,11 @@ export function runLabel(r: Pick<ReportRun, "provider" | "configLabel" | "source
 }
 
 /**
- * How long the pump launched: the duration of a launch window, or, for a run of a fixed count
- * (`--instances`), the time it took to launch them (its config's duration was never used).
+ * How long a run of a fixed count (`--instances`) launched: its launch window, since its config's
+ * duration was never used.
  */
-function launchWindowSecs(r: Pick<StressTestResult, "config" | "launchLimit" | "totalTimeMs" | "drainTimeMs">): number {
-  return r.launchLimit === null ? r.config.durationSecs : (r.totalTimeMs - r.drainTimeMs) / 1000;
+function launchedForSecs(r: { totalTimeMs: number; drainTimeMs: number }): number {
+  return (r.totalTimeMs - r.drainTimeMs) / 1000;
 }
 
 /** A run of this process. `ceiling` is the run's worker ceiling (Infinity or null: none). */
@@ -72,7 +72,7 @@ export function reportRunFromResult(r: StressTestResult, ceiling: number | null)
     rssTimelineMb: r.rssTimelineMb,
     timeline: runTimelineOf(r.timeline),
     latencyHistogram: r.latencyHistogram,
-    durationSecs: launchWindowSecs(r),
+    durationSecs: r.launchLimit === null ? r.config.durationSecs : launchedForSecs(r),
     ceilingOrchPerSec: ceiling !== null && Number.isFinite(ceiling) ? ceiling : null,
   };
 }
@@ -131,10 +131,11 @@ function runFromRow(row: unknown, where: string, file: string): ReportRun {
     rssTimelineMb: numArray(o.rssTimelineMb ?? [], where, "rssTimelineMb"),
     timeline: o.timeline === undefined ? null : timelineOf(o.timeline, where),
     latencyHistogram: o.latencyHistogram === undefined ? null : histogramOf(o.latencyHistogram, where),
+    // Rows written before launchLimit existed have none (and may lack the times): a launch window.
     durationSecs:
       o.launchLimit === undefined || o.launchLimit === null
         ? num(config.durationSecs, where, "config.durationSecs")
-        : (num(o.totalTimeMs, where, "totalTimeMs") - num(o.drainTimeMs, where, "drainTimeMs")) / 1000,
+        : launchedForSecs({ totalTimeMs: num(o.totalTimeMs, where, "totalTimeMs"), drainTimeMs: num(o.drainTimeMs, where, "drainTimeMs") }),
     ceilingOrchPerSec: isNum(ceiling) ? ceiling : null,
   };
 }
